@@ -1,0 +1,125 @@
+/*
+ * record_codec.h - the Avro codec of the records evstore writes to Kafka.
+ *
+ * Wire format of one events-topic record value (Avro single-object encoding):
+ *   byte 0..1   0xC3 0x01                  marker
+ *   byte 2..9   CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form,
+ *               little-endian
+ *   byte 10..   the Avro binary encoding of evstore.AppendRequest (schemas/, .avsc files)
+ *
+ * Decoding looks the fingerprint up among the schemas this build knows (every version in
+ * schemas/, plus any registered with evs_record_register_schema), decodes the body with that
+ * writer schema, and maps its fields by name onto the current record, filling defaults for
+ * fields the writer did not have. avro-c cannot do that resolution itself.
+ *
+ * Ownership: a decoded evs_append_request owns all its memory (one arena); every pointer in
+ * it stays valid until evs_append_request_free(). Strings are NOT NUL-terminated unless the
+ * field comment says so; use the _len fields.
+ */
+#ifndef EVS_RECORD_CODEC_H
+#define EVS_RECORD_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evstore.h" /* evs_expected_kind, limits */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVS_RECORD_MAGIC0 0xC3
+#define EVS_RECORD_MAGIC1 0x01
+#define EVS_RECORD_HEADER_LEN 10
+
+typedef struct evs_record_event {
+    uint8_t event_id[16];
+    const char *type;
+    size_t type_len;
+    const char *content_type;
+    size_t content_type_len;
+    const uint8_t *data;
+    size_t data_len;
+    const uint8_t *metadata; /* may be NULL when metadata_len is 0 */
+    size_t metadata_len;
+    const char *correlation_id; /* NULL if absent */
+    size_t correlation_id_len;
+    const char *causation_id; /* NULL if absent */
+    size_t causation_id_len;
+    int64_t created_us;
+} evs_record_event;
+
+typedef struct evs_append_request {
+    uint8_t append_id[16];
+    const char *stream;
+    size_t stream_len;
+    evs_expected_kind expected_kind;
+    uint64_t expected_version; /* meaningful for EVS_EXPECT_EXACT only */
+    evs_record_event *events;
+    size_t event_count;
+    void *arena_; /* private: the memory this request owns (NULL for caller-built ones) */
+} evs_append_request;
+
+/* A growable byte buffer. Zero-initialise, then free with evs_buf_free. */
+typedef struct evs_buf {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} evs_buf;
+void evs_buf_free(evs_buf *buf);
+
+/* Decode failures. Each is a reason the projector reports and skips a record by rule. */
+enum evs_record_error {
+    EVS_RECORD_OK = 0,
+    EVS_RECORD_EMAGIC = -1,     /* not single-object encoded (no 0xC3 0x01 marker) */
+    EVS_RECORD_ESCHEMA = -2,    /* fingerprint of a schema this build does not know */
+    EVS_RECORD_EMALFORMED = -3, /* the body does not decode with the writer schema */
+    EVS_RECORD_ETOO_LARGE = -4, /* longer than EVS_APPEND_BYTES_MAX */
+    EVS_RECORD_ENOMEM = -5,
+};
+
+/* Encodes req (with the current schema) into out, replacing its contents. The request is
+ * NOT validated here: call evs_record_validate first. Returns 0 or EVS_RECORD_ENOMEM. */
+int evs_record_encode(const evs_append_request *req, evs_buf *out);
+
+/* Decodes one record value. On success *out must be freed with evs_append_request_free.
+ * On failure returns a negative evs_record_error and, if err is not NULL, writes a message
+ * (NUL-terminated, truncated to err_len) naming the problem. Thread-safe. */
+int evs_record_decode(const void *value, size_t len, evs_append_request **out, char *err,
+                      size_t err_len);
+
+void evs_append_request_free(evs_append_request *req);
+
+/* Checks a request against evstore_limits.h: stream name, types, sizes, counts, characters,
+ * distinct event ids, expected_version range. Returns 0, or -1 with a message in err naming
+ * the first problem (e.g. "event 3: type is empty"). Does not encode. */
+int evs_record_validate(const evs_append_request *req, char *err, size_t err_len);
+
+/* Name checks shared by the CLI, the C API and the projector's HTTP API. Return 1 if valid. */
+int evs_stream_name_valid(const char *name, size_t len);
+int evs_event_type_valid(const char *type, size_t len);
+
+/* UUIDs: parse 36-char text (either case) into 16 bytes; format as lowercase text plus NUL
+ * into out[37]. evs_uuid_parse returns 0 or -1. */
+int evs_uuid_parse(const char *text, size_t len, uint8_t out[16]);
+void evs_uuid_format(const uint8_t id[16], char out[37]);
+/* A random (version 4) UUID. */
+void evs_uuid_generate(uint8_t out[16]);
+
+/* The CRC-64-AVRO (Rabin) fingerprint of the current AppendRequest schema's Parsing
+ * Canonical Form, as written in bytes 2..9 of every record this build encodes. */
+uint64_t evs_record_fingerprint(void);
+
+/* Computes the Parsing Canonical Form of a schema given as JSON text, and its fingerprint.
+ * *canonical_out (may be NULL) is malloc'd and owned by the caller. Returns 0 or -1. */
+int evs_schema_canonical(const char *schema_json, char **canonical_out, uint64_t *fingerprint);
+
+/* Makes an additional writer schema (an older or newer AppendRequest) known to the decoder.
+ * Used by the schema-evolution tests; every released schema version is built in from
+ * schemas/. Returns 0 or -1 if the JSON is not a valid Avro record schema. */
+int evs_record_register_schema(const char *schema_json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVS_RECORD_CODEC_H */
