@@ -1,0 +1,180 @@
+/*
+ * main.c - evstore-projector: command line, signals, and the --hash tool.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "projector.h"
+
+static evs_projector projector;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    projector.stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fputs("usage: evstore-projector [options]\n"
+          "  --brokers HOST:PORT[,...]  Kafka bootstrap servers (env EVSTORE_BROKERS;\n"
+          "                             default 127.0.0.1:18092)\n"
+          "  --topic NAME               events topic (env EVSTORE_TOPIC; default evstore.events)\n"
+          "  --group NAME               consumer group (default evstore-projector)\n"
+          "  --data-dir DIR             RocksDB state (env EVSTORE_DATA_DIR/projector;\n"
+          "                             default ./var/projector)\n"
+          "  --http HOST:PORT           query API address (env EVSTORE_PROJECTOR_HTTP;\n"
+          "                             default 127.0.0.1:18080)\n"
+          "  --partitions N             partitions when creating the topic (default 1)\n"
+          "  --replication-factor N     replication when creating the topic\n"
+          "                             (default: 3, or fewer if there are fewer brokers)\n"
+          "  --batch-records N          records per RocksDB write batch (default 2000)\n"
+          "  --rebuild                  delete the state and replay the topic from offset 0\n"
+          "  --hash                     print a digest of the state in --data-dir and exit\n"
+          "  --help\n",
+          f);
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static int print_hash(const char *dir)
+{
+    char err[512];
+    evs_store *store;
+    if (evs_store_open(dir, &store, err, sizeof err) < 0) {
+        fprintf(stderr, "evstore-projector: %s\n", err);
+        return 1;
+    }
+    evs_store_digest d;
+    char *partitions = NULL;
+    int rc = evs_store_digest_compute(store, &d);
+    if (rc == 0)
+        rc = evs_store_meta_get(store, "partitions", &partitions);
+    if (rc < 0) {
+        fprintf(stderr, "evstore-projector: cannot read the store in %s\n", dir);
+        evs_store_close(store);
+        return 1;
+    }
+    printf("{\"version_table\":\"%016llx\",\"streams\":\"%016llx\",\"events\":%llu,"
+           "\"streams_count\":%llu,\"next_offsets\":{",
+           (unsigned long long)d.version_table, (unsigned long long)d.streams,
+           (unsigned long long)d.event_count, (unsigned long long)d.stream_count);
+    int n = partitions ? atoi(partitions) : 0;
+    for (int i = 0; i < n; i++) {
+        int64_t next;
+        uint64_t last;
+        evs_store_partition_state(store, i, &next, &last);
+        printf("%s\"%d\":%lld", i ? "," : "", i, (long long)next);
+    }
+    printf("}}\n");
+    free(partitions);
+    evs_store_close(store);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char default_dir[4096];
+    const char *data_env = getenv("EVSTORE_DATA_DIR");
+    snprintf(default_dir, sizeof default_dir, "%s/projector", data_env && *data_env ? data_env : "./var");
+    evs_projector_config cfg = {
+        .brokers = env_or("EVSTORE_BROKERS", "127.0.0.1:18092"),
+        .topic = env_or("EVSTORE_TOPIC", "evstore.events"),
+        .group = "evstore-projector",
+        .data_dir = default_dir,
+        .http_address = env_or("EVSTORE_PROJECTOR_HTTP", "127.0.0.1:18080"),
+        .partitions = 1,
+        .replication_factor = -1,
+        .batch_records_max = 2000,
+    };
+    int hash = 0;
+    enum { O_BROKERS = 1, O_TOPIC, O_GROUP, O_DATA, O_HTTP, O_PARTS, O_RF, O_BATCH, O_REBUILD,
+           O_HASH, O_HELP };
+    static const struct option opts[] = {
+        {"brokers", required_argument, 0, O_BROKERS},
+        {"topic", required_argument, 0, O_TOPIC},
+        {"group", required_argument, 0, O_GROUP},
+        {"data-dir", required_argument, 0, O_DATA},
+        {"http", required_argument, 0, O_HTTP},
+        {"partitions", required_argument, 0, O_PARTS},
+        {"replication-factor", required_argument, 0, O_RF},
+        {"batch-records", required_argument, 0, O_BATCH},
+        {"rebuild", no_argument, 0, O_REBUILD},
+        {"hash", no_argument, 0, O_HASH},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end = NULL;
+        long v = 0;
+        if (c == O_PARTS || c == O_RF || c == O_BATCH) {
+            v = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || v < 1 || v > 100000) {
+                fprintf(stderr, "evstore-projector: --%s needs a number from 1 to 100000, not '%s'\n",
+                        c == O_PARTS ? "partitions" : c == O_RF ? "replication-factor" : "batch-records",
+                        optarg);
+                return 2;
+            }
+        }
+        switch (c) {
+        case O_BROKERS: cfg.brokers = optarg; break;
+        case O_TOPIC: cfg.topic = optarg; break;
+        case O_GROUP: cfg.group = optarg; break;
+        case O_DATA: cfg.data_dir = optarg; break;
+        case O_HTTP: cfg.http_address = optarg; break;
+        case O_PARTS: cfg.partitions = (int32_t)v; break;
+        case O_RF: cfg.replication_factor = (int)v; break;
+        case O_BATCH: cfg.batch_records_max = (int)v; break;
+        case O_REBUILD: cfg.rebuild = 1; break;
+        case O_HASH: hash = 1; break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "evstore-projector: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (hash)
+        return print_hash(cfg.data_dir);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    if (evs_projector_start(&projector, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_projector_free(&projector);
+        return 3;
+    }
+    evs_http_server *http = NULL;
+    if (evs_http_start(&projector, cfg.http_address, &http, err, sizeof err) < 0) {
+        fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_projector_free(&projector);
+        return 3;
+    }
+    fprintf(stderr, "evstore-projector: serving http://%s, topic %s, state in %s%s\n",
+            cfg.http_address, cfg.topic, cfg.data_dir, cfg.rebuild ? " (rebuilding)" : "");
+    int rc = evs_projector_run(&projector);
+    /* After a failure keep answering /health with the reason until told to stop. */
+    while (rc < 0 && !projector.stop)
+        pause();
+    evs_http_stop(http);
+    evs_projector_free(&projector);
+    fprintf(stderr, "evstore-projector: stopped\n");
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,508 @@
+/*
+ * projector.c - the consumer side of evstore-projector: topic checks, partition ownership
+ * and the apply loop.
+ *
+ * Invariants:
+ *  P1. Offsets live in the store, never in Kafka: on assignment a partition is read from
+ *      the store's next offset (offset 0 with no state), and auto.offset.reset is "error",
+ *      so records can never be skipped silently.
+ *  P2. The topic must not lose records: delete policy, infinite retention, no unclean
+ *      leader election, min.insync.replicas >= 2 when replicated, and the partition count
+ *      recorded at the first start. Otherwise the projector refuses to start.
+ *  P3. Only this thread writes the store; readers learn progress through p->next_offset.
+ */
+#include "projector.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ADMIN_TIMEOUT_MS 15000
+
+static void set_failure(evs_projector *p, const char *msg)
+{
+    pthread_mutex_lock(&p->lock);
+    snprintf(p->failure, sizeof p->failure, "%s", msg);
+    pthread_cond_broadcast(&p->applied);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- Topic: create when missing, then check that it cannot lose records ------------- */
+
+static int create_topic(evs_projector *p, int broker_count, char *err, size_t err_len)
+{
+    int rf = p->config.replication_factor;
+    if (rf <= 0)
+        rf = broker_count < 3 ? broker_count : 3;
+    char isr[16], max_bytes[32];
+    snprintf(isr, sizeof isr, "%d", rf >= 3 ? 2 : 1);
+    snprintf(max_bytes, sizeof max_bytes, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
+    char errstr[256];
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(p->config.topic, p->config.partitions, rf,
+                                                    errstr, sizeof errstr);
+    if (!nt) {
+        snprintf(err, err_len, "cannot create topic %s: %s", p->config.topic, errstr);
+        return -1;
+    }
+    const char *settings[][2] = {
+        {"cleanup.policy", "delete"},
+        {"retention.ms", "-1"},
+        {"retention.bytes", "-1"},
+        {"unclean.leader.election.enable", "false"},
+        {"min.insync.replicas", isr},
+        {"max.message.bytes", max_bytes},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        rd_kafka_NewTopic_set_config(nt, settings[i][0], settings[i][1]);
+
+    rd_kafka_queue_t *q = rd_kafka_queue_new(p->consumer);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(p->consumer,
+                                                             RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opt, ADMIN_TIMEOUT_MS, NULL, 0);
+    rd_kafka_CreateTopics(p->consumer, &nt, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS + 5000);
+    int rc = -1;
+    if (!ev) {
+        snprintf(err, err_len, "creating topic %s timed out", p->config.topic);
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(err, err_len, "cannot create topic %s: %s", p->config.topic,
+                 rd_kafka_event_error_string(ev));
+    } else {
+        size_t cnt;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+        rd_kafka_resp_err_t terr = cnt ? rd_kafka_topic_result_error(res[0]) : 0;
+        if (terr && terr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            snprintf(err, err_len, "cannot create topic %s: %s", p->config.topic,
+                     rd_kafka_topic_result_error_string(res[0]));
+        else
+            rc = 0;
+        if (!terr)
+            fprintf(stderr, "evstore-projector: created topic %s (%d partitions, replication %d)\n",
+                    p->config.topic, p->config.partitions, rf);
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+/* Fetches the topic's metadata: partition count and replication factor; *partitions is 0
+ * when the topic does not exist. */
+static int topic_metadata(evs_projector *p, int *partitions, int *replication,
+                          int *broker_count, char *err, size_t err_len)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *t = rd_kafka_topic_new(p->consumer, p->config.topic, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(p->consumer, 0, t, &md, ADMIN_TIMEOUT_MS);
+    rd_kafka_topic_destroy(t);
+    if (e) {
+        snprintf(err, err_len, "cannot reach the Kafka brokers at %s: %s", p->config.brokers,
+                 rd_kafka_err2str(e));
+        return -1;
+    }
+    *partitions = 0;
+    *replication = 0;
+    *broker_count = md->broker_cnt;
+    if (md->topic_cnt == 1 && !md->topics[0].err) {
+        *partitions = md->topics[0].partition_cnt;
+        if (md->topics[0].partition_cnt > 0)
+            *replication = md->topics[0].partitions[0].replica_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return 0;
+}
+
+/* P2: reads the topic's effective configuration and refuses settings that lose records. */
+static int check_topic_config(evs_projector *p, int replication, char *err, size_t err_len)
+{
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
+                                                                  p->config.topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(p->consumer);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(p->consumer,
+                                                             RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_AdminOptions_set_request_timeout(opt, ADMIN_TIMEOUT_MS, NULL, 0);
+    rd_kafka_DescribeConfigs(p->consumer, &res, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS + 5000);
+    int rc = -1;
+    if (!ev || rd_kafka_event_error(ev)) {
+        snprintf(err, err_len, "cannot read the configuration of topic %s: %s", p->config.topic,
+                 ev ? rd_kafka_event_error_string(ev) : "timed out");
+        goto done;
+    }
+    size_t rcnt, ccnt;
+    const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
+        rd_kafka_event_DescribeConfigs_result(ev), &rcnt);
+    if (rcnt != 1 || rd_kafka_ConfigResource_error(rs[0])) {
+        snprintf(err, err_len, "cannot read the configuration of topic %s: %s", p->config.topic,
+                 rcnt ? rd_kafka_ConfigResource_error_string(rs[0]) : "no answer");
+        goto done;
+    }
+    const rd_kafka_ConfigEntry_t **entries = rd_kafka_ConfigResource_configs(rs[0], &ccnt);
+    rc = 0;
+    for (size_t i = 0; i < ccnt && rc == 0; i++) {
+        const char *name = rd_kafka_ConfigEntry_name(entries[i]);
+        const char *value = rd_kafka_ConfigEntry_value(entries[i]);
+        if (!value)
+            value = "";
+        const char *problem = NULL;
+        if (!strcmp(name, "cleanup.policy") && strstr(value, "compact"))
+            problem = "compaction would delete events";
+        else if (!strcmp(name, "retention.ms") && strcmp(value, "-1"))
+            problem = "finite retention would delete events (need -1)";
+        else if (!strcmp(name, "retention.bytes") && strcmp(value, "-1"))
+            problem = "size-based retention would delete events (need -1)";
+        else if (!strcmp(name, "unclean.leader.election.enable") && !strcmp(value, "true"))
+            problem = "unclean leader election can lose acknowledged events";
+        else if (!strcmp(name, "min.insync.replicas") && replication > 1 && atoi(value) < 2)
+            problem = "a replicated topic needs min.insync.replicas >= 2";
+        else if (!strcmp(name, "max.message.bytes") && atoll(value) < EVS_APPEND_BYTES_MAX + 1024)
+            problem = "max.message.bytes is below evstore's append size limit";
+        if (problem) {
+            snprintf(err, err_len, "refusing topic %s: %s=%s: %s", p->config.topic, name,
+                     value, problem);
+            rc = -1;
+        }
+    }
+done:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    return rc;
+}
+
+/* P2: the partition count is recorded at the first start and must never change. */
+static int check_partition_count(evs_projector *p, int partitions, char *err, size_t err_len)
+{
+    char *stored = NULL, *topic = NULL;
+    int rc = evs_store_meta_get(p->store, "partitions", &stored);
+    if (rc == 0)
+        rc = evs_store_meta_get(p->store, "topic", &topic);
+    if (rc < 0) {
+        snprintf(err, err_len, "cannot read the store's metadata");
+        goto done;
+    }
+    if (topic && strcmp(topic, p->config.topic)) {
+        snprintf(err, err_len, "the store in %s belongs to topic %s, not %s",
+                 p->config.data_dir, topic, p->config.topic);
+        rc = -1;
+    } else if (stored && atoi(stored) != partitions) {
+        snprintf(err, err_len,
+                 "refusing topic %s: it has %d partitions but had %s when this store was "
+                 "built; changing the count moves streams between partitions",
+                 p->config.topic, partitions, stored);
+        rc = -1;
+    } else if (!stored) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", partitions);
+        rc = evs_store_meta_put(p->store, "partitions", buf);
+        if (rc == 0)
+            rc = evs_store_meta_put(p->store, "topic", p->config.topic);
+        if (rc == 0)
+            rc = evs_store_meta_put(p->store, "format", EVS_STORE_FORMAT);
+    }
+done:
+    free(stored);
+    free(topic);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- Partition ownership (P1) ------------------------------------------------------ */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    evs_projector *p = opaque;
+    int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < parts->cnt; i++) {
+        int32_t part = parts->elems[i].partition;
+        if (part < 0 || part >= p->partition_count)
+            continue;
+        if (assign)
+            parts->elems[i].offset = p->applier.next_offset[part];
+        p->assigned[part] = assign;
+        fprintf(stderr, "evstore-projector: %s partition %d at offset %lld\n",
+                assign ? "assigned" : "revoked", part,
+                (long long)p->applier.next_offset[part]);
+    }
+    pthread_mutex_unlock(&p->lock);
+    rd_kafka_assign(rk, assign ? parts : NULL);
+}
+
+static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    const char *settings[][2] = {
+        {"bootstrap.servers", p->config.brokers},
+        {"group.id", p->config.group},
+        {"client.id", "evstore-projector"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "error"},
+        {"enable.partition.eof", "false"},
+        {"socket.nagle.disable", "true"},
+        {"fetch.wait.max.ms", "100"},
+        {"fetch.error.backoff.ms", "50"},
+        {"queued.min.messages", "100000"},
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "1000"},
+    };
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof errstr)) {
+            snprintf(err, err_len, "consumer setting %s: %s", settings[i][0], errstr);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        snprintf(err, err_len, "cannot create the Kafka consumer: %s", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+int evs_projector_start(evs_projector *p, const evs_projector_config *config, char *err,
+                        size_t err_len)
+{
+    memset(p, 0, sizeof *p);
+    p->config = *config;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->applied, NULL);
+
+    if (config->rebuild && evs_store_destroy(config->data_dir, err, err_len) < 0)
+        return -1;
+    if (evs_store_open(config->data_dir, &p->store, err, err_len) < 0)
+        return -1;
+    p->consumer = make_consumer(p, err, err_len);
+    if (!p->consumer)
+        return -1;
+
+    int partitions, replication, brokers;
+    if (topic_metadata(p, &partitions, &replication, &brokers, err, err_len) < 0)
+        return -1;
+    if (partitions == 0) {
+        if (create_topic(p, brokers, err, err_len) < 0)
+            return -1;
+        /* Metadata can lag behind the creation for a moment. */
+        for (int i = 0; i < 100 && partitions == 0; i++) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            if (topic_metadata(p, &partitions, &replication, &brokers, err, err_len) < 0)
+                return -1;
+        }
+        if (partitions == 0) {
+            snprintf(err, err_len, "topic %s does not appear after creation", config->topic);
+            return -1;
+        }
+    }
+    if (check_topic_config(p, replication, err, err_len) < 0)
+        return -1;
+    if (check_partition_count(p, partitions, err, err_len) < 0)
+        return -1;
+
+    p->partition_count = partitions;
+    if (evs_applier_init(&p->applier, p->store, partitions) < 0) {
+        snprintf(err, err_len, "cannot load the partition state from the store");
+        return -1;
+    }
+    p->next_offset = calloc((size_t)partitions, sizeof *p->next_offset);
+    p->last_position = calloc((size_t)partitions, sizeof *p->last_position);
+    p->assigned = calloc((size_t)partitions, sizeof *p->assigned);
+    if (!p->next_offset || !p->last_position || !p->assigned) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    memcpy(p->next_offset, p->applier.next_offset, (size_t)partitions * sizeof(int64_t));
+    memcpy(p->last_position, p->applier.last_position, (size_t)partitions * sizeof(uint64_t));
+    evs_store_skip_count(p->store, &p->skipped_records);
+
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, config->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(p->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        snprintf(err, err_len, "cannot subscribe to %s: %s", config->topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- The apply loop ------------------------------------------------------------------ */
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void publish(evs_projector *p)
+{
+    pthread_mutex_lock(&p->lock);
+    memcpy(p->next_offset, p->applier.next_offset, (size_t)p->partition_count * sizeof(int64_t));
+    memcpy(p->last_position, p->applier.last_position,
+           (size_t)p->partition_count * sizeof(uint64_t));
+    p->skipped_records = p->applier.stats.skipped;
+    pthread_cond_broadcast(&p->applied);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* During --rebuild: prints progress once a second, and once when caught up. */
+static void report_rebuild(evs_projector *p, double started, double *last_report, int *done)
+{
+    double now = now_seconds();
+    if (*done || now - *last_report < 1.0)
+        return;
+    *last_report = now;
+    int64_t *hw = calloc((size_t)p->partition_count, sizeof *hw);
+    if (!hw || evs_projector_high_watermarks(p, hw, 2000) < 0) {
+        free(hw);
+        return;
+    }
+    int64_t applied = 0, total = 0;
+    for (int32_t i = 0; i < p->partition_count; i++) {
+        applied += p->applier.next_offset[i];
+        total += hw[i];
+    }
+    free(hw);
+    double rate = (double)p->applier.stats.events / (now - started);
+    fprintf(stderr, "evstore-projector: rebuild: %lld of %lld records, %llu events, %.0f events/s\n",
+            (long long)applied, (long long)total,
+            (unsigned long long)p->applier.stats.events, rate);
+    if (applied >= total) {
+        fprintf(stderr, "evstore-projector: rebuild complete in %.1f s\n", now - started);
+        *done = 1;
+    }
+}
+
+int evs_projector_run(evs_projector *p)
+{
+    int max = p->config.batch_records_max > 0 ? p->config.batch_records_max : 2000;
+    rd_kafka_message_t **msgs = calloc((size_t)max, sizeof *msgs);
+    evs_input_record *recs = calloc((size_t)max, sizeof *recs);
+    char err[512];
+    int rc = 0;
+    double started = now_seconds(), last_report = started;
+    int rebuild_done = !p->config.rebuild;
+    if (!msgs || !recs) {
+        set_failure(p, "out of memory");
+        rc = -1;
+        goto out;
+    }
+    while (!p->stop) {
+        int n = 0;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
+        while (m) {
+            if (m->err) {
+                if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                    m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+                    snprintf(err, sizeof err,
+                             "partition %d: the stored offset is not in the topic any more "
+                             "(%s): records were deleted; refusing to continue",
+                             m->partition, rd_kafka_message_errstr(m));
+                    rd_kafka_message_destroy(m);
+                    set_failure(p, err);
+                    fprintf(stderr, "evstore-projector: %s\n", err);
+                    rc = -1;
+                    goto out;
+                }
+                fprintf(stderr, "evstore-projector: consumer: %s\n", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+            } else {
+                msgs[n] = m;
+                recs[n].partition = m->partition;
+                recs[n].offset = m->offset;
+                recs[n].key = m->key;
+                recs[n].key_len = m->key_len;
+                recs[n].value = m->payload;
+                recs[n].value_len = m->len;
+                n++;
+            }
+            if (n == max)
+                break;
+            m = rd_kafka_consumer_poll(p->consumer, 0);
+        }
+        if (n > 0) {
+            int arc = evs_applier_apply(&p->applier, recs, (size_t)n, err, sizeof err);
+            for (int i = 0; i < n; i++)
+                rd_kafka_message_destroy(msgs[i]);
+            if (arc < 0) {
+                /* P3 and reliability promise 6: stop rather than guess. */
+                fprintf(stderr, "evstore-projector: %s; stopping\n", err);
+                set_failure(p, err);
+                rc = -1;
+                goto out;
+            }
+            publish(p);
+        }
+        if (!rebuild_done)
+            report_rebuild(p, started, &last_report, &rebuild_done);
+    }
+out:
+    free(msgs);
+    free(recs);
+    return rc;
+}
+
+void evs_projector_free(evs_projector *p)
+{
+    if (p->consumer) {
+        rd_kafka_consumer_close(p->consumer);
+        rd_kafka_destroy(p->consumer);
+    }
+    evs_applier_free(&p->applier);
+    evs_store_close(p->store);
+    free(p->next_offset);
+    free(p->last_position);
+    free(p->assigned);
+    pthread_cond_destroy(&p->applied);
+    pthread_mutex_destroy(&p->lock);
+    memset(p, 0, sizeof *p);
+}
+
+int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
+                               int timeout_ms, int64_t *next_out)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->lock);
+    int done;
+    while (!(done = p->next_offset[partition] > offset) && !p->failure[0] && !p->stop) {
+        if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT) {
+            done = p->next_offset[partition] > offset;
+            break;
+        }
+    }
+    *next_out = p->next_offset[partition];
+    pthread_mutex_unlock(&p->lock);
+    return done;
+}
+
+int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms)
+{
+    for (int32_t i = 0; i < p->partition_count; i++) {
+        int64_t low;
+        if (rd_kafka_query_watermark_offsets(p->consumer, p->config.topic, i, &low, &hw[i],
+                                             timeout_ms))
+            return -1;
+    }
+    return 0;
+}

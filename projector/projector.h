@@ -1,0 +1,72 @@
+/*
+ * projector.h - the running projector: shared state of the consumer loop and the HTTP API.
+ *
+ * The consumer thread is the only writer of the store. After each committed batch it
+ * publishes the partitions' next offsets under `lock` and broadcasts `applied`, which is
+ * what a verdict request waits on (docs/HTTP-API.md, /verdicts).
+ */
+#ifndef EVS_PROJECTOR_H
+#define EVS_PROJECTOR_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "apply.h"
+#include "store.h"
+
+typedef struct evs_projector_config {
+    const char *brokers;
+    const char *topic;
+    const char *group;
+    const char *data_dir;
+    const char *http_address; /* host:port */
+    int32_t partitions;       /* used when creating the topic */
+    int replication_factor;   /* used when creating the topic; -1 = min(3, brokers) */
+    int batch_records_max;    /* records per write batch */
+    int rebuild;
+} evs_projector_config;
+
+typedef struct evs_projector {
+    evs_projector_config config;
+    evs_store *store;
+    evs_applier applier;       /* consumer thread only */
+    rd_kafka_t *consumer;
+    int32_t partition_count;
+
+    pthread_mutex_t lock;      /* guards the fields below */
+    pthread_cond_t applied;    /* broadcast after every commit */
+    int64_t *next_offset;      /* published copy of applier.next_offset */
+    uint64_t *last_position;   /* published copy of applier.last_position */
+    int *assigned;             /* 1 if this projector owns the partition now */
+    uint64_t skipped_records;
+    char failure[512];         /* set when the projector stopped applying, and why */
+
+    volatile sig_atomic_t stop;
+} evs_projector;
+
+/* Connects to Kafka, creates or checks the topic, opens the store. On a refusal (unsafe
+ * topic, changed partition count) returns -1 with the reason in err. */
+int evs_projector_start(evs_projector *p, const evs_projector_config *config, char *err,
+                        size_t err_len);
+/* Runs the consumer loop until p->stop is set or applying fails. Returns 0 or -1. */
+int evs_projector_run(evs_projector *p);
+void evs_projector_free(evs_projector *p);
+
+/* Waits until partition's next offset exceeds offset, at most timeout_ms. Returns 1 if it
+ * did, 0 on timeout. *next_out receives the next offset seen last. */
+int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
+                               int timeout_ms, int64_t *next_out);
+/* Asks the brokers for the high watermarks of every partition (for /status and lookups
+ * without an offset). hw must hold partition_count entries. Returns 0 or -1. */
+int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms);
+
+/* The HTTP API (http_api.c). */
+typedef struct evs_http_server evs_http_server;
+int evs_http_start(evs_projector *p, const char *address, evs_http_server **out, char *err,
+                   size_t err_len);
+void evs_http_stop(evs_http_server *server);
+
+#endif /* EVS_PROJECTOR_H */

@@ -1,0 +1,887 @@
+/*
+ * store.c - the projector's RocksDB state (layout and invariants in store.h).
+ *
+ * Stored event value ('s' keys), big-endian:
+ *   u8  format (1)
+ *   u8  flags: bit0 correlation id present, bit1 causation id present
+ *   u8[16] event id
+ *   be64 position, be32 partition, be64 created_us
+ *   then, each as be32 length + bytes: type, content type, data, metadata,
+ *   correlation id (if present), causation id (if present)
+ *
+ * Verdict value ('a' keys), big-endian:
+ *   u8 format (1), u8 status, u8 expected kind, be32 partition, be64 offset,
+ *   be64 expected version, be64 current, first version, last version, first position,
+ *   last position, be32 event count, be32 stream length + stream, be32 reason length + reason
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rocksdb/c.h>
+
+struct evs_store {
+    rocksdb_t *db;
+    rocksdb_options_t *options;
+    rocksdb_readoptions_t *read_options;
+    rocksdb_writeoptions_t *write_options;
+    rocksdb_writeoptions_t *write_options_sync;
+    rocksdb_block_based_table_options_t *table_options;
+    rocksdb_cache_t *cache;
+    rocksdb_filterpolicy_t *filter; /* owned by table_options */
+};
+
+struct evs_store_batch {
+    evs_store *store;
+    rocksdb_writebatch_wi_t *wb;
+    evs_rule_state rule_state;
+    char *lookup_value; /* value behind the last evs_event_location handed out */
+};
+
+/* ---- Byte helpers ------------------------------------------------------------------- */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    put_be32(p, (uint32_t)(v >> 32));
+    put_be32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
+}
+
+/* A bounded reader over a stored value; `ok` turns 0 at the first overrun. */
+typedef struct reader {
+    const uint8_t *p;
+    size_t left;
+    int ok;
+} reader;
+
+static const uint8_t *read_bytes(reader *r, size_t n)
+{
+    if (!r->ok || r->left < n) {
+        r->ok = 0;
+        return NULL;
+    }
+    const uint8_t *p = r->p;
+    r->p += n;
+    r->left -= n;
+    return p;
+}
+
+static uint64_t read_u64(reader *r)
+{
+    const uint8_t *p = read_bytes(r, 8);
+    return p ? get_be64(p) : 0;
+}
+
+static uint32_t read_u32(reader *r)
+{
+    const uint8_t *p = read_bytes(r, 4);
+    return p ? get_be32(p) : 0;
+}
+
+static uint8_t read_u8(reader *r)
+{
+    const uint8_t *p = read_bytes(r, 1);
+    return p ? *p : 0;
+}
+
+static const uint8_t *read_lenbytes(reader *r, size_t *len)
+{
+    *len = read_u32(r);
+    return read_bytes(r, *len);
+}
+
+/* A growable writer for values and keys. */
+typedef struct writer {
+    uint8_t *p;
+    size_t len, cap;
+    int oom;
+} writer;
+
+static void w_reserve(writer *w, size_t n)
+{
+    if (w->oom || w->len + n <= w->cap)
+        return;
+    size_t cap = w->cap ? w->cap * 2 : 256;
+    while (cap < w->len + n)
+        cap *= 2;
+    uint8_t *p = realloc(w->p, cap);
+    if (!p) {
+        w->oom = 1;
+        return;
+    }
+    w->p = p;
+    w->cap = cap;
+}
+
+static void w_bytes(writer *w, const void *src, size_t n)
+{
+    w_reserve(w, n);
+    if (w->oom)
+        return;
+    if (n)
+        memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+static void w_u8(writer *w, uint8_t v)
+{
+    w_bytes(w, &v, 1);
+}
+
+static void w_u32(writer *w, uint32_t v)
+{
+    uint8_t b[4];
+    put_be32(b, v);
+    w_bytes(w, b, 4);
+}
+
+static void w_u64(writer *w, uint64_t v)
+{
+    uint8_t b[8];
+    put_be64(b, v);
+    w_bytes(w, b, 8);
+}
+
+static void w_lenbytes(writer *w, const void *src, size_t n)
+{
+    w_u32(w, (uint32_t)n);
+    w_bytes(w, src, n);
+}
+
+/* ---- Keys --------------------------------------------------------------------------- */
+
+static size_t key_stream_event(uint8_t *key, const char *stream, size_t len, uint64_t version)
+{
+    key[0] = 's';
+    memcpy(key + 1, stream, len);
+    key[1 + len] = 0;
+    put_be64(key + 2 + len, version);
+    return len + 10;
+}
+
+static size_t key_partition(uint8_t *key, char prefix, int32_t partition)
+{
+    key[0] = (uint8_t)prefix;
+    put_be32(key + 1, (uint32_t)partition);
+    return 5;
+}
+
+static size_t key_partition_u64(uint8_t *key, char prefix, int32_t partition, uint64_t n)
+{
+    key_partition(key, prefix, partition);
+    put_be64(key + 5, n);
+    return 13;
+}
+
+static size_t key_id(uint8_t *key, char prefix, const uint8_t id[16])
+{
+    key[0] = (uint8_t)prefix;
+    memcpy(key + 1, id, 16);
+    return 17;
+}
+
+static size_t key_version(uint8_t *key, const char *stream, size_t len)
+{
+    key[0] = 'v';
+    memcpy(key + 1, stream, len);
+    return len + 1;
+}
+
+enum { KEY_MAX = EVS_STREAM_NAME_MAX + 16 };
+
+/* ---- Open and close ------------------------------------------------------------------ */
+
+static void set_err(char *err, size_t err_len, const char *what, const char *detail)
+{
+    if (err && err_len)
+        snprintf(err, err_len, "%s: %s", what, detail ? detail : "unknown error");
+}
+
+int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len)
+{
+    char *rerr = NULL;
+    evs_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->options = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(s->options, 1);
+    rocksdb_options_increase_parallelism(s->options, 2);
+    rocksdb_options_set_max_background_jobs(s->options, 2);
+    rocksdb_options_set_write_buffer_size(s->options, 64 << 20);
+    rocksdb_options_set_compression(s->options, rocksdb_lz4_compression);
+    s->table_options = rocksdb_block_based_options_create();
+    s->cache = rocksdb_cache_create_lru(256 << 20);
+    rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
+    s->filter = rocksdb_filterpolicy_create_bloom_full(10);
+    rocksdb_block_based_options_set_filter_policy(s->table_options, s->filter);
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(s->table_options, 1);
+    rocksdb_options_set_block_based_table_factory(s->options, s->table_options);
+
+    s->read_options = rocksdb_readoptions_create();
+    s->write_options = rocksdb_writeoptions_create();
+    s->write_options_sync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->write_options_sync, 1);
+
+    s->db = rocksdb_open(s->options, dir, &rerr);
+    if (rerr) {
+        set_err(err, err_len, "cannot open the RocksDB store", rerr);
+        free(rerr);
+        evs_store_close(s);
+        return -EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+void evs_store_close(evs_store *s)
+{
+    if (!s)
+        return;
+    if (s->db)
+        rocksdb_close(s->db);
+    if (s->read_options)
+        rocksdb_readoptions_destroy(s->read_options);
+    if (s->write_options)
+        rocksdb_writeoptions_destroy(s->write_options);
+    if (s->write_options_sync)
+        rocksdb_writeoptions_destroy(s->write_options_sync);
+    if (s->options)
+        rocksdb_options_destroy(s->options);
+    if (s->table_options)
+        rocksdb_block_based_options_destroy(s->table_options);
+    if (s->cache)
+        rocksdb_cache_destroy(s->cache);
+    free(s);
+}
+
+int evs_store_destroy(const char *dir, char *err, size_t err_len)
+{
+    char *rerr = NULL;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_destroy_db(o, dir, &rerr);
+    rocksdb_options_destroy(o);
+    if (rerr) {
+        set_err(err, err_len, "cannot delete the RocksDB store", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---- Plain gets ------------------------------------------------------------------------ */
+
+static int db_get(evs_store *s, const void *key, size_t klen, char **val, size_t *vlen)
+{
+    char *rerr = NULL;
+    *val = rocksdb_get(s->db, s->read_options, key, klen, vlen, &rerr);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB read failed: %s\n", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+int evs_store_meta_get(evs_store *s, const char *name, char **value)
+{
+    uint8_t key[128];
+    size_t n = strlen(name);
+    assert(n + 1 < sizeof key);
+    key[0] = 'm';
+    memcpy(key + 1, name, n);
+    char *val;
+    size_t vlen;
+    int rc = db_get(s, key, n + 1, &val, &vlen);
+    if (rc < 0)
+        return rc;
+    *value = NULL;
+    if (val) {
+        *value = malloc(vlen + 1);
+        if (*value) {
+            memcpy(*value, val, vlen);
+            (*value)[vlen] = 0;
+        }
+        rocksdb_free(val);
+        if (!*value)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+int evs_store_meta_put(evs_store *s, const char *name, const char *value)
+{
+    uint8_t key[128];
+    size_t n = strlen(name);
+    assert(n + 1 < sizeof key);
+    key[0] = 'm';
+    memcpy(key + 1, name, n);
+    char *rerr = NULL;
+    rocksdb_put(s->db, s->write_options_sync, (const char *)key, n + 1, value, strlen(value),
+                &rerr);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB write failed: %s\n", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+static int get_u64(evs_store *s, const uint8_t *key, size_t klen, uint64_t *out)
+{
+    char *val;
+    size_t vlen;
+    int rc = db_get(s, key, klen, &val, &vlen);
+    if (rc < 0)
+        return rc;
+    *out = 0;
+    if (val) {
+        if (vlen == 8)
+            *out = get_be64((const uint8_t *)val);
+        else
+            rc = -EIO;
+        rocksdb_free(val);
+    }
+    return rc;
+}
+
+int evs_store_partition_state(evs_store *s, int32_t partition, int64_t *next_offset,
+                              uint64_t *last_position)
+{
+    uint8_t key[8];
+    uint64_t off;
+    int rc = get_u64(s, key, key_partition(key, 'o', partition), &off);
+    if (rc < 0)
+        return rc;
+    *next_offset = (int64_t)off;
+    return get_u64(s, key, key_partition(key, 'p', partition), last_position);
+}
+
+int evs_store_stream_version(evs_store *s, const char *stream, size_t len, uint64_t *version)
+{
+    uint8_t key[KEY_MAX];
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    return get_u64(s, key, key_version(key, stream, len), version);
+}
+
+/* ---- Batches ------------------------------------------------------------------------- */
+
+static int batch_get(evs_store_batch *b, const void *key, size_t klen, char **val,
+                     size_t *vlen)
+{
+    char *rerr = NULL;
+    *val = rocksdb_writebatch_wi_get_from_batch_and_db(b->wb, b->store->db,
+                                                        b->store->read_options, key, klen,
+                                                        vlen, &rerr);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB read failed: %s\n", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+static int rule_stream_version(void *ctx, const char *stream, size_t len, uint64_t *version)
+{
+    evs_store_batch *b = ctx;
+    uint8_t key[KEY_MAX];
+    char *val;
+    size_t vlen;
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    int rc = batch_get(b, key, key_version(key, stream, len), &val, &vlen);
+    if (rc < 0)
+        return rc;
+    *version = 0;
+    if (val) {
+        if (vlen != 8)
+            rc = -EIO;
+        else
+            *version = get_be64((const uint8_t *)val);
+        free(val);
+    }
+    return rc;
+}
+
+static int rule_event_lookup(void *ctx, const uint8_t id[16], int *found,
+                             evs_event_location *loc)
+{
+    evs_store_batch *b = ctx;
+    uint8_t key[17];
+    char *val;
+    size_t vlen;
+    int rc = batch_get(b, key, key_id(key, 'e', id), &val, &vlen);
+    if (rc < 0)
+        return rc;
+    *found = 0;
+    if (!val)
+        return 0;
+    if (vlen < 16) {
+        free(val);
+        return -EIO;
+    }
+    free(b->lookup_value);
+    b->lookup_value = val;
+    loc->version = get_be64((const uint8_t *)val);
+    loc->position = get_be64((const uint8_t *)val + 8);
+    loc->stream = val + 16;
+    loc->stream_len = vlen - 16;
+    *found = 1;
+    return 0;
+}
+
+int evs_store_batch_begin(evs_store *s, evs_store_batch **out)
+{
+    evs_store_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    b->store = s;
+    b->wb = rocksdb_writebatch_wi_create(1 << 20, 1);
+    b->rule_state.stream_version = rule_stream_version;
+    b->rule_state.event_lookup = rule_event_lookup;
+    b->rule_state.ctx = b;
+    *out = b;
+    return 0;
+}
+
+const evs_rule_state *evs_store_batch_rule_state(evs_store_batch *b)
+{
+    return &b->rule_state;
+}
+
+static void encode_event(writer *w, const evs_record_event *e, uint64_t position,
+                         int32_t partition)
+{
+    w->len = 0;
+    w_u8(w, 1);
+    w_u8(w, (uint8_t)((e->correlation_id ? 1 : 0) | (e->causation_id ? 2 : 0)));
+    w_bytes(w, e->event_id, 16);
+    w_u64(w, position);
+    w_u32(w, (uint32_t)partition);
+    w_u64(w, (uint64_t)e->created_us);
+    w_lenbytes(w, e->type, e->type_len);
+    w_lenbytes(w, e->content_type, e->content_type_len);
+    w_lenbytes(w, e->data, e->data_len);
+    w_lenbytes(w, e->metadata, e->metadata_len);
+    if (e->correlation_id)
+        w_lenbytes(w, e->correlation_id, e->correlation_id_len);
+    if (e->causation_id)
+        w_lenbytes(w, e->causation_id, e->causation_id_len);
+}
+
+int evs_store_batch_put_events(evs_store_batch *b, const evs_append_request *req,
+                               int32_t partition, uint64_t first_version,
+                               uint64_t first_position)
+{
+    uint8_t key[KEY_MAX];
+    uint8_t ref[8 + EVS_STREAM_NAME_MAX];
+    uint8_t loc[16 + EVS_STREAM_NAME_MAX];
+    writer w = {0};
+    if (req->stream_len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    memcpy(ref + 8, req->stream, req->stream_len);
+    memcpy(loc + 16, req->stream, req->stream_len);
+    for (size_t i = 0; i < req->event_count; i++) {
+        const evs_record_event *e = &req->events[i];
+        uint64_t version = first_version + i, position = first_position + i;
+        encode_event(&w, e, position, partition);
+        if (w.oom) {
+            free(w.p);
+            return -ENOMEM;
+        }
+        size_t klen = key_stream_event(key, req->stream, req->stream_len, version);
+        rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, (const char *)w.p, w.len);
+
+        put_be64(ref, version);
+        klen = key_partition_u64(key, 'g', partition, position);
+        rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, (const char *)ref,
+                                  8 + req->stream_len);
+
+        put_be64(loc, version);
+        put_be64(loc + 8, position);
+        klen = key_id(key, 'e', e->event_id);
+        rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, (const char *)loc,
+                                  16 + req->stream_len);
+    }
+    free(w.p);
+    uint8_t v[8];
+    put_be64(v, first_version + req->event_count - 1);
+    size_t klen = key_version(key, req->stream, req->stream_len);
+    rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, (const char *)v, 8);
+    return 0;
+}
+
+int evs_store_batch_has_verdict(evs_store_batch *b, const uint8_t append_id[16], int *exists)
+{
+    uint8_t key[17];
+    char *val;
+    size_t vlen;
+    int rc = batch_get(b, key, key_id(key, 'a', append_id), &val, &vlen);
+    if (rc < 0)
+        return rc;
+    *exists = val != NULL;
+    free(val);
+    return 0;
+}
+
+int evs_store_batch_put_verdict(evs_store_batch *b, const uint8_t append_id[16],
+                                const evs_stored_verdict *v)
+{
+    writer w = {0};
+    w_u8(&w, 1);
+    w_u8(&w, (uint8_t)v->verdict.status);
+    w_u8(&w, (uint8_t)v->expected_kind);
+    w_u32(&w, (uint32_t)v->partition);
+    w_u64(&w, (uint64_t)v->offset);
+    w_u64(&w, v->expected_version);
+    w_u64(&w, v->verdict.current_version);
+    w_u64(&w, v->verdict.first_version);
+    w_u64(&w, v->verdict.last_version);
+    w_u64(&w, v->verdict.first_position);
+    w_u64(&w, v->verdict.last_position);
+    w_u32(&w, v->event_count);
+    w_lenbytes(&w, v->stream, strlen(v->stream));
+    w_lenbytes(&w, v->reason, strlen(v->reason));
+    if (w.oom) {
+        free(w.p);
+        return -ENOMEM;
+    }
+    uint8_t key[17];
+    rocksdb_writebatch_wi_put(b->wb, (const char *)key, key_id(key, 'a', append_id),
+                              (const char *)w.p, w.len);
+    free(w.p);
+    return 0;
+}
+
+int evs_store_batch_put_skip(evs_store_batch *b, int32_t partition, int64_t offset,
+                             const char *reason)
+{
+    uint8_t key[13];
+    size_t klen = key_partition_u64(key, 'x', partition, (uint64_t)offset);
+    rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, reason, strlen(reason));
+    return 0;
+}
+
+int evs_store_batch_set_partition(evs_store_batch *b, int32_t partition, int64_t next_offset,
+                                  uint64_t last_position)
+{
+    uint8_t key[5], v[8];
+    put_be64(v, (uint64_t)next_offset);
+    rocksdb_writebatch_wi_put(b->wb, (const char *)key, key_partition(key, 'o', partition),
+                              (const char *)v, 8);
+    put_be64(v, last_position);
+    rocksdb_writebatch_wi_put(b->wb, (const char *)key, key_partition(key, 'p', partition),
+                              (const char *)v, 8);
+    return 0;
+}
+
+int evs_store_batch_commit(evs_store_batch *b, int sync, char *err, size_t err_len)
+{
+    char *rerr = NULL;
+    evs_store *s = b->store;
+    rocksdb_write_writebatch_wi(s->db, sync ? s->write_options_sync : s->write_options, b->wb,
+                                &rerr);
+    evs_store_batch_abort(b);
+    if (rerr) {
+        set_err(err, err_len, "RocksDB write failed", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+void evs_store_batch_abort(evs_store_batch *b)
+{
+    if (!b)
+        return;
+    rocksdb_writebatch_wi_destroy(b->wb);
+    free(b->lookup_value);
+    free(b);
+}
+
+/* ---- Reads ------------------------------------------------------------------------------ */
+
+static int decode_event(evs_stored_event *ev, const uint8_t *val, size_t vlen)
+{
+    reader r = {val, vlen, 1};
+    if (read_u8(&r) != 1)
+        return -EIO;
+    uint8_t flags = read_u8(&r);
+    const uint8_t *id = read_bytes(&r, 16);
+    if (id)
+        memcpy(ev->event_id, id, 16);
+    ev->position = read_u64(&r);
+    ev->partition = (int32_t)read_u32(&r);
+    ev->created_us = (int64_t)read_u64(&r);
+    ev->type = (const char *)read_lenbytes(&r, &ev->type_len);
+    ev->content_type = (const char *)read_lenbytes(&r, &ev->content_type_len);
+    ev->data = read_lenbytes(&r, &ev->data_len);
+    ev->metadata = read_lenbytes(&r, &ev->metadata_len);
+    ev->correlation_id = NULL;
+    ev->causation_id = NULL;
+    ev->correlation_id_len = ev->causation_id_len = 0;
+    if (flags & 1)
+        ev->correlation_id = (const char *)read_lenbytes(&r, &ev->correlation_id_len);
+    if (flags & 2)
+        ev->causation_id = (const char *)read_lenbytes(&r, &ev->causation_id_len);
+    return r.ok && r.left == 0 ? 0 : -EIO;
+}
+
+int evs_store_read_stream(evs_store *s, const char *stream, size_t len, uint64_t from,
+                          size_t limit, int backwards, evs_event_visitor visit, void *ctx)
+{
+    uint8_t key[KEY_MAX];
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    int rc = 0;
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    size_t klen = key_stream_event(key, stream, len, from);
+    size_t prefix_len = len + 2; /* 's' stream 0x00 */
+    if (backwards)
+        rocksdb_iter_seek_for_prev(it, (const char *)key, klen);
+    else
+        rocksdb_iter_seek(it, (const char *)key, klen);
+    for (size_t n = 0; n < limit && rocksdb_iter_valid(it);) {
+        size_t ik_len, iv_len;
+        const uint8_t *ik = (const uint8_t *)rocksdb_iter_key(it, &ik_len);
+        if (ik_len != klen || memcmp(ik, key, prefix_len) != 0)
+            break;
+        const uint8_t *iv = (const uint8_t *)rocksdb_iter_value(it, &iv_len);
+        evs_stored_event ev;
+        memset(&ev, 0, sizeof ev);
+        if (decode_event(&ev, iv, iv_len) < 0) {
+            rc = -EIO;
+            break;
+        }
+        ev.stream = stream;
+        ev.stream_len = len;
+        ev.version = get_be64(ik + prefix_len);
+        n++;
+        if (visit(ctx, &ev))
+            break;
+        if (backwards)
+            rocksdb_iter_prev(it);
+        else
+            rocksdb_iter_next(it);
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
+        free(rerr);
+        rc = -EIO;
+    }
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
+int evs_store_read_all(evs_store *s, int32_t partition, uint64_t from, size_t limit,
+                       evs_event_visitor visit, void *ctx)
+{
+    uint8_t key[13], ekey[KEY_MAX];
+    int rc = 0;
+    /* One snapshot for the scan and the lookups, so an append is seen whole or not at all. */
+    const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_snapshot(ro, snap);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, ro);
+    size_t klen = key_partition_u64(key, 'g', partition, from);
+    rocksdb_iter_seek(it, (const char *)key, klen);
+    for (size_t n = 0; n < limit && rocksdb_iter_valid(it); n++) {
+        size_t ik_len, iv_len;
+        const uint8_t *ik = (const uint8_t *)rocksdb_iter_key(it, &ik_len);
+        if (ik_len != 13 || memcmp(ik, key, 5) != 0)
+            break;
+        const uint8_t *iv = (const uint8_t *)rocksdb_iter_value(it, &iv_len);
+        if (iv_len < 9 || iv_len > 8 + EVS_STREAM_NAME_MAX) {
+            rc = -EIO;
+            break;
+        }
+        uint64_t version = get_be64(iv);
+        const char *stream = (const char *)iv + 8;
+        size_t slen = iv_len - 8;
+        size_t eklen = key_stream_event(ekey, stream, slen, version);
+        char *rerr = NULL, *val;
+        size_t vlen;
+        val = rocksdb_get(s->db, ro, (const char *)ekey, eklen, &vlen, &rerr);
+        if (rerr || !val) {
+            free(rerr);
+            rocksdb_free(val);
+            rc = -EIO;
+            break;
+        }
+        evs_stored_event ev;
+        memset(&ev, 0, sizeof ev);
+        int drc = decode_event(&ev, (const uint8_t *)val, vlen);
+        ev.stream = stream;
+        ev.stream_len = slen;
+        ev.version = version;
+        int stop = drc < 0 ? 0 : visit(ctx, &ev);
+        rocksdb_free(val);
+        if (drc < 0) {
+            rc = -EIO;
+            break;
+        }
+        if (stop)
+            break;
+        rocksdb_iter_next(it);
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_release_snapshot(s->db, snap);
+    return rc;
+}
+
+int evs_store_verdict_get(evs_store *s, const uint8_t append_id[16], int *found,
+                          evs_stored_verdict *v)
+{
+    uint8_t key[17];
+    char *val;
+    size_t vlen;
+    int rc = db_get(s, key, key_id(key, 'a', append_id), &val, &vlen);
+    if (rc < 0)
+        return rc;
+    *found = 0;
+    if (!val)
+        return 0;
+    memset(v, 0, sizeof *v);
+    reader r = {(const uint8_t *)val, vlen, 1};
+    size_t n;
+    if (read_u8(&r) != 1)
+        r.ok = 0;
+    v->verdict.status = (evs_verdict_status)read_u8(&r);
+    v->expected_kind = (evs_expected_kind)read_u8(&r);
+    v->partition = (int32_t)read_u32(&r);
+    v->offset = (int64_t)read_u64(&r);
+    v->expected_version = read_u64(&r);
+    v->verdict.current_version = read_u64(&r);
+    v->verdict.first_version = read_u64(&r);
+    v->verdict.last_version = read_u64(&r);
+    v->verdict.first_position = read_u64(&r);
+    v->verdict.last_position = read_u64(&r);
+    v->event_count = read_u32(&r);
+    const uint8_t *p = read_lenbytes(&r, &n);
+    if (p && n < sizeof v->stream)
+        memcpy(v->stream, p, n);
+    p = read_lenbytes(&r, &n);
+    if (p)
+        memcpy(v->reason, p, n < sizeof v->reason ? n : sizeof v->reason - 1);
+    rocksdb_free(val);
+    if (!r.ok)
+        return -EIO;
+    *found = 1;
+    return 0;
+}
+
+int evs_store_skip_get(evs_store *s, int32_t partition, int64_t offset, char **reason)
+{
+    uint8_t key[13];
+    char *val;
+    size_t vlen;
+    int rc = db_get(s, key, key_partition_u64(key, 'x', partition, (uint64_t)offset), &val,
+                    &vlen);
+    *reason = NULL;
+    if (rc < 0 || !val)
+        return rc;
+    *reason = strndup(val, vlen);
+    rocksdb_free(val);
+    return *reason ? 0 : -ENOMEM;
+}
+
+/* Calls fn for every key with the one-byte prefix, in key order. */
+static int scan_prefix(evs_store *s, char prefix,
+                       void (*fn)(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v,
+                                  size_t vl),
+                       void *ctx)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    rocksdb_iter_seek(it, &prefix, 1);
+    while (rocksdb_iter_valid(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl == 0 || k[0] != (uint8_t)prefix)
+            break;
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        fn(ctx, k, kl, v, vl);
+        rocksdb_iter_next(it);
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void count_one(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (*(uint64_t *)ctx)++;
+}
+
+int evs_store_skip_count(evs_store *s, uint64_t *count)
+{
+    *count = 0;
+    return scan_prefix(s, 'x', count_one, count);
+}
+
+typedef struct digest_ctx {
+    uint64_t hash;
+    uint64_t count;
+} digest_ctx;
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void digest_one(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    digest_ctx *d = ctx;
+    uint8_t lens[8];
+    put_be32(lens, (uint32_t)kl);
+    put_be32(lens + 4, (uint32_t)vl);
+    d->hash = fnv1a(d->hash, lens, 8);
+    d->hash = fnv1a(d->hash, k, kl);
+    d->hash = fnv1a(d->hash, v, vl);
+    d->count++;
+}
+
+int evs_store_digest_compute(evs_store *s, evs_store_digest *out)
+{
+    digest_ctx vt = {14695981039346656037ULL, 0}, st = {14695981039346656037ULL, 0};
+    int rc = scan_prefix(s, 'v', digest_one, &vt);
+    if (rc == 0)
+        rc = scan_prefix(s, 's', digest_one, &st);
+    out->version_table = vt.hash;
+    out->stream_count = vt.count;
+    out->streams = st.hash;
+    out->event_count = st.count;
+    return rc;
+}

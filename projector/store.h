@@ -1,0 +1,150 @@
+/*
+ * store.h - the projector's RocksDB state: layout, batches and reads.
+ *
+ * One RocksDB database, one column family, keys prefixed by one byte. Integers in keys are
+ * big-endian so that byte order is numeric order; integers in values are big-endian too.
+ *
+ *   'm' name                         -> meta value (format version, topic, partitions)
+ *   'o' be32 partition               -> be64 next offset to apply
+ *   'p' be32 partition               -> be64 last global position assigned
+ *   'v' stream                       -> be64 current version            (version table)
+ *   's' stream 0x00 be64 version     -> stored event (see store.c)       (stream index)
+ *   'g' be32 partition be64 position -> be64 version, stream            (global order)
+ *   'e' event id (16 bytes)          -> be64 version, be64 position, stream
+ *   'a' append id (16 bytes)         -> verdict (see store.c)
+ *   'x' be32 partition be64 offset   -> reason text of a skipped record
+ *
+ * Invariants (asserted by the tests that compare a crashed store with a rebuild):
+ *  S1. Everything a record changes, plus the partition's next offset, is in one write batch
+ *      with the WAL on: after any crash the store holds a prefix of the log, exactly.
+ *  S2. Stream names never contain 0x00 (evs_stream_name_valid), so 's' keys of different
+ *      streams never interleave.
+ *  S3. Versions of a stream are 1..current without gaps; positions of a partition are
+ *      1..last without gaps.
+ */
+#ifndef EVS_STORE_H
+#define EVS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rule.h"
+
+typedef struct evs_store evs_store;
+
+#define EVS_STORE_FORMAT "1"
+
+/* Opens (creating if missing) the store in dir. err receives a message on failure. */
+int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len);
+void evs_store_close(evs_store *store);
+/* Deletes the store in dir (for --rebuild). */
+int evs_store_destroy(const char *dir, char *err, size_t err_len);
+
+/* Meta values ('m' keys). *value is malloc'd NUL-terminated, NULL if absent. */
+int evs_store_meta_get(evs_store *store, const char *name, char **value);
+int evs_store_meta_put(evs_store *store, const char *name, const char *value);
+
+/* The committed next offset of a partition (0 if none) and its last position. */
+int evs_store_partition_state(evs_store *store, int32_t partition, int64_t *next_offset,
+                              uint64_t *last_position);
+
+/* ---- Applying records ----------------------------------------------------------------
+ * A batch reads its own writes (RocksDB WriteBatchWithIndex), so the rule sees the effect
+ * of earlier records of the same batch. Nothing is visible to readers until commit. */
+typedef struct evs_store_batch evs_store_batch;
+
+int evs_store_batch_begin(evs_store *store, evs_store_batch **out);
+/* The evs_rule_state reading through this batch. */
+const evs_rule_state *evs_store_batch_rule_state(evs_store_batch *batch);
+
+/* Writes the events of an accepted request at versions first_version.. and positions
+ * first_position.., and the new current version. */
+int evs_store_batch_put_events(evs_store_batch *batch, const evs_append_request *req,
+                               int32_t partition, uint64_t first_version,
+                               uint64_t first_position);
+
+/* A stored verdict. */
+typedef struct evs_stored_verdict {
+    evs_verdict verdict;
+    int32_t partition;
+    int64_t offset;
+    evs_expected_kind expected_kind;
+    uint64_t expected_version;
+    uint32_t event_count;
+    char stream[EVS_STREAM_NAME_MAX + 1]; /* NUL-terminated */
+    char reason[256];                    /* NUL-terminated, "" if none */
+} evs_stored_verdict;
+
+/* Sets *exists if the append id has a verdict (in the batch or the store). */
+int evs_store_batch_has_verdict(evs_store_batch *batch, const uint8_t append_id[16],
+                                int *exists);
+int evs_store_batch_put_verdict(evs_store_batch *batch, const uint8_t append_id[16],
+                                const evs_stored_verdict *v);
+int evs_store_batch_put_skip(evs_store_batch *batch, int32_t partition, int64_t offset,
+                             const char *reason);
+/* Records the partition's next offset and last position (written at commit). */
+int evs_store_batch_set_partition(evs_store_batch *batch, int32_t partition,
+                                  int64_t next_offset, uint64_t last_position);
+/* Writes the batch atomically (WAL on, synced when sync is set) and frees it. */
+int evs_store_batch_commit(evs_store_batch *batch, int sync, char *err, size_t err_len);
+void evs_store_batch_abort(evs_store_batch *batch);
+
+/* ---- Reading -------------------------------------------------------------------------- */
+
+/* A stored event as read back. Pointers point into `blob_` and live as long as it. */
+typedef struct evs_stored_event {
+    uint8_t event_id[16];
+    const char *stream;
+    size_t stream_len;
+    uint64_t version;
+    uint64_t position;
+    int32_t partition;
+    int64_t created_us;
+    const char *type;
+    size_t type_len;
+    const char *content_type;
+    size_t content_type_len;
+    const uint8_t *data;
+    size_t data_len;
+    const uint8_t *metadata;
+    size_t metadata_len;
+    const char *correlation_id; /* NULL if absent */
+    size_t correlation_id_len;
+    const char *causation_id; /* NULL if absent */
+    size_t causation_id_len;
+    char *blob_; /* private */
+    char *stream_blob_; /* private */
+} evs_stored_event;
+
+/* Called for each event read; return non-zero to stop. The event is valid only during the
+ * call. */
+typedef int (*evs_event_visitor)(void *ctx, const evs_stored_event *event);
+
+/* Current version of a stream (0 if it does not exist). */
+int evs_store_stream_version(evs_store *store, const char *stream, size_t len,
+                             uint64_t *version);
+/* Visits up to limit events of stream from version `from` forwards or backwards. */
+int evs_store_read_stream(evs_store *store, const char *stream, size_t len, uint64_t from,
+                          size_t limit, int backwards, evs_event_visitor visit, void *ctx);
+/* Visits up to limit events of a partition's global order from position `from`. */
+int evs_store_read_all(evs_store *store, int32_t partition, uint64_t from, size_t limit,
+                       evs_event_visitor visit, void *ctx);
+/* Looks a verdict up; *found is 0 if there is none. */
+int evs_store_verdict_get(evs_store *store, const uint8_t append_id[16], int *found,
+                          evs_stored_verdict *out);
+/* The reason a record was skipped; *reason is malloc'd, NULL if the record was not. */
+int evs_store_skip_get(evs_store *store, int32_t partition, int64_t offset, char **reason);
+/* Number of skipped records. */
+int evs_store_skip_count(evs_store *store, uint64_t *count);
+
+/* Hashes of the version table and of every stream (FNV-1a 64 over keys and values, in key
+ * order), with counts. Two stores that applied the same log are equal here. */
+typedef struct evs_store_digest {
+    uint64_t version_table;
+    uint64_t streams;
+    uint64_t event_count;
+    uint64_t stream_count;
+} evs_store_digest;
+int evs_store_digest_compute(evs_store *store, evs_store_digest *out);
+
+#endif /* EVS_STORE_H */
