@@ -57,6 +57,8 @@ static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record 
     char reason[256];
     evs_append_request *req = NULL;
     int rc = evs_record_decode(r->value, r->value_len, &req, reason, sizeof reason);
+    if (rc == EVS_RECORD_ENOMEM)
+        return -ENOMEM; /* not a property of the record: stop rather than skip */
     if (rc < 0)
         return skip_record(a, b, r, reason); /* A2 */
 

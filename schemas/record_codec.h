@@ -14,7 +14,10 @@
  *
  * Ownership: a decoded evs_append_request owns all its memory (one arena); every pointer in
  * it stays valid until evs_append_request_free(). Strings are NOT NUL-terminated unless the
- * field comment says so; use the _len fields.
+ * field comment says so; use the _len fields. (evs_record_decode does NUL-terminate every
+ * string and byte field it returns, but a request built by a caller need not be.)
+ *
+ * Thread safety: every function here may be called from any number of threads at once.
  */
 #ifndef EVS_RECORD_CODEC_H
 #define EVS_RECORD_CODEC_H
@@ -78,22 +81,34 @@ enum evs_record_error {
     EVS_RECORD_ENOMEM = -5,
 };
 
+/* A short sentence naming an evs_record_error code. Static storage. */
+const char *evs_record_strerror(int code);
+
 /* Encodes req (with the current schema) into out, replacing its contents. The request is
  * NOT validated here: call evs_record_validate first. Returns 0 or EVS_RECORD_ENOMEM. */
 int evs_record_encode(const evs_append_request *req, evs_buf *out);
 
 /* Decodes one record value. On success *out must be freed with evs_append_request_free.
- * On failure returns a negative evs_record_error and, if err is not NULL, writes a message
- * (NUL-terminated, truncated to err_len) naming the problem. Thread-safe. */
+ * On failure sets *out to NULL, returns a negative evs_record_error and, if err is not NULL,
+ * writes a message (NUL-terminated, truncated to err_len) naming the problem. Thread-safe.
+ * A decoded request has well-formed UUIDs and 0 <= expected_version <= INT64_MAX but is not
+ * otherwise checked against the limits: call evs_record_validate on it. */
 int evs_record_decode(const void *value, size_t len, evs_append_request **out, char *err,
                       size_t err_len);
 
+/* Frees a decoded request. NULL and caller-built requests (arena_ NULL) are ignored. */
 void evs_append_request_free(evs_append_request *req);
 
 /* Checks a request against evstore_limits.h: stream name, types, sizes, counts, characters,
- * distinct event ids, expected_version range. Returns 0, or -1 with a message in err naming
- * the first problem (e.g. "event 3: type is empty"). Does not encode. */
+ * distinct event ids, expected kind and version, encoded size. Returns 0, or -1 with a
+ * message in err naming the first problem (events numbered from 1, e.g. "event 3: type is
+ * empty"). Does not encode. Uses only compile-time limits, so its verdict is a pure function
+ * of the request (the projector relies on that). */
 int evs_record_validate(const evs_append_request *req, char *err, size_t err_len);
+
+/* The exact length evs_record_encode() produces for req, header included. Cheap (no
+ * allocation, no encoding); evs_record_validate() compares it with EVS_APPEND_BYTES_MAX. */
+size_t evs_record_encoded_size(const evs_append_request *req);
 
 /* Name checks shared by the CLI, the C API and the projector's HTTP API. Return 1 if valid. */
 int evs_stream_name_valid(const char *name, size_t len);
@@ -116,7 +131,10 @@ int evs_schema_canonical(const char *schema_json, char **canonical_out, uint64_t
 
 /* Makes an additional writer schema (an older or newer AppendRequest) known to the decoder.
  * Used by the schema-evolution tests; every released schema version is built in from
- * schemas/. Returns 0 or -1 if the JSON is not a valid Avro record schema. */
+ * schemas/. Returns 0 (also if the schema was already known) or -1 if the JSON is not a
+ * valid Avro record schema named evstore.AppendRequest. A schema whose fields cannot be
+ * mapped onto the current ones (a required field missing or of an incompatible type) is
+ * accepted, and records written with it decode to EVS_RECORD_EMALFORMED naming the field. */
 int evs_record_register_schema(const char *schema_json);
 
 #ifdef __cplusplus
