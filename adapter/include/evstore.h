@@ -81,7 +81,16 @@ typedef struct evs_client_options {
 void evs_client_options_init(evs_client_options *options);
 
 /* Opens a client. options may be NULL for all defaults. The strings in options are
- * copied. On success *out is a client to close with evs_client_close(). */
+ * copied. On success *out is a client to close with evs_client_close().
+ * Opening checks the settings but connects nowhere: the client's one Kafka producer is
+ * created by the first evs_append() (a client that only reads never needs a broker), and
+ * HTTP connections to the projector are made on first use and kept alive.
+ * The producer is idempotent with acks=all; records are keyed by stream name and placed
+ * with the murmur2 partitioner (librdkafka's "murmur2_random", the Java client's default),
+ * which is pinned: every writer, in any language, must place a stream on the same
+ * partition. librdkafka's own log lines are dropped unless the environment variable
+ * EVSTORE_KAFKA_LOG is set (to anything but "" or "0"); broker errors still appear in
+ * evs_last_error() messages. */
 int evs_client_open(const evs_client_options *options, evs_client **out);
 
 /* Waits for in-flight produces to finish, then frees the client. NULL is allowed. */

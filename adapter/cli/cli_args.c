@@ -1,0 +1,393 @@
+/*
+ * cli_args.c - parsing of the `evstore` command line (see cli_args.h for the grammar) and
+ * the CLI's usage text and exit codes.
+ *
+ * Options may come before the command, so parsing is two passes: the first sorts argv into
+ * option values and positional words without knowing the command; the second checks the
+ * options against the command and converts their values.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_args.h"
+
+const char EVS_CLI_USAGE[] =
+    "Usage: evstore [GLOBAL OPTIONS] COMMAND [ARGUMENTS] [OPTIONS]\n"
+    "\n"
+    "Appends events to streams of an evstore (Kafka + evstore-projector) and reads them.\n"
+    "\n"
+    "Commands:\n"
+    "  append STREAM --type TYPE --data JSON [--metadata JSON] [--event-id UUID]\n"
+    "         [--append-id UUID] [--content-type CT] [--correlation-id ID]\n"
+    "         [--causation-id ID] [--expected EXPECTED]\n"
+    "      Appends one event. With the default content type application/json, --data must\n"
+    "      be valid JSON; its bytes are stored exactly as given. --metadata must be JSON.\n"
+    "  append STREAM --file FILE [--append-id UUID] [--expected EXPECTED]\n"
+    "      Appends every line of an NDJSON file (\"-\" = standard input) atomically, as one\n"
+    "      append. Each line is an object {\"type\": ..., \"data\": JSON, \"metadata\": JSON,\n"
+    "      \"event_id\": UUID} (metadata and event_id optional; \"correlation_id\" and\n"
+    "      \"causation_id\" strings allowed; other members ignored). data and metadata are\n"
+    "      stored as compact JSON. Blank lines are ignored; a bad line appends nothing.\n"
+    "      EXPECTED is any (default), no_stream, stream_exists or a version N (0 = no\n"
+    "      stream). On success prints one JSON line:\n"
+    "      {\"stream\",\"first_version\",\"last_version\",\"first_position\",\n"
+    "       \"last_position\",\"append_id\",\"duplicate\"}\n"
+    "  read STREAM [--from VERSION] [--limit N] [--backwards]\n"
+    "      Prints the stream's events, one JSON object per line (all of them unless --limit):\n"
+    "      {\"event_id\",\"stream\",\"type\",\"version\",\"position\",\"created\",\"data\",\n"
+    "       \"metadata\"}. created is ISO-8601 UTC with microseconds. data and metadata are\n"
+    "      embedded as JSON when they are JSON, else base64 strings (then \"data_encoding\"\n"
+    "      or \"metadata_encoding\" is \"base64\"); metadata is null when empty.\n"
+    "  read-all [--from POSITION] [--limit N] [--partition P]\n"
+    "      Prints the accepted events of one partition in global order, same format.\n"
+    "  verdict APPEND_ID [--timeout-ms N]\n"
+    "      Prints the verdict of an append as one JSON line: {\"append_id\",\"status\",\n"
+    "      \"stream\",\"first_version\",\"last_version\",\"first_position\",\"last_position\",\n"
+    "      \"partition\",\"offset\",\"duplicate\"}; status is accepted, duplicate,\n"
+    "      wrong_expected_version (then also \"current_version\"), idempotency_conflict\n"
+    "      or invalid. The exit code is that of the same outcome of an append.\n"
+    "  status     Prints the projector's status JSON.\n"
+    "  version    Prints the version of evstore.\n"
+    "\n"
+    "Global options (before or after the command):\n"
+    "  --brokers B       Kafka bootstrap servers (env EVSTORE_BROKERS; default " EVS_DEFAULT_BROKERS
+    ")\n"
+    "  --projector URL   projector HTTP API (env EVSTORE_PROJECTOR; default " EVS_DEFAULT_PROJECTOR
+    ")\n"
+    "  --topic T         events topic (env EVSTORE_TOPIC; default " EVS_DEFAULT_TOPIC ")\n"
+    "  --timeout-ms N    produce, verdict and request timeout (default 10000)\n"
+    "  -h, --help        this text\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  other failure\n"
+    "  2  bad usage or invalid input (the message names the problem)\n"
+    "  3  wrong expected version (the message names the expected and current version)\n"
+    "  4  idempotency conflict\n"
+    "  5  outcome unknown or store unavailable (the message gives the append id to look up\n"
+    "     with `evstore verdict` when there is one)\n"
+    "  6  no such stream (or, for verdict, no such append id)\n"
+    "Errors are printed to standard error as \"evstore: <message>\".\n";
+
+/* Option table. Each option may be given once. */
+enum {
+    OPT_BROKERS,
+    OPT_PROJECTOR,
+    OPT_TOPIC,
+    OPT_TIMEOUT,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_TYPE,
+    OPT_DATA,
+    OPT_METADATA,
+    OPT_EVENT_ID,
+    OPT_APPEND_ID,
+    OPT_CONTENT_TYPE,
+    OPT_CORRELATION_ID,
+    OPT_CAUSATION_ID,
+    OPT_FILE,
+    OPT_EXPECTED,
+    OPT_FROM,
+    OPT_LIMIT,
+    OPT_BACKWARDS,
+    OPT_PARTITION,
+    OPT_COUNT
+};
+
+#define FOR(c) (1u << (c))
+#define ALL_COMMANDS 0xffffffffu
+
+static const struct option_spec {
+    const char *name;
+    int takes_value;
+    unsigned commands; /* FOR(command) bits where the option applies */
+} options[OPT_COUNT] = {
+    [OPT_BROKERS] = {"brokers", 1, ALL_COMMANDS},
+    [OPT_PROJECTOR] = {"projector", 1, ALL_COMMANDS},
+    [OPT_TOPIC] = {"topic", 1, ALL_COMMANDS},
+    [OPT_TIMEOUT] = {"timeout-ms", 1, ALL_COMMANDS},
+    [OPT_HELP] = {"help", 0, ALL_COMMANDS},
+    [OPT_VERSION] = {"version", 0, FOR(EVS_CLI_VERSION)},
+    [OPT_TYPE] = {"type", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_DATA] = {"data", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_METADATA] = {"metadata", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_EVENT_ID] = {"event-id", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_APPEND_ID] = {"append-id", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_CONTENT_TYPE] = {"content-type", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_CORRELATION_ID] = {"correlation-id", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_CAUSATION_ID] = {"causation-id", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_FILE] = {"file", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_EXPECTED] = {"expected", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_FROM] = {"from", 1, FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL)},
+    [OPT_LIMIT] = {"limit", 1, FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL)},
+    [OPT_BACKWARDS] = {"backwards", 0, FOR(EVS_CLI_READ)},
+    [OPT_PARTITION] = {"partition", 1, FOR(EVS_CLI_READ_ALL)},
+};
+
+static const struct {
+    const char *name;
+    evs_cli_command command;
+    int needs_target; /* 1: exactly one positional argument after the command */
+    const char *target_name;
+} commands[] = {
+    {"append", EVS_CLI_APPEND, 1, "STREAM"}, {"read", EVS_CLI_READ, 1, "STREAM"},
+    {"read-all", EVS_CLI_READ_ALL, 0, NULL}, {"verdict", EVS_CLI_VERDICT, 1, "APPEND_ID"},
+    {"status", EVS_CLI_STATUS, 0, NULL},     {"version", EVS_CLI_VERSION, 0, NULL},
+    {"help", EVS_CLI_HELP, 0, NULL},
+};
+
+int evs_cli_u64_parse(const char *text, uint64_t max, uint64_t *out)
+{
+    uint64_t value = 0;
+    if (!text || !*text)
+        return -1;
+    for (const char *p = text; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        unsigned digit = (unsigned)(*p - '0');
+        if (value > (max - digit) / 10)
+            return -1;
+        value = value * 10 + digit;
+    }
+    *out = value;
+    return 0;
+}
+
+int evs_cli_expected_parse(const char *text, evs_expected *out)
+{
+    uint64_t version;
+    if (!text)
+        return -1;
+    if (strcmp(text, "any") == 0) {
+        *out = (evs_expected){EVS_EXPECT_ANY, 0};
+    } else if (strcmp(text, "no_stream") == 0) {
+        *out = (evs_expected){EVS_EXPECT_NO_STREAM, 0};
+    } else if (strcmp(text, "stream_exists") == 0) {
+        *out = (evs_expected){EVS_EXPECT_STREAM_EXISTS, 0};
+    } else if (evs_cli_u64_parse(text, INT64_MAX, &version) == 0) {
+        *out = (evs_expected){EVS_EXPECT_EXACT, version};
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+int evs_cli_exit_code(int evs_code)
+{
+    switch (evs_code) {
+    case EVS_OK:
+        return EVS_CLI_EXIT_OK;
+    case EVS_EINVAL:
+    case EVS_EREJECTED:
+        return EVS_CLI_EXIT_USAGE;
+    case EVS_EWRONG_VERSION:
+        return EVS_CLI_EXIT_WRONG_VERSION;
+    case EVS_EIDEMPOTENCY:
+        return EVS_CLI_EXIT_IDEMPOTENCY;
+    case EVS_EUNKNOWN_OUTCOME:
+    case EVS_EUNAVAILABLE:
+    case EVS_ETIMEOUT:
+        return EVS_CLI_EXIT_UNKNOWN;
+    case EVS_ENOT_FOUND:
+        return EVS_CLI_EXIT_NOT_FOUND;
+    default:
+        return EVS_CLI_EXIT_OTHER;
+    }
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *value = getenv(name);
+    return value && value[0] ? value : fallback;
+}
+
+/* Converts a numeric option; returns 0 or -1 with err set. */
+static int number_option(const char *name, const char *text, uint64_t min, uint64_t max,
+                         uint64_t *out, char *err, size_t err_len)
+{
+    if (evs_cli_u64_parse(text, max, out) != 0 || *out < min) {
+        snprintf(err, err_len, "--%s \"%s\" is not a whole number from %llu to %llu", name, text,
+                 (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, size_t err_len)
+{
+    const char *values[OPT_COUNT] = {0};
+    int seen[OPT_COUNT] = {0};
+    const char *words[3] = {0}; /* the command and up to two positional words */
+    int word_count = 0;
+    int options_done = 0;
+
+    memset(args, 0, sizeof *args);
+    err[0] = '\0';
+
+    /* Pass 1: sort argv into options and words. */
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!options_done && strcmp(arg, "--") == 0) {
+            options_done = 1;
+            continue;
+        }
+        if (options_done || arg[0] != '-' || arg[1] == '\0') {
+            if (word_count == 3) {
+                snprintf(err, err_len, "unexpected argument \"%s\"", arg);
+                return -1;
+            }
+            words[word_count++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "-h") == 0)
+            arg = "--help";
+        if (arg[1] != '-') {
+            snprintf(err, err_len, "unknown option \"%s\"; options start with --", arg);
+            return -1;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        int opt = -1;
+        for (int k = 0; k < OPT_COUNT; k++) {
+            if (strlen(options[k].name) == name_len &&
+                strncmp(options[k].name, name, name_len) == 0) {
+                opt = k;
+                break;
+            }
+        }
+        if (opt < 0) {
+            snprintf(err, err_len, "unknown option \"--%.*s\"; see evstore --help", (int)name_len,
+                     name);
+            return -1;
+        }
+        if (seen[opt]) {
+            snprintf(err, err_len, "option --%s given twice", options[opt].name);
+            return -1;
+        }
+        seen[opt] = 1;
+        if (!options[opt].takes_value) {
+            if (eq) {
+                snprintf(err, err_len, "option --%s takes no value", options[opt].name);
+                return -1;
+            }
+        } else if (eq) {
+            values[opt] = eq + 1;
+        } else if (i + 1 < argc) {
+            values[opt] = argv[++i];
+        } else {
+            snprintf(err, err_len, "option --%s needs a value", options[opt].name);
+            return -1;
+        }
+    }
+
+    /* Pass 2: the command, then the options that apply to it. */
+    if (seen[OPT_HELP]) {
+        args->command = EVS_CLI_HELP;
+        return 0;
+    }
+    if (word_count == 0) {
+        if (seen[OPT_VERSION]) {
+            args->command = EVS_CLI_VERSION;
+            return 0;
+        }
+        snprintf(err, err_len, "no command given; see evstore --help");
+        return -1;
+    }
+    size_t c = 0;
+    while (c < sizeof commands / sizeof commands[0] && strcmp(commands[c].name, words[0]) != 0)
+        c++;
+    if (c == sizeof commands / sizeof commands[0]) {
+        snprintf(err, err_len, "unknown command \"%s\"; see evstore --help", words[0]);
+        return -1;
+    }
+    args->command = commands[c].command;
+    if (commands[c].needs_target) {
+        if (word_count < 2) {
+            snprintf(err, err_len, "%s needs a %s argument", commands[c].name,
+                     commands[c].target_name);
+            return -1;
+        }
+        args->target = words[1];
+    }
+    int expected_words = 1 + commands[c].needs_target;
+    if (word_count > expected_words) {
+        snprintf(err, err_len, "unexpected argument \"%s\" after %s", words[expected_words],
+                 commands[c].name);
+        return -1;
+    }
+    for (int k = 0; k < OPT_COUNT; k++) {
+        if (seen[k] && !(options[k].commands & FOR(args->command))) {
+            snprintf(err, err_len, "option --%s does not apply to %s", options[k].name,
+                     commands[c].name);
+            return -1;
+        }
+    }
+
+    args->brokers =
+        values[OPT_BROKERS] ? values[OPT_BROKERS] : env_or("EVSTORE_BROKERS", EVS_DEFAULT_BROKERS);
+    args->projector = values[OPT_PROJECTOR] ? values[OPT_PROJECTOR]
+                                            : env_or("EVSTORE_PROJECTOR", EVS_DEFAULT_PROJECTOR);
+    args->topic =
+        values[OPT_TOPIC] ? values[OPT_TOPIC] : env_or("EVSTORE_TOPIC", EVS_DEFAULT_TOPIC);
+    uint64_t number;
+    if (seen[OPT_TIMEOUT]) {
+        if (number_option("timeout-ms", values[OPT_TIMEOUT], 1, 3600000, &number, err, err_len) !=
+            0)
+            return -1;
+        args->timeout_ms = (int)number;
+    }
+
+    args->type = values[OPT_TYPE];
+    args->data = values[OPT_DATA];
+    args->metadata = values[OPT_METADATA];
+    args->event_id = values[OPT_EVENT_ID];
+    args->append_id = values[OPT_APPEND_ID];
+    args->content_type = values[OPT_CONTENT_TYPE];
+    args->correlation_id = values[OPT_CORRELATION_ID];
+    args->causation_id = values[OPT_CAUSATION_ID];
+    args->file = values[OPT_FILE];
+    args->expected = (evs_expected){EVS_EXPECT_ANY, 0};
+    if (seen[OPT_EXPECTED] && evs_cli_expected_parse(values[OPT_EXPECTED], &args->expected)) {
+        snprintf(err, err_len,
+                 "--expected \"%s\" is not any, no_stream, stream_exists or a "
+                 "version number",
+                 values[OPT_EXPECTED]);
+        return -1;
+    }
+    if (args->command == EVS_CLI_APPEND) {
+        if (args->file) {
+            static const int single_event_only[] = {
+                OPT_TYPE,         OPT_DATA,           OPT_METADATA,    OPT_EVENT_ID,
+                OPT_CONTENT_TYPE, OPT_CORRELATION_ID, OPT_CAUSATION_ID};
+            for (size_t k = 0; k < sizeof single_event_only / sizeof single_event_only[0]; k++) {
+                if (seen[single_event_only[k]]) {
+                    snprintf(err, err_len,
+                             "--file cannot be combined with --%s (give those "
+                             "in the file's lines)",
+                             options[single_event_only[k]].name);
+                    return -1;
+                }
+            }
+        } else if (!args->type || !args->data) {
+            snprintf(err, err_len, "append needs --type and --data, or --file");
+            return -1;
+        }
+    }
+
+    if (seen[OPT_FROM] &&
+        number_option("from", values[OPT_FROM], 0, INT64_MAX, &args->from, err, err_len))
+        return -1;
+    if (seen[OPT_LIMIT] &&
+        number_option("limit", values[OPT_LIMIT], 1, INT64_MAX, &args->limit, err, err_len))
+        return -1;
+    args->backwards = seen[OPT_BACKWARDS];
+    if (seen[OPT_PARTITION]) {
+        if (number_option("partition", values[OPT_PARTITION], 0, INT32_MAX, &number, err,
+                          err_len) != 0)
+            return -1;
+        args->partition = (int32_t)number;
+    }
+    return 0;
+}

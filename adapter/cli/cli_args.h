@@ -1,0 +1,91 @@
+/*
+ * cli_args.h - the command line of the `evstore` CLI, parsed into a struct.
+ *
+ * Pure functions of argv and the environment, so the unit tests cover them without a
+ * broker. The grammar (also printed by `evstore --help`, EVS_CLI_USAGE):
+ *
+ *   evstore [GLOBAL...] COMMAND [ARGS...] [GLOBAL...]
+ *
+ * Global options may come before or after the command. Every option takes its value as the
+ * next argument or after '=' (--limit 10, --limit=10); "--" ends the options.
+ */
+#ifndef EVS_CLI_ARGS_H
+#define EVS_CLI_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evstore.h"
+
+typedef enum evs_cli_command {
+    EVS_CLI_NONE = 0,
+    EVS_CLI_APPEND,
+    EVS_CLI_READ,
+    EVS_CLI_READ_ALL,
+    EVS_CLI_VERDICT,
+    EVS_CLI_STATUS,
+    EVS_CLI_VERSION,
+    EVS_CLI_HELP,
+} evs_cli_command;
+
+/* Exit codes (the CLI's contract with scripts; see EVS_CLI_USAGE). */
+enum {
+    EVS_CLI_EXIT_OK = 0,
+    EVS_CLI_EXIT_OTHER = 1,
+    EVS_CLI_EXIT_USAGE = 2, /* bad usage or invalid input */
+    EVS_CLI_EXIT_WRONG_VERSION = 3,
+    EVS_CLI_EXIT_IDEMPOTENCY = 4,
+    EVS_CLI_EXIT_UNKNOWN = 5,   /* outcome unknown, or store unavailable */
+    EVS_CLI_EXIT_NOT_FOUND = 6, /* no such stream / append id */
+};
+
+/* Every string points into argv or the environment (or is a static default): nothing is
+ * allocated, nothing needs freeing. */
+typedef struct evs_cli_args {
+    evs_cli_command command;
+    const char *target; /* STREAM (append, read) or APPEND_ID (verdict), else NULL */
+
+    /* global */
+    const char *brokers;   /* --brokers, $EVSTORE_BROKERS, EVS_DEFAULT_BROKERS */
+    const char *projector; /* --projector, $EVSTORE_PROJECTOR, EVS_DEFAULT_PROJECTOR */
+    const char *topic;     /* --topic, $EVSTORE_TOPIC, EVS_DEFAULT_TOPIC */
+    int timeout_ms;        /* --timeout-ms; 0 when not given */
+
+    /* append */
+    const char *type;
+    const char *data;
+    const char *metadata; /* NULL when not given */
+    const char *event_id;
+    const char *append_id;
+    const char *content_type; /* NULL means application/json */
+    const char *correlation_id;
+    const char *causation_id;
+    const char *file;      /* --file: NDJSON, "-" for standard input */
+    evs_expected expected; /* --expected; default any */
+
+    /* read, read-all */
+    uint64_t from;     /* --from; 0 = from the start (or the end, backwards) */
+    uint64_t limit;    /* --limit; 0 = no limit (read everything) */
+    int backwards;     /* --backwards */
+    int32_t partition; /* --partition; default 0 */
+} evs_cli_args;
+
+/* Parses argv[1..argc) into *args, taking defaults from the environment (getenv). Returns 0,
+ * or -1 with a message in err naming the problem (exit code EVS_CLI_EXIT_USAGE). */
+int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, size_t err_len);
+
+/* Parses an expectation: "any", "no_stream", "stream_exists" or a decimal version
+ * 0..INT64_MAX. Returns 0 or -1. */
+int evs_cli_expected_parse(const char *text, evs_expected *out);
+
+/* Parses a decimal unsigned integer (digits only, no sign, no spaces) up to max.
+ * Returns 0 or -1. */
+int evs_cli_u64_parse(const char *text, uint64_t max, uint64_t *out);
+
+/* The exit code for an evs_* return code. */
+int evs_cli_exit_code(int evs_code);
+
+/* The usage text of `evstore --help`. */
+extern const char EVS_CLI_USAGE[];
+
+#endif /* EVS_CLI_ARGS_H */

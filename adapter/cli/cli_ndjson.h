@@ -1,0 +1,44 @@
+/*
+ * cli_ndjson.h - one line of the NDJSON file of `evstore append STREAM --file FILE`.
+ *
+ * A line is a JSON object:
+ *   {"type": "OrderPlaced", "data": <any JSON>, "metadata": <any JSON>, "event_id": "<uuid>",
+ *    "correlation_id": "...", "causation_id": "..."}
+ * type and data are required; metadata (null = none), event_id, correlation_id and
+ * causation_id are optional; other members are ignored (so lines printed by `evstore read`
+ * can be fed back). data and metadata are stored as their compact JSON text.
+ */
+#ifndef EVS_CLI_NDJSON_H
+#define EVS_CLI_NDJSON_H
+
+#include <stddef.h>
+
+#include "evstore.h"
+
+/* One parsed line. Every pointer is malloc'd and owned by the struct (NUL-terminated);
+ * free with evs_cli_event_free. */
+typedef struct evs_cli_event {
+    char *type;
+    char *data;
+    size_t data_len;
+    char *metadata; /* NULL when absent or null */
+    size_t metadata_len;
+    char *event_id; /* NULL when absent */
+    char *correlation_id;
+    char *causation_id;
+} evs_cli_event;
+
+void evs_cli_event_free(evs_cli_event *event);
+
+/* 1 if the line holds only whitespace (it is skipped). */
+int evs_cli_ndjson_blank(const char *line, size_t len);
+
+/* Parses one line (without its newline). Returns 0, or -1 with a message in err naming the
+ * problem (the caller adds the line number). */
+int evs_cli_ndjson_parse(const char *line, size_t len, evs_cli_event *out, char *err,
+                         size_t err_len);
+
+/* Points data at the event's fields for evs_append(); valid while event lives. */
+void evs_cli_event_to_data(const evs_cli_event *event, evs_event_data *data);
+
+#endif /* EVS_CLI_NDJSON_H */

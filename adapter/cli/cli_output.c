@@ -1,0 +1,103 @@
+/*
+ * cli_output.c - formatting of the CLI's output lines (see cli_output.h). Lines are built
+ * as text, not with jansson, so payload JSON appears exactly as stored (compacted only).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli_output.h"
+
+/* Appends "key": <bytes as JSON, or a base64 string>; and the encoding marker after it. */
+static void payload_member(evs_cli_buf *buf, const char *key, const void *bytes, size_t len,
+                           int may_be_json)
+{
+    evs_cli_buf_printf(buf, ",\"%s\":", key);
+    if (len == 0 && strcmp(key, "metadata") == 0) {
+        evs_cli_buf_puts(buf, "null");
+        return;
+    }
+    if (may_be_json && len > 0 && evs_cli_json_valid(bytes, len, NULL, 0)) {
+        evs_cli_json_compact(buf, bytes, len);
+        return;
+    }
+    evs_cli_buf_puts(buf, "\"");
+    evs_cli_base64(buf, bytes, len);
+    evs_cli_buf_printf(buf, "\",\"%s_encoding\":\"base64\"", key);
+}
+
+static void string_member(evs_cli_buf *buf, const char *key, const char *value, int first)
+{
+    evs_cli_buf_printf(buf, "%s\"%s\":", first ? "" : ",", key);
+    if (value)
+        evs_cli_json_string(buf, value, strlen(value));
+    else
+        evs_cli_buf_puts(buf, "null");
+}
+
+void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event)
+{
+    char created[40];
+    evs_cli_format_time(event->created_us, created);
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "event_id", event->event_id, 1);
+    string_member(buf, "stream", event->stream, 0);
+    string_member(buf, "type", event->type, 0);
+    evs_cli_buf_printf(buf, ",\"version\":%" PRIu64 ",\"position\":%" PRIu64, event->version,
+                       event->position);
+    string_member(buf, "created", created, 0);
+    payload_member(buf, "data", event->data, event->data_len,
+                   evs_cli_is_json_content_type(event->content_type));
+    payload_member(buf, "metadata", event->metadata, event->metadata_len, 1);
+    evs_cli_buf_puts(buf, "}\n");
+}
+
+void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *result)
+{
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "stream", result->stream, 1);
+    evs_cli_buf_printf(buf,
+                       ",\"first_version\":%" PRIu64 ",\"last_version\":%" PRIu64
+                       ",\"first_position\":%" PRIu64 ",\"last_position\":%" PRIu64,
+                       result->first_version, result->last_version, result->first_position,
+                       result->last_position);
+    string_member(buf, "append_id", result->append_id, 0);
+    evs_cli_buf_printf(buf, ",\"duplicate\":%s}\n", result->duplicate ? "true" : "false");
+}
+
+const char *evs_cli_verdict_status(int evs_code, const evs_append_result *result)
+{
+    switch (evs_code) {
+    case EVS_OK:
+        return result->duplicate ? "duplicate" : "accepted";
+    case EVS_EWRONG_VERSION:
+        return "wrong_expected_version";
+    case EVS_EIDEMPOTENCY:
+        return "idempotency_conflict";
+    case EVS_EREJECTED:
+        return "invalid";
+    default:
+        return NULL;
+    }
+}
+
+int evs_cli_format_verdict(evs_cli_buf *buf, int evs_code, const evs_append_result *result)
+{
+    const char *status = evs_cli_verdict_status(evs_code, result);
+    if (!status)
+        return -1;
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "append_id", result->append_id, 1);
+    string_member(buf, "status", status, 0);
+    string_member(buf, "stream", result->stream[0] ? result->stream : NULL, 0);
+    evs_cli_buf_printf(buf,
+                       ",\"first_version\":%" PRIu64 ",\"last_version\":%" PRIu64
+                       ",\"first_position\":%" PRIu64 ",\"last_position\":%" PRIu64
+                       ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"duplicate\":%s",
+                       result->first_version, result->last_version, result->first_position,
+                       result->last_position, result->partition, result->offset,
+                       result->duplicate ? "true" : "false");
+    if (evs_code == EVS_EWRONG_VERSION)
+        evs_cli_buf_printf(buf, ",\"current_version\":%" PRIu64, result->current_version);
+    evs_cli_buf_puts(buf, "}\n");
+    return 0;
+}

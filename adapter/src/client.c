@@ -1,0 +1,471 @@
+/*
+ * client.c - the public API of libevstore (evstore.h): open/close, append with its
+ * verdict, lookup, reads and status.
+ *
+ * An append runs in three steps (docs/ARCHITECTURE.md, "The concurrency rule"):
+ *  1. Build the evs_append_request and validate it with the codec's rule
+ *     (evs_record_validate). Invalid input returns EVS_EINVAL and produces NOTHING.
+ *  2. Produce it as one Kafka record, key = stream, and wait for the acknowledgement that
+ *     gives its partition and offset (producer.c).
+ *  3. Ask the projector for the verdict of the append id, telling it the partition and
+ *     offset to wait for (GET /verdicts/{id}?partition=P&offset=O). Once step 2 succeeded the
+ *     record IS in the log: from here on any failure to learn the verdict is
+ *     EVS_EUNKNOWN_OUTCOME with the append id, never "nothing was written".
+ *
+ * The Kafka producer is created by the first append (its settings are checked at open), so
+ * a client that only reads never connects to Kafka. Besides that one-time creation, guarded
+ * by producer_lock, a client holds no mutable state but the producer and the HTTP handle
+ * pool, both thread-safe, so every call may run from any number of threads at once.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errors.h"
+#include "event_json.h"
+#include "evstore.h"
+#include "http_client.h"
+#include "producer.h"
+#include "record_codec.h"
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_LINGER_MS 1
+/* The projector caps a verdict wait at 60 s (docs/HTTP-API.md). */
+#define VERDICT_WAIT_MAX_MS 60000
+
+struct evs_client {
+    pthread_mutex_t producer_lock;         /* guards producer's creation */
+    evs_producer *producer;                /* NULL until the first append */
+    evs_producer_options producer_options; /* brokers and topic owned by the client */
+    evs_http *http;
+    int produce_timeout_ms;
+    int verdict_timeout_ms;
+    int request_timeout_ms;
+};
+
+void evs_client_options_init(evs_client_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->produce_timeout_ms = DEFAULT_TIMEOUT_MS;
+    options->verdict_timeout_ms = DEFAULT_TIMEOUT_MS;
+    options->request_timeout_ms = DEFAULT_TIMEOUT_MS;
+    options->linger_ms = DEFAULT_LINGER_MS;
+}
+
+int evs_client_open(const evs_client_options *options, evs_client **out)
+{
+    int rc;
+    evs_client_options defaults;
+    evs_client *client = NULL;
+
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "evs_client_open: out is NULL");
+    *out = NULL;
+    if (!options) {
+        evs_client_options_init(&defaults);
+        options = &defaults;
+    }
+    client = calloc(1, sizeof *client);
+    if (!client)
+        return evs__set_error(EVS_ENOMEM, "out of memory opening a client");
+    /* Non-positive timeouts mean "default" so a zeroed struct works too. */
+    client->produce_timeout_ms =
+        options->produce_timeout_ms > 0 ? options->produce_timeout_ms : DEFAULT_TIMEOUT_MS;
+    client->verdict_timeout_ms =
+        options->verdict_timeout_ms > 0 ? options->verdict_timeout_ms : DEFAULT_TIMEOUT_MS;
+    client->request_timeout_ms =
+        options->request_timeout_ms > 0 ? options->request_timeout_ms : DEFAULT_TIMEOUT_MS;
+    if (client->verdict_timeout_ms > VERDICT_WAIT_MAX_MS)
+        client->verdict_timeout_ms = VERDICT_WAIT_MAX_MS;
+
+    if (pthread_mutex_init(&client->producer_lock, NULL) != 0) {
+        free(client);
+        return evs__set_error(EVS_EINTERNAL, "cannot create a mutex");
+    }
+    /* From here on evs_client_close(client) undoes whatever was done. */
+    const char *brokers =
+        options->brokers && options->brokers[0] ? options->brokers : EVS_DEFAULT_BROKERS;
+    const char *topic = options->topic && options->topic[0] ? options->topic : EVS_DEFAULT_TOPIC;
+    client->producer_options.brokers = strdup(brokers);
+    client->producer_options.topic = strdup(topic);
+    client->producer_options.produce_timeout_ms = client->produce_timeout_ms;
+    client->producer_options.linger_ms =
+        options->linger_ms >= 0 ? options->linger_ms : DEFAULT_LINGER_MS;
+    if (!client->producer_options.brokers || !client->producer_options.topic) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory opening a client");
+        goto fail;
+    }
+    if ((rc = evs__producer_check(&client->producer_options)) != 0)
+        goto fail;
+    const char *projector = options->projector_url && options->projector_url[0]
+                                ? options->projector_url
+                                : EVS_DEFAULT_PROJECTOR;
+    int connect_timeout_ms = client->request_timeout_ms < 5000 ? client->request_timeout_ms : 5000;
+    if ((rc = evs__http_open(projector, connect_timeout_ms, &client->http)) != 0)
+        goto fail;
+    *out = client;
+    return 0;
+fail:
+    evs_client_close(client);
+    return rc;
+}
+
+void evs_client_close(evs_client *client)
+{
+    if (!client)
+        return;
+    evs__producer_close(client->producer);
+    evs__http_close(client->http);
+    pthread_mutex_destroy(&client->producer_lock);
+    free((char *)client->producer_options.brokers);
+    free((char *)client->producer_options.topic);
+    free(client);
+}
+
+/* ---- Appending ----------------------------------------------------------------------- */
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Fills req->events from the caller's events (pointers only, nothing copied) and checks
+ * what the codec's validator cannot see (NULL pointers, UUID text). */
+static int request_build(const char *stream, evs_expected expected, const evs_event_data *events,
+                         size_t n, evs_record_event *out_events, evs_append_request *req)
+{
+    int64_t created_us = now_us();
+    req->stream = stream;
+    req->stream_len = strlen(stream);
+    req->expected_kind = expected.kind;
+    req->expected_version = expected.kind == EVS_EXPECT_EXACT ? expected.version : 0;
+    req->events = out_events;
+    req->event_count = n;
+    req->arena_ = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const evs_event_data *in = &events[i];
+        evs_record_event *e = &out_events[i];
+        memset(e, 0, sizeof *e);
+        if (in->event_id) {
+            if (evs_uuid_parse(in->event_id, strlen(in->event_id), e->event_id) != 0)
+                return evs__set_error(EVS_EINVAL,
+                                      "invalid append to stream %s: event %zu: "
+                                      "event_id \"%.40s\" is not a UUID",
+                                      stream, i + 1, in->event_id);
+        } else {
+            evs_uuid_generate(e->event_id);
+        }
+        if (!in->type)
+            return evs__set_error(EVS_EINVAL,
+                                  "invalid append to stream %s: event %zu: type "
+                                  "is missing",
+                                  stream, i + 1);
+        if (!in->data && in->data_len > 0)
+            return evs__set_error(EVS_EINVAL,
+                                  "invalid append to stream %s: event %zu: data "
+                                  "is NULL but data_len is %zu",
+                                  stream, i + 1, in->data_len);
+        if (!in->metadata && in->metadata_len > 0)
+            return evs__set_error(EVS_EINVAL,
+                                  "invalid append to stream %s: event %zu: "
+                                  "metadata is NULL but metadata_len is %zu",
+                                  stream, i + 1, in->metadata_len);
+        e->type = in->type;
+        e->type_len = strlen(in->type);
+        e->content_type = in->content_type ? in->content_type : "application/json";
+        e->content_type_len = strlen(e->content_type);
+        e->data = in->data ? in->data : (const uint8_t *)"";
+        e->data_len = in->data_len;
+        e->metadata = in->metadata_len ? in->metadata : NULL;
+        e->metadata_len = in->metadata_len;
+        e->correlation_id = in->correlation_id;
+        e->correlation_id_len = in->correlation_id ? strlen(in->correlation_id) : 0;
+        e->causation_id = in->causation_id;
+        e->causation_id_len = in->causation_id ? strlen(in->causation_id) : 0;
+        e->created_us = created_us;
+    }
+    return 0;
+}
+
+/* The client's producer, created on first use. Returns 0 and sets *out, or an error. */
+static int producer_get(evs_client *client, evs_producer **out)
+{
+    int rc = 0;
+    pthread_mutex_lock(&client->producer_lock);
+    if (!client->producer)
+        rc = evs__producer_open(&client->producer_options, &client->producer);
+    *out = client->producer;
+    pthread_mutex_unlock(&client->producer_lock);
+    return rc;
+}
+
+/* After a successful produce, any failure to learn the verdict leaves the outcome unknown:
+ * the record is in the log and the projector will judge it. */
+static int unknown_after_produce(evs_append_result *result)
+{
+    char cause[EVS__ERROR_MAX];
+    snprintf(cause, sizeof cause, "%s", evs_last_error());
+    return evs__set_error(EVS_EUNKNOWN_OUTCOME,
+                          "append %s was written to Kafka (partition %" PRId32 ", offset %" PRId64
+                          ") but its verdict is unknown: %s; look it up by its append id "
+                          "(evstore verdict %s)",
+                          result->append_id, result->partition, result->offset, cause,
+                          result->append_id);
+}
+
+int evs_append(evs_client *client, const char *stream, evs_expected expected,
+               const evs_event_data *events, size_t n, const char *append_id,
+               evs_append_result *result)
+{
+    int rc;
+    uint8_t id[16];
+    evs_record_event *record_events = NULL;
+    evs_buf encoded = {0};
+    evs_http_response response = {0};
+    char err[512];
+    char what[EVS_STREAM_NAME_MAX + 80];
+
+    if (!result)
+        return evs__set_error(EVS_EINVAL, "evs_append: result is NULL");
+    memset(result, 0, sizeof *result);
+    result->partition = -1;
+    result->offset = -1;
+    if (!client || !stream) {
+        rc = evs__set_error(EVS_EINVAL, "evs_append: %s is NULL", client ? "stream" : "client");
+        goto fail;
+    }
+    if (append_id) {
+        if (evs_uuid_parse(append_id, strlen(append_id), id) != 0) {
+            rc = evs__set_error(EVS_EINVAL, "append id \"%.40s\" is not a UUID", append_id);
+            goto fail;
+        }
+    } else {
+        evs_uuid_generate(id);
+    }
+    evs_uuid_format(id, result->append_id);
+    if (strlen(stream) <= EVS_STREAM_NAME_MAX)
+        memcpy(result->stream, stream, strlen(stream) + 1);
+    if (n < 1 || n > EVS_APPEND_EVENTS_MAX || !events) {
+        rc = evs__set_error(EVS_EINVAL,
+                            "invalid append to stream %.*s: %zu events (must be 1 "
+                            "to %d)",
+                            EVS_STREAM_NAME_MAX, stream, events ? n : 0, EVS_APPEND_EVENTS_MAX);
+        goto fail;
+    }
+    if ((unsigned)expected.kind > EVS_EXPECT_EXACT) {
+        rc = evs__set_error(EVS_EINVAL, "invalid expected version kind %d", (int)expected.kind);
+        goto fail;
+    }
+
+    /* Step 1: build and validate; nothing is produced unless this passes. */
+    record_events = malloc(n * sizeof *record_events);
+    if (!record_events) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory appending %zu events", n);
+        goto fail;
+    }
+    evs_append_request req;
+    memset(&req, 0, sizeof req);
+    memcpy(req.append_id, id, sizeof id);
+    if ((rc = request_build(stream, expected, events, n, record_events, &req)) != 0)
+        goto fail;
+    if (evs_record_validate(&req, err, sizeof err) != 0) {
+        rc = evs__set_error(EVS_EINVAL, "invalid append to stream %.*s: %s", EVS_STREAM_NAME_MAX,
+                            stream, err);
+        goto fail;
+    }
+    if (evs_record_encode(&req, &encoded) != 0) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory encoding the append");
+        goto fail;
+    }
+    if (encoded.len > EVS_APPEND_BYTES_MAX) {
+        rc = evs__set_error(EVS_EINVAL,
+                            "invalid append to stream %s: the encoded append is "
+                            "%zu bytes, more than the limit of %d; append fewer or smaller "
+                            "events",
+                            stream, encoded.len, EVS_APPEND_BYTES_MAX);
+        goto fail;
+    }
+
+    /* Step 2: produce and wait for the acknowledgement. */
+    evs_producer *producer;
+    if ((rc = producer_get(client, &producer)) != 0)
+        goto fail;
+    snprintf(what, sizeof what, "append %s to stream %s", result->append_id, stream);
+    rc = evs__producer_send(producer, stream, strlen(stream), encoded.data, encoded.len, what,
+                            &result->partition, &result->offset);
+    if (rc != 0)
+        goto fail;
+
+    /* Step 3: the verdict, once the projector has applied our offset. */
+    char path[160];
+    snprintf(path, sizeof path,
+             "/verdicts/%s?partition=%" PRId32 "&offset=%" PRId64 "&timeout_ms=%d",
+             result->append_id, result->partition, result->offset, client->verdict_timeout_ms);
+    rc = evs__http_get(client->http, path,
+                       (long)client->verdict_timeout_ms + client->request_timeout_ms, &response);
+    if (rc != 0) {
+        rc = unknown_after_produce(result);
+        goto fail;
+    }
+    char expected_text[32];
+    evs__expected_format(expected, expected_text);
+    rc = evs__verdict_from_http(response.status, response.body, response.body_len, expected_text,
+                                result);
+    if (rc != 0 && rc != EVS_EWRONG_VERSION && rc != EVS_EIDEMPOTENCY && rc != EVS_EREJECTED)
+        rc = unknown_after_produce(result);
+fail:
+    evs__http_response_free(&response);
+    evs_buf_free(&encoded);
+    free(record_events);
+    return rc;
+}
+
+int evs_append_lookup(evs_client *client, const char *append_id, int timeout_ms,
+                      evs_append_result *result)
+{
+    int rc;
+    uint8_t id[16];
+    evs_http_response response = {0};
+
+    if (!result)
+        return evs__set_error(EVS_EINVAL, "evs_append_lookup: result is NULL");
+    memset(result, 0, sizeof *result);
+    result->partition = -1;
+    result->offset = -1;
+    if (!client || !append_id) {
+        rc = evs__set_error(EVS_EINVAL, "evs_append_lookup: %s is NULL",
+                            client ? "append_id" : "client");
+        goto fail;
+    }
+    if (evs_uuid_parse(append_id, strlen(append_id), id) != 0) {
+        rc = evs__set_error(EVS_EINVAL, "append id \"%.40s\" is not a UUID", append_id);
+        goto fail;
+    }
+    evs_uuid_format(id, result->append_id);
+    if (timeout_ms < 0)
+        timeout_ms = client->verdict_timeout_ms;
+    if (timeout_ms > VERDICT_WAIT_MAX_MS)
+        timeout_ms = VERDICT_WAIT_MAX_MS;
+    char path[120];
+    snprintf(path, sizeof path, "/verdicts/%s?timeout_ms=%d", result->append_id, timeout_ms);
+    rc =
+        evs__http_get(client->http, path, (long)timeout_ms + client->request_timeout_ms, &response);
+    if (rc != 0)
+        goto fail;
+    rc = evs__verdict_from_http(response.status, response.body, response.body_len, NULL, result);
+fail:
+    evs__http_response_free(&response);
+    return rc;
+}
+
+/* ---- Reading ------------------------------------------------------------------------- */
+
+/* GETs path and parses an event list; what names the request in messages. */
+static int read_events(evs_client *client, const char *path, const char *what, evs_event_list **out)
+{
+    int rc;
+    evs_http_response response = {0};
+
+    rc = evs__http_get(client->http, path, client->request_timeout_ms, &response);
+    if (rc != 0)
+        goto fail;
+    if (response.status != 200) {
+        rc = evs__http_error(response.status, response.body, response.body_len, what);
+        goto fail;
+    }
+    rc = evs__event_list_from_json(response.body, response.body_len, out);
+fail:
+    evs__http_response_free(&response);
+    return rc;
+}
+
+int evs_stream_read(evs_client *client, const char *stream, uint64_t from, size_t limit,
+                    evs_direction direction, evs_event_list **out)
+{
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "evs_stream_read: out is NULL");
+    *out = NULL;
+    if (!client || !stream)
+        return evs__set_error(EVS_EINVAL, "evs_stream_read: %s is NULL",
+                              client ? "stream" : "client");
+    if (!evs_stream_name_valid(stream, strlen(stream)))
+        return evs__set_error(EVS_EINVAL,
+                              "invalid stream name \"%.*s\": use 1 to %d "
+                              "characters of A-Z a-z 0-9 _ . : @ -, not starting with '$'",
+                              EVS_STREAM_NAME_MAX, stream, EVS_STREAM_NAME_MAX);
+    if (limit < 1 || limit > EVS_READ_LIMIT_MAX)
+        return evs__set_error(EVS_EINVAL, "read limit %zu is out of range (1 to %d)", limit,
+                              EVS_READ_LIMIT_MAX);
+    if (direction != EVS_FORWARDS && direction != EVS_BACKWARDS)
+        return evs__set_error(EVS_EINVAL, "invalid read direction %d", (int)direction);
+
+    /* The stream name needs no escaping: its alphabet is all legal in a URL path. */
+    char path[EVS_STREAM_NAME_MAX + 128];
+    snprintf(path, sizeof path,
+             "/streams/%s?from=%" PRIu64 "&limit=%zu&direction=%s"
+             "&encoding=base64",
+             stream, from, limit, direction == EVS_FORWARDS ? "forwards" : "backwards");
+    char what[EVS_STREAM_NAME_MAX + 16];
+    snprintf(what, sizeof what, "stream %s", stream);
+    return read_events(client, path, what, out);
+}
+
+int evs_all_read(evs_client *client, int32_t partition, uint64_t from, size_t limit,
+                 evs_event_list **out)
+{
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "evs_all_read: out is NULL");
+    *out = NULL;
+    if (!client)
+        return evs__set_error(EVS_EINVAL, "evs_all_read: client is NULL");
+    if (partition < 0)
+        return evs__set_error(EVS_EINVAL, "partition %" PRId32 " is negative", partition);
+    if (limit < 1 || limit > EVS_READ_LIMIT_MAX)
+        return evs__set_error(EVS_EINVAL, "read limit %zu is out of range (1 to %d)", limit,
+                              EVS_READ_LIMIT_MAX);
+    char path[128];
+    /* Position 0 means "the first": let the projector apply its default (1). */
+    if (from > 0)
+        snprintf(path, sizeof path,
+                 "/all?partition=%" PRId32 "&from=%" PRIu64 "&limit=%zu&encoding=base64", partition,
+                 from, limit);
+    else
+        snprintf(path, sizeof path, "/all?partition=%" PRId32 "&limit=%zu&encoding=base64",
+                 partition, limit);
+    char what[64];
+    snprintf(what, sizeof what, "$all of partition %" PRId32, partition);
+    return read_events(client, path, what, out);
+}
+
+/* ---- Operations ---------------------------------------------------------------------- */
+
+int evs_client_status(evs_client *client, char **json_out)
+{
+    int rc;
+    evs_http_response response = {0};
+
+    if (!json_out)
+        return evs__set_error(EVS_EINVAL, "evs_client_status: json_out is NULL");
+    *json_out = NULL;
+    if (!client)
+        return evs__set_error(EVS_EINVAL, "evs_client_status: client is NULL");
+    rc = evs__http_get(client->http, "/status", client->request_timeout_ms, &response);
+    if (rc != 0)
+        goto fail;
+    if (response.status != 200) {
+        rc = evs__http_error(response.status, response.body, response.body_len,
+                             "the projector status");
+        goto fail;
+    }
+    *json_out = response.body; /* NUL-terminated; ownership passes to the caller */
+    response.body = NULL;
+    rc = 0;
+fail:
+    evs__http_response_free(&response);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/*
+ * http_client.h - a small blocking HTTP/1.1 GET client for the projector's query API,
+ * built on libcurl.
+ *
+ * Thread safety: one evs_http is shared by every thread of a client. It keeps a pool of at
+ * most EVS_CLIENT_HTTP_POOL_MAX idle curl easy handles under a mutex; a request takes a
+ * handle out of the pool (or makes a new one), uses it without the lock, and puts it back,
+ * so concurrent threads never share a handle while each handle's kept-alive connection is
+ * reused by the next request.
+ */
+#ifndef EVS_HTTP_CLIENT_H
+#define EVS_HTTP_CLIENT_H
+
+#include <stddef.h>
+
+typedef struct evs_http evs_http;
+
+/* An HTTP answer. body is NUL-terminated (not counted in body_len) and owned by the
+ * response; free with evs__http_response_free. */
+typedef struct evs_http_response {
+    long status;
+    char *body;
+    size_t body_len;
+    size_t body_cap;
+} evs_http_response;
+
+void evs__http_response_free(evs_http_response *response);
+
+/* Opens a client for base_url (copied; a trailing '/' is dropped). connect_timeout_ms
+ * bounds each TCP connect. Returns 0, EVS_EINVAL or EVS_ENOMEM. */
+int evs__http_open(const char *base_url, int connect_timeout_ms, evs_http **out);
+
+/* Frees the pool and its handles; no request may be running. NULL is allowed. */
+void evs__http_close(evs_http *http);
+
+/* The base URL as given to evs__http_open, without a trailing '/'. Owned by http. */
+const char *evs__http_base_url(const evs_http *http);
+
+/* GETs base_url + path_and_query (which starts with '/'), waiting at most timeout_ms for
+ * the whole exchange. On 0 *response holds the status and body, whatever the status; the
+ * caller frees it. On failure sets the thread's last error and returns EVS_EUNAVAILABLE
+ * (cannot connect, connection lost), EVS_ETIMEOUT, EVS_EPROTOCOL (answer over
+ * EVS_CLIENT_RESPONSE_BYTES_MAX or not HTTP) or EVS_ENOMEM. */
+int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
+                  evs_http_response *response);
+
+#endif /* EVS_HTTP_CLIENT_H */

@@ -1,0 +1,414 @@
+/*
+ * producer.c - one idempotent librdkafka producer per client, a thread that serves its
+ * delivery reports, and a per-record waiter that hands each report to the thread that
+ * produced the record.
+ *
+ * Settings and why (the store relies on them; docs/ARCHITECTURE.md, "Kafka settings"):
+ *  - enable.idempotence=true, acks=all: a record acknowledged is on every in-sync replica,
+ *    and librdkafka's retries never duplicate or reorder it.
+ *  - partitioner=murmur2_random: PINNED. It is the Java client's default partitioner
+ *    (murmur2 of the key; random only for a NULL key, which we never send), so a writer in
+ *    any language puts a stream on the same partition as we do. Changing it would split a
+ *    stream over two partitions and break its ordering; never change it on a live topic.
+ *  - message.max.bytes = EVS_TOPIC_MAX_MESSAGE_BYTES: the topic's max.message.bytes, so a
+ *    batch the producer builds is never larger than the broker accepts; a single append
+ *    record is at most EVS_APPEND_BYTES_MAX, well below it.
+ *  - socket.nagle.disable=true and linger.ms (default 1): low latency while still letting
+ *    concurrent appends share one produce request.
+ *  - message.timeout.ms = produce_timeout_ms: the bound after which librdkafka gives up
+ *    and reports whether the record was possibly persisted.
+ *
+ * The waiter protocol (invariants):
+ *  1. Each record's opaque is a heap waiter with two references: the sending thread's and
+ *     the delivery report's. Whoever drops the last reference frees it, so a sender that
+ *     gives up waiting (a delivery report overdue past the produce timeout, which
+ *     librdkafka should never allow) leaves no dangling pointer behind.
+ *  2. librdkafka calls the delivery report exactly once per record that rd_kafka_produce()
+ *     accepted, on the polling thread (rd_kafka_poll), after which it never touches the
+ *     opaque again.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "errors.h"
+#include "evstore.h"
+#include "producer.h"
+
+/* How long a sender waits for a delivery report beyond message.timeout.ms before it gives
+ * the outcome up as unknown: librdkafka scans for timed-out messages about once a second. */
+#define DELIVERY_GRACE_MS 10000
+/* The polling thread's wait per rd_kafka_poll call; bounds how long close takes to stop it. */
+#define POLL_INTERVAL_MS 100
+/* How long a sender retries a full local queue before it calls the broker unavailable. */
+#define QUEUE_FULL_BACKOFF_MS 5
+
+struct evs_producer {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *topic;
+    char *brokers;
+    char *topic_name;
+    int produce_timeout_ms;
+    pthread_t poller;
+    int poller_started;
+    atomic_int stop;
+    int log_to_stderr;                 /* EVSTORE_KAFKA_LOG set: pass librdkafka logs on */
+    pthread_mutex_t broker_error_lock; /* guards broker_error */
+    char broker_error[256];            /* librdkafka's last error callback text, for messages */
+};
+
+typedef struct waiter {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int references; /* see invariant 1 */
+    int done;
+    rd_kafka_resp_err_t err;
+    rd_kafka_msg_status_t status;
+    int32_t partition;
+    int64_t offset;
+} waiter;
+
+static void waiter_unref(waiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int left = --w->references;
+    pthread_mutex_unlock(&w->lock);
+    if (left == 0) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+    }
+}
+
+static waiter *waiter_new(void)
+{
+    waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int ok = pthread_mutex_init(&w->lock, NULL) == 0;
+    if (ok && pthread_cond_init(&w->cond, &attr) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        ok = 0;
+    }
+    pthread_condattr_destroy(&attr);
+    if (!ok) {
+        free(w);
+        return NULL;
+    }
+    w->references = 2;
+    w->offset = -1;
+    w->partition = -1;
+    return w;
+}
+
+/* Runs on the polling thread (invariant 2). */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void *opaque)
+{
+    waiter *w = message->_private;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->err = message->err;
+    w->status = rd_kafka_message_status(message);
+    w->partition = message->partition;
+    w->offset = message->offset;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    waiter_unref(w);
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    evs_producer *p = opaque;
+    pthread_mutex_lock(&p->broker_error_lock);
+    snprintf(p->broker_error, sizeof p->broker_error, "%s", reason);
+    pthread_mutex_unlock(&p->broker_error_lock);
+    if (p->log_to_stderr)
+        fprintf(stderr, "evstore: kafka error: %s: %s\n", rd_kafka_err2str(err), reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *facility, const char *text)
+{
+    const evs_producer *p = rd_kafka_opaque(rk);
+    /* Quiet by default: the CLI and applications report failures through return codes;
+     * broker errors also reach on_error and the messages built from it. */
+    if (p && p->log_to_stderr)
+        fprintf(stderr, "evstore: kafka %d %s: %s\n", level, facility, text);
+}
+
+static void *poll_loop(void *arg)
+{
+    evs_producer *p = arg;
+    while (!atomic_load(&p->stop))
+        rd_kafka_poll(p->rk, POLL_INTERVAL_MS);
+    return NULL;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        return evs__set_error(EVS_EINVAL, "Kafka producer setting %s=%s refused: %s", name, value,
+                              errstr);
+    return 0;
+}
+
+/* Builds the producer configuration described at the top of this file. On 0 *out is a
+ * configuration owned by the caller. */
+static int conf_build(const evs_producer_options *options, rd_kafka_conf_t **out)
+{
+    int rc;
+    char number[32];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    *out = NULL;
+    if (!conf)
+        return evs__set_error(EVS_ENOMEM, "out of memory configuring the Kafka producer");
+    if ((rc = conf_set(conf, "bootstrap.servers", options->brokers)) ||
+        (rc = conf_set(conf, "client.id", "libevstore")) ||
+        (rc = conf_set(conf, "enable.idempotence", "true")) ||
+        (rc = conf_set(conf, "acks", "all")) ||
+        (rc = conf_set(conf, "socket.nagle.disable", "true")) ||
+        (rc = conf_set(conf, "partitioner", "murmur2_random")))
+        goto fail;
+    snprintf(number, sizeof number, "%d", options->linger_ms);
+    if ((rc = conf_set(conf, "linger.ms", number)))
+        goto fail;
+    snprintf(number, sizeof number, "%d", options->produce_timeout_ms);
+    if ((rc = conf_set(conf, "message.timeout.ms", number)))
+        goto fail;
+    /* A produce request should fail over (and be retried idempotently) well within the
+     * message timeout rather than after librdkafka's 30 s default. */
+    snprintf(number, sizeof number, "%d",
+             options->produce_timeout_ms < 30000 ? options->produce_timeout_ms : 30000);
+    if ((rc = conf_set(conf, "request.timeout.ms", number)))
+        goto fail;
+    snprintf(number, sizeof number, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
+    if ((rc = conf_set(conf, "message.max.bytes", number)))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    *out = conf;
+    return 0;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return rc;
+}
+
+int evs__producer_check(const evs_producer_options *options)
+{
+    rd_kafka_conf_t *conf = NULL;
+    int rc = conf_build(options, &conf);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return rc;
+}
+
+int evs__producer_open(const evs_producer_options *options, evs_producer **out)
+{
+    int rc;
+    evs_producer *p = NULL;
+    rd_kafka_conf_t *conf = NULL;
+    char errstr[512];
+
+    *out = NULL;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return evs__set_error(EVS_ENOMEM, "out of memory opening the Kafka producer");
+    if (pthread_mutex_init(&p->broker_error_lock, NULL) != 0) {
+        free(p);
+        return evs__set_error(EVS_EINTERNAL, "cannot create a mutex");
+    }
+    /* From here on evs__producer_close(p) undoes whatever was done. */
+    atomic_init(&p->stop, 0);
+    p->produce_timeout_ms = options->produce_timeout_ms;
+    const char *log_env = getenv("EVSTORE_KAFKA_LOG");
+    p->log_to_stderr = log_env && log_env[0] && strcmp(log_env, "0") != 0;
+    if (!(p->brokers = strdup(options->brokers)) || !(p->topic_name = strdup(options->topic))) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory opening the Kafka producer");
+        goto fail;
+    }
+    if ((rc = conf_build(options, &conf)) != 0)
+        goto fail;
+    rd_kafka_conf_set_opaque(conf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!p->rk) {
+        rc = evs__set_error(EVS_EINVAL, "cannot create the Kafka producer: %s", errstr);
+        goto fail;
+    }
+    conf = NULL; /* owned by p->rk now */
+    p->topic = rd_kafka_topic_new(p->rk, options->topic, NULL);
+    if (!p->topic) {
+        rc = evs__set_error(EVS_EINVAL, "cannot use topic \"%s\": %s", options->topic,
+                            rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
+    if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
+        rc = evs__set_error(EVS_EINTERNAL, "cannot start the delivery-report thread");
+        goto fail;
+    }
+    p->poller_started = 1;
+    *out = p;
+    return 0;
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    evs__producer_close(p);
+    return rc;
+}
+
+void evs__producer_close(evs_producer *p)
+{
+    if (!p)
+        return;
+    if (p->poller_started) {
+        atomic_store(&p->stop, 1);
+        pthread_join(p->poller, NULL);
+    }
+    if (p->rk) {
+        /* Serves the remaining delivery reports on this thread. */
+        rd_kafka_flush(p->rk, p->produce_timeout_ms + 1000);
+        if (p->topic)
+            rd_kafka_topic_destroy(p->topic);
+        rd_kafka_destroy(p->rk);
+    }
+    pthread_mutex_destroy(&p->broker_error_lock);
+    free(p->brokers);
+    free(p->topic_name);
+    free(p);
+}
+
+static void broker_error_copy(evs_producer *p, char *out, size_t out_len)
+{
+    pthread_mutex_lock(&p->broker_error_lock);
+    snprintf(out, out_len, "%s", p->broker_error[0] ? p->broker_error : "none reported");
+    pthread_mutex_unlock(&p->broker_error_lock);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const void *value,
+                       size_t value_len, const char *what, int32_t *partition, int64_t *offset)
+{
+    int rc;
+    char broker_error[256];
+    waiter *w = waiter_new();
+
+    *partition = -1;
+    *offset = -1;
+    if (!w)
+        return evs__set_error(EVS_ENOMEM, "out of memory producing %s", what);
+
+    /* Hand the record to librdkafka; retry while its local queue is full. */
+    int64_t deadline_ms = monotonic_ms() + p->produce_timeout_ms;
+    for (;;) {
+        if (rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
+                             value_len, key, key_len, w) == 0)
+            break;
+        rd_kafka_resp_err_t err = rd_kafka_last_error();
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && monotonic_ms() < deadline_ms) {
+            sleep_ms(QUEUE_FULL_BACKOFF_MS);
+            continue;
+        }
+        /* Not accepted: no delivery report will come, drop its reference too. */
+        waiter_unref(w);
+        waiter_unref(w);
+        if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+            return evs__set_error(EVS_EINVAL,
+                                  "%s is too large for Kafka (%zu bytes); nothing "
+                                  "was written",
+                                  what, value_len);
+        broker_error_copy(p, broker_error, sizeof broker_error);
+        return evs__set_error(EVS_EUNAVAILABLE,
+                              "Kafka producer refused %s: %s (last broker "
+                              "error: %s); nothing was written",
+                              what, rd_kafka_err2str(err), broker_error);
+    }
+
+    /* Wait for the delivery report. */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t wait_ms = (int64_t)p->produce_timeout_ms + DELIVERY_GRACE_MS;
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (!w->done) {
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    int done = w->done;
+    rd_kafka_resp_err_t err = w->err;
+    rd_kafka_msg_status_t status = w->status;
+    *partition = w->partition;
+    *offset = w->offset;
+    pthread_mutex_unlock(&w->lock);
+    waiter_unref(w);
+
+    if (!done) {
+        rc = evs__set_error(EVS_EUNKNOWN_OUTCOME,
+                            "no delivery report for %s within %lld ms; "
+                            "it may or may not have been stored",
+                            what, (long long)wait_ms);
+        goto fail;
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+
+    broker_error_copy(p, broker_error, sizeof broker_error);
+    char fatal[256] = "";
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char reason[200];
+        rd_kafka_fatal_error(p->rk, reason, sizeof reason);
+        snprintf(fatal, sizeof fatal,
+                 " (fatal producer error: %s; close and reopen the "
+                 "client)",
+                 reason);
+    }
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE) {
+        rc = evs__set_error(EVS_EINVAL, "Kafka refused %s: %s; nothing was written", what,
+                            rd_kafka_err2str(err));
+    } else if (status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED) {
+        const char *hint = err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT
+                               ? "; is the broker up and does the topic exist?"
+                               : "";
+        rc = evs__set_error(EVS_EUNAVAILABLE,
+                            "Kafka at %s did not store %s in topic %s: %s%s%s "
+                            "(last broker error: %s); nothing was written",
+                            p->brokers, what, p->topic_name, rd_kafka_err2str(err), fatal, hint,
+                            broker_error);
+    } else {
+        rc = evs__set_error(EVS_EUNKNOWN_OUTCOME,
+                            "Kafka at %s did not confirm %s: %s%s (last "
+                            "broker error: %s); it may or may not have been stored",
+                            p->brokers, what, rd_kafka_err2str(err), fatal, broker_error);
+    }
+fail:
+    return rc;
+}

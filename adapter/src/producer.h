@@ -1,0 +1,47 @@
+/*
+ * producer.h - the client's single idempotent Kafka producer and its delivery-report
+ * thread (private to libevstore).
+ *
+ * evs__producer_send() blocks the calling thread until Kafka acknowledges (or refuses) its
+ * one record; many threads may send at once and their records share produce requests.
+ */
+#ifndef EVS_PRODUCER_H
+#define EVS_PRODUCER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct evs_producer evs_producer;
+
+typedef struct evs_producer_options {
+    const char *brokers;    /* bootstrap servers, copied */
+    const char *topic;      /* events topic, copied */
+    int produce_timeout_ms; /* message.timeout.ms; > 0 */
+    int linger_ms;          /* linger.ms; >= 0 */
+} evs_producer_options;
+
+/* Checks that librdkafka accepts every setting the options lead to, without creating a
+ * producer or connecting. Returns 0 or EVS_EINVAL/EVS_ENOMEM with the last error set. */
+int evs__producer_check(const evs_producer_options *options);
+
+/* Creates the producer and starts its polling thread. Returns 0, EVS_EINVAL (a setting
+ * librdkafka refuses), EVS_ENOMEM or EVS_EINTERNAL, with the last error set. */
+int evs__producer_open(const evs_producer_options *options, evs_producer **out);
+
+/* Waits up to the produce timeout for records in flight, stops the polling thread and
+ * frees the producer. No send may be running. NULL is allowed. */
+void evs__producer_close(evs_producer *producer);
+
+/* Produces one record (key and value are copied) and waits for its delivery report.
+ * what names the record in messages ("append <id> to stream <s>"). Returns
+ *   0                     acknowledged by all in-sync replicas; *partition and *offset set;
+ *   EVS_EUNAVAILABLE      librdkafka knows the record was NOT persisted (never sent, or
+ *                         refused): nothing was written;
+ *   EVS_EUNKNOWN_OUTCOME  the record may have been persisted (in flight when it timed out
+ *                         or the connection broke);
+ *   EVS_EINVAL            the record is too large for the producer or the topic.
+ * and sets the thread's last error on failure. */
+int evs__producer_send(evs_producer *producer, const void *key, size_t key_len, const void *value,
+                       size_t value_len, const char *what, int32_t *partition, int64_t *offset);
+
+#endif /* EVS_PRODUCER_H */

@@ -1,0 +1,242 @@
+/*
+ * test_cli_args.c - the `evstore` command line (adapter/cli/cli_args.c): commands, global
+ * options before and after the command, defaults from the environment, expectation and
+ * number parsing, the errors that give exit code 2, and the exit-code mapping.
+ */
+#include <setjmp.h> /* cmocka needs these first */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_args.h"
+
+#define ARGV(...) ((char *[]){"evstore", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *[]){"evstore", __VA_ARGS__}) / sizeof(char *)))
+#define PARSE(args, err, ...)                                                                      \
+    evs_cli_args_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (args), (err), sizeof(err))
+
+static int setup(void **state)
+{
+    unsetenv("EVSTORE_BROKERS");
+    unsetenv("EVSTORE_PROJECTOR");
+    unsetenv("EVSTORE_TOPIC");
+    return 0;
+}
+
+static void test_append_single(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    assert_int_equal(PARSE(&a, err, "append", "Order-7", "--type", "OrderPlaced", "--data",
+                           "{\"total\": 12}", "--metadata={\"user\":\"ann\"}", "--expected", "3",
+                           "--event-id", "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6"),
+                     0);
+    assert_int_equal(a.command, EVS_CLI_APPEND);
+    assert_string_equal(a.target, "Order-7");
+    assert_string_equal(a.type, "OrderPlaced");
+    assert_string_equal(a.data, "{\"total\": 12}");
+    assert_string_equal(a.metadata, "{\"user\":\"ann\"}");
+    assert_int_equal(a.expected.kind, EVS_EXPECT_EXACT);
+    assert_int_equal(a.expected.version, 3);
+    assert_string_equal(a.event_id, "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6");
+    assert_null(a.file);
+    assert_null(a.content_type);
+    /* defaults */
+    assert_string_equal(a.brokers, EVS_DEFAULT_BROKERS);
+    assert_string_equal(a.projector, EVS_DEFAULT_PROJECTOR);
+    assert_string_equal(a.topic, EVS_DEFAULT_TOPIC);
+    assert_int_equal(a.timeout_ms, 0);
+}
+
+static void test_default_expectation_is_any(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    assert_int_equal(PARSE(&a, err, "append", "S-1", "--file", "-"), 0);
+    assert_int_equal(a.expected.kind, EVS_EXPECT_ANY);
+    assert_string_equal(a.file, "-");
+}
+
+static void test_globals_before_and_after(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    assert_int_equal(PARSE(&a, err, "--brokers", "b1:9092", "--topic=t1", "read", "S-1",
+                           "--projector", "http://p:1", "--timeout-ms", "250", "--limit", "5",
+                           "--backwards", "--from", "9"),
+                     0);
+    assert_int_equal(a.command, EVS_CLI_READ);
+    assert_string_equal(a.brokers, "b1:9092");
+    assert_string_equal(a.topic, "t1");
+    assert_string_equal(a.projector, "http://p:1");
+    assert_int_equal(a.timeout_ms, 250);
+    assert_int_equal(a.limit, 5);
+    assert_int_equal(a.from, 9);
+    assert_int_equal(a.backwards, 1);
+    /* an option before the command that belongs to the command */
+    assert_int_equal(PARSE(&a, err, "--partition", "2", "read-all"), 0);
+    assert_int_equal(a.command, EVS_CLI_READ_ALL);
+    assert_int_equal(a.partition, 2);
+    assert_int_equal(a.limit, 0); /* no limit: read everything */
+}
+
+static void test_environment_defaults(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    setenv("EVSTORE_BROKERS", "envb:1", 1);
+    setenv("EVSTORE_PROJECTOR", "http://envp:2", 1);
+    setenv("EVSTORE_TOPIC", "", 1); /* empty counts as unset */
+    assert_int_equal(PARSE(&a, err, "status"), 0);
+    assert_string_equal(a.brokers, "envb:1");
+    assert_string_equal(a.projector, "http://envp:2");
+    assert_string_equal(a.topic, EVS_DEFAULT_TOPIC);
+    /* the option beats the environment */
+    assert_int_equal(PARSE(&a, err, "status", "--brokers", "optb:3"), 0);
+    assert_string_equal(a.brokers, "optb:3");
+    setup(state);
+}
+
+static void test_other_commands(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    assert_int_equal(
+        PARSE(&a, err, "verdict", "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6", "--timeout-ms", "100"),
+        0);
+    assert_int_equal(a.command, EVS_CLI_VERDICT);
+    assert_string_equal(a.target, "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6");
+    assert_int_equal(PARSE(&a, err, "version"), 0);
+    assert_int_equal(a.command, EVS_CLI_VERSION);
+    assert_int_equal(PARSE(&a, err, "--version"), 0);
+    assert_int_equal(a.command, EVS_CLI_VERSION);
+    assert_int_equal(PARSE(&a, err, "--help"), 0);
+    assert_int_equal(a.command, EVS_CLI_HELP);
+    assert_int_equal(PARSE(&a, err, "append", "-h"), 0);
+    assert_int_equal(a.command, EVS_CLI_HELP);
+    assert_int_equal(PARSE(&a, err, "help"), 0);
+    assert_int_equal(a.command, EVS_CLI_HELP);
+    /* "--" ends the options: a stream name starting with '-' */
+    assert_int_equal(PARSE(&a, err, "read", "--limit", "1", "--", "-odd"), 0);
+    assert_string_equal(a.target, "-odd");
+}
+
+/* Each bad command line fails with a message containing `needle`. */
+static void expect_error(int rc, const char *err, const char *needle)
+{
+    assert_int_equal(rc, -1);
+    if (!strstr(err, needle))
+        fail_msg("message \"%s\" does not contain \"%s\"", err, needle);
+}
+
+static void test_usage_errors(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    expect_error(evs_cli_args_parse(1, ARGV(NULL), &a, err, sizeof err), err, "no command");
+    expect_error(PARSE(&a, err, "frobnicate"), err, "unknown command \"frobnicate\"");
+    expect_error(PARSE(&a, err, "read", "S", "--colour", "red"), err, "unknown option");
+    expect_error(PARSE(&a, err, "read", "S", "-x"), err, "unknown option");
+    expect_error(PARSE(&a, err, "read"), err, "read needs a STREAM");
+    expect_error(PARSE(&a, err, "verdict"), err, "APPEND_ID");
+    expect_error(PARSE(&a, err, "read", "S", "T"), err, "unexpected argument \"T\"");
+    expect_error(PARSE(&a, err, "status", "x"), err, "unexpected argument");
+    expect_error(PARSE(&a, err, "read", "S", "--type", "T"), err, "--type does not apply to read");
+    expect_error(PARSE(&a, err, "read-all", "--backwards"), err, "--backwards does not apply");
+    expect_error(PARSE(&a, err, "read", "S", "--limit"), err, "--limit needs a value");
+    expect_error(PARSE(&a, err, "read", "S", "--limit", "0"), err, "--limit");
+    expect_error(PARSE(&a, err, "read", "S", "--limit", "-3"), err, "--limit");
+    expect_error(PARSE(&a, err, "read", "S", "--limit", "12x"), err, "--limit");
+    expect_error(PARSE(&a, err, "read", "S", "--from", "99999999999999999999"), err, "--from");
+    expect_error(PARSE(&a, err, "read-all", "--partition", "2147483648"), err, "--partition");
+    expect_error(PARSE(&a, err, "status", "--timeout-ms", "0"), err, "--timeout-ms");
+    expect_error(PARSE(&a, err, "read", "S", "--limit", "1", "--limit", "2"), err, "twice");
+    expect_error(PARSE(&a, err, "read", "S", "--backwards=yes"), err, "takes no value");
+    expect_error(PARSE(&a, err, "append", "S"), err, "--type and --data");
+    expect_error(PARSE(&a, err, "append", "S", "--type", "T"), err, "--type and --data");
+    expect_error(PARSE(&a, err, "append", "S", "--file", "f", "--type", "T"), err,
+                 "--file cannot be combined with --type");
+    expect_error(PARSE(&a, err, "append", "S", "--type", "T", "--data", "1", "--expected", "maybe"),
+                 err, "--expected \"maybe\"");
+    expect_error(PARSE(&a, err, "read", "S", "--version"), err, "--version does not apply");
+}
+
+static void test_expected_parse(void **state)
+{
+    evs_expected e;
+    assert_int_equal(evs_cli_expected_parse("any", &e), 0);
+    assert_int_equal(e.kind, EVS_EXPECT_ANY);
+    assert_int_equal(evs_cli_expected_parse("no_stream", &e), 0);
+    assert_int_equal(e.kind, EVS_EXPECT_NO_STREAM);
+    assert_int_equal(evs_cli_expected_parse("stream_exists", &e), 0);
+    assert_int_equal(e.kind, EVS_EXPECT_STREAM_EXISTS);
+    assert_int_equal(evs_cli_expected_parse("0", &e), 0);
+    assert_int_equal(e.kind, EVS_EXPECT_EXACT);
+    assert_int_equal(e.version, 0);
+    assert_int_equal(evs_cli_expected_parse("9223372036854775807", &e), 0);
+    assert_int_equal(e.version, INT64_MAX);
+    const char *bad[] = {"",    "ANY",  "no-stream",           "-1",     "+1", " 1", "1 ",
+                         "1.0", "0x10", "9223372036854775808", "exists", NULL};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(evs_cli_expected_parse(bad[i], &e), -1);
+}
+
+static void test_u64_parse(void **state)
+{
+    uint64_t v;
+    assert_int_equal(evs_cli_u64_parse("18446744073709551615", UINT64_MAX, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(evs_cli_u64_parse("18446744073709551616", UINT64_MAX, &v), -1);
+    assert_int_equal(evs_cli_u64_parse("10", 9, &v), -1);
+    assert_int_equal(evs_cli_u64_parse("9", 9, &v), 0);
+    assert_int_equal(evs_cli_u64_parse("007", 9, &v), 0);
+    assert_int_equal(v, 7);
+}
+
+static void test_exit_codes(void **state)
+{
+    assert_int_equal(evs_cli_exit_code(EVS_OK), 0);
+    assert_int_equal(evs_cli_exit_code(EVS_EINVAL), 2);
+    assert_int_equal(evs_cli_exit_code(EVS_EREJECTED), 2);
+    assert_int_equal(evs_cli_exit_code(EVS_EWRONG_VERSION), 3);
+    assert_int_equal(evs_cli_exit_code(EVS_EIDEMPOTENCY), 4);
+    assert_int_equal(evs_cli_exit_code(EVS_EUNKNOWN_OUTCOME), 5);
+    assert_int_equal(evs_cli_exit_code(EVS_EUNAVAILABLE), 5);
+    assert_int_equal(evs_cli_exit_code(EVS_ETIMEOUT), 5);
+    assert_int_equal(evs_cli_exit_code(EVS_ENOT_FOUND), 6);
+    assert_int_equal(evs_cli_exit_code(EVS_EPROTOCOL), 1);
+    assert_int_equal(evs_cli_exit_code(EVS_ENOMEM), 1);
+    assert_int_equal(evs_cli_exit_code(EVS_EINTERNAL), 1);
+}
+
+static void test_usage_text_documents_contract(void **state)
+{
+    const char *needles[] = {
+        "append STREAM", "--file FILE", "read STREAM",     "read-all",          "verdict APPEND_ID",
+        "status",        "version",     "EVSTORE_BROKERS", "EVSTORE_PROJECTOR", "EVSTORE_TOPIC",
+        "--timeout-ms",  "no_stream",   "stream_exists",   "Exit codes"};
+    for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
+        assert_non_null(strstr(EVS_CLI_USAGE, needles[i]));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_append_single, setup),
+        cmocka_unit_test_setup(test_default_expectation_is_any, setup),
+        cmocka_unit_test_setup(test_globals_before_and_after, setup),
+        cmocka_unit_test_setup(test_environment_defaults, setup),
+        cmocka_unit_test_setup(test_other_commands, setup),
+        cmocka_unit_test_setup(test_usage_errors, setup),
+        cmocka_unit_test(test_expected_parse),
+        cmocka_unit_test(test_u64_parse),
+        cmocka_unit_test(test_exit_codes),
+        cmocka_unit_test(test_usage_text_documents_contract),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
