@@ -218,6 +218,17 @@ static void out_event(out *o, const evs_stored_event *e, int base64)
     out_str(o, "}");
 }
 
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
 /* ---- Responses -------------------------------------------------------------------------- */
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, out *o)
@@ -283,10 +294,37 @@ static int query_u64(struct MHD_Connection *c, const char *name, uint64_t def, u
     return 0;
 }
 
-static int query_flag_base64(struct MHD_Connection *c)
+/* Parses the optional encoding parameter: 1 for base64, 0 for the default, -1 after sending a
+ * 400 answer. */
+static int query_encoding(struct MHD_Connection *c, enum MHD_Result *ret)
 {
     const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "encoding");
-    return s && !strcmp(s, "base64");
+    if (!s || !strcmp(s, "json"))
+        return 0;
+    if (!strcmp(s, "base64"))
+        return 1;
+    *ret = send_error(c, MHD_HTTP_BAD_REQUEST, "query parameter encoding must be json or base64");
+    return -1;
+}
+
+/* Percent-decodes a URL path or query value in place. A decoded NUL would cut the string
+ * short and silently name something else ("Order-1%00x" would read Order-1), so it becomes
+ * 0x01 instead, which no name or number accepts. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (*r == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0) {
+            char v = (char)(hi * 16 + lo);
+            *w++ = v ? v : 1;
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
 }
 
 /* ---- Endpoints ---------------------------------------------------------------------- */
@@ -346,8 +384,11 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     if (from == 0)
         from = backwards ? current : 1;
 
+    int base64 = query_encoding(c, &ret);
+    if (base64 < 0)
+        return ret;
     out o = {0};
-    read_ctx r = {&o, query_flag_base64(c), 0, 0};
+    read_ctx r = {&o, base64, 0, 0};
     out_str(&o, "{\"stream\":");
     out_jstr(&o, name, len);
     out_fmt(&o, ",\"current_version\":%llu,\"events\":[", (unsigned long long)current);
@@ -380,12 +421,15 @@ static enum MHD_Result get_all(evs_projector *p, struct MHD_Connection *c)
         return ret;
     if (from == 0)
         from = 1;
+    int base64 = query_encoding(c, &ret);
+    if (base64 < 0)
+        return ret;
     pthread_mutex_lock(&p->lock);
     uint64_t last = p->last_position[partition];
     pthread_mutex_unlock(&p->lock);
 
     out o = {0};
-    read_ctx r = {&o, query_flag_base64(c), 0, 0};
+    read_ctx r = {&o, base64, 0, 0};
     out_fmt(&o, "{\"partition\":%d,\"events\":[", (int)partition);
     if (evs_store_read_all(p->store, (int32_t)partition, from, limit, visit_all, &r) < 0) {
         free(o.p);
@@ -623,6 +667,7 @@ int evs_http_start(evs_projector *p, const char *address, evs_http_server **out_
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                  MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                                 MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                  MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, err_len, "cannot listen on %s: %s", address, strerror(errno));

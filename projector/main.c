@@ -25,6 +25,8 @@ static void usage(FILE *f)
           "                             default 127.0.0.1:18092)\n"
           "  --topic NAME               events topic (env EVSTORE_TOPIC; default evstore.events)\n"
           "  --group NAME               consumer group (default evstore-projector)\n"
+          "  --instance-id ID           static group member id (default: derived from the\n"
+          "                             host and --data-dir; \"none\" for a dynamic member)\n"
           "  --data-dir DIR             RocksDB state (env EVSTORE_DATA_DIR/projector;\n"
           "                             default ./var/projector)\n"
           "  --http HOST:PORT           query API address (env EVSTORE_PROJECTOR_HTTP;\n"
@@ -97,11 +99,12 @@ int main(int argc, char **argv)
     };
     int hash = 0;
     enum { O_BROKERS = 1, O_TOPIC, O_GROUP, O_DATA, O_HTTP, O_PARTS, O_RF, O_BATCH, O_REBUILD,
-           O_HASH, O_HELP };
+           O_HASH, O_HELP, O_INSTANCE };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, O_BROKERS},
         {"topic", required_argument, 0, O_TOPIC},
         {"group", required_argument, 0, O_GROUP},
+        {"instance-id", required_argument, 0, O_INSTANCE},
         {"data-dir", required_argument, 0, O_DATA},
         {"http", required_argument, 0, O_HTTP},
         {"partitions", required_argument, 0, O_PARTS},
@@ -129,6 +132,7 @@ int main(int argc, char **argv)
         case O_BROKERS: cfg.brokers = optarg; break;
         case O_TOPIC: cfg.topic = optarg; break;
         case O_GROUP: cfg.group = optarg; break;
+        case O_INSTANCE: cfg.instance_id = optarg; break;
         case O_DATA: cfg.data_dir = optarg; break;
         case O_HTTP: cfg.http_address = optarg; break;
         case O_PARTS: cfg.partitions = (int32_t)v; break;

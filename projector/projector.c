@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define ADMIN_TIMEOUT_MS 15000
 
@@ -262,6 +263,30 @@ static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
             return NULL;
         }
     }
+    /* Static membership: a projector restarted after a crash rejoins as the same member
+     * and gets its partitions back at once, instead of waiting for the broker to expire
+     * the old session. The id names this store, so two stores never share one. */
+    char instance[64];
+    if (p->config.instance_id && *p->config.instance_id) {
+        snprintf(instance, sizeof instance, "%s", p->config.instance_id);
+    } else {
+        char host[256] = "", path[4096];
+        gethostname(host, sizeof host - 1);
+        if (!realpath(p->config.data_dir, path))
+            snprintf(path, sizeof path, "%s", p->config.data_dir);
+        uint64_t h = 14695981039346656037ULL;
+        for (const char *s = host; *s; s++)
+            h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+        for (const char *s = path; *s; s++)
+            h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+        snprintf(instance, sizeof instance, "evstore-projector-%016llx", (unsigned long long)h);
+    }
+    if (strcmp(instance, "none") &&
+        rd_kafka_conf_set(conf, "group.instance.id", instance, errstr, sizeof errstr)) {
+        snprintf(err, err_len, "consumer setting group.instance.id: %s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
@@ -288,6 +313,15 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     p->consumer = make_consumer(p, err, err_len);
     if (!p->consumer)
         return -1;
+
+    char errstr[512];
+    rd_kafka_conf_t *qconf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(qconf, "bootstrap.servers", config->brokers, errstr, sizeof errstr) ||
+        rd_kafka_conf_set(qconf, "socket.nagle.disable", "true", errstr, sizeof errstr) ||
+        !(p->querier = rd_kafka_new(RD_KAFKA_PRODUCER, qconf, errstr, sizeof errstr))) {
+        snprintf(err, err_len, "cannot create the Kafka query client: %s", errstr);
+        return -1;
+    }
 
     int partitions, replication, brokers;
     if (topic_metadata(p, &partitions, &replication, &brokers, err, err_len) < 0)
@@ -462,6 +496,8 @@ void evs_projector_free(evs_projector *p)
         rd_kafka_consumer_close(p->consumer);
         rd_kafka_destroy(p->consumer);
     }
+    if (p->querier)
+        rd_kafka_destroy(p->querier);
     evs_applier_free(&p->applier);
     evs_store_close(p->store);
     free(p->next_offset);
@@ -500,7 +536,7 @@ int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms)
 {
     for (int32_t i = 0; i < p->partition_count; i++) {
         int64_t low;
-        if (rd_kafka_query_watermark_offsets(p->consumer, p->config.topic, i, &low, &hw[i],
+        if (rd_kafka_query_watermark_offsets(p->querier, p->config.topic, i, &low, &hw[i],
                                              timeout_ms))
             return -1;
     }

@@ -21,6 +21,7 @@ typedef struct evs_projector_config {
     const char *brokers;
     const char *topic;
     const char *group;
+    const char *instance_id;  /* static group membership id; NULL = derived from the store */
     const char *data_dir;
     const char *http_address; /* host:port */
     int32_t partitions;       /* used when creating the topic */
@@ -34,6 +35,8 @@ typedef struct evs_projector {
     evs_store *store;
     evs_applier applier;       /* consumer thread only */
     rd_kafka_t *consumer;
+    rd_kafka_t *querier;       /* a second connection for offset queries: a query on the
+                                  consumer's connection would queue behind its fetch wait */
     int32_t partition_count;
 
     pthread_mutex_t lock;      /* guards the fields below */

@@ -45,7 +45,7 @@
  * the outcome up as unknown: librdkafka scans for timed-out messages about once a second. */
 #define DELIVERY_GRACE_MS 10000
 /* The polling thread's wait per rd_kafka_poll call; bounds how long close takes to stop it. */
-#define POLL_INTERVAL_MS 100
+#define POLL_INTERVAL_MS 10
 /* How long a sender retries a full local queue before it calls the broker unavailable. */
 #define QUEUE_FULL_BACKOFF_MS 5
 
