@@ -435,8 +435,10 @@ int evs_projector_run(evs_projector *p)
         rc = -1;
         goto out;
     }
+    size_t bytes_max = p->config.batch_bytes_max > 0 ? p->config.batch_bytes_max : 1 << 20;
     while (!p->stop) {
         int n = 0;
+        size_t bytes = 0;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
         while (m) {
             if (m->err) {
@@ -462,9 +464,12 @@ int evs_projector_run(evs_projector *p)
                 recs[n].key_len = m->key_len;
                 recs[n].value = m->payload;
                 recs[n].value_len = m->len;
+                bytes += m->len;
                 n++;
             }
-            if (n == max)
+            /* A batch that grows too large slows every lookup in it (RocksDB's batch index
+             * is a skip list), so cut by bytes as well as by records. */
+            if (n == max || bytes >= bytes_max)
                 break;
             m = rd_kafka_consumer_poll(p->consumer, 0);
         }

@@ -27,6 +27,7 @@ typedef struct evs_projector_config {
     int32_t partitions;       /* used when creating the topic */
     int replication_factor;   /* used when creating the topic; -1 = min(3, brokers) */
     int batch_records_max;    /* records per write batch */
+    size_t batch_bytes_max;   /* record bytes per write batch */
     int rebuild;
 } evs_projector_config;
 

@@ -230,6 +230,10 @@ int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len)
     rocksdb_options_set_max_background_jobs(s->options, 2);
     rocksdb_options_set_write_buffer_size(s->options, 64 << 20);
     rocksdb_options_set_compression(s->options, rocksdb_lz4_compression);
+    /* Most lookups while applying are misses (a new event id, a new stream): a bloom filter
+     * over the memtable answers those without searching its skip list. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->options, 0.1);
+    rocksdb_options_set_memtable_whole_key_filtering(s->options, 1);
     s->table_options = rocksdb_block_based_options_create();
     s->cache = rocksdb_cache_create_lru(256 << 20);
     rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
