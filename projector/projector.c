@@ -306,7 +306,7 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->applied, NULL);
 
-    if (config->rebuild && evs_store_destroy(config->data_dir, err, err_len) < 0)
+    if (config->rebuild && evs_store_reset(config->data_dir, err, err_len) < 0)
         return -1;
     if (evs_store_open(config->data_dir, &p->store, err, err_len) < 0)
         return -1;

@@ -208,7 +208,26 @@ static size_t key_version(uint8_t *key, const char *stream, size_t len)
     return len + 1;
 }
 
-enum { KEY_MAX = EVS_STREAM_NAME_MAX + 16 };
+/* 'c' category 0x00 be32 partition be64 position, and the same with 't' and a type. */
+static size_t key_index(uint8_t *key, char prefix, const char *name, size_t len,
+                        int32_t partition, uint64_t position)
+{
+    key[0] = (uint8_t)prefix;
+    memcpy(key + 1, name, len);
+    key[1 + len] = 0;
+    put_be32(key + 2 + len, (uint32_t)partition);
+    put_be64(key + 6 + len, position);
+    return len + 14;
+}
+
+size_t evs_category_len(const char *stream, size_t len)
+{
+    const char *dash = memchr(stream, '-', len);
+    return dash ? (size_t)(dash - stream) : len;
+}
+
+enum { KEY_MAX = (EVS_STREAM_NAME_MAX > EVS_EVENT_TYPE_MAX ? EVS_STREAM_NAME_MAX
+                                                           : EVS_EVENT_TYPE_MAX) + 16 };
 
 /* ---- Open and close ------------------------------------------------------------------ */
 
@@ -527,6 +546,14 @@ int evs_store_batch_put_events(evs_store_batch *b, const evs_append_request *req
         klen = key_id(key, 'e', e->event_id);
         rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, (const char *)loc,
                                   16 + req->stream_len);
+
+        klen = key_index(key, 'c', req->stream, evs_category_len(req->stream, req->stream_len),
+                         partition, position);
+        rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, (const char *)ref,
+                                  8 + req->stream_len);
+        klen = key_index(key, 't', e->type, e->type_len, partition, position);
+        rocksdb_writebatch_wi_put(b->wb, (const char *)key, klen, (const char *)ref,
+                                  8 + req->stream_len);
     }
     free(w.p);
     uint8_t v[8];
@@ -700,22 +727,24 @@ int evs_store_read_stream(evs_store *s, const char *stream, size_t len, uint64_t
     return rc;
 }
 
-int evs_store_read_all(evs_store *s, int32_t partition, uint64_t from, size_t limit,
-                       evs_event_visitor visit, void *ctx)
+/* Visits the events an ordered index points to: keys `prefix` be64 position, values
+ * be64 version + stream. Used by the global order and by the category and type indexes. */
+static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_len,
+                               size_t limit, evs_event_visitor visit, void *ctx)
 {
-    uint8_t key[13], ekey[KEY_MAX];
+    uint8_t ekey[KEY_MAX];
+    size_t klen = prefix_len + 8;
     int rc = 0;
     /* One snapshot for the scan and the lookups, so an append is seen whole or not at all. */
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
     rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, ro);
-    size_t klen = key_partition_u64(key, 'g', partition, from);
     rocksdb_iter_seek(it, (const char *)key, klen);
     for (size_t n = 0; n < limit && rocksdb_iter_valid(it); n++) {
         size_t ik_len, iv_len;
         const uint8_t *ik = (const uint8_t *)rocksdb_iter_key(it, &ik_len);
-        if (ik_len != 13 || memcmp(ik, key, 5) != 0)
+        if (ik_len != klen || memcmp(ik, key, prefix_len) != 0)
             break;
         const uint8_t *iv = (const uint8_t *)rocksdb_iter_value(it, &iv_len);
         if (iv_len < 9 || iv_len > 8 + EVS_STREAM_NAME_MAX) {
@@ -755,6 +784,26 @@ int evs_store_read_all(evs_store *s, int32_t partition, uint64_t from, size_t li
     rocksdb_readoptions_destroy(ro);
     rocksdb_release_snapshot(s->db, snap);
     return rc;
+}
+
+int evs_store_read_all(evs_store *s, int32_t partition, uint64_t from, size_t limit,
+                       evs_event_visitor visit, void *ctx)
+{
+    uint8_t key[13];
+    key_partition_u64(key, 'g', partition, from);
+    return read_position_index(s, key, 5, limit, visit, ctx);
+}
+
+int evs_store_read_index(evs_store *s, evs_store_index index, const char *name, size_t len,
+                         int32_t partition, uint64_t from, size_t limit,
+                         evs_event_visitor visit, void *ctx)
+{
+    uint8_t key[KEY_MAX];
+    if (len > EVS_STREAM_NAME_MAX || len > EVS_EVENT_TYPE_MAX)
+        return -EINVAL;
+    size_t klen = key_index(key, index == EVS_INDEX_CATEGORY ? 'c' : 't', name, len, partition,
+                            from);
+    return read_position_index(s, key, klen - 8, limit, visit, ctx);
 }
 
 int evs_store_verdict_get(evs_store *s, const uint8_t append_id[16], int *found,
@@ -887,5 +936,175 @@ int evs_store_digest_compute(evs_store *s, evs_store_digest *out)
     out->stream_count = vt.count;
     out->streams = st.hash;
     out->event_count = st.count;
+    return rc;
+}
+
+/* ---- Local state ('L' keys) -------------------------------------------------------------- */
+
+static size_t key_local(uint8_t *key, const void *k, size_t klen)
+{
+    key[0] = 'L';
+    memcpy(key + 1, k, klen);
+    return klen + 1;
+}
+
+int evs_store_local_write(evs_store *s, const evs_local_op *ops, size_t n)
+{
+    uint8_t key[EVS_LOCAL_KEY_MAX + 1];
+    char *rerr = NULL;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].key_len > EVS_LOCAL_KEY_MAX) {
+            rocksdb_writebatch_destroy(wb);
+            return -EINVAL;
+        }
+        size_t klen = key_local(key, ops[i].key, ops[i].key_len);
+        if (ops[i].value)
+            rocksdb_writebatch_put(wb, (const char *)key, klen, ops[i].value, ops[i].value_len);
+        else
+            rocksdb_writebatch_delete(wb, (const char *)key, klen);
+    }
+    rocksdb_write(s->db, s->write_options_sync, wb, &rerr);
+    rocksdb_writebatch_destroy(wb);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB write failed: %s\n", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+int evs_store_local_put(evs_store *s, const void *key, size_t key_len, const void *value,
+                        size_t value_len)
+{
+    evs_local_op op = {key, key_len, value ? value : "", value_len};
+    return evs_store_local_write(s, &op, 1);
+}
+
+int evs_store_local_delete(evs_store *s, const void *key, size_t key_len)
+{
+    evs_local_op op = {key, key_len, NULL, 0};
+    return evs_store_local_write(s, &op, 1);
+}
+
+int evs_store_local_get(evs_store *s, const void *key, size_t key_len, char **value,
+                        size_t *value_len)
+{
+    uint8_t k[EVS_LOCAL_KEY_MAX + 1];
+    if (key_len > EVS_LOCAL_KEY_MAX)
+        return -EINVAL;
+    char *val;
+    int rc = db_get(s, k, key_local(k, key, key_len), &val, value_len);
+    *value = NULL;
+    if (rc < 0 || !val)
+        return rc;
+    *value = malloc(*value_len + 1);
+    if (*value) {
+        memcpy(*value, val, *value_len);
+        (*value)[*value_len] = 0;
+    }
+    rocksdb_free(val);
+    return *value ? 0 : -ENOMEM;
+}
+
+int evs_store_local_scan(evs_store *s, const void *prefix, size_t prefix_len,
+                         const void *start_after, size_t start_after_len,
+                         evs_local_visitor visit, void *ctx)
+{
+    uint8_t key[EVS_LOCAL_KEY_MAX + 1];
+    if (prefix_len > EVS_LOCAL_KEY_MAX || start_after_len > EVS_LOCAL_KEY_MAX)
+        return -EINVAL;
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    size_t plen = key_local(key, prefix, prefix_len);
+    if (start_after) {
+        uint8_t sk[EVS_LOCAL_KEY_MAX + 1];
+        size_t sklen = key_local(sk, start_after, start_after_len);
+        rocksdb_iter_seek(it, (const char *)sk, sklen);
+        if (rocksdb_iter_valid(it)) {
+            size_t kl;
+            const char *k = rocksdb_iter_key(it, &kl);
+            if (kl == sklen && !memcmp(k, sk, sklen))
+                rocksdb_iter_next(it);
+        }
+    } else {
+        rocksdb_iter_seek(it, (const char *)key, plen);
+    }
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < plen || memcmp(k, key, plen))
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        if (visit(ctx, k + 1, kl - 1, v, vl))
+            break;
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Keeps the local state aside while the derived state is deleted. */
+typedef struct local_copy {
+    evs_local_op *ops;
+    size_t n, cap;
+    int oom;
+} local_copy;
+
+static int copy_local(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    local_copy *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        evs_local_op *ops = realloc(c->ops, cap * sizeof *ops);
+        if (!ops) {
+            c->oom = 1;
+            return 1;
+        }
+        c->ops = ops;
+        c->cap = cap;
+    }
+    char *key = malloc(kl + vl + 1);
+    if (!key) {
+        c->oom = 1;
+        return 1;
+    }
+    memcpy(key, k, kl);
+    memcpy(key + kl, v, vl);
+    c->ops[c->n++] = (evs_local_op){key, kl, key + kl, vl};
+    return 0;
+}
+
+int evs_store_reset(const char *dir, char *err, size_t err_len)
+{
+    evs_store *s = NULL;
+    local_copy c = {0};
+    int rc = evs_store_open(dir, &s, err, err_len);
+    if (rc < 0)
+        return rc;
+    rc = evs_store_local_scan(s, "", 0, NULL, 0, copy_local, &c);
+    evs_store_close(s);
+    s = NULL;
+    if (rc == 0 && c.oom)
+        rc = -ENOMEM;
+    if (rc < 0) {
+        set_err(err, err_len, "cannot keep the local state for the rebuild", strerror(-rc));
+        goto out;
+    }
+    rc = evs_store_destroy(dir, err, err_len);
+    if (rc < 0)
+        goto out;
+    rc = evs_store_open(dir, &s, err, err_len);
+    if (rc == 0 && c.n)
+        rc = evs_store_local_write(s, c.ops, c.n);
+    evs_store_close(s);
+out:
+    for (size_t i = 0; i < c.n; i++)
+        free((void *)c.ops[i].key);
+    free(c.ops);
     return rc;
 }

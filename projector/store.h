@@ -13,6 +13,11 @@
  *   'e' event id (16 bytes)          -> be64 version, be64 position, stream
  *   'a' append id (16 bytes)         -> verdict (see store.c)
  *   'x' be32 partition be64 offset   -> reason text of a skipped record
+ *   'c' category 0x00 be32 partition be64 position -> be64 version, stream (category index)
+ *   't' type 0x00 be32 partition be64 position     -> be64 version, stream (event-type index)
+ *   'L' ...                          -> local state (checkpoints, snapshots, consumer
+ *                                       groups): written through the HTTP API, not derived
+ *                                       from the log, kept across --rebuild
  *
  * Invariants (asserted by the tests that compare a crashed store with a rebuild):
  *  S1. Everything a record changes, plus the partition's next offset, is in one write batch
@@ -129,6 +134,16 @@ int evs_store_read_stream(evs_store *store, const char *stream, size_t len, uint
 /* Visits up to limit events of a partition's global order from position `from`. */
 int evs_store_read_all(evs_store *store, int32_t partition, uint64_t from, size_t limit,
                        evs_event_visitor visit, void *ctx);
+/* The category of a stream: its name up to the first '-' (all of it without one). */
+size_t evs_category_len(const char *stream, size_t len);
+
+typedef enum evs_store_index { EVS_INDEX_CATEGORY, EVS_INDEX_TYPE } evs_store_index;
+/* Visits up to limit events of a partition whose category (or type) is name, in global
+ * order, from position `from`. */
+int evs_store_read_index(evs_store *store, evs_store_index index, const char *name, size_t len,
+                         int32_t partition, uint64_t from, size_t limit,
+                         evs_event_visitor visit, void *ctx);
+
 /* Looks a verdict up; *found is 0 if there is none. */
 int evs_store_verdict_get(evs_store *store, const uint8_t append_id[16], int *found,
                           evs_stored_verdict *out);
@@ -146,5 +161,38 @@ typedef struct evs_store_digest {
     uint64_t stream_count;
 } evs_store_digest;
 int evs_store_digest_compute(evs_store *store, evs_store_digest *out);
+
+/* ---- Local state ------------------------------------------------------------------------
+ * Checkpoints, snapshots and consumer-group progress are written by clients, not derived
+ * from the log, so they live beside the derived state under 'L' keys, are written with a
+ * synced WAL, and survive --rebuild (evs_store_reset). Keys given here exclude the 'L'. */
+#define EVS_LOCAL_KEY_MAX 1024
+
+typedef struct evs_local_op {
+    const void *key;
+    size_t key_len;
+    const void *value; /* NULL deletes the key */
+    size_t value_len;
+} evs_local_op;
+
+/* Applies all ops atomically. */
+int evs_store_local_write(evs_store *store, const evs_local_op *ops, size_t n);
+int evs_store_local_put(evs_store *store, const void *key, size_t key_len, const void *value,
+                        size_t value_len);
+int evs_store_local_delete(evs_store *store, const void *key, size_t key_len);
+/* *value is malloc'd and NUL-terminated (NULL if the key is absent). */
+int evs_store_local_get(evs_store *store, const void *key, size_t key_len, char **value,
+                        size_t *value_len);
+/* Called per key in order; key excludes the 'L'. Return non-zero to stop. */
+typedef int (*evs_local_visitor)(void *ctx, const char *key, size_t key_len, const char *value,
+                                 size_t value_len);
+/* Visits the keys that start with prefix, in key order, from the first one after
+ * start_after (NULL: from the start of the prefix). */
+int evs_store_local_scan(evs_store *store, const void *prefix, size_t prefix_len,
+                         const void *start_after, size_t start_after_len,
+                         evs_local_visitor visit, void *ctx);
+
+/* For --rebuild: deletes everything derived from the log in dir, keeping the local state. */
+int evs_store_reset(const char *dir, char *err, size_t err_len);
 
 #endif /* EVS_STORE_H */

@@ -1,0 +1,303 @@
+/*
+ * http_util.c - shared pieces of the projector's HTTP endpoints (see http_util.h).
+ */
+#include "http_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+/* ---- A small JSON text builder ------------------------------------------------------ */
+
+
+static void evs_out_reserve(evs_out *o, size_t n)
+{
+    if (o->oom || o->len + n + 1 <= o->cap)
+        return;
+    size_t cap = o->cap ? o->cap * 2 : 1024;
+    while (cap < o->len + n + 1)
+        cap *= 2;
+    char *p = realloc(o->p, cap);
+    if (!p) {
+        o->oom = 1;
+        return;
+    }
+    o->p = p;
+    o->cap = cap;
+}
+
+void evs_out_raw(evs_out *o, const void *s, size_t n)
+{
+    evs_out_reserve(o, n);
+    if (o->oom)
+        return;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = 0;
+}
+
+void evs_out_str(evs_out *o, const char *s)
+{
+    evs_out_raw(o, s, strlen(s));
+}
+
+void evs_out_fmt(evs_out *o, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        evs_out_raw(o, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+
+/* Appends s as a JSON string; bytes that are not valid UTF-8 are replaced by U+FFFD. */
+void evs_out_jstr(evs_out *o, const char *s, size_t n)
+{
+    evs_out_raw(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            evs_out_raw(o, e, 2);
+        } else if (c < 0x20) {
+            evs_out_fmt(o, "\\u%04x", c);
+        } else if (c < 0x80) {
+            evs_out_raw(o, &s[i], 1);
+        } else {
+            size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+            int ok = len > 0 && i + len <= n;
+            for (size_t k = 1; ok && k < len; k++)
+                ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+            if (ok) {
+                evs_out_raw(o, &s[i], len);
+                i += len - 1;
+            } else {
+                evs_out_str(o, "\\ufffd");
+            }
+        }
+    }
+    evs_out_raw(o, "\"", 1);
+}
+
+void evs_out_base64(evs_out *o, const uint8_t *p, size_t n)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    evs_out_reserve(o, (n + 2) / 3 * 4 + 2);
+    if (o->oom)
+        return;
+    char *d = o->p + o->len;
+    *d++ = '"';
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = ((uint32_t)p[i] << 16) | ((uint32_t)p[i + 1] << 8) | p[i + 2];
+        *d++ = tbl[v >> 18];
+        *d++ = tbl[(v >> 12) & 63];
+        *d++ = tbl[(v >> 6) & 63];
+        *d++ = tbl[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        *d++ = tbl[v >> 18];
+        *d++ = tbl[(v >> 12) & 63];
+        *d++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        *d++ = '=';
+    }
+    *d++ = '"';
+    o->len = (size_t)(d - o->p);
+    o->p[o->len] = 0;
+}
+
+int evs_is_json(const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    json_t *j = json_loadb((const char *)p, n, JSON_DECODE_ANY, NULL);
+    if (!j)
+        return 0;
+    json_decref(j);
+    return 1;
+}
+
+void evs_out_iso_time(evs_out *o, int64_t us)
+{
+    time_t secs = (time_t)(us / 1000000);
+    long frac = (long)(us % 1000000);
+    if (frac < 0) {
+        frac += 1000000;
+        secs--;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    evs_out_fmt(o, "\"%s.%06ldZ\"", buf, frac);
+}
+
+/* Writes one event object (docs/HTTP-API.md, "Event objects"). */
+void evs_out_event(evs_out *o, const evs_stored_event *e, int base64)
+{
+    char id[37];
+    evs_uuid_format(e->event_id, id);
+    evs_out_fmt(o, "{\"event_id\":\"%s\",\"stream\":", id);
+    evs_out_jstr(o, e->stream, e->stream_len);
+    evs_out_str(o, ",\"type\":");
+    evs_out_jstr(o, e->type, e->type_len);
+    evs_out_fmt(o, ",\"version\":%llu,\"position\":%llu,\"partition\":%d,\"created\":",
+            (unsigned long long)e->version, (unsigned long long)e->position, e->partition);
+    evs_out_iso_time(o, e->created_us);
+    evs_out_fmt(o, ",\"created_us\":%lld,\"content_type\":", (long long)e->created_us);
+    evs_out_jstr(o, e->content_type, e->content_type_len);
+
+    int data_json = !base64 && e->content_type_len >= 16 &&
+                    !strncmp(e->content_type, "application/json", 16) &&
+                    evs_is_json(e->data, e->data_len);
+    evs_out_str(o, ",\"data\":");
+    if (data_json)
+        evs_out_raw(o, e->data, e->data_len);
+    else
+        evs_out_base64(o, e->data, e->data_len);
+    if (!base64 && !data_json)
+        evs_out_str(o, ",\"data_encoding\":\"base64\"");
+
+    evs_out_str(o, ",\"metadata\":");
+    if (base64) {
+        evs_out_base64(o, e->metadata, e->metadata_len);
+    } else if (e->metadata_len == 0) {
+        evs_out_str(o, "null");
+    } else if (evs_is_json(e->metadata, e->metadata_len)) {
+        evs_out_raw(o, e->metadata, e->metadata_len);
+    } else {
+        evs_out_base64(o, e->metadata, e->metadata_len);
+        evs_out_str(o, ",\"metadata_encoding\":\"base64\"");
+    }
+    evs_out_str(o, ",\"correlation_id\":");
+    if (e->correlation_id)
+        evs_out_jstr(o, e->correlation_id, e->correlation_id_len);
+    else
+        evs_out_str(o, "null");
+    evs_out_str(o, ",\"causation_id\":");
+    if (e->causation_id)
+        evs_out_jstr(o, e->causation_id, e->causation_id_len);
+    else
+        evs_out_str(o, "null");
+    evs_out_str(o, "}");
+}
+
+static int evs_http_hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* ---- Responses -------------------------------------------------------------------------- */
+
+enum MHD_Result evs_http_send_json(struct MHD_Connection *c, unsigned status, evs_out *o)
+{
+    if (o->oom) {
+        free(o->p);
+        o->p = NULL;
+        o->len = 0;
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        const char *msg = "{\"error\":\"evs_out of memory\"}";
+        o->p = strdup(msg);
+        o->len = o->p ? strlen(msg) : 0;
+    }
+    struct MHD_Response *r =
+        o->p ? MHD_create_response_from_buffer(o->len, o->p, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    o->p = NULL;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result evs_http_send_error(struct MHD_Connection *c, unsigned status, const char *fmt,
+                                  ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    evs_out o = {0};
+    evs_out_str(&o, "{\"error\":");
+    evs_out_jstr(&o, msg, strlen(msg));
+    evs_out_str(&o, "}");
+    return evs_http_send_json(c, status, &o);
+}
+
+/* Parses an optional unsigned query parameter in [min, max]. Returns 0, or -1 after sending
+ * a 400 answer. */
+int evs_http_query_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t min,
+                     uint64_t max, uint64_t *value, enum MHD_Result *ret)
+{
+    const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    *value = def;
+    if (!s)
+        return 0;
+    uint64_t v = 0;
+    int ok = *s != 0;
+    for (const char *q = s; ok && *q; q++) {
+        if (*q < '0' || *q > '9' || v > (UINT64_MAX - 9) / 10)
+            ok = 0;
+        else
+            v = v * 10 + (uint64_t)(*q - '0');
+    }
+    if (!ok || v < min || v > max) {
+        *ret = evs_http_send_error(c, MHD_HTTP_BAD_REQUEST,
+                          "query parameter %s must be a whole number from %llu to %llu", name,
+                          (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *value = v;
+    return 0;
+}
+
+/* Parses the optional encoding parameter: 1 for base64, 0 for the default, -1 after sending a
+ * 400 answer. */
+int evs_http_query_encoding(struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "encoding");
+    if (!s || !strcmp(s, "json"))
+        return 0;
+    if (!strcmp(s, "base64"))
+        return 1;
+    *ret = evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "query parameter encoding must be json or base64");
+    return -1;
+}
+
+/* Percent-decodes a URL path or query value in place. A decoded NUL would cut the string
+ * short and silently name something else ("Order-1%00x" would read Order-1), so it becomes
+ * 0x01 instead, which no name or number accepts. */
+size_t evs_http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (*r == '%' && (hi = evs_http_hex_value(r[1])) >= 0 && (lo = evs_http_hex_value(r[2])) >= 0) {
+            char v = (char)(hi * 16 + lo);
+            *w++ = v ? v : 1;
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
