@@ -20,6 +20,8 @@
 #include <microhttpd.h>
 
 #include "http_util.h"
+#include "saved_state.h"
+#include "subscriptions.h"
 
 #define HTTP_CONNECTIONS_MAX 512
 #define HTTP_URL_MAX 2048
@@ -116,13 +118,29 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
 }
 
-static enum MHD_Result get_all(evs_projector *p, struct MHD_Connection *c)
+/* Reads $all (index_name NULL) or the category or type index named index_name. */
+static enum MHD_Result get_ordered(evs_projector *p, struct MHD_Connection *c,
+                                   evs_store_index index, const char *index_name)
 {
     enum MHD_Result ret = MHD_NO;
     uint64_t partition, from, limit;
-    if (evs_http_query_u64(c, "partition", 0, 0, (uint64_t)p->partition_count - 1, &partition, &ret) < 0 ||
+    size_t name_len = index_name ? strlen(index_name) : 0;
+    if (index_name && index == EVS_INDEX_CATEGORY &&
+        (!evs_stream_name_valid(index_name, name_len) || memchr(index_name, '-', name_len)))
+        return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST,
+                                   "invalid category: use 1 to %d of letters, digits and _.:@ "
+                                   "(a category has no '-')",
+                                   EVS_STREAM_NAME_MAX);
+    if (index_name && index == EVS_INDEX_TYPE && !evs_event_type_valid(index_name, name_len))
+        return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST,
+                                   "invalid event type: use 1 to %d of letters, digits and "
+                                   "_.:@/-",
+                                   EVS_EVENT_TYPE_MAX);
+    if (evs_http_query_u64(c, "partition", 0, 0, (uint64_t)p->partition_count - 1, &partition,
+                           &ret) < 0 ||
         evs_http_query_u64(c, "from", 1, 0, INT64_MAX, &from, &ret) < 0 ||
-        evs_http_query_u64(c, "limit", READ_LIMIT_DEFAULT, 1, EVS_READ_LIMIT_MAX, &limit, &ret) < 0)
+        evs_http_query_u64(c, "limit", READ_LIMIT_DEFAULT, 1, EVS_READ_LIMIT_MAX, &limit,
+                           &ret) < 0)
         return ret;
     if (from == 0)
         from = 1;
@@ -135,15 +153,30 @@ static enum MHD_Result get_all(evs_projector *p, struct MHD_Connection *c)
 
     evs_out o = {0};
     read_ctx r = {&o, base64, 0, 0};
-    evs_out_fmt(&o, "{\"partition\":%d,\"events\":[", (int)partition);
-    if (evs_store_read_all(p->store, (int32_t)partition, from, limit, visit_all, &r) < 0) {
+    evs_out_str(&o, "{");
+    if (index_name) {
+        evs_out_str(&o, index == EVS_INDEX_CATEGORY ? "\"category\":" : "\"type\":");
+        evs_out_jstr(&o, index_name, name_len);
+        evs_out_str(&o, ",");
+    }
+    evs_out_fmt(&o, "\"partition\":%d,\"events\":[", (int)partition);
+    int rc = index_name ? evs_store_read_index(p->store, index, index_name, name_len,
+                                               (int32_t)partition, from, limit, visit_all, &r)
+                        : evs_store_read_all(p->store, (int32_t)partition, from, limit,
+                                             visit_all, &r);
+    if (rc < 0) {
         free(o.p);
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
     }
     uint64_t next = r.count ? r.last + 1 : from;
     evs_out_fmt(&o, "],\"next\":%llu,\"end\":%s}", (unsigned long long)next,
-            next > last ? "true" : "false");
+                next > last || (index_name && r.count < limit) ? "true" : "false");
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
+}
+
+static enum MHD_Result get_all(evs_projector *p, struct MHD_Connection *c)
+{
+    return get_ordered(p, c, EVS_INDEX_CATEGORY, NULL);
 }
 
 static const char *expected_text(const evs_stored_verdict *v, char *buf, size_t n)
@@ -314,6 +347,16 @@ static enum MHD_Result route_stream(const evs_http_request *r)
     return get_stream(r->projector, r->connection, r->rest);
 }
 
+static enum MHD_Result route_category(const evs_http_request *r)
+{
+    return get_ordered(r->projector, r->connection, EVS_INDEX_CATEGORY, r->rest);
+}
+
+static enum MHD_Result route_type(const evs_http_request *r)
+{
+    return get_ordered(r->projector, r->connection, EVS_INDEX_TYPE, r->rest);
+}
+
 static enum MHD_Result route_verdict(const evs_http_request *r)
 {
     return get_verdict(r->projector, r->connection, r->rest);
@@ -335,6 +378,11 @@ static const route routes[] = {
     {"/all", 1, "GET", route_all},
     {"/streams/", 0, "GET", route_stream},
     {"/verdicts/", 0, "GET", route_verdict},
+    {"/categories/", 0, "GET", route_category},
+    {"/types/", 0, "GET", route_type},
+    {"/subscriptions/", 0, "GET", evs_subscription_handle},
+    {"/checkpoints/", 0, "GET,PUT,DELETE", evs_checkpoint_handle},
+    {"/snapshots/", 0, "GET,PUT", evs_snapshot_handle},
 };
 
 /* Per-request state: the body as it arrives. */
@@ -482,6 +530,8 @@ void evs_http_stop(evs_http_server *s)
 {
     if (!s)
         return;
+    s->projector->stop = 1; /* ends subscriptions waiting for commits */
+    evs_projector_wake_all(s->projector);
     MHD_stop_daemon(s->daemon);
     free(s);
 }

@@ -389,6 +389,7 @@ static void publish(evs_projector *p)
     memcpy(p->last_position, p->applier.last_position,
            (size_t)p->partition_count * sizeof(uint64_t));
     p->skipped_records = p->applier.stats.skipped;
+    p->commits++;
     pthread_cond_broadcast(&p->applied);
     pthread_mutex_unlock(&p->lock);
 }
@@ -511,6 +512,13 @@ void evs_projector_free(evs_projector *p)
     pthread_cond_destroy(&p->applied);
     pthread_mutex_destroy(&p->lock);
     memset(p, 0, sizeof *p);
+}
+
+void evs_projector_wake_all(evs_projector *p)
+{
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->applied);
+    pthread_mutex_unlock(&p->lock);
 }
 
 int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,

@@ -46,6 +46,7 @@ typedef struct evs_projector {
     uint64_t *last_position;   /* published copy of applier.last_position */
     int *assigned;             /* 1 if this projector owns the partition now */
     uint64_t skipped_records;
+    uint64_t commits;          /* counts committed batches: what subscribers wait on */
     char failure[512];         /* set when the projector stopped applying, and why */
 
     volatile sig_atomic_t stop;
@@ -66,6 +67,9 @@ int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offs
 /* Asks the brokers for the high watermarks of every partition (for /status and lookups
  * without an offset). hw must hold partition_count entries. Returns 0 or -1. */
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms);
+
+/* Wakes every thread waiting on `applied` (at shutdown, after setting stop). */
+void evs_projector_wake_all(evs_projector *p);
 
 /* The HTTP API (http_api.c). */
 typedef struct evs_http_server evs_http_server;

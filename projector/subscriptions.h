@@ -1,0 +1,12 @@
+/*
+ * subscriptions.h - catch-up subscriptions over Server-Sent Events (subscriptions.c).
+ */
+#ifndef EVS_SUBSCRIPTIONS_H
+#define EVS_SUBSCRIPTIONS_H
+
+#include "http_util.h"
+
+/* GET /subscriptions/{all | streams/NAME | categories/NAME | types/NAME} */
+enum MHD_Result evs_subscription_handle(const evs_http_request *request);
+
+#endif /* EVS_SUBSCRIPTIONS_H */
