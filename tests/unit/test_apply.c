@@ -331,6 +331,81 @@ static void test_reads_forwards_backwards_and_all(void **unused)
     close_fixture(&f);
 }
 
+static void test_category_and_type_indexes(void **unused)
+{
+    fixture f;
+    open_fixture(&f, "index");
+    apply_append(&f, "Order-1", 0xE1, EVS_EXPECT_ANY, 0, 1, 2);  /* positions 1, 2 */
+    apply_append(&f, "Orders-1", 0xE2, EVS_EXPECT_ANY, 0, 10, 1); /* category Orders */
+    apply_append(&f, "Order", 0xE3, EVS_EXPECT_ANY, 0, 20, 1);    /* no '-': own category */
+    apply_append(&f, "Order-2", 0xE4, EVS_EXPECT_ANY, 0, 30, 1);
+    apply_append(&f, "Order-3", 0xE5, EVS_EXPECT_NO_STREAM, 0, 1, 1); /* conflict: not indexed */
+    collect c = {{0}, 0};
+    assert_int_equal(evs_store_read_index(f.store, EVS_INDEX_CATEGORY, "Order", 5, 0, 1, 100,
+                                          collect_version, &c), 0);
+    /* Order-1 v1, v2, the stream "Order" v1 and Order-2 v1, in global order */
+    assert_int_equal(c.n, 4);
+    c.n = 0;
+    assert_int_equal(evs_store_read_index(f.store, EVS_INDEX_CATEGORY, "Order", 5, 0, 3, 100,
+                                          collect_version, &c), 0);
+    assert_int_equal(c.n, 2); /* from position 3: positions 4 and 5 */
+    c.n = 0;
+    assert_int_equal(evs_store_read_index(f.store, EVS_INDEX_TYPE, "Happened", 8, 0, 1, 100,
+                                          collect_version, &c), 0);
+    assert_int_equal(c.n, 5);
+    c.n = 0;
+    assert_int_equal(evs_store_read_index(f.store, EVS_INDEX_TYPE, "Happen", 6, 0, 1, 100,
+                                          collect_version, &c), 0);
+    assert_int_equal(c.n, 0); /* a prefix of a type is another type */
+    assert_int_equal(evs_category_len("Order-1-2", 9), 5);
+    assert_int_equal(evs_category_len("Order", 5), 5);
+    close_fixture(&f);
+}
+
+static int count_local(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
+{
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_local_state_survives_reset(void **unused)
+{
+    fixture f;
+    char err[256];
+    open_fixture(&f, "local");
+    apply_append(&f, "Order-1", 0xF1, EVS_EXPECT_ANY, 0, 1, 2);
+    assert_int_equal(evs_store_local_put(f.store, "C/a", 3, "1", 1), 0);
+    assert_int_equal(evs_store_local_put(f.store, "C/b", 3, "22", 2), 0);
+    assert_int_equal(evs_store_local_put(f.store, "D/c", 3, "3", 1), 0);
+    assert_int_equal(evs_store_local_delete(f.store, "D/c", 3), 0);
+    int n = 0;
+    assert_int_equal(evs_store_local_scan(f.store, "C/", 2, NULL, 0, count_local, &n), 0);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(evs_store_local_scan(f.store, "C/", 2, "C/a", 3, count_local, &n), 0);
+    assert_int_equal(n, 1); /* starts after C/a */
+
+    evs_applier_free(&f.applier);
+    evs_store_close(f.store);
+    assert_int_equal(evs_store_reset(f.dir, err, sizeof err), 0);
+    assert_int_equal(evs_store_open(f.dir, &f.store, err, sizeof err), 0);
+    assert_int_equal(evs_applier_init(&f.applier, f.store, 1), 0);
+    uint64_t version = 99;
+    assert_int_equal(evs_store_stream_version(f.store, "Order-1", 7, &version), 0);
+    assert_int_equal(version, 0); /* derived state is gone */
+    assert_int_equal(f.applier.next_offset[0], 0);
+    char *value = NULL;
+    size_t len = 0;
+    assert_int_equal(evs_store_local_get(f.store, "C/b", 3, &value, &len), 0);
+    assert_non_null(value); /* local state is kept */
+    assert_int_equal(len, 2);
+    assert_memory_equal(value, "22", 2);
+    free(value);
+    assert_int_equal(evs_store_local_get(f.store, "D/c", 3, &value, &len), 0);
+    assert_null(value);
+    close_fixture(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +414,8 @@ int main(void)
         cmocka_unit_test(test_redelivered_offsets_are_ignored),
         cmocka_unit_test(test_batching_does_not_change_the_result),
         cmocka_unit_test(test_reads_forwards_backwards_and_all),
+        cmocka_unit_test(test_category_and_type_indexes),
+        cmocka_unit_test(test_local_state_survives_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
