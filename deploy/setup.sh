@@ -6,8 +6,9 @@
 #   deploy/setup.sh --deps-only  everything but the build (the Makefile builds separately)
 #
 # Steps: Debian packages (apt-get, only when some are missing), the Python test
-# dependency fastavro (pip, for the `python3` on PATH), the Kafka broker jars
-# (deploy/kafka.sh fetch), then cmake configure + build. Uses sudo only when not root.
+# dependencies fastavro, openapi-core and PyYAML (pip, for the `python3` on PATH), the
+# Kafka broker jars (deploy/kafka.sh fetch), then cmake configure + build. Uses sudo only
+# when not root.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -79,13 +80,19 @@ fi
 major="$(java_major || true)"
 [[ -n "$major" && "$major" -ge 17 ]] || die "Java 17 or newer is needed for Kafka (found: ${major:-none})"
 
-# --- Python test dependency ----------------------------------------------------------
+# --- Python test dependencies --------------------------------------------------------
+# fastavro (tests/interop: another Avro implementation), openapi-core and PyYAML
+# (tests/integration/openapi_test.sh: the server's answers against docs/openapi.yaml).
 
-if python3 -c 'import fastavro' 2>/dev/null; then
-  say "python: fastavro present"
+python_modules_present() {
+  python3 -c 'import fastavro, openapi_core, openapi_spec_validator, yaml' 2>/dev/null
+}
+if python_modules_present; then
+  say "python: fastavro, openapi-core and PyYAML present"
 else
-  say "python: installing fastavro for $(command -v python3)"
-  pip_install=(python3 -m pip install -q --disable-pip-version-check fastavro)
+  pip_packages=(fastavro openapi-core==0.23.1 PyYAML)
+  say "python: installing ${pip_packages[*]} for $(command -v python3)"
+  pip_install=(python3 -m pip install -q --disable-pip-version-check "${pip_packages[@]}")
   # Debian's own python refuses pip installs (PEP 668) unless told otherwise; a pyenv
   # or venv python takes them as is.
   pip_err="$(mktemp)"
@@ -95,11 +102,12 @@ else
     else
       cat "$pip_err" >&2
       rm -f "$pip_err"
-      die "pip could not install fastavro"
+      die "pip could not install ${pip_packages[*]}"
     fi
   fi
   rm -f "$pip_err"
-  python3 -c 'import fastavro' || die "fastavro still not importable by $(command -v python3)"
+  python_modules_present ||
+    die "fastavro, openapi-core or PyYAML still not importable by $(command -v python3)"
 fi
 
 # --- Kafka jars ----------------------------------------------------------------------

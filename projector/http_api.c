@@ -19,6 +19,8 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "groups.h"
+#include "http_append.h"
 #include "http_util.h"
 #include "saved_state.h"
 #include "subscriptions.h"
@@ -223,12 +225,13 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
             return evs_http_send_error(c, MHD_HTTP_GATEWAY_TIMEOUT, "cannot read the topic's end offsets");
         }
         for (int32_t i = 0; i < p->partition_count; i++) {
-            if (hw[i] > 0 && !evs_projector_wait_applied(p, i, hw[i] - 1, (int)timeout_ms, &next)) {
-                free(hw);
+            int64_t last = hw[i] - 1;
+            if (last >= 0 && !evs_projector_wait_applied(p, i, last, (int)timeout_ms, &next)) {
+                free(hw); /* not before: the message below used to read hw[i] after it */
                 return evs_http_send_error(c, MHD_HTTP_GATEWAY_TIMEOUT,
                                   "projector has not applied partition %d offset %lld within "
                                   "%d ms (next offset %lld)",
-                                  i, (long long)hw[i] - 1, (int)timeout_ms, (long long)next);
+                                  i, (long long)last, (int)timeout_ms, (long long)next);
             }
         }
         free(hw);
@@ -362,9 +365,10 @@ static enum MHD_Result route_verdict(const evs_http_request *r)
     return get_verdict(r->projector, r->connection, r->rest);
 }
 
-/* The routing table: the first entry whose prefix matches wins. An exact entry matches
- * only the whole path; a prefix entry needs something after its prefix. `methods` lists
- * the methods the handler accepts (others get 405). */
+/* The routing table: the first entry whose prefix matches and whose `methods` list the
+ * request's method wins, so one path may have an entry per method, each in its own module.
+ * An exact entry matches only the whole path; a prefix entry needs something after its
+ * prefix. A path that some entry matches, but none with the method, answers 405. */
 typedef struct route {
     const char *prefix;
     int exact;
@@ -377,12 +381,15 @@ static const route routes[] = {
     {"/status", 1, "GET", route_status},
     {"/all", 1, "GET", route_all},
     {"/streams/", 0, "GET", route_stream},
+    {"/streams/", 0, "POST", evs_http_append},
     {"/verdicts/", 0, "GET", route_verdict},
     {"/categories/", 0, "GET", route_category},
     {"/types/", 0, "GET", route_type},
     {"/subscriptions/", 0, "GET", evs_subscription_handle},
     {"/checkpoints/", 0, "GET,PUT,DELETE", evs_checkpoint_handle},
     {"/snapshots/", 0, "GET,PUT", evs_snapshot_handle},
+    {"/groups", 1, "GET", evs_groups_list_handle},
+    {"/groups/", 0, "GET,PUT,POST,DELETE", evs_groups_handle},
 };
 
 /* Per-request state: the body as it arrives. */
@@ -455,18 +462,25 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (st->too_large)
         return evs_http_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
                                    "request body larger than %u bytes", EVS_HTTP_BODY_MAX);
+    char allowed[64] = ""; /* the methods of the entries that match the path */
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const route *rt = &routes[i];
         size_t n = strlen(rt->prefix);
         if (rt->exact ? strcmp(url, rt->prefix) != 0 : (strncmp(url, rt->prefix, n) || !url[n]))
             continue;
-        if (!method_listed(rt->methods, method))
-            return evs_http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                       "%.20s is not allowed here; use %s", method, rt->methods);
+        if (!method_listed(rt->methods, method)) {
+            size_t used = strlen(allowed);
+            snprintf(allowed + used, sizeof allowed - used, "%s%s", used ? "," : "",
+                     rt->methods);
+            continue;
+        }
         evs_http_request req = {s->projector, c, method, url, rt->exact ? "" : url + n,
                                 st->body ? st->body : "", st->len};
         return rt->handler(&req);
     }
+    if (allowed[0])
+        return evs_http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                   "%.20s is not allowed here; use %s", method, allowed);
     return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %.200s", url);
 }
 

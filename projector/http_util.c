@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "json_text.h"
+
 /* ---- A small JSON text builder ------------------------------------------------------ */
 
 
@@ -70,9 +72,14 @@ void evs_out_jstr(evs_out *o, const char *s, size_t n)
         } else if (c < 0x80) {
             evs_out_raw(o, &s[i], 1);
         } else {
-            size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-            int ok = len > 0 && i + len <= n;
-            for (size_t k = 1; ok && k < len; k++)
+            /* RFC 3629: C2..DF, E0..EF, F0..F4 lead bytes; no overlong forms (E0 A0.., F0
+             * 90..), no surrogates (ED ..9F), nothing above U+10FFFF (F4 ..8F). */
+            size_t len = c >= 0xF5 ? 0 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+            unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+            unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+            int ok = len > 0 && i + len <= n && (unsigned char)s[i + 1] >= lo &&
+                     (unsigned char)s[i + 1] <= hi;
+            for (size_t k = 2; ok && k < len; k++)
                 ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
             if (ok) {
                 evs_out_raw(o, &s[i], len);
@@ -118,13 +125,9 @@ void evs_out_base64(evs_out *o, const uint8_t *p, size_t n)
 
 int evs_is_json(const uint8_t *p, size_t n)
 {
-    if (n == 0)
-        return 0;
-    json_t *j = json_loadb((const char *)p, n, JSON_DECODE_ANY, NULL);
-    if (!j)
-        return 0;
-    json_decref(j);
-    return 1;
+    /* The same test as appends use (json_text.h), so JSON that was appended (integers beyond
+     * 64 bits included) reads back as JSON, not base64. */
+    return n > 0 && evs_json_text_valid((const char *)p, n, NULL, 0);
 }
 
 void evs_out_iso_time(evs_out *o, int64_t us)
@@ -143,6 +146,16 @@ void evs_out_iso_time(evs_out *o, int64_t us)
 }
 
 /* Writes one event object (docs/HTTP-API.md, "Event objects"). */
+int evs_content_type_is_json(const char *content_type, size_t len)
+{
+    char buf[EVS_CONTENT_TYPE_MAX + 1];
+    if (len > EVS_CONTENT_TYPE_MAX)
+        return 0;
+    memcpy(buf, content_type, len);
+    buf[len] = 0;
+    return evs_json_text_content_type_is_json(buf);
+}
+
 void evs_out_event(evs_out *o, const evs_stored_event *e, int base64)
 {
     char id[37];
@@ -157,8 +170,7 @@ void evs_out_event(evs_out *o, const evs_stored_event *e, int base64)
     evs_out_fmt(o, ",\"created_us\":%lld,\"content_type\":", (long long)e->created_us);
     evs_out_jstr(o, e->content_type, e->content_type_len);
 
-    int data_json = !base64 && e->content_type_len >= 16 &&
-                    !strncmp(e->content_type, "application/json", 16) &&
+    int data_json = !base64 && evs_content_type_is_json(e->content_type, e->content_type_len) &&
                     evs_is_json(e->data, e->data_len);
     evs_out_str(o, ",\"data\":");
     if (data_json)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "http_append.h"
 #include "projector.h"
 
 static evs_projector projector;
@@ -167,9 +168,16 @@ int main(int argc, char **argv)
         evs_projector_free(&projector);
         return 3;
     }
+    /* POST /streams/{stream} appends through libevstore, like any client (http_append.h). */
+    if (evs_http_append_client_open(&cfg, &projector.client, err, sizeof err) < 0) {
+        fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_projector_free(&projector);
+        return 3;
+    }
     evs_http_server *http = NULL;
     if (evs_http_start(&projector, cfg.http_address, &http, err, sizeof err) < 0) {
         fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_client_close(projector.client);
         evs_projector_free(&projector);
         return 3;
     }
@@ -180,6 +188,7 @@ int main(int argc, char **argv)
     while (rc < 0 && !projector.stop)
         pause();
     evs_http_stop(http);
+    evs_client_close(projector.client);
     evs_projector_free(&projector);
     fprintf(stderr, "evstore-projector: stopped\n");
     return rc < 0 ? 1 : 0;

@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "apply.h"
+#include "evstore.h"
 #include "store.h"
 
 typedef struct evs_projector_config {
@@ -39,6 +40,8 @@ typedef struct evs_projector {
     rd_kafka_t *querier;       /* a second connection for offset queries: a query on the
                                   consumer's connection would queue behind its fetch wait */
     int32_t partition_count;
+    evs_client *client;        /* appends of POST /streams/{stream} (http_append.c); set
+                                  and closed by main.c, NULL when appends are off */
 
     pthread_mutex_t lock;      /* guards the fields below */
     pthread_cond_t applied;    /* broadcast after every commit */

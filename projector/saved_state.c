@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "base64_decode.h"
+#include "json_text.h"
 #include "saved_state.h"
 
 #define SNAPSHOT_DATA_MAX (4u << 20)
@@ -60,7 +61,10 @@ static uint32_t get_be32(const uint8_t *p)
 static json_t *parse_body(const evs_http_request *r, enum MHD_Result *ret)
 {
     json_error_t jerr;
-    json_t *body = json_loadb(r->body, r->body_len, 0, &jerr);
+    /* Integers are decoded as reals so that any valid JSON (even an integer beyond 64 bits
+     * inside snapshot data) parses; member_u64 checks the numbers it reads. */
+    json_t *body = json_loadb(r->body, r->body_len,
+                              JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &jerr);
     if (!body || !json_is_object(body)) {
         *ret = evs_http_send_error(r->connection, MHD_HTTP_BAD_REQUEST,
                                    "the request body must be a JSON object%s%s",
@@ -79,12 +83,13 @@ static int member_u64(const evs_http_request *r, json_t *obj, const char *name, 
     *out = def;
     if (!v && !required)
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+    double d = json_is_number(v) ? json_number_value(v) : -1;
+    if (d < 0 || d != (double)(uint64_t)d || d > 9007199254740992.0) {
         *ret = evs_http_send_error(r->connection, MHD_HTTP_BAD_REQUEST,
-                                   "\"%s\" must be a whole number of at least 0", name);
+                                   "\"%s\" must be a whole number from 0 to 2^53", name);
         return -1;
     }
-    *out = (uint64_t)json_integer_value(v);
+    *out = (uint64_t)d;
     return 0;
 }
 
@@ -196,19 +201,21 @@ static int snapshot_data(const evs_http_request *r, json_t *body, const char *co
         }
         return 0;
     }
-    if (strncmp(content_type, "application/json", 16)) {
+    if (!evs_json_text_content_type_is_json(content_type)) {
         *ret = evs_http_send_error(r->connection, MHD_HTTP_BAD_REQUEST,
                                    "\"data\" is JSON, so the content type must be "
                                    "application/json; use \"data_base64\" for other bytes");
         return -1;
     }
-    char *dumped = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-    if (!dumped) {
+    /* Keep the value's own text (numbers as written), compacted: jansson would turn 1.10
+     * into 1.1000000000000001. */
+    size_t start, span;
+    if (!evs_json_text_member(r->body, r->body_len, "data", &start, &span) ||
+        !(*data = malloc(span + 1))) {
         *ret = evs_http_send_error(r->connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return -1;
     }
-    *data = (uint8_t *)dumped;
-    *len = strlen(dumped);
+    *len = evs_json_text_compact(r->body + start, span, (char *)*data);
     return 0;
 }
 
@@ -391,8 +398,7 @@ static enum MHD_Result snapshot_get(const evs_http_request *r, const char *strea
     evs_out_jstr(&o, ct, ct_len);
     evs_out_fmt(&o, ",\"schema_version\":%u,\"created_us\":%lld,\"data\":", schema_version,
                 (long long)created);
-    if (!base64 && ct_len >= 16 && !strncmp(ct, "application/json", 16) &&
-        evs_is_json(data, data_len)) {
+    if (!base64 && evs_content_type_is_json(ct, ct_len) && evs_is_json(data, data_len)) {
         evs_out_raw(&o, data, data_len);
     } else {
         evs_out_base64(&o, data, data_len);

@@ -1,0 +1,28 @@
+/*
+ * http_append.h - POST /streams/{stream}: appends over HTTP, for services that do not link
+ * libevstore (docs/HTTP-API.md, "Appending events").
+ *
+ * The projector appends through libevstore's public API like any other client (one
+ * evs_client, producing to the events topic and asking this projector's own /verdicts for
+ * the verdict), so an HTTP append has exactly the semantics, limits and errors of
+ * evs_append().
+ */
+#ifndef EVS_HTTP_APPEND_H
+#define EVS_HTTP_APPEND_H
+
+#include <stddef.h>
+
+#include "evstore.h"
+#include "http_util.h"
+
+/* Opens the client that POST /streams/{stream} appends with: config's brokers and topic,
+ * and the projector's own HTTP address (config->http_address, with 0.0.0.0 read as
+ * 127.0.0.1) for verdicts. Connects nowhere yet (see evs_client_open). Returns 0 and sets
+ * *out (close with evs_client_close), or -1 with the reason in err. */
+int evs_http_append_client_open(const evs_projector_config *config, evs_client **out, char *err,
+                                size_t err_len);
+
+/* The handler of POST /streams/{stream}; request->projector->client appends (NULL: 503). */
+enum MHD_Result evs_http_append(const evs_http_request *request);
+
+#endif /* EVS_HTTP_APPEND_H */
