@@ -41,6 +41,27 @@ const char EVS_CLI_USAGE[] =
     "      or \"metadata_encoding\" is \"base64\"); metadata is null when empty.\n"
     "  read-all [--from POSITION] [--limit N] [--partition P]\n"
     "      Prints the accepted events of one partition in global order, same format.\n"
+    "  read-category CATEGORY [--from POSITION] [--limit N] [--partition P]\n"
+    "  read-type TYPE [--from POSITION] [--limit N] [--partition P]\n"
+    "      The same, restricted to the streams of one category (the part of a stream name\n"
+    "      before its first '-') or to one event type.\n"
+    "  subscribe (STREAM | --all | --category C | --type T) [--from POSITION|start|now]\n"
+    "            [--partition P] [--no-follow]\n"
+    "      Prints the events from POSITION (a version for a stream; default start) as\n"
+    "      `read` does, then follows live events until interrupted (Ctrl-C exits 0).\n"
+    "      With --no-follow it exits once the history is printed. A lost connection is\n"
+    "      resumed where it stopped; no event is printed twice.\n"
+    "  checkpoint save NAME POSITION | checkpoint load NAME | checkpoint delete NAME\n"
+    "      Saves, prints ({\"name\",\"position\"}) or deletes a named position kept by\n"
+    "      the projector (exit 6 if there is no such checkpoint).\n"
+    "  snapshot save STREAM --version V (--data JSON | --file FILE) [--content-type CT]\n"
+    "           [--schema-version N]\n"
+    "      Saves a snapshot of the stream's state at version V (bytes stored as given;\n"
+    "      --data must be JSON with a JSON content type, the default).\n"
+    "  snapshot load STREAM [--version V]\n"
+    "      Prints the latest snapshot (at or below V) as one JSON line: {\"stream\",\n"
+    "      \"version\",\"content_type\",\"schema_version\",\"created\",\"data\"}, data as in\n"
+    "      `read`. Exit 6 if there is none.\n"
     "  verdict APPEND_ID [--timeout-ms N]\n"
     "      Prints the verdict of an append as one JSON line: {\"append_id\",\"status\",\n"
     "      \"stream\",\"first_version\",\"last_version\",\"first_position\",\"last_position\",\n"
@@ -67,7 +88,8 @@ const char EVS_CLI_USAGE[] =
     "  4  idempotency conflict\n"
     "  5  outcome unknown or store unavailable (the message gives the append id to look up\n"
     "     with `evstore verdict` when there is one)\n"
-    "  6  no such stream (or, for verdict, no such append id)\n"
+    "  6  no such stream (or, for verdict, no such append id; for checkpoint and snapshot,\n"
+    "     no such checkpoint or snapshot)\n"
     "Errors are printed to standard error as \"evstore: <message>\".\n";
 
 /* Option table. Each option may be given once. */
@@ -92,6 +114,10 @@ enum {
     OPT_LIMIT,
     OPT_BACKWARDS,
     OPT_PARTITION,
+    OPT_ALL,
+    OPT_CATEGORY,
+    OPT_NO_FOLLOW,
+    OPT_SCHEMA_VERSION,
     OPT_COUNT
 };
 
@@ -108,33 +134,53 @@ static const struct option_spec {
     [OPT_TOPIC] = {"topic", 1, ALL_COMMANDS},
     [OPT_TIMEOUT] = {"timeout-ms", 1, ALL_COMMANDS},
     [OPT_HELP] = {"help", 0, ALL_COMMANDS},
-    [OPT_VERSION] = {"version", 0, FOR(EVS_CLI_VERSION)},
-    [OPT_TYPE] = {"type", 1, FOR(EVS_CLI_APPEND)},
-    [OPT_DATA] = {"data", 1, FOR(EVS_CLI_APPEND)},
+    /* Takes a value (V) after the snapshot command: see pass 1. */
+    [OPT_VERSION] = {"version", 0, FOR(EVS_CLI_VERSION) | FOR(EVS_CLI_SNAPSHOT)},
+    [OPT_TYPE] = {"type", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_DATA] = {"data", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SNAPSHOT)},
     [OPT_METADATA] = {"metadata", 1, FOR(EVS_CLI_APPEND)},
     [OPT_EVENT_ID] = {"event-id", 1, FOR(EVS_CLI_APPEND)},
     [OPT_APPEND_ID] = {"append-id", 1, FOR(EVS_CLI_APPEND)},
-    [OPT_CONTENT_TYPE] = {"content-type", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_CONTENT_TYPE] = {"content-type", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SNAPSHOT)},
     [OPT_CORRELATION_ID] = {"correlation-id", 1, FOR(EVS_CLI_APPEND)},
     [OPT_CAUSATION_ID] = {"causation-id", 1, FOR(EVS_CLI_APPEND)},
-    [OPT_FILE] = {"file", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_FILE] = {"file", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SNAPSHOT)},
     [OPT_EXPECTED] = {"expected", 1, FOR(EVS_CLI_APPEND)},
-    [OPT_FROM] = {"from", 1, FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL)},
-    [OPT_LIMIT] = {"limit", 1, FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL)},
+    [OPT_FROM] = {"from", 1,
+                  FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL) | FOR(EVS_CLI_READ_CATEGORY) |
+                      FOR(EVS_CLI_READ_TYPE) | FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_LIMIT] = {"limit", 1,
+                   FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL) | FOR(EVS_CLI_READ_CATEGORY) |
+                       FOR(EVS_CLI_READ_TYPE)},
     [OPT_BACKWARDS] = {"backwards", 0, FOR(EVS_CLI_READ)},
-    [OPT_PARTITION] = {"partition", 1, FOR(EVS_CLI_READ_ALL)},
+    [OPT_PARTITION] = {"partition", 1,
+                       FOR(EVS_CLI_READ_ALL) | FOR(EVS_CLI_READ_CATEGORY) | FOR(EVS_CLI_READ_TYPE) |
+                           FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_ALL] = {"all", 0, FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_CATEGORY] = {"category", 1, FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_NO_FOLLOW] = {"no-follow", 0, FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_SCHEMA_VERSION] = {"schema-version", 1, FOR(EVS_CLI_SNAPSHOT)},
 };
 
 static const struct {
     const char *name;
     evs_cli_command command;
-    int needs_target; /* 1: exactly one positional argument after the command */
+    int needs_target; /* 1: a positional argument after the command is required */
     const char *target_name;
+    int optional_words; /* positional words allowed besides the required one */
 } commands[] = {
-    {"append", EVS_CLI_APPEND, 1, "STREAM"}, {"read", EVS_CLI_READ, 1, "STREAM"},
-    {"read-all", EVS_CLI_READ_ALL, 0, NULL}, {"verdict", EVS_CLI_VERDICT, 1, "APPEND_ID"},
-    {"status", EVS_CLI_STATUS, 0, NULL},     {"version", EVS_CLI_VERSION, 0, NULL},
-    {"help", EVS_CLI_HELP, 0, NULL},
+    {"append", EVS_CLI_APPEND, 1, "STREAM", 0},
+    {"read", EVS_CLI_READ, 1, "STREAM", 0},
+    {"read-all", EVS_CLI_READ_ALL, 0, NULL, 0},
+    {"verdict", EVS_CLI_VERDICT, 1, "APPEND_ID", 0},
+    {"status", EVS_CLI_STATUS, 0, NULL, 0},
+    {"version", EVS_CLI_VERSION, 0, NULL, 0},
+    {"help", EVS_CLI_HELP, 0, NULL, 0},
+    {"subscribe", EVS_CLI_SUBSCRIBE, 0, NULL, 1},
+    {"read-category", EVS_CLI_READ_CATEGORY, 1, "CATEGORY", 0},
+    {"read-type", EVS_CLI_READ_TYPE, 1, "TYPE", 0},
+    {"checkpoint", EVS_CLI_CHECKPOINT, 1, "save, load or delete", 2},
+    {"snapshot", EVS_CLI_SNAPSHOT, 1, "save or load", 1},
 };
 
 int evs_cli_u64_parse(const char *text, uint64_t max, uint64_t *out)
@@ -214,11 +260,88 @@ static int number_option(const char *name, const char *text, uint64_t min, uint6
     return 0;
 }
 
+/* checkpoint save NAME POSITION | load NAME | delete NAME */
+static int checkpoint_args(evs_cli_args *args, char *err, size_t err_len)
+{
+    const char *sub = args->target;
+    int is_save = strcmp(sub, "save") == 0;
+    if (!is_save && strcmp(sub, "load") != 0 && strcmp(sub, "delete") != 0) {
+        snprintf(err, err_len, "unknown checkpoint command \"%s\"; use save, load or delete", sub);
+        return -1;
+    }
+    if (!args->extra[0]) {
+        snprintf(err, err_len, "checkpoint %s needs a NAME argument", sub);
+        return -1;
+    }
+    if (!is_save && args->extra[1]) {
+        snprintf(err, err_len, "unexpected argument \"%s\" after checkpoint %s NAME",
+                 args->extra[1], sub);
+        return -1;
+    }
+    if (is_save &&
+        (!args->extra[1] || evs_cli_u64_parse(args->extra[1], INT64_MAX, &args->position) != 0)) {
+        snprintf(err, err_len,
+                 "checkpoint save NAME POSITION needs a POSITION from 0 to %lld%s%s%s",
+                 (long long)INT64_MAX, args->extra[1] ? " (got \"" : "",
+                 args->extra[1] ? args->extra[1] : "", args->extra[1] ? "\")" : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* snapshot save STREAM --version V (--data JSON | --file FILE) [--content-type CT]
+ * [--schema-version N] | snapshot load STREAM [--version V] */
+static int snapshot_args(evs_cli_args *args, const char *const *values, const int *seen, char *err,
+                         size_t err_len)
+{
+    const char *sub = args->target;
+    int is_save = strcmp(sub, "save") == 0;
+    if (!is_save && strcmp(sub, "load") != 0) {
+        snprintf(err, err_len, "unknown snapshot command \"%s\"; use save or load", sub);
+        return -1;
+    }
+    if (!args->extra[0]) {
+        snprintf(err, err_len, "snapshot %s needs a STREAM argument", sub);
+        return -1;
+    }
+    if (seen[OPT_VERSION] &&
+        number_option("version", values[OPT_VERSION], 1, INT64_MAX, &args->version, err, err_len))
+        return -1;
+    args->schema_version = 1;
+    uint64_t number;
+    if (seen[OPT_SCHEMA_VERSION]) {
+        if (number_option("schema-version", values[OPT_SCHEMA_VERSION], 0, UINT32_MAX, &number, err,
+                          err_len) != 0)
+            return -1;
+        args->schema_version = (uint32_t)number;
+    }
+    if (!is_save) {
+        static const int save_only[] = {OPT_DATA, OPT_FILE, OPT_CONTENT_TYPE, OPT_SCHEMA_VERSION};
+        for (size_t k = 0; k < sizeof save_only / sizeof save_only[0]; k++) {
+            if (seen[save_only[k]]) {
+                snprintf(err, err_len, "option --%s does not apply to snapshot load",
+                         options[save_only[k]].name);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (!seen[OPT_VERSION]) {
+        snprintf(err, err_len, "snapshot save needs --version V (the version the state is at)");
+        return -1;
+    }
+    if (seen[OPT_DATA] == seen[OPT_FILE]) {
+        snprintf(err, err_len, "snapshot save needs exactly one of --data JSON and --file FILE");
+        return -1;
+    }
+    return 0;
+}
+
 int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, size_t err_len)
 {
     const char *values[OPT_COUNT] = {0};
     int seen[OPT_COUNT] = {0};
-    const char *words[3] = {0}; /* the command and up to two positional words */
+    const char *words[4] = {0}; /* the command and up to three positional words */
     int word_count = 0;
     int options_done = 0;
 
@@ -233,7 +356,7 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
             continue;
         }
         if (options_done || arg[0] != '-' || arg[1] == '\0') {
-            if (word_count == 3) {
+            if (word_count == 4) {
                 snprintf(err, err_len, "unexpected argument \"%s\"", arg);
                 return -1;
             }
@@ -267,7 +390,10 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
             return -1;
         }
         seen[opt] = 1;
-        if (!options[opt].takes_value) {
+        /* --version prints the version, except after `snapshot` where it takes one. */
+        int takes_value = options[opt].takes_value ||
+                          (opt == OPT_VERSION && words[0] && strcmp(words[0], "snapshot") == 0);
+        if (!takes_value) {
             if (eq) {
                 snprintf(err, err_len, "option --%s takes no value", options[opt].name);
                 return -1;
@@ -303,15 +429,14 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
         return -1;
     }
     args->command = commands[c].command;
-    if (commands[c].needs_target) {
-        if (word_count < 2) {
-            snprintf(err, err_len, "%s needs a %s argument", commands[c].name,
-                     commands[c].target_name);
-            return -1;
-        }
-        args->target = words[1];
+    if (commands[c].needs_target && word_count < 2) {
+        snprintf(err, err_len, "%s needs a %s argument", commands[c].name, commands[c].target_name);
+        return -1;
     }
-    int expected_words = 1 + commands[c].needs_target;
+    args->target = words[1];
+    args->extra[0] = words[2];
+    args->extra[1] = words[3];
+    int expected_words = 1 + commands[c].needs_target + commands[c].optional_words;
     if (word_count > expected_words) {
         snprintf(err, err_len, "unexpected argument \"%s\" after %s", words[expected_words],
                  commands[c].name);
@@ -376,9 +501,16 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
         }
     }
 
-    if (seen[OPT_FROM] &&
-        number_option("from", values[OPT_FROM], 0, INT64_MAX, &args->from, err, err_len))
+    if (seen[OPT_FROM] && args->command == EVS_CLI_SUBSCRIBE &&
+        (strcmp(values[OPT_FROM], "start") == 0 || strcmp(values[OPT_FROM], "now") == 0)) {
+        args->from = values[OPT_FROM][0] == 's' ? EVS_FROM_START : EVS_FROM_NOW;
+    } else if (seen[OPT_FROM] &&
+               number_option("from", values[OPT_FROM], 0, INT64_MAX, &args->from, err, err_len)) {
+        if (args->command == EVS_CLI_SUBSCRIBE)
+            snprintf(err, err_len, "--from \"%s\" is not a position, start or now",
+                     values[OPT_FROM]);
         return -1;
+    }
     if (seen[OPT_LIMIT] &&
         number_option("limit", values[OPT_LIMIT], 1, INT64_MAX, &args->limit, err, err_len))
         return -1;
@@ -389,5 +521,18 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
             return -1;
         args->partition = (int32_t)number;
     }
+    args->all = seen[OPT_ALL];
+    args->category = values[OPT_CATEGORY];
+    args->no_follow = seen[OPT_NO_FOLLOW];
+    if (args->command == EVS_CLI_SUBSCRIBE &&
+        (args->target != NULL) + args->all + (args->category != NULL) + (args->type != NULL) != 1) {
+        snprintf(err, err_len,
+                 "subscribe needs exactly one of STREAM, --all, --category C and --type T");
+        return -1;
+    }
+    if (args->command == EVS_CLI_CHECKPOINT)
+        return checkpoint_args(args, err, err_len);
+    if (args->command == EVS_CLI_SNAPSHOT)
+        return snapshot_args(args, values, seen, err, err_len);
     return 0;
 }

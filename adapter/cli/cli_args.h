@@ -26,6 +26,11 @@ typedef enum evs_cli_command {
     EVS_CLI_STATUS,
     EVS_CLI_VERSION,
     EVS_CLI_HELP,
+    EVS_CLI_SUBSCRIBE,
+    EVS_CLI_READ_CATEGORY,
+    EVS_CLI_READ_TYPE,
+    EVS_CLI_CHECKPOINT,
+    EVS_CLI_SNAPSHOT,
 } evs_cli_command;
 
 /* Exit codes (the CLI's contract with scripts; see EVS_CLI_USAGE). */
@@ -43,7 +48,11 @@ enum {
  * allocated, nothing needs freeing. */
 typedef struct evs_cli_args {
     evs_cli_command command;
-    const char *target; /* STREAM (append, read) or APPEND_ID (verdict), else NULL */
+    const char *target; /* STREAM (append, read, subscribe), APPEND_ID (verdict), CATEGORY
+                           (read-category), TYPE (read-type), the subcommand (checkpoint,
+                           snapshot: "save", "load" or "delete"), else NULL */
+    const char *extra[2]; /* positional words after target: checkpoint NAME [POSITION],
+                             snapshot STREAM; NULL when absent */
 
     /* global */
     const char *brokers;   /* --brokers, $EVSTORE_BROKERS, EVS_DEFAULT_BROKERS */
@@ -63,11 +72,24 @@ typedef struct evs_cli_args {
     const char *file;      /* --file: NDJSON, "-" for standard input */
     evs_expected expected; /* --expected; default any */
 
-    /* read, read-all */
-    uint64_t from;     /* --from; 0 = from the start (or the end, backwards) */
+    /* read, read-all, read-category, read-type, subscribe */
+    uint64_t from;     /* --from; 0 = from the start (or the end, backwards); for subscribe
+                          "start" is EVS_FROM_START and "now" EVS_FROM_NOW */
     uint64_t limit;    /* --limit; 0 = no limit (read everything) */
     int backwards;     /* --backwards */
     int32_t partition; /* --partition; default 0 */
+
+    /* subscribe: exactly one of target (a stream), all, category, type */
+    int all;              /* --all */
+    const char *category; /* --category */
+    int no_follow;        /* --no-follow */
+
+    /* checkpoint save */
+    uint64_t position; /* the POSITION word */
+
+    /* snapshot; data, file and content_type above are shared with append */
+    uint64_t version;        /* --version V (snapshot save: required; load: 0 = latest) */
+    uint32_t schema_version; /* --schema-version; default 1 */
 } evs_cli_args;
 
 /* Parses argv[1..argc) into *args, taking defaults from the environment (getenv). Returns 0,

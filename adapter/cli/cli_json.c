@@ -1,10 +1,7 @@
 /*
  * cli_json.c - JSON text helpers of the `evstore` CLI (see cli_json.h for why JSON is kept
- * as text rather than re-serialised).
- *
- * evs_cli_json_compact and evs_cli_json_member_span assume their input already passed
- * evs_cli_json_valid (or jansson): they track only string boundaries and nesting, which is
- * all that valid JSON needs, and never read past len.
+ * as text rather than re-serialised). The byte-exact JSON handling itself is shared with
+ * the projector's POST /streams/{stream}: schemas/json_text.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,9 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "cli_json.h"
+#include "json_text.h"
 
 static void out_of_memory(void)
 {
@@ -134,146 +130,25 @@ void evs_cli_base64(evs_cli_buf *buf, const void *bytes, size_t len)
 
 int evs_cli_json_valid(const char *text, size_t len, char *err, size_t err_len)
 {
-    json_error_t jerr;
-    json_t *value =
-        json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &jerr);
-    if (!value) {
-        if (err)
-            snprintf(err, err_len, "%s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
-        return 0;
-    }
-    json_decref(value);
-    return 1;
-}
-
-static int is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* Index just past the string whose opening quote is at text[i]. */
-static size_t skip_string(const char *text, size_t len, size_t i)
-{
-    for (i++; i < len; i++) {
-        if (text[i] == '\\')
-            i++;
-        else if (text[i] == '"')
-            return i + 1;
-    }
-    return len;
-}
-
-/* Index just past the value starting at text[i]. */
-static size_t skip_value(const char *text, size_t len, size_t i)
-{
-    if (i >= len)
-        return len;
-    if (text[i] == '"')
-        return skip_string(text, len, i);
-    if (text[i] == '{' || text[i] == '[') {
-        int depth = 0;
-        while (i < len) {
-            char c = text[i];
-            if (c == '"') {
-                i = skip_string(text, len, i);
-                continue;
-            }
-            if (c == '{' || c == '[')
-                depth++;
-            else if (c == '}' || c == ']')
-                depth--;
-            i++;
-            if (depth == 0)
-                return i;
-        }
-        return len;
-    }
-    while (i < len && !is_space(text[i]) && text[i] != ',' && text[i] != '}' && text[i] != ']')
-        i++;
-    return i;
-}
-
-static size_t skip_space(const char *text, size_t len, size_t i)
-{
-    while (i < len && is_space(text[i]))
-        i++;
-    return i;
+    return evs_json_text_valid(text, len, err, err_len);
 }
 
 void evs_cli_json_compact(evs_cli_buf *buf, const char *text, size_t len)
 {
     buf_reserve(buf, len);
-    size_t i = 0;
-    while (i < len) {
-        if (text[i] == '"') {
-            size_t end = skip_string(text, len, i);
-            evs_cli_buf_append(buf, text + i, end - i);
-            i = end;
-        } else {
-            size_t start = i;
-            while (i < len && text[i] != '"' && !is_space(text[i]))
-                i++;
-            evs_cli_buf_append(buf, text + start, i - start);
-            i = skip_space(text, len, i);
-        }
-    }
-}
-
-/* 1 if the JSON string token text[start..end) (quotes included) decodes to key. */
-static int key_equals(const char *text, size_t start, size_t end, const char *key)
-{
-    size_t inner = end - start - 2;
-    if (!memchr(text + start, '\\', end - start))
-        return inner == strlen(key) && memcmp(text + start + 1, key, inner) == 0;
-    json_t *decoded = json_loadb(text + start, end - start, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    int equal = json_is_string(decoded) && json_string_length(decoded) == strlen(key) &&
-                memcmp(json_string_value(decoded), key, strlen(key)) == 0;
-    json_decref(decoded);
-    return equal;
+    buf->len += evs_json_text_compact(text, len, buf->data + buf->len);
+    buf->data[buf->len] = '\0';
 }
 
 int evs_cli_json_member_span(const char *text, size_t len, const char *key, size_t *start,
                              size_t *span_len)
 {
-    int found = 0;
-    size_t i = skip_space(text, len, 0);
-    if (i >= len || text[i] != '{')
-        return 0;
-    i++;
-    for (;;) {
-        i = skip_space(text, len, i);
-        if (i >= len || text[i] != '"')
-            break; /* '}' of an empty object, or the end */
-        size_t key_end = skip_string(text, len, i);
-        int match = key_end - i >= 2 && key_equals(text, i, key_end, key);
-        i = skip_space(text, len, key_end);
-        if (i >= len || text[i] != ':')
-            break;
-        i = skip_space(text, len, i + 1);
-        size_t value_end = skip_value(text, len, i);
-        if (match) {
-            *start = i;
-            *span_len = value_end - i;
-            found = 1;
-        }
-        i = skip_space(text, len, value_end);
-        if (i >= len || text[i] != ',')
-            break;
-        i++;
-    }
-    return found;
+    return evs_json_text_member(text, len, key, start, span_len);
 }
 
 int evs_cli_is_json_content_type(const char *content_type)
 {
-    if (!content_type)
-        return 1; /* the default, application/json */
-    size_t n = strcspn(content_type, ";");
-    while (n > 0 && is_space(content_type[n - 1]))
-        n--;
-    if (n == 16 && strncasecmp(content_type, "application/json", 16) == 0)
-        return 1;
-    return n >= 5 && strncasecmp(content_type + n - 5, "+json", 5) == 0;
+    return evs_json_text_content_type_is_json(content_type);
 }
 
 int evs_cli_uuid_valid(const char *text)

@@ -11,9 +11,12 @@
 #include <string.h>
 
 #include "cli_args.h"
+#include "cli_group.h"
 #include "cli_json.h"
 #include "cli_ndjson.h"
 #include "cli_output.h"
+#include "cli_snapshot.h"
+#include "cli_subscribe.h"
 #include "evstore.h"
 
 /* Events per read request while paging through a stream or $all. */
@@ -158,7 +161,8 @@ done:
     return code;
 }
 
-/* Pages through a stream (stream != NULL) or $all, printing every event. */
+/* Pages through a stream (stream != NULL), $all, a category or an event type (by the
+ * command), printing every event. */
 static int read_events(evs_client *client, const evs_cli_args *args, const char *stream)
 {
     int code = EVS_CLI_EXIT_OK;
@@ -171,7 +175,11 @@ static int read_events(evs_client *client, const evs_cli_args *args, const char 
         evs_event_list *list = NULL;
         size_t page = remaining < READ_PAGE_EVENTS ? (size_t)remaining : READ_PAGE_EVENTS;
         int rc = stream ? evs_stream_read(client, stream, from, page, direction, &list)
-                        : evs_all_read(client, args->partition, from, page, &list);
+                 : args->command == EVS_CLI_READ_CATEGORY
+                     ? evs_category_read(client, args->target, args->partition, from, page, &list)
+                 : args->command == EVS_CLI_READ_TYPE
+                     ? evs_type_read(client, args->target, args->partition, from, page, &list)
+                     : evs_all_read(client, args->partition, from, page, &list);
         if (rc != 0) {
             code = fail_evs(rc);
             break;
@@ -239,6 +247,8 @@ int main(int argc, char **argv)
     evs_client *client = NULL;
     int code;
 
+    if (evs_cli_group_wanted(argc, argv)) /* `evstore group ...`: cli_group.c */
+        return evs_cli_group_main(argc, argv);
     if (evs_cli_args_parse(argc, argv, &args, err, sizeof err) != 0)
         return fail_with(EVS_CLI_EXIT_USAGE, "%s", err);
     if (args.command == EVS_CLI_HELP) {
@@ -272,7 +282,18 @@ int main(int argc, char **argv)
         code = read_events(client, &args, args.target);
         break;
     case EVS_CLI_READ_ALL:
+    case EVS_CLI_READ_CATEGORY:
+    case EVS_CLI_READ_TYPE:
         code = read_events(client, &args, NULL);
+        break;
+    case EVS_CLI_SUBSCRIBE:
+        code = evs_cli_subscribe(client, &args);
+        break;
+    case EVS_CLI_CHECKPOINT:
+        code = evs_cli_checkpoint(client, &args);
+        break;
+    case EVS_CLI_SNAPSHOT:
+        code = evs_cli_snapshot(client, &args);
         break;
     case EVS_CLI_VERDICT:
         code = show_verdict(client, &args);

@@ -3,8 +3,11 @@
  * as text, not with jansson, so payload JSON appears exactly as stored (compacted only).
  */
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "cli_args.h"
 #include "cli_output.h"
 
 /* Appends "key": <bytes as JSON, or a base64 string>; and the encoding marker after it. */
@@ -99,5 +102,51 @@ int evs_cli_format_verdict(evs_cli_buf *buf, int evs_code, const evs_append_resu
     if (evs_code == EVS_EWRONG_VERSION)
         evs_cli_buf_printf(buf, ",\"current_version\":%" PRIu64, result->current_version);
     evs_cli_buf_puts(buf, "}\n");
+    return 0;
+}
+
+void evs_cli_format_snapshot(evs_cli_buf *buf, const evs_snapshot *snapshot)
+{
+    char created[40];
+    evs_cli_format_time(snapshot->created_us, created);
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "stream", snapshot->stream, 1);
+    evs_cli_buf_printf(buf, ",\"version\":%" PRIu64, snapshot->version);
+    string_member(buf, "content_type", snapshot->content_type, 0);
+    evs_cli_buf_printf(buf, ",\"schema_version\":%" PRIu32, snapshot->schema_version);
+    string_member(buf, "created", created, 0);
+    payload_member(buf, "data", snapshot->data, snapshot->data_len,
+                   evs_cli_is_json_content_type(snapshot->content_type));
+    evs_cli_buf_puts(buf, "}\n");
+}
+
+void evs_cli_format_checkpoint(evs_cli_buf *buf, const char *name, uint64_t position)
+{
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "name", name, 1);
+    evs_cli_buf_printf(buf, ",\"position\":%" PRIu64 "}\n", position);
+}
+
+int evs_cli_fail(int exit_code, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    fputs("evstore: ", stderr);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+    va_end(args);
+    return exit_code;
+}
+
+int evs_cli_fail_evs(int rc)
+{
+    const char *detail = evs_last_error();
+    return evs_cli_fail(evs_cli_exit_code(rc), "%s", detail[0] ? detail : evs_strerror(rc));
+}
+
+int evs_cli_write(const evs_cli_buf *buf)
+{
+    if (buf->len && fwrite(buf->data, 1, buf->len, stdout) != buf->len)
+        return -1;
     return 0;
 }

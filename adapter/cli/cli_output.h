@@ -27,4 +27,22 @@ const char *evs_cli_verdict_status(int evs_code, const evs_append_result *result
  * wrong_expected_version. Returns 0, or -1 (nothing appended) if code is not a verdict. */
 int evs_cli_format_verdict(evs_cli_buf *buf, int evs_code, const evs_append_result *result);
 
+/* {"stream","version","content_type","schema_version","created","data"}; data as in
+ * evs_cli_format_event (JSON when the content type is JSON and the bytes are JSON, else a
+ * base64 string with "data_encoding":"base64"). */
+void evs_cli_format_snapshot(evs_cli_buf *buf, const evs_snapshot *snapshot);
+
+/* {"name","position"} of a checkpoint. */
+void evs_cli_format_checkpoint(evs_cli_buf *buf, const char *name, uint64_t position);
+
+/* Prints "evstore: <message>" and a newline to standard error and returns exit_code. */
+int evs_cli_fail(int exit_code, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reports a failed evs_* call (its evs_last_error(), else its evs_strerror()) with
+ * evs_cli_fail and returns the exit code for rc. */
+int evs_cli_fail_evs(int rc);
+
+/* Writes buf to standard output; 0, or -1 if the write failed. */
+int evs_cli_write(const evs_cli_buf *buf);
+
 #endif /* EVS_CLI_OUTPUT_H */

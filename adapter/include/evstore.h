@@ -51,6 +51,10 @@ enum evs_error {
     EVS_EPROTOCOL = -9,          /* the projector answered something unexpected */
     EVS_EREJECTED = -10,         /* the projector rejected the record as invalid */
     EVS_EINTERNAL = -11,         /* any other failure; see evs_last_error() */
+    EVS_ECAUGHT_UP = -12,        /* not a failure: a subscription has delivered its history
+                                    (evs_subscription_next, once per subscription) */
+    EVS_EEND = -13,              /* not a failure: a subscription without follow has
+                                    delivered everything and ended */
 };
 
 /* A sentence describing an error code. Static storage. */
@@ -194,12 +198,269 @@ int evs_all_read(evs_client *client, int32_t partition, uint64_t from, size_t li
 
 void evs_event_list_free(evs_event_list *list);
 
+/* ---- Categories and event types ----------------------------------------------------- */
+/* The category of a stream is its name up to the first '-' ("Order-42" is in "Order"); a
+ * name without '-' is its own category. Both indexes hold accepted events in the global
+ * order of their partition, so these reads work like evs_all_read() restricted to one
+ * category or one event type: from is a position (inclusive; 0 means the first), limit is
+ * 1..EVS_READ_LIMIT_MAX, and list->next is the position to continue from. A category or
+ * type without events gives an empty list, not EVS_ENOT_FOUND. On success *out is freed
+ * with evs_event_list_free(). */
+int evs_category_read(evs_client *client, const char *category, int32_t partition,
+                      uint64_t from, size_t limit, evs_event_list **out);
+int evs_type_read(evs_client *client, const char *type, int32_t partition, uint64_t from,
+                  size_t limit, evs_event_list **out);
+
+/* ---- Subscriptions ------------------------------------------------------------------ */
+/* A catch-up subscription delivers the events of $all, of a stream, of a category or of an
+ * event type in order: first the history from a starting point, then (with follow) live
+ * events as they are accepted, with no gap and no duplicate at the switch. It is a pull
+ * iterator over the projector's Server-Sent Events endpoint (docs/HTTP-API.md,
+ * "Subscriptions"), driven by the calling thread inside evs_subscription_next(): the
+ * library starts no thread.
+ *
+ * Flow control: at most EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX received events
+ * (EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX bytes) wait in the subscription; when the caller
+ * falls behind, the subscription stops reading from the connection until it catches up,
+ * so a slow consumer slows only its own connection and memory stays bounded.
+ *
+ * Reconnection: when the connection drops (or stays silent for
+ * EVS_CLIENT_SUBSCRIPTION_IDLE_MS) the subscription reconnects by itself and resumes after
+ * the last event it received (Last-Event-ID), retrying up to
+ * EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX times with growing pauses before it gives up with
+ * EVS_EUNAVAILABLE. No event is lost or delivered twice across a reconnection.
+ *
+ * Positions: for $all, category and type subscriptions an event's position within its
+ * partition; for a stream subscription its version. */
+typedef struct evs_subscription evs_subscription;
+
+typedef enum evs_subscription_target {
+    EVS_SUBSCRIBE_ALL = 0,      /* every accepted event of one partition */
+    EVS_SUBSCRIBE_STREAM = 1,   /* one stream, by version */
+    EVS_SUBSCRIBE_CATEGORY = 2, /* every stream of one category */
+    EVS_SUBSCRIBE_TYPE = 3,     /* every event of one event type */
+} evs_subscription_target;
+
+/* Values of evs_subscription_options.from besides a position. */
+#define EVS_FROM_START 0         /* the first event there is */
+#define EVS_FROM_NOW UINT64_MAX  /* only events accepted after the subscription opened */
+
+typedef struct evs_subscription_options {
+    evs_subscription_target target; /* default EVS_SUBSCRIBE_ALL */
+    const char *name;      /* the stream, category or type; NULL for EVS_SUBSCRIBE_ALL */
+    int32_t partition;     /* the partition of $all, category and type subscriptions;
+                              default 0 (ignored for a stream) */
+    uint64_t from;         /* the first position (version) to deliver, inclusive, or
+                              EVS_FROM_START (default) or EVS_FROM_NOW. To resume after a
+                              saved position P, pass P + 1. */
+    int follow;            /* 1 (default): after the history, deliver live events until
+                              closed; 0: end after the history (EVS_EEND) */
+} evs_subscription_options;
+
+/* Fills *options with the defaults above. */
+void evs_subscription_options_init(evs_subscription_options *options);
+
+/* Opens a subscription and waits (at most the client's request timeout) until the projector
+ * has accepted it, so a bad name or partition fails here with EVS_EINVAL, an unreachable
+ * projector with EVS_EUNAVAILABLE. The strings in options are copied. The client must stay
+ * open until the subscription is closed. A subscription is used by one thread at a time
+ * (any thread); many subscriptions may share a client. On success *out is closed with
+ * evs_subscription_close(). */
+int evs_subscription_open(evs_client *client, const evs_subscription_options *options,
+                          evs_subscription **out);
+
+/* Waits up to timeout_ms (0: do not wait; negative: without limit) for the next event.
+ * Returns:
+ *   0               *event_out is the next event. It is owned by the subscription and valid
+ *                   until the next call of evs_subscription_next() or _close() on it;
+ *   EVS_ECAUGHT_UP  once per subscription, when every event that existed at the start has
+ *                   been delivered (*event_out NULL); live events follow if following;
+ *   EVS_EEND        after the history of a subscription without follow, and on every later
+ *                   call (*event_out NULL);
+ *   EVS_ETIMEOUT    nothing arrived within timeout_ms; call again;
+ *   EVS_EUNAVAILABLE the projector stayed unreachable through every reconnection attempt,
+ *                   EVS_EPROTOCOL it sent something that is not a valid subscription
+ *                   stream (for example an event out of order), EVS_EINVAL /
+ *                   EVS_ENOT_FOUND it refused the subscription on reconnecting, EVS_ENOMEM.
+ *                   These end the subscription: every later call returns the same code.
+ *                   Open a new one from evs_subscription_position() + 1. */
+int evs_subscription_next(evs_subscription *subscription, int timeout_ms,
+                          evs_event **event_out);
+
+/* The position (version, for a stream) of the last event evs_subscription_next() delivered,
+ * or 0 if none yet. Save it as a checkpoint to resume from position + 1 later. */
+uint64_t evs_subscription_position(const evs_subscription *subscription);
+
+/* 1 once the subscription has delivered its history (EVS_ECAUGHT_UP was returned), else 0. */
+int evs_subscription_caught_up(const evs_subscription *subscription);
+
+/* Closes the connection and frees the subscription, and with it the last event returned.
+ * NULL is allowed. */
+void evs_subscription_close(evs_subscription *subscription);
+
+/* ---- Checkpoints -------------------------------------------------------------------- */
+/* A checkpoint is a named position kept by the projector, for a subscriber to resume from
+ * after a restart. Names follow the rules of stream names. Checkpoints survive projector
+ * restarts and rebuilds. */
+
+/* Saves (creates or overwrites) checkpoint name at position. */
+int evs_checkpoint_save(evs_client *client, const char *name, uint64_t position);
+
+/* Loads checkpoint name into *position; EVS_ENOT_FOUND if there is none. */
+int evs_checkpoint_load(evs_client *client, const char *name, uint64_t *position);
+
+/* Deletes checkpoint name; EVS_ENOT_FOUND if there is none. */
+int evs_checkpoint_delete(evs_client *client, const char *name);
+
+/* ---- Snapshots ---------------------------------------------------------------------- */
+/* A snapshot is a stream's state at a version, computed by the application and stored by
+ * the projector as opaque bytes with a content type and a schema version. Loading the
+ * latest snapshot, then reading the stream from its version + 1, gives the same state as
+ * reading the whole stream. The projector keeps the latest few snapshots of each stream. */
+
+typedef struct evs_snapshot {
+    char *stream;
+    uint64_t version;        /* the stream version the state reflects */
+    char *content_type;
+    uint32_t schema_version; /* the application's version of the snapshot's format */
+    int64_t created_us;      /* when the projector stored it, microseconds since the epoch */
+    void *data;              /* the bytes exactly as saved, followed by an uncounted NUL */
+    size_t data_len;
+} evs_snapshot;
+
+/* Saves the state data[0..len) of stream at version (1 up to the stream's current
+ * version). content_type NULL means "application/json"; the bytes are stored as given
+ * whatever the content type. len is at most EVS_SNAPSHOT_DATA_MAX. Returns EVS_ENOT_FOUND
+ * if the stream does not exist, EVS_EINVAL for a version beyond its current one. The
+ * caller keeps ownership of every buffer. */
+int evs_snapshot_save(evs_client *client, const char *stream, uint64_t version,
+                      const char *content_type, uint32_t schema_version, const void *data,
+                      size_t len);
+
+/* Loads the latest snapshot of stream at or below max_version (0: the latest of all).
+ * Returns EVS_ENOT_FOUND if there is none. On success *out is ONE allocation owned by the
+ * caller, freed with evs_snapshot_free(); every pointer in it points into it. */
+int evs_snapshot_load(evs_client *client, const char *stream, uint64_t max_version,
+                      evs_snapshot **out);
+
+/* Frees a snapshot from evs_snapshot_load(). NULL is allowed. */
+void evs_snapshot_free(evs_snapshot *snapshot);
+
 /* ---- Operations -------------------------------------------------------------------- */
 
 /* The projector's status as a JSON object (topic, brokers, per-partition applied offsets,
  * high watermarks and lag, skipped records). *json_out is a NUL-terminated malloc'd string
  * owned by the caller (free()). */
 int evs_client_status(evs_client *client, char **json_out);
+
+/* ---- Consumer groups (competing consumers) ----------------------------------------- */
+/* A consumer group shares the events of one partition's $all, or of one category in it,
+ * among its members; the projector keeps the group (docs/HTTP-API.md, "Consumer groups"):
+ *  - All events of one stream go to the same member, in position order: the next event of
+ *    a stream is delivered only after the previous one was acked or parked.
+ *  - Delivery is at-least-once: ack each event with evs_group_ack() once it is processed.
+ *    An event that is nacked, not acked within the group's ack timeout, or held by a member
+ *    that leaves or stops fetching for the member timeout, is delivered again with a
+ *    higher attempt number; after max_attempts failed attempts it is parked: listed by
+ *    evs_group_parked_list() and delivered again after evs_group_replay_parked().
+ *  - Members joining and leaving rebalance the streams among them. Fetching is the
+ *    heartbeat: a member that does not fetch for member_timeout_ms is removed and its
+ *    events go to the others.
+ *  - The group's checkpoint (every event below it is acked or parked) is stored by the
+ *    projector and survives its restarts; events that were in flight are delivered again.
+ * Group names follow the rules of stream names. */
+
+typedef struct evs_group_options {
+    const char *category;  /* the category to share (e.g. "Order"); NULL for all events */
+    int32_t partition;     /* the partition read; default 0 */
+    uint64_t from;         /* the first position, when the group is created; 0 = the first */
+    int ack_timeout_ms;    /* 0 = the projector's default, 30000 */
+    int max_attempts;      /* 0 = the projector's default, 5 */
+    int member_timeout_ms; /* 0 = the projector's default, 10000 */
+} evs_group_options;
+
+/* Fills *options with the defaults (all events of partition 0, projector defaults). */
+void evs_group_options_init(evs_group_options *options);
+
+/* Creates group `group`, or changes the settings (ack timeout, attempts, member timeout)
+ * of the existing group of that name; its category, partition and from cannot change
+ * (EVS_EINVAL: delete it and create it again). options may be NULL for the defaults. */
+int evs_group_create(evs_client *client, const char *group, const evs_group_options *options);
+
+/* Deletes a group with its progress and parked events; EVS_ENOT_FOUND if there is none. */
+int evs_group_delete(evs_client *client, const char *group);
+
+/* The group's status as a JSON object (definition, checkpoint, in-flight and parked counts,
+ * members). *json_out is a NUL-terminated malloc'd string owned by the caller (free()). */
+int evs_group_status(evs_client *client, const char *group, char **json_out);
+
+/* One page of the group's parked events from position `from` (0 = the first), at most
+ * limit (1..1000), as the JSON object of GET /groups/{name}/parked ("parked", "next",
+ * "end", "count"). *json_out is owned by the caller (free()). */
+int evs_group_parked_list(evs_client *client, const char *group, uint64_t from, size_t limit,
+                          char **json_out);
+
+/* Makes every parked event of the group deliverable again (fresh attempt count), as many
+ * as the projector takes at once; *replayed_out (may be NULL) receives how many. */
+int evs_group_replay_parked(evs_client *client, const char *group, uint64_t *replayed_out);
+
+/* A member of a group. Used by one thread at a time; the client must stay open until the
+ * member has left. */
+typedef struct evs_group_member evs_group_member;
+
+/* Joins group `group` as a new member. On success *out is released with
+ * evs_group_leave(). */
+int evs_group_join(evs_client *client, const char *group, evs_group_member **out);
+
+/* The member's id as the projector knows it. Owned by the member; it changes when a fetch
+ * joins again (see evs_group_fetch), so do not keep it across calls. */
+const char *evs_group_member_id(const evs_group_member *member);
+
+/* One delivered event: the event and its attempt number (1 on the first delivery). */
+typedef struct evs_group_event {
+    evs_event event;
+    uint32_t attempt;
+} evs_group_event;
+
+typedef struct evs_group_batch {
+    evs_group_event *events;
+    size_t count;
+} evs_group_batch;
+
+/* Fetches up to max (1..1000) events for the member, waiting up to wait_ms (0..30000) for
+ * one when none is ready. Every event returned is in flight with this member until it is
+ * acked or nacked (or its ack timeout passes). If the projector no longer knows the member
+ * (it was removed after the member timeout, or the projector restarted), the call joins
+ * again under a new id and fetches for it: events the old membership held are delivered
+ * again, to whichever member owns their streams. Returns 0 with *out (possibly empty, after
+ * the wait) freed by evs_group_batch_free(); EVS_ENOT_FOUND when the group no longer
+ * exists. */
+int evs_group_fetch(evs_group_member *member, size_t max, int wait_ms, evs_group_batch **out);
+
+/* Frees a batch and every event in it. NULL is allowed. */
+void evs_group_batch_free(evs_group_batch *batch);
+
+/* Acknowledges the events at positions[0..n) (their `position`s): they are done. An event
+ * this member no longer holds (redelivered elsewhere, already acked, parked) is "stale":
+ * *stale_out (may be NULL) receives how many were. An event released after a timeout but
+ * not yet delivered again is taken as done. */
+int evs_group_ack(evs_group_member *member, const uint64_t *positions, size_t n,
+                  size_t *stale_out);
+
+typedef enum evs_nack_action {
+    EVS_NACK_RETRY = 0, /* a failed attempt: delivered again, parked after max_attempts */
+    EVS_NACK_PARK = 1,  /* park now (a poison event) */
+} evs_nack_action;
+
+/* Rejects the events at positions[0..n) held by this member. *stale_out as for
+ * evs_group_ack(). */
+int evs_group_nack(evs_group_member *member, const uint64_t *positions, size_t n,
+                   evs_nack_action action, size_t *stale_out);
+
+/* Leaves the group (the events the member holds are delivered again to the others) and
+ * frees the member, whatever the outcome. Returns 0 also when the projector had already
+ * removed the member. NULL is allowed. */
+int evs_group_leave(evs_group_member *member);
 
 #ifdef __cplusplus
 }

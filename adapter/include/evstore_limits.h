@@ -30,6 +30,8 @@
 #define EVS_TOPIC_MAX_MESSAGE_BYTES (1024 * 1024)
 /* Events returned by one read call. */
 #define EVS_READ_LIMIT_MAX 10000
+/* One snapshot's data: at most 4 MiB (docs/HTTP-API.md, "Snapshots"). */
+#define EVS_SNAPSHOT_DATA_MAX (4 * 1024 * 1024)
 /* A UUID in text form (8-4-4-4-12 hex digits), without the terminating NUL. */
 #define EVS_UUID_TEXT_LEN 36
 
@@ -41,5 +43,20 @@
 /* The largest answer the client accepts from the projector (a read of EVS_READ_LIMIT_MAX
  * large events can approach it; read fewer events per call if it is hit). */
 #define EVS_CLIENT_RESPONSE_BYTES_MAX (1024 * 1024 * 1024)
+/* Received events one subscription holds for its caller, by count and by bytes of their
+ * JSON text; beyond either it stops reading from its connection (evstore.h,
+ * "Subscriptions"). It may exceed them by what one network read delivers, at most
+ * EVS_CLIENT_SSE_EVENT_BYTES_MAX plus 16 KiB. */
+#define EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX 1000
+#define EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX (4 * 1024 * 1024)
+/* The largest Server-Sent Event a subscription accepts: an event object with the largest
+ * data and metadata in base64 fits with room to spare. */
+#define EVS_CLIENT_SSE_EVENT_BYTES_MAX (1024 * 1024)
+/* A following subscription that receives nothing, not even the projector's heartbeat
+ * (every 10 s), for this long takes its connection for dead and reconnects. */
+#define EVS_CLIENT_SUBSCRIPTION_IDLE_MS 35000
+/* Reconnection attempts in a row before a subscription gives up (EVS_EUNAVAILABLE); the
+ * pause before attempt n is 100 ms * 2^(n-1), at most 5 s (about 16 s in all). */
+#define EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX 8
 
 #endif /* EVSTORE_LIMITS_H */

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client_internal.h"
 #include "errors.h"
 #include "event_json.h"
 #include "evstore.h"
@@ -123,6 +124,16 @@ void evs_client_close(evs_client *client)
     free((char *)client->producer_options.brokers);
     free((char *)client->producer_options.topic);
     free(client);
+}
+
+evs_http *evs__client_http(const evs_client *client)
+{
+    return client->http;
+}
+
+int evs__client_request_timeout_ms(const evs_client *client)
+{
+    return client->request_timeout_ms;
 }
 
 /* ---- Appending ----------------------------------------------------------------------- */
@@ -440,6 +451,57 @@ int evs_all_read(evs_client *client, int32_t partition, uint64_t from, size_t li
     char what[64];
     snprintf(what, sizeof what, "$all of partition %" PRId32, partition);
     return read_events(client, path, what, out);
+}
+
+/* Reads the category (is_type 0) or event type index named name. */
+static int index_read(evs_client *client, int is_type, const char *name, int32_t partition,
+                      uint64_t from, size_t limit, evs_event_list **out)
+{
+    const char *fn = is_type ? "evs_type_read" : "evs_category_read";
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!client || !name)
+        return evs__set_error(EVS_EINVAL, "%s: %s is NULL", fn, client ? "name" : "client");
+    size_t len = strlen(name);
+    if (is_type && !evs_event_type_valid(name, len))
+        return evs__set_error(EVS_EINVAL,
+                              "invalid event type \"%.*s\": use 1 to %d characters of A-Z a-z "
+                              "0-9 _ . : @ / -",
+                              EVS_EVENT_TYPE_MAX, name, EVS_EVENT_TYPE_MAX);
+    if (!is_type && (!evs_stream_name_valid(name, len) || memchr(name, '-', len)))
+        return evs__set_error(EVS_EINVAL,
+                              "invalid category \"%.*s\": use 1 to %d characters of A-Z a-z "
+                              "0-9 _ . : @, not starting with '$' (a category has no '-')",
+                              EVS_STREAM_NAME_MAX, name, EVS_STREAM_NAME_MAX);
+    if (partition < 0)
+        return evs__set_error(EVS_EINVAL, "partition %" PRId32 " is negative", partition);
+    if (limit < 1 || limit > EVS_READ_LIMIT_MAX)
+        return evs__set_error(EVS_EINVAL, "read limit %zu is out of range (1 to %d)", limit,
+                              EVS_READ_LIMIT_MAX);
+    _Static_assert(EVS_STREAM_NAME_MAX <= EVS_EVENT_TYPE_MAX, "escaped must hold a category");
+    char escaped[3 * EVS_EVENT_TYPE_MAX + 1];
+    evs__url_segment_escape(name, escaped);
+    char path[sizeof escaped + 128];
+    snprintf(path, sizeof path,
+             "/%s/%s?partition=%" PRId32 "&from=%" PRIu64 "&limit=%zu&encoding=base64",
+             is_type ? "types" : "categories", escaped, partition, from > 0 ? from : 1, limit);
+    char what[EVS_EVENT_TYPE_MAX + 64];
+    snprintf(what, sizeof what, "%s %s of partition %" PRId32, is_type ? "event type" : "category",
+             name, partition);
+    return read_events(client, path, what, out);
+}
+
+int evs_category_read(evs_client *client, const char *category, int32_t partition, uint64_t from,
+                      size_t limit, evs_event_list **out)
+{
+    return index_read(client, 0, category, partition, from, limit, out);
+}
+
+int evs_type_read(evs_client *client, const char *type, int32_t partition, uint64_t from,
+                  size_t limit, evs_event_list **out)
+{
+    return index_read(client, 1, type, partition, from, limit, out);
 }
 
 /* ---- Operations ---------------------------------------------------------------------- */

@@ -43,6 +43,10 @@ const char *evs_strerror(int code)
         return "the projector rejected the record as invalid";
     case EVS_EINTERNAL:
         return "internal error";
+    case EVS_ECAUGHT_UP:
+        return "the subscription has delivered its history (not an error)";
+    case EVS_EEND:
+        return "the subscription has ended (not an error)";
     default:
         return "unknown error code";
     }

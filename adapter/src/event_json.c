@@ -246,24 +246,11 @@ static int bytes_copy(const json_t *event, const char *key, char **cursor, void 
     return 0;
 }
 
-int evs__event_list_from_json(const char *body, size_t body_len, evs_event_list **out)
+/* Builds an event list (next and end_of_stream 0) from a JSON array of event objects. */
+static int list_build(const json_t *events, evs_event_list **out)
 {
     int rc;
-    json_error_t jerr;
     evs_event_list *list = NULL;
-    json_t *root = json_loadb(body, body_len, 0, &jerr);
-
-    *out = NULL;
-    if (!json_is_object(root)) {
-        rc = evs__set_error(EVS_EPROTOCOL, "projector answer is not a JSON object: %s",
-                            root ? "wrong type" : jerr.text);
-        goto fail;
-    }
-    json_t *events = json_object_get(root, "events");
-    if (!json_is_array(events)) {
-        rc = evs__set_error(EVS_EPROTOCOL, "projector answer has no \"events\" array");
-        goto fail;
-    }
     size_t count = json_array_size(events);
 
     /* Pass 1: check every event and size the arena. */
@@ -321,21 +308,65 @@ int evs__event_list_from_json(const char *body, size_t body_len, evs_event_list 
             e->metadata = NULL;
     }
     assert((size_t)(cursor - (char *)list) <= head + arena);
+    *out = list;
+    return 0;
+fail:
+    free(list);
+    return rc;
+}
 
+int evs__event_list_from_json(const char *body, size_t body_len, evs_event_list **out)
+{
+    int rc;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, body_len, 0, &jerr);
+
+    *out = NULL;
+    if (!json_is_object(root)) {
+        rc = evs__set_error(EVS_EPROTOCOL, "projector answer is not a JSON object: %s",
+                            root ? "wrong type" : jerr.text);
+        goto fail;
+    }
+    json_t *events = json_object_get(root, "events");
+    if (!json_is_array(events)) {
+        rc = evs__set_error(EVS_EPROTOCOL, "projector answer has no \"events\" array");
+        goto fail;
+    }
+    if ((rc = list_build(events, out)) != 0)
+        goto fail;
     uint64_t next = 0;
     member_u64(root, "next", &next);
-    list->next = next;
+    (*out)->next = next;
     json_t *end = json_object_get(root, "end_of_stream");
     if (!end)
         end = json_object_get(root, "end");
-    list->end_of_stream = json_is_true(end);
-
-    *out = list;
-    list = NULL;
-    rc = 0;
+    (*out)->end_of_stream = json_is_true(end);
 fail:
-    free(list);
     json_decref(root);
+    return rc;
+}
+
+int evs__event_from_json(const char *text, size_t text_len, evs_event_list **out)
+{
+    int rc;
+    json_error_t jerr;
+    json_t *events = NULL;
+    json_t *event = json_loadb(text, text_len, 0, &jerr);
+
+    *out = NULL;
+    if (!event) {
+        rc = evs__set_error(EVS_EPROTOCOL, "event from the projector is not JSON: %s", jerr.text);
+        goto fail;
+    }
+    events = json_array();
+    if (!events || json_array_append(events, event) != 0) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory reading an event");
+        goto fail;
+    }
+    rc = list_build(events, out);
+fail:
+    json_decref(events);
+    json_decref(event);
     return rc;
 }
 

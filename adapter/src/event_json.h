@@ -32,6 +32,11 @@ int evs__verdict_from_http(long http_status, const char *body, size_t body_len,
  * the body is not what docs/HTTP-API.md describes, or EVS_ENOMEM; sets the last error. */
 int evs__event_list_from_json(const char *body, size_t body_len, evs_event_list **out);
 
+/* Parses one event object (as a subscription sends it, with encoding=base64) into a new
+ * list of one event, freed with evs_event_list_free. Returns 0, EVS_EPROTOCOL or
+ * EVS_ENOMEM; sets the last error. */
+int evs__event_from_json(const char *text, size_t text_len, evs_event_list **out);
+
 /* Maps a non-200 answer of a read to a code and sets the last error from the body's
  * `error` member: 404 -> EVS_ENOT_FOUND, 400 -> EVS_EINVAL, 504 -> EVS_ETIMEOUT,
  * other 5xx -> EVS_EUNAVAILABLE, anything else -> EVS_EPROTOCOL. what names the request

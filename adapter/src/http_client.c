@@ -1,5 +1,5 @@
 /*
- * http_client.c - blocking GETs against the projector with a pool of kept-alive curl
+ * http_client.c - blocking requests to the projector with a pool of kept-alive curl
  * handles (see http_client.h for the threading contract).
  *
  * Invariants:
@@ -8,6 +8,8 @@
  *  2. Every handle has CURLOPT_NOSIGNAL set, so no request installs signal handlers or uses
  *     alarm() (libcurl's requirement for multi-threaded use), and TCP_NODELAY so a small
  *     request is not held back by Nagle's algorithm.
+ *  3. A handle goes back to the pool with no pointer into a request's memory (error
+ *     buffer, headers, body), and every request sets its method, body and headers afresh.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -172,9 +174,17 @@ static void handle_release(evs_http *http, CURL *curl, int healthy)
 int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
                   evs_http_response *response)
 {
+    return evs__http_request(http, "GET", path_and_query, NULL, 0, timeout_ms, response);
+}
+
+int evs__http_request(evs_http *http, const char *method, const char *path_and_query,
+                      const char *body, size_t body_len, long timeout_ms,
+                      evs_http_response *response)
+{
     int rc;
     char *url = NULL;
     CURL *curl = NULL;
+    struct curl_slist *headers = NULL;
     char curl_error[CURL_ERROR_SIZE] = "";
 
     memset(response, 0, sizeof *response);
@@ -187,19 +197,45 @@ int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
     }
     snprintf(url, url_len, "%s%s", http->base_url, path_and_query);
     curl_easy_setopt(curl, CURLOPT_URL, url);
+    /* A pooled handle keeps the options of its previous request: set the method, body and
+     * headers every time (invariant 3). */
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
+    } else {
+        if (body_len > 0 || strcmp(method, "DELETE") != 0) {
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body_len ? body : "");
+            /* No "Expect: 100-continue" round trip before a large body. */
+            struct curl_slist *with_type =
+                curl_slist_append(NULL, "Content-Type: application/json");
+            headers = with_type ? curl_slist_append(with_type, "Expect:") : NULL;
+            if (!headers) {
+                curl_slist_free_all(with_type);
+                rc = evs__set_error(EVS_ENOMEM, "out of memory preparing an HTTP request");
+                goto fail;
+            }
+        } else {
+            curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        }
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    }
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 10000L);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, response);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
 
     CURLcode res = curl_easy_perform(curl);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL); /* curl_error dies with this frame */
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);  /* and headers with this call */
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);  /* body belongs to the caller */
     const char *detail = curl_error[0] ? curl_error : curl_easy_strerror(res);
     switch (res) {
     case CURLE_OK:
         break;
     case CURLE_OPERATION_TIMEDOUT:
-        rc = evs__set_error(EVS_ETIMEOUT, "projector at %s did not answer %s within %ld ms: %s",
-                            http->base_url, path_and_query, timeout_ms, detail);
+        rc = evs__set_error(EVS_ETIMEOUT, "projector at %s did not answer %s %s within %ld ms: %s",
+                            http->base_url, method, path_and_query, timeout_ms, detail);
         goto fail;
     case CURLE_WRITE_ERROR:
         rc = evs__set_error(EVS_EPROTOCOL,
@@ -236,12 +272,31 @@ int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
         response->body_cap = 1;
     }
     handle_release(http, curl, 1);
+    curl_slist_free_all(headers);
     free(url);
     return 0;
 fail:
     if (curl)
         handle_release(http, curl, 0);
+    curl_slist_free_all(headers);
     free(url);
     evs__http_response_free(response);
     return rc;
+}
+
+void evs__url_segment_escape(const char *name, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        unsigned char c = *p;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            strchr("-._~:@", c)) {
+            *out++ = (char)c;
+        } else {
+            *out++ = '%';
+            *out++ = hex[c >> 4];
+            *out++ = hex[c & 15];
+        }
+    }
+    *out = '\0';
 }

@@ -1,6 +1,6 @@
 /*
- * http_client.h - a small blocking HTTP/1.1 GET client for the projector's query API,
- * built on libcurl.
+ * http_client.h - a small blocking HTTP/1.1 client (GET, and PUT/POST/DELETE with a JSON
+ * body) for the projector's query API, built on libcurl.
  *
  * Thread safety: one evs_http is shared by every thread of a client. It keeps a pool of at
  * most EVS_CLIENT_HTTP_POOL_MAX idle curl easy handles under a mutex; a request takes a
@@ -43,5 +43,16 @@ const char *evs__http_base_url(const evs_http *http);
  * EVS_CLIENT_RESPONSE_BYTES_MAX or not HTTP) or EVS_ENOMEM. */
 int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
                   evs_http_response *response);
+
+/* Like evs__http_get with another method ("PUT", "POST", "DELETE", ...) and an optional
+ * request body (body may be NULL when body_len is 0), sent as application/json. */
+int evs__http_request(evs_http *http, const char *method, const char *path_and_query,
+                      const char *body, size_t body_len, long timeout_ms,
+                      evs_http_response *response);
+
+/* Writes name percent-encoded for one URL path segment into out (NUL-terminated): every
+ * byte but A-Z a-z 0-9 - . _ ~ : @ becomes %XX, so an event type with '/' stays one
+ * segment. out must hold 3 * strlen(name) + 1 bytes. */
+void evs__url_segment_escape(const char *name, char *out);
 
 #endif /* EVS_HTTP_CLIENT_H */

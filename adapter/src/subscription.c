@@ -1,0 +1,797 @@
+/*
+ * subscription.c - catch-up subscriptions (evstore.h, "Subscriptions"): a pull iterator
+ * over the projector's Server-Sent Events endpoints (docs/HTTP-API.md), driven by libcurl's
+ * multi interface in the caller's thread; the library starts no thread.
+ *
+ * Data flow: the response's bytes -> on_body (curl's write callback) -> the SSE parser
+ * (sse_parser.c) -> on_sse_event -> the queue of received records -> evs_subscription_next
+ * pops one, parses its JSON and hands the event out.
+ *
+ * Invariants:
+ *  1. Flow control. on_body refuses a piece of the response (CURL_WRITEFUNC_PAUSE: curl keeps
+ *     that piece and stops reading the socket, so TCP pushes back on the projector) while the
+ *     queue holds EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX records or _QUEUE_BYTES_MAX bytes.
+ *     An accepted piece is at most CURL_MAX_WRITE_SIZE (16 KiB) and completes at most one
+ *     event the parser was holding (<= EVS_CLIENT_SSE_EVENT_BYTES_MAX), so the queue exceeds
+ *     its bounds by at most that much, however slow the consumer. A pop that brings the queue
+ *     down to half of both bounds resumes the transfer.
+ *  2. Order. The ids of received events strictly increase (anything else is EVS_EPROTOCOL);
+ *     last_received is the id of the newest event queued and delivered <= last_received the
+ *     newest handed out. A reconnection resumes after last_received (Last-Event-ID), not
+ *     after delivered: what is queued is delivered from the queue, never fetched twice.
+ *  3. A record's bytes are used only before anything is pushed again: next() copies an event
+ *     out of the queue before it resumes a paused transfer, because resuming may run on_body
+ *     at once and a push may move the queue's memory.
+ *  4. At most one connection (easy handle) exists, and it is in multi exactly while it
+ *     exists. Between connections reconnect_at_ms says when to try again.
+ *  5. A failure that ends the subscription is sticky: failed_rc and failed_message are set
+ *     once and every later call returns them.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "client_internal.h"
+#include "errors.h"
+#include "event_json.h"
+#include "evstore.h"
+#include "record_codec.h"
+#include "sse_parser.h"
+#include "subscription_internal.h"
+
+#define ERROR_BODY_MAX (64 * 1024)
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define POLL_SLICE_MS 1000
+
+enum record_kind { RECORD_EVENT = 1, RECORD_CAUGHT_UP = 2 };
+
+/* A queued record: this head, then len bytes of JSON text and a NUL, padded to 8 bytes. */
+typedef struct record_head {
+    uint64_t id; /* the event's id, or the caught-up marker's next position */
+    size_t len;
+    int kind;
+} record_head;
+
+typedef struct record_queue {
+    unsigned char *buf;
+    size_t start, end, cap; /* live records are buf[start..end) */
+    size_t count;           /* records queued */
+    size_t bytes;           /* their text bytes, the measure of the byte bound */
+    size_t high_count;      /* the most records and bytes ever queued at once */
+    size_t high_bytes;
+} record_queue;
+
+struct evs_subscription {
+    /* What and where (fixed at open). */
+    evs_subscription_options options; /* options.name points to name */
+    char *name;
+    char *base_url;
+    char *path;                         /* path and query without the starting point */
+    char what[EVS_EVENT_TYPE_MAX + 64]; /* names the subscription in messages */
+    int request_timeout_ms;
+
+    /* The connection (invariant 4). */
+    CURLM *multi;
+    CURL *easy;
+    struct curl_slist *headers;
+    char curl_error[CURL_ERROR_SIZE];
+    int opening; /* evs_subscription_open is waiting for the first answer */
+    int headers_done;
+    long status;
+    int event_stream;    /* the 200 answer is text/event-stream */
+    int callback_failed; /* on_sse_event refused an event (its message is set) */
+    int paused;
+    int got_body;             /* this connection delivered body bytes with status 200 */
+    int connection_caught_up; /* this connection sent caught-up */
+    int64_t last_bytes_ms;    /* when this connection last delivered bytes (or resumed) */
+    char *error_body;         /* the body of a non-200 answer, at most ERROR_BODY_MAX */
+    size_t error_body_len;
+    int attempts; /* reconnection attempts in a row without progress */
+    int64_t reconnect_at_ms;
+
+    evs_sse_parser parser;
+    record_queue queue;
+
+    /* Progress (invariant 2). */
+    uint64_t last_received;
+    uint64_t delivered;
+    uint64_t resume_from; /* the caught-up marker's next, to resume from before any event */
+    int caught_up_queued;
+    int caught_up;           /* EVS_ECAUGHT_UP was returned */
+    int ended;               /* a subscription without follow got everything */
+    evs_event_list *current; /* the event last handed out */
+
+    int failed_rc; /* invariant 5 */
+    char failed_message[EVS__ERROR_MAX];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ends the subscription with the thread's last error as its message (invariant 5). */
+static int fail_sticky(evs_subscription *sub, int rc)
+{
+    if (!sub->failed_rc) {
+        sub->failed_rc = rc;
+        snprintf(sub->failed_message, sizeof sub->failed_message, "%s", evs_last_error());
+    }
+    return sub->failed_rc;
+}
+
+/* ---- The record queue ---------------------------------------------------------------- */
+
+static size_t record_size(size_t len)
+{
+    return (sizeof(record_head) + len + 1 + 7) & ~(size_t)7;
+}
+
+static int queue_push(record_queue *q, int kind, uint64_t id, const char *text, size_t len)
+{
+    size_t need = record_size(len);
+    if (q->end + need > q->cap && q->start > 0) {
+        memmove(q->buf, q->buf + q->start, q->end - q->start);
+        q->end -= q->start;
+        q->start = 0;
+    }
+    if (q->end + need > q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64 * 1024;
+        while (cap < q->end + need)
+            cap *= 2;
+        unsigned char *grown = realloc(q->buf, cap);
+        if (!grown)
+            return EVS_ENOMEM;
+        q->buf = grown;
+        q->cap = cap;
+    }
+    record_head head = {.id = id, .len = len, .kind = kind};
+    memcpy(q->buf + q->end, &head, sizeof head);
+    if (len)
+        memcpy(q->buf + q->end + sizeof head, text, len);
+    q->buf[q->end + sizeof head + len] = '\0';
+    q->end += need;
+    q->count++;
+    q->bytes += len;
+    if (q->count > q->high_count)
+        q->high_count = q->count;
+    if (q->bytes > q->high_bytes)
+        q->high_bytes = q->bytes;
+    return 0;
+}
+
+/* The oldest record (its text follows the head), or NULL when empty. */
+static const record_head *queue_front(const record_queue *q)
+{
+    return q->count ? (const record_head *)(q->buf + q->start) : NULL;
+}
+
+static void queue_pop(record_queue *q)
+{
+    const record_head *head = queue_front(q);
+    assert(head);
+    q->bytes -= head->len;
+    q->start += record_size(head->len);
+    if (--q->count == 0)
+        q->start = q->end = 0;
+}
+
+static int queue_full(const record_queue *q)
+{
+    return q->count >= EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX ||
+           q->bytes >= EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX;
+}
+
+static int queue_low(const record_queue *q)
+{
+    return q->count <= EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX / 2 &&
+           q->bytes <= EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX / 2;
+}
+
+/* ---- Receiving ----------------------------------------------------------------------- */
+
+/* Parses a decimal id of 1 to 20 digits; 0 on success. */
+static int id_parse(const char *text, size_t len, uint64_t *out)
+{
+    uint64_t value = 0;
+    if (len == 0 || len > 20)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9')
+            return -1;
+        unsigned digit = (unsigned)(text[i] - '0');
+        if (value > (UINT64_MAX - digit) / 10)
+            return -1;
+        value = value * 10 + digit;
+    }
+    *out = value;
+    return 0;
+}
+
+static int type_is(const evs_sse_event *event, const char *literal)
+{
+    return event->type_len == strlen(literal) && memcmp(event->type, literal, event->type_len) == 0;
+}
+
+/* The parser's callback: queues events and the caught-up marker; ignores other types. */
+static int on_sse_event(void *user, const evs_sse_event *event)
+{
+    evs_subscription *sub = user;
+    sub->callback_failed = 1; /* until it returns 0 */
+    if (type_is(event, "event")) {
+        uint64_t id;
+        if (id_parse(event->id, event->id_len, &id) != 0)
+            return evs__set_error(EVS_EPROTOCOL,
+                                  "%s: the projector sent an event with id \"%.40s\"", sub->what,
+                                  event->id);
+        if (id <= sub->last_received) /* invariant 2 */
+            return evs__set_error(EVS_EPROTOCOL,
+                                  "%s: the projector sent event %" PRIu64 " after event %" PRIu64
+                                  ": out of order or repeated",
+                                  sub->what, id, sub->last_received);
+        if (queue_push(&sub->queue, RECORD_EVENT, id, event->data, event->data_len) != 0)
+            return evs__set_error(EVS_ENOMEM, "%s: out of memory queueing an event", sub->what);
+        sub->last_received = id;
+        sub->callback_failed = 0;
+        return 0;
+    }
+    if (type_is(event, "caught-up")) {
+        json_t *root = json_loadb(event->data, event->data_len, 0, NULL);
+        json_t *next = json_object_get(root, "next");
+        uint64_t next_position = 0;
+        if (json_is_integer(next) && json_integer_value(next) > 0)
+            next_position = (uint64_t)json_integer_value(next);
+        json_decref(root);
+        if (!root)
+            return evs__set_error(EVS_EPROTOCOL, "%s: caught-up data is not JSON: %.100s",
+                                  sub->what, event->data);
+        sub->connection_caught_up = 1;
+        if (next_position > sub->resume_from)
+            sub->resume_from = next_position;
+        if (!sub->caught_up_queued) {
+            if (queue_push(&sub->queue, RECORD_CAUGHT_UP, next_position, NULL, 0) != 0)
+                return evs__set_error(EVS_ENOMEM, "%s: out of memory", sub->what);
+            sub->caught_up_queued = 1;
+        }
+    }
+    sub->callback_failed = 0;
+    return 0;
+}
+
+static size_t on_body(char *bytes, size_t size, size_t nmemb, void *user)
+{
+    evs_subscription *sub = user;
+    size_t n = size * nmemb;
+    if (sub->status != 200) { /* an error answer: keep its start for the message */
+        size_t room = ERROR_BODY_MAX - sub->error_body_len;
+        size_t take = n < room ? n : room;
+        if (!sub->error_body && !(sub->error_body = malloc(ERROR_BODY_MAX + 1)))
+            return n;
+        memcpy(sub->error_body + sub->error_body_len, bytes, take);
+        sub->error_body_len += take;
+        sub->error_body[sub->error_body_len] = '\0';
+        return n;
+    }
+    if (queue_full(&sub->queue)) { /* invariant 1 */
+        sub->paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    sub->got_body = 1;
+    sub->last_bytes_ms = now_ms();
+    sub->callback_failed = 0;
+    int rc = evs__sse_feed(&sub->parser, bytes, n, on_sse_event, sub);
+    if (rc != 0) {
+        if (!sub->callback_failed && rc == EVS_EPROTOCOL) /* the parser's own failures */
+            evs__set_error(rc, "%s: the projector sent a line or event longer than %d bytes",
+                           sub->what, EVS_CLIENT_SSE_EVENT_BYTES_MAX);
+        else if (!sub->callback_failed)
+            evs__set_error(rc, "%s: out of memory parsing events", sub->what);
+        fail_sticky(sub, rc);
+        return 0; /* aborts the transfer */
+    }
+    return n;
+}
+
+static size_t on_header(char *bytes, size_t size, size_t nitems, void *user)
+{
+    evs_subscription *sub = user;
+    size_t n = size * nitems;
+    if ((n == 2 && bytes[0] == '\r' && bytes[1] == '\n') || (n == 1 && bytes[0] == '\n')) {
+        long status = 0;
+        curl_easy_getinfo(sub->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200) { /* a 1xx block is followed by the real one */
+            char *content_type = NULL;
+            curl_easy_getinfo(sub->easy, CURLINFO_CONTENT_TYPE, &content_type);
+            sub->event_stream = content_type && strncmp(content_type, "text/event-stream", 17) == 0;
+            sub->status = status;
+            sub->headers_done = 1;
+            if (status == 200 && !sub->event_stream) {
+                evs__set_error(EVS_EPROTOCOL,
+                               "%s: the projector answered %s, not "
+                               "text/event-stream",
+                               sub->what, content_type ? content_type : "without a content type");
+                fail_sticky(sub, EVS_EPROTOCOL);
+                return 0; /* aborts the transfer */
+            }
+        }
+    }
+    return n;
+}
+
+/* ---- Connections --------------------------------------------------------------------- */
+
+static void connection_close(evs_subscription *sub)
+{
+    if (sub->easy) {
+        curl_multi_remove_handle(sub->multi, sub->easy);
+        curl_easy_cleanup(sub->easy);
+        sub->easy = NULL;
+    }
+    curl_slist_free_all(sub->headers);
+    sub->headers = NULL;
+    sub->paused = 0;
+}
+
+/* Starts a connection that resumes where the subscription is (invariant 2). */
+static int connection_open(evs_subscription *sub)
+{
+    int rc;
+    char from[48] = "";
+    char last_event_id[64] = "";
+    char *url = NULL;
+
+    assert(!sub->easy);
+    if (sub->last_received > 0)
+        snprintf(last_event_id, sizeof last_event_id, "Last-Event-ID: %" PRIu64,
+                 sub->last_received);
+    else if (sub->resume_from > 0)
+        snprintf(from, sizeof from, "&from=%" PRIu64, sub->resume_from);
+    else if (sub->options.from == EVS_FROM_NOW)
+        snprintf(from, sizeof from, "&from=now");
+    else if (sub->options.from != EVS_FROM_START)
+        snprintf(from, sizeof from, "&from=%" PRIu64, sub->options.from);
+
+    size_t url_len = strlen(sub->base_url) + strlen(sub->path) + strlen(from) + 1;
+    url = malloc(url_len);
+    struct curl_slist *accept = curl_slist_append(NULL, "Accept: text/event-stream");
+    sub->headers = accept && last_event_id[0] ? curl_slist_append(accept, last_event_id) : accept;
+    sub->easy = curl_easy_init();
+    if (!url || !sub->headers || !sub->easy) {
+        if (!sub->headers)
+            curl_slist_free_all(accept);
+        rc = evs__set_error(EVS_ENOMEM, "%s: out of memory connecting", sub->what);
+        goto fail;
+    }
+    snprintf(url, url_len, "%s%s%s", sub->base_url, sub->path, from);
+    CURL *e = sub->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url); /* curl copies the URL */
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    long connect_ms = sub->request_timeout_ms < 5000 ? sub->request_timeout_ms : 5000;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_PROXY, ""); /* a local service: ignore http_proxy */
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "libevstore/" EVS_VERSION_STRING);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, sub->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, sub);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, sub);
+    sub->curl_error[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sub->curl_error);
+    if (curl_multi_add_handle(sub->multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        sub->easy = NULL;
+        rc = evs__set_error(EVS_EINTERNAL, "%s: cannot start a transfer", sub->what);
+        goto fail;
+    }
+    evs__sse_reset(&sub->parser);
+    sub->headers_done = 0;
+    sub->status = 0;
+    sub->event_stream = 0;
+    sub->paused = 0;
+    sub->got_body = 0;
+    sub->connection_caught_up = 0;
+    sub->error_body_len = 0;
+    sub->last_bytes_ms = now_ms();
+    free(url);
+    return 0;
+fail:
+    free(url);
+    connection_close(sub);
+    return rc;
+}
+
+static long backoff_ms(int attempt)
+{
+    long ms = BACKOFF_FIRST_MS;
+    for (int i = 1; i < attempt && ms < BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+/* After a connection ended without ending the subscription: try again later, or give up
+ * after EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX attempts without progress. */
+static void reconnect_later(evs_subscription *sub, int made_progress, const char *cause)
+{
+    if (made_progress)
+        sub->attempts = 0;
+    sub->attempts++;
+    if (sub->attempts > EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX) {
+        evs__set_error(EVS_EUNAVAILABLE,
+                       "%s: connection lost and %d reconnection attempts failed (last: %s); "
+                       "open a new subscription from position %" PRIu64 " + 1",
+                       sub->what, EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX, cause, sub->delivered);
+        fail_sticky(sub, EVS_EUNAVAILABLE);
+        return;
+    }
+    sub->reconnect_at_ms = now_ms() + backoff_ms(sub->attempts);
+}
+
+/* Settles a finished connection: the end of a subscription without follow, a refusal that
+ * ends the subscription, or a loss to reconnect from. */
+static void connection_finished(evs_subscription *sub, CURLcode result)
+{
+    char cause[CURL_ERROR_SIZE + 600];
+    int progress = sub->got_body;
+    long status = sub->headers_done ? sub->status : 0;
+
+    if (sub->failed_rc) { /* set by a callback (a protocol error, no memory) */
+        connection_close(sub);
+        return;
+    }
+    if (result == CURLE_OK && status == 200 && sub->connection_caught_up && !sub->options.follow) {
+        sub->ended = 1;
+        connection_close(sub);
+        return;
+    }
+    if (status != 0 && status != 200) {
+        const char *body = sub->error_body ? sub->error_body : "";
+        if (status < 500 || sub->opening) { /* refused: retrying cannot help (or the caller
+                                               wants to know now) */
+            fail_sticky(sub, evs__http_error(status, body, sub->error_body_len, sub->what));
+            connection_close(sub);
+            return;
+        }
+        snprintf(cause, sizeof cause, "HTTP %ld: %.500s", status, body);
+    } else if (result != CURLE_OK) {
+        snprintf(cause, sizeof cause, "%s",
+                 sub->curl_error[0] ? sub->curl_error : curl_easy_strerror(result));
+    } else if (status == 200) {
+        snprintf(cause, sizeof cause, "the projector closed the connection");
+    } else {
+        snprintf(cause, sizeof cause, "no answer");
+    }
+    connection_close(sub);
+    if (sub->opening && status != 200) { /* once accepted, a drop is a drop like any other */
+        evs__set_error(EVS_EUNAVAILABLE,
+                       "%s: projector at %s is unreachable (%s); is evstore-projector running "
+                       "there?",
+                       sub->what, sub->base_url, cause);
+        fail_sticky(sub, EVS_EUNAVAILABLE);
+        return;
+    }
+    reconnect_later(sub, progress, cause);
+}
+
+/* One round of the transfer: lets curl move bytes, then settles a finished connection. */
+static void transfer_step(evs_subscription *sub)
+{
+    int running;
+    CURLMcode mc = curl_multi_perform(sub->multi, &running);
+    if (mc != CURLM_OK) {
+        evs__set_error(EVS_EINTERNAL, "%s: libcurl failed: %s", sub->what, curl_multi_strerror(mc));
+        fail_sticky(sub, EVS_EINTERNAL);
+        return;
+    }
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(sub->multi, &left)) != NULL) {
+        if (msg->msg == CURLMSG_DONE && msg->easy_handle == sub->easy)
+            connection_finished(sub, msg->data.result);
+    }
+}
+
+/* Drives the subscription once: (re)connects when due, moves bytes, waits at most until
+ * deadline_ms for more. Returns after any progress, a state change, or the wait. */
+static void pump(evs_subscription *sub, int64_t deadline_ms)
+{
+    int64_t now = now_ms();
+    if (!sub->easy) {
+        if (now < sub->reconnect_at_ms) {
+            int64_t until = deadline_ms < sub->reconnect_at_ms ? deadline_ms : sub->reconnect_at_ms;
+            if (until > now)
+                curl_multi_poll(sub->multi, NULL, 0, (int)(until - now), NULL);
+            return;
+        }
+        int rc = connection_open(sub);
+        if (rc != 0) {
+            fail_sticky(sub, rc);
+            return;
+        }
+    }
+    transfer_step(sub);
+    if (sub->failed_rc || sub->queue.count || sub->ended || !sub->easy)
+        return;
+    now = now_ms();
+    int64_t idle_deadline = sub->last_bytes_ms + EVS_CLIENT_SUBSCRIPTION_IDLE_MS;
+    if (!sub->paused && now >= idle_deadline) {
+        int progress = sub->got_body;
+        connection_close(sub);
+        char cause[96];
+        snprintf(cause, sizeof cause, "nothing received for %d ms, not even a heartbeat",
+                 EVS_CLIENT_SUBSCRIPTION_IDLE_MS);
+        reconnect_later(sub, progress, cause);
+        return;
+    }
+    int64_t wait = deadline_ms - now;
+    if (wait > idle_deadline - now)
+        wait = idle_deadline - now;
+    if (wait > POLL_SLICE_MS)
+        wait = POLL_SLICE_MS;
+    if (wait > 0)
+        curl_multi_poll(sub->multi, NULL, 0, (int)wait, NULL);
+    transfer_step(sub);
+}
+
+/* ---- The public API ------------------------------------------------------------------ */
+
+void evs_subscription_options_init(evs_subscription_options *options)
+{
+    memset(options, 0, sizeof *options);
+    options->target = EVS_SUBSCRIBE_ALL;
+    options->from = EVS_FROM_START;
+    options->follow = 1;
+}
+
+/* Checks the options and builds the path and the description; 0 or EVS_EINVAL/ENOMEM. */
+static int subscription_prepare(evs_subscription *sub, const evs_subscription_options *options)
+{
+    const char *name = options->name;
+    size_t len = name ? strlen(name) : 0;
+    const char *follow = options->follow ? "true" : "false";
+    char escaped[3 * EVS_EVENT_TYPE_MAX + 1];
+    char path[sizeof escaped + 128];
+    _Static_assert(EVS_STREAM_NAME_MAX <= EVS_EVENT_TYPE_MAX, "escaped must hold a stream name");
+
+    if (options->partition < 0)
+        return evs__set_error(EVS_EINVAL, "subscription: partition %" PRId32 " is negative",
+                              options->partition);
+    switch (options->target) {
+    case EVS_SUBSCRIBE_ALL:
+        snprintf(sub->what, sizeof sub->what, "subscription to $all of partition %" PRId32,
+                 options->partition);
+        snprintf(path, sizeof path,
+                 "/subscriptions/all?partition=%" PRId32 "&follow=%s&encoding=base64",
+                 options->partition, follow);
+        break;
+    case EVS_SUBSCRIBE_STREAM:
+        if (!name || !evs_stream_name_valid(name, len))
+            return evs__set_error(EVS_EINVAL,
+                                  "subscription: invalid stream name \"%.*s\": use 1 to %d "
+                                  "characters of A-Z a-z 0-9 _ . : @ -, not starting with '$'",
+                                  EVS_STREAM_NAME_MAX, name ? name : "", EVS_STREAM_NAME_MAX);
+        evs__url_segment_escape(name, escaped);
+        snprintf(sub->what, sizeof sub->what, "subscription to stream %s", name);
+        snprintf(path, sizeof path, "/subscriptions/streams/%s?follow=%s&encoding=base64", escaped,
+                 follow);
+        break;
+    case EVS_SUBSCRIBE_CATEGORY:
+        if (!name || !evs_stream_name_valid(name, len) || memchr(name, '-', len))
+            return evs__set_error(EVS_EINVAL,
+                                  "subscription: invalid category \"%.*s\": use 1 to %d "
+                                  "characters of A-Z a-z 0-9 _ . : @, not starting with '$' "
+                                  "(a category has no '-')",
+                                  EVS_STREAM_NAME_MAX, name ? name : "", EVS_STREAM_NAME_MAX);
+        evs__url_segment_escape(name, escaped);
+        snprintf(sub->what, sizeof sub->what, "subscription to category %s of partition %" PRId32,
+                 name, options->partition);
+        snprintf(path, sizeof path,
+                 "/subscriptions/categories/%s?partition=%" PRId32 "&follow=%s&encoding=base64",
+                 escaped, options->partition, follow);
+        break;
+    case EVS_SUBSCRIBE_TYPE:
+        if (!name || !evs_event_type_valid(name, len))
+            return evs__set_error(EVS_EINVAL,
+                                  "subscription: invalid event type \"%.*s\": use 1 to %d "
+                                  "characters of A-Z a-z 0-9 _ . : @ / -",
+                                  EVS_EVENT_TYPE_MAX, name ? name : "", EVS_EVENT_TYPE_MAX);
+        evs__url_segment_escape(name, escaped);
+        snprintf(sub->what, sizeof sub->what, "subscription to event type %s of partition %" PRId32,
+                 name, options->partition);
+        snprintf(path, sizeof path,
+                 "/subscriptions/types/%s?partition=%" PRId32 "&follow=%s&encoding=base64", escaped,
+                 options->partition, follow);
+        break;
+    default:
+        return evs__set_error(EVS_EINVAL, "subscription: invalid target %d", (int)options->target);
+    }
+    sub->options = *options;
+    sub->options.follow = options->follow ? 1 : 0;
+    sub->options.name = NULL;
+    if (options->target != EVS_SUBSCRIBE_ALL) {
+        if (!(sub->name = strdup(name)))
+            return evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
+        sub->options.name = sub->name;
+    }
+    if (!(sub->path = strdup(path)))
+        return evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
+    return 0;
+}
+
+int evs_subscription_open(evs_client *client, const evs_subscription_options *options,
+                          evs_subscription **out)
+{
+    int rc;
+    evs_subscription *sub = NULL;
+
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_open: out is NULL");
+    *out = NULL;
+    if (!client || !options)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_open: %s is NULL",
+                              client ? "options" : "client");
+    sub = calloc(1, sizeof *sub);
+    if (!sub)
+        return evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
+    evs__sse_init(&sub->parser, EVS_CLIENT_SSE_EVENT_BYTES_MAX);
+    if ((rc = subscription_prepare(sub, options)) != 0)
+        goto fail;
+    sub->request_timeout_ms = evs__client_request_timeout_ms(client);
+    sub->base_url = strdup(evs__http_base_url(evs__client_http(client)));
+    sub->multi = curl_multi_init();
+    if (!sub->base_url || !sub->multi) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
+        goto fail;
+    }
+
+    /* Wait for the projector's answer so that a refusal is reported here. */
+    sub->opening = 1;
+    if ((rc = connection_open(sub)) != 0)
+        goto fail;
+    int64_t deadline = now_ms() + sub->request_timeout_ms;
+    for (;;) {
+        /* Accepted: what follows (events, even an error or a drop) is for next() to report,
+         * after the events received before it. */
+        if (sub->headers_done && sub->status == 200 && sub->event_stream)
+            break;
+        if (sub->failed_rc) {
+            rc = evs__set_error(sub->failed_rc, "%s", sub->failed_message);
+            goto fail;
+        }
+        if (now_ms() >= deadline) {
+            rc = evs__set_error(EVS_ETIMEOUT, "%s: projector at %s did not answer within %d ms",
+                                sub->what, sub->base_url, sub->request_timeout_ms);
+            goto fail;
+        }
+        int wait = (int)(deadline - now_ms());
+        curl_multi_poll(sub->multi, NULL, 0, wait < POLL_SLICE_MS ? wait : POLL_SLICE_MS, NULL);
+        transfer_step(sub);
+    }
+    sub->opening = 0;
+    evs__clear_error();
+    *out = sub;
+    return 0;
+fail:
+    evs_subscription_close(sub);
+    return rc;
+}
+
+/* Hands out the front record: 0 with an event, EVS_ECAUGHT_UP, or 1 for "skip it". */
+static int deliver_front(evs_subscription *sub, evs_event **event_out)
+{
+    const record_head *head = queue_front(&sub->queue);
+    int kind = head->kind;
+    uint64_t id = head->id;
+    int rc = 0;
+    if (kind == RECORD_EVENT) {
+        const char *text = (const char *)(head + 1);
+        rc = evs__event_from_json(text, head->len, &sub->current); /* invariant 3: a copy */
+        if (rc == 0) {
+            evs_event *event = &sub->current->events[0];
+            uint64_t expected =
+                sub->options.target == EVS_SUBSCRIBE_STREAM ? event->version : event->position;
+            if (expected != id)
+                rc = evs__set_error(
+                    EVS_EPROTOCOL, "%s: event id %" PRIu64 " is not the event's %s %" PRIu64,
+                    sub->what, id,
+                    sub->options.target == EVS_SUBSCRIBE_STREAM ? "version" : "position", expected);
+        }
+    }
+    queue_pop(&sub->queue);
+    if (sub->paused && sub->easy && queue_low(&sub->queue)) {
+        sub->paused = 0;
+        sub->last_bytes_ms = now_ms();
+        curl_easy_pause(sub->easy, CURLPAUSE_CONT); /* may run on_body at once */
+    }
+    if (rc != 0) {
+        evs_event_list_free(sub->current);
+        sub->current = NULL;
+        return fail_sticky(sub, rc);
+    }
+    if (kind == RECORD_EVENT) {
+        sub->delivered = id;
+        *event_out = &sub->current->events[0];
+        return 0;
+    }
+    if (kind == RECORD_CAUGHT_UP && !sub->caught_up) {
+        sub->caught_up = 1;
+        evs__set_error(EVS_ECAUGHT_UP, "%s has delivered its history", sub->what);
+        return EVS_ECAUGHT_UP;
+    }
+    return 1;
+}
+
+int evs_subscription_next(evs_subscription *sub, int timeout_ms, evs_event **event_out)
+{
+    if (!event_out)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_next: event_out is NULL");
+    *event_out = NULL;
+    if (!sub)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_next: subscription is NULL");
+    evs_event_list_free(sub->current);
+    sub->current = NULL;
+
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+    int waited = 0;
+    for (;;) {
+        if (sub->queue.count) {
+            int rc = deliver_front(sub, event_out);
+            if (rc <= 0)
+                return rc;
+            continue;
+        }
+        if (sub->failed_rc)
+            return evs__set_error(sub->failed_rc, "%s", sub->failed_message);
+        if (sub->ended)
+            return evs__set_error(EVS_EEND, "%s has ended: every event was delivered", sub->what);
+        if (waited && now_ms() >= deadline)
+            return evs__set_error(EVS_ETIMEOUT, "%s: no event within %d ms", sub->what, timeout_ms);
+        pump(sub, deadline);
+        waited = 1;
+    }
+}
+
+uint64_t evs_subscription_position(const evs_subscription *sub)
+{
+    return sub ? sub->delivered : 0;
+}
+
+int evs_subscription_caught_up(const evs_subscription *sub)
+{
+    return sub ? sub->caught_up : 0;
+}
+
+size_t evs__subscription_queue_high_water(const evs_subscription *sub, size_t *bytes)
+{
+    if (bytes)
+        *bytes = sub->queue.high_bytes;
+    return sub->queue.high_count;
+}
+
+void evs_subscription_close(evs_subscription *sub)
+{
+    if (!sub)
+        return;
+    connection_close(sub);
+    if (sub->multi)
+        curl_multi_cleanup(sub->multi);
+    evs__sse_free(&sub->parser);
+    evs_event_list_free(sub->current);
+    free(sub->queue.buf);
+    free(sub->error_body);
+    free(sub->path);
+    free(sub->base_url);
+    free(sub->name);
+    free(sub);
+}
