@@ -461,3 +461,27 @@ record_offset() {
   [[ "$HTTP_CODE" == 200 ]] || fail "GET /verdicts/$1 answered $HTTP_CODE: $HTTP_BODY"
   jget 'd["offset"]' "$HTTP_BODY"
 }
+
+# wait_sole_owner NAME_A NAME_B: for two projectors in one consumer group on a one-partition
+# topic, waits (bounded) until exactly one owns partition 0 and it stays so for 2 s, then
+# sets OWNER and OTHER to their names.
+wait_sole_owner() {
+  local a=$1 b=$2 deadline=$((SECONDS + 90)) first="" now
+  while ((SECONDS < deadline)); do
+    now="$(HTTP_PROJ=$a http GET /status && jget 'd["partitions"][0]["assigned"]' "$HTTP_BODY"),"
+    now+="$(HTTP_PROJ=$b http GET /status && jget 'd["partitions"][0]["assigned"]' "$HTTP_BODY")"
+    if [[ "$now" == true,false || "$now" == false,true ]]; then
+      if [[ "$now" == "$first" ]]; then
+        if [[ "$now" == true,false ]]; then OWNER=$a OTHER=$b; else OWNER=$b OTHER=$a; fi
+        log "partition 0 is owned by $OWNER, not by $OTHER"
+        return 0
+      fi
+      first=$now
+      sleep 2
+      continue
+    fi
+    first=""
+    sleep 0.5
+  done
+  fail "partition 0 was not owned by exactly one of $a and $b within 90 s"
+}

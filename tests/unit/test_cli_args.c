@@ -166,6 +166,113 @@ static void test_usage_errors(void **state)
     expect_error(PARSE(&a, err, "read", "S", "--version"), err, "--version does not apply");
 }
 
+static void test_subscribe_and_index_reads(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    assert_int_equal(PARSE(&a, err, "subscribe", "Order-1"), 0);
+    assert_int_equal(a.command, EVS_CLI_SUBSCRIBE);
+    assert_string_equal(a.target, "Order-1");
+    assert_int_equal(a.from, EVS_FROM_START);
+    assert_int_equal(a.no_follow, 0);
+    assert_int_equal(PARSE(&a, err, "subscribe", "--all", "--from", "now", "--partition", "2"), 0);
+    assert_int_equal(a.all, 1);
+    assert_null(a.target);
+    assert_true(a.from == EVS_FROM_NOW);
+    assert_int_equal(a.partition, 2);
+    assert_int_equal(PARSE(&a, err, "subscribe", "--category", "Order", "--from=start"), 0);
+    assert_string_equal(a.category, "Order");
+    assert_int_equal(a.from, EVS_FROM_START);
+    assert_int_equal(PARSE(&a, err, "--projector", "http://x:1", "subscribe", "--type", "a/b",
+                           "--from", "17", "--no-follow"),
+                     0);
+    assert_string_equal(a.type, "a/b");
+    assert_int_equal(a.from, 17);
+    assert_int_equal(a.no_follow, 1);
+    assert_string_equal(a.projector, "http://x:1");
+    expect_error(PARSE(&a, err, "subscribe"), err, "exactly one of STREAM, --all");
+    expect_error(PARSE(&a, err, "subscribe", "S", "--all"), err, "exactly one");
+    expect_error(PARSE(&a, err, "subscribe", "--category", "C", "--type", "T"), err, "exactly one");
+    expect_error(PARSE(&a, err, "subscribe", "--all", "--from", "later"), err,
+                 "--from \"later\" is not a position, start or now");
+    expect_error(PARSE(&a, err, "subscribe", "--all", "--limit", "3"), err,
+                 "--limit does not apply to subscribe");
+    expect_error(PARSE(&a, err, "read", "S", "--from", "now"), err, "--from");
+    expect_error(PARSE(&a, err, "read", "S", "--no-follow"), err, "does not apply to read");
+
+    assert_int_equal(PARSE(&a, err, "read-category", "Order", "--from", "5", "--limit", "10"), 0);
+    assert_int_equal(a.command, EVS_CLI_READ_CATEGORY);
+    assert_string_equal(a.target, "Order");
+    assert_int_equal(a.from, 5);
+    assert_int_equal(a.limit, 10);
+    assert_int_equal(PARSE(&a, err, "read-type", "OrderPaid", "--partition", "1"), 0);
+    assert_int_equal(a.command, EVS_CLI_READ_TYPE);
+    assert_string_equal(a.target, "OrderPaid");
+    assert_int_equal(a.partition, 1);
+    expect_error(PARSE(&a, err, "read-category"), err, "read-category needs a CATEGORY");
+    expect_error(PARSE(&a, err, "read-type", "T", "--backwards"), err,
+                 "--backwards does not apply");
+}
+
+static void test_checkpoint_and_snapshot(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    assert_int_equal(PARSE(&a, err, "checkpoint", "save", "proj-a", "42"), 0);
+    assert_int_equal(a.command, EVS_CLI_CHECKPOINT);
+    assert_string_equal(a.target, "save");
+    assert_string_equal(a.extra[0], "proj-a");
+    assert_int_equal(a.position, 42);
+    assert_int_equal(PARSE(&a, err, "checkpoint", "load", "proj-a"), 0);
+    assert_string_equal(a.target, "load");
+    assert_int_equal(PARSE(&a, err, "checkpoint", "delete", "proj-a", "--timeout-ms", "5"), 0);
+    assert_string_equal(a.target, "delete");
+    expect_error(PARSE(&a, err, "checkpoint"), err, "checkpoint needs a save, load or delete");
+    expect_error(PARSE(&a, err, "checkpoint", "show", "x"), err, "unknown checkpoint command");
+    expect_error(PARSE(&a, err, "checkpoint", "save", "x"), err, "POSITION");
+    expect_error(PARSE(&a, err, "checkpoint", "save", "x", "4x"), err, "POSITION");
+    expect_error(PARSE(&a, err, "checkpoint", "load"), err, "needs a NAME");
+    expect_error(PARSE(&a, err, "checkpoint", "load", "x", "7"), err, "unexpected argument \"7\"");
+    expect_error(PARSE(&a, err, "checkpoint", "save", "x", "1", "2"), err, "unexpected argument");
+
+    assert_int_equal(PARSE(&a, err, "snapshot", "save", "Order-1", "--version", "7", "--data", "{}",
+                           "--schema-version", "3", "--content-type", "application/x"),
+                     0);
+    assert_int_equal(a.command, EVS_CLI_SNAPSHOT);
+    assert_string_equal(a.target, "save");
+    assert_string_equal(a.extra[0], "Order-1");
+    assert_int_equal(a.version, 7);
+    assert_int_equal(a.schema_version, 3);
+    assert_string_equal(a.data, "{}");
+    assert_string_equal(a.content_type, "application/x");
+    /* --version takes a value after `snapshot`, even before the subcommand. */
+    assert_int_equal(PARSE(&a, err, "snapshot", "--version=2", "save", "S", "--file", "f"), 0);
+    assert_int_equal(a.version, 2);
+    assert_string_equal(a.file, "f");
+    assert_int_equal(a.schema_version, 1);
+    assert_int_equal(PARSE(&a, err, "snapshot", "load", "S"), 0);
+    assert_int_equal(a.version, 0);
+    assert_int_equal(PARSE(&a, err, "snapshot", "load", "S", "--version", "9"), 0);
+    assert_int_equal(a.version, 9);
+    assert_int_equal(PARSE(&a, err, "--version"), 0); /* still the version flag on its own */
+    assert_int_equal(a.command, EVS_CLI_VERSION);
+    expect_error(PARSE(&a, err, "snapshot", "save", "S", "--data", "{}"), err, "needs --version");
+    expect_error(PARSE(&a, err, "snapshot", "save", "S", "--version", "1"), err, "exactly one of");
+    expect_error(
+        PARSE(&a, err, "snapshot", "save", "S", "--version", "1", "--data", "1", "--file", "f"),
+        err, "exactly one of");
+    expect_error(PARSE(&a, err, "snapshot", "save", "S", "--version", "0", "--data", "1"), err,
+                 "--version");
+    expect_error(PARSE(&a, err, "snapshot", "load", "S", "--data", "1"), err,
+                 "--data does not apply to snapshot load");
+    expect_error(PARSE(&a, err, "snapshot", "load"), err, "needs a STREAM");
+    expect_error(PARSE(&a, err, "snapshot", "drop", "S"), err, "unknown snapshot command");
+    expect_error(PARSE(&a, err, "snapshot", "load", "S", "--version"), err, "needs a value");
+    expect_error(PARSE(&a, err, "snapshot", "save", "S", "--version", "1", "--data", "1",
+                       "--schema-version", "4294967296"),
+                 err, "--schema-version");
+}
+
 static void test_expected_parse(void **state)
 {
     evs_expected e;
@@ -222,6 +329,13 @@ static void test_usage_text_documents_contract(void **state)
         "--timeout-ms",  "no_stream",   "stream_exists",   "Exit codes"};
     for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
         assert_non_null(strstr(EVS_CLI_USAGE, needles[i]));
+    const char *subscription_needles[] = {
+        "read-category CATEGORY",    "read-type TYPE",
+        "subscribe (STREAM | --all", "--no-follow",
+        "--from POSITION|start|now", "checkpoint save NAME POSITION",
+        "snapshot save STREAM",      "snapshot load STREAM"};
+    for (size_t i = 0; i < sizeof subscription_needles / sizeof subscription_needles[0]; i++)
+        assert_non_null(strstr(EVS_CLI_USAGE, subscription_needles[i]));
 }
 
 int main(void)
@@ -233,6 +347,8 @@ int main(void)
         cmocka_unit_test_setup(test_environment_defaults, setup),
         cmocka_unit_test_setup(test_other_commands, setup),
         cmocka_unit_test_setup(test_usage_errors, setup),
+        cmocka_unit_test_setup(test_subscribe_and_index_reads, setup),
+        cmocka_unit_test_setup(test_checkpoint_and_snapshot, setup),
         cmocka_unit_test(test_expected_parse),
         cmocka_unit_test(test_u64_parse),
         cmocka_unit_test(test_exit_codes),
