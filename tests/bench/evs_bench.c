@@ -5,6 +5,8 @@
  *   evs_bench [global options] append-latency --count N [--stream S]
  *   evs_bench [global options] append-throughput --writers W --count N --streams K ...
  *   evs_bench [global options] read-latency --stream S --count N [--raw-http] ...
+ *   evs_bench [global options] subscribe-latency --count N --rate R [--writers W] ...
+ *   evs_bench [global options] catch-up [--count N]
  *
  * `evs_bench --help` lists every option. Each run prints human-readable lines, then exactly
  * one machine-readable line that starts with {"bench": (tests/bench/run.sh collects them).
@@ -16,7 +18,11 @@
  * What is timed: each evs_append / evs_stream_read call (or raw HTTP GET), from just before
  * the call to just after it returns, with CLOCK_MONOTONIC, into a per-thread
  * bench_histogram merged at the end. Set-up (opening clients, the producer's first
- * connection, warm-up calls) is never timed.
+ * connection, warm-up calls) is never timed. subscribe-latency also times each event from
+ * just before its evs_append to its delivery by evs_subscription_next, with CLOCK_REALTIME
+ * stamped into the event's data (the writers and the subscriber are threads of this
+ * process, so they read the same clock); catch-up times a whole subscription, and the gap
+ * between consecutive events.
  */
 #include <assert.h>
 #include <errno.h>
@@ -43,6 +49,9 @@
 #define BENCH_COUNT_MAX 1000000000L
 #define BENCH_LABEL_MAX 64
 #define BENCH_STREAM_PREFIX_MAX 64
+/* subscribe-latency keeps two bytes per event (sent, received) to name missing ones. */
+#define BENCH_SUB_COUNT_MAX 10000000L
+#define BENCH_RATE_MAX 1000000L
 /* Error codes run from EVS_OK (0) to EVS_EINTERNAL (-11); one slot per code, plus one for
  * "other" (a code this build does not know) and one for "wrong answer" (a read that
  * returned the wrong number of events, an HTTP status other than 200). */
@@ -57,6 +66,8 @@ typedef enum bench_command {
     CMD_APPEND_LATENCY,
     CMD_APPEND_THROUGHPUT,
     CMD_READ_LATENCY,
+    CMD_SUBSCRIBE_LATENCY,
+    CMD_CATCH_UP,
 } bench_command;
 
 typedef struct bench_options {
@@ -89,6 +100,7 @@ typedef struct bench_options {
     long max_retries;
     uint64_t seed;
     int progress;
+    long rate;
 } bench_options;
 
 enum {
@@ -118,6 +130,7 @@ enum {
     OPT_MAX_RETRIES,
     OPT_SEED,
     OPT_PROGRESS,
+    OPT_RATE,
     OPT_HELP,
 };
 
@@ -125,7 +138,9 @@ enum {
 #define FOR_LAT (1u << CMD_APPEND_LATENCY)
 #define FOR_TPUT (1u << CMD_APPEND_THROUGHPUT)
 #define FOR_READ (1u << CMD_READ_LATENCY)
-#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ)
+#define FOR_SUB (1u << CMD_SUBSCRIBE_LATENCY)
+#define FOR_CATCH (1u << CMD_CATCH_UP)
+#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_CATCH)
 
 static const struct option long_options[] = {
     {"brokers", required_argument, 0, OPT_BROKERS},
@@ -154,6 +169,7 @@ static const struct option long_options[] = {
     {"max-retries", required_argument, 0, OPT_MAX_RETRIES},
     {"seed", required_argument, 0, OPT_SEED},
     {"progress", no_argument, 0, OPT_PROGRESS},
+    {"rate", required_argument, 0, OPT_RATE},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -162,25 +178,30 @@ static unsigned option_commands(int option)
 {
     switch (option) {
     case OPT_COUNT:
+        return FOR_ALL;
     case OPT_DATA_BYTES:
     case OPT_METADATA_BYTES:
     case OPT_WARMUP:
     case OPT_MAX_ERRORS:
-        return FOR_ALL;
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB;
     case OPT_STREAM:
         return FOR_LAT | FOR_READ;
     case OPT_WRITERS:
     case OPT_STREAMS:
+    case OPT_STREAM_PREFIX:
+        return FOR_TPUT | FOR_SUB;
+    case OPT_RATE:
+        return FOR_SUB;
     case OPT_EVENTS_PER_APPEND:
     case OPT_ZIPF:
     case OPT_ZIPF_S:
     case OPT_EXACT:
     case OPT_CLIENT_PER_WRITER:
-    case OPT_STREAM_PREFIX:
     case OPT_MAX_RETRIES:
     case OPT_SEED:
-    case OPT_PROGRESS:
         return FOR_TPUT;
+    case OPT_PROGRESS:
+        return FOR_TPUT | FOR_CATCH;
     case OPT_LIMIT:
     case OPT_RAW_HTTP:
     case OPT_PREPARE:
@@ -216,12 +237,31 @@ static const char usage_text[] =
     "      with --raw-http as plain GET /streams/S requests through libcurl (same query,\n"
     "      body not parsed). --prepare writes L events to S in one append if S does not\n"
     "      exist yet.\n"
+    "  subscribe-latency --count N [--rate R] [--writers W] [--streams K] [--stream-prefix P]\n"
+    "      opens a subscription to $all (partition 0) from now and waits until it is caught\n"
+    "      up; then W writers (default 4) append N events in total, one per append, at a\n"
+    "      steady R appends/s in total (default 1000; each writer keeps its own schedule of\n"
+    "      absolute deadlines), to the streams <P>1..<P>K (P defaults to \"Sub-\", K to 1000),\n"
+    "      expectation `any`. Each event's data carries the wall-clock time (CLOCK_REALTIME,\n"
+    "      us) taken just before its evs_append; the subscriber records, for each event it\n"
+    "      receives, now minus that time: append-to-subscriber latency. Also reports the\n"
+    "      append latency, and fails (exit 1) unless the subscriber received exactly the\n"
+    "      events that were appended. At most 10000000 events.\n"
+    "  catch-up [--count N] [--progress]\n"
+    "      subscribes to $all (partition 0) from the start without follow and reads until\n"
+    "      the end of the history (EVS_EEND) or N events: events/s, MB/s of event data and\n"
+    "      metadata, the time to the first event, the gaps between events. Checks that the\n"
+    "      positions run 1, 2, 3, ... without a gap. Writes nothing: point it at a filled\n"
+    "      store.\n"
     "\n"
-    "Options of all commands:\n"
+    "Options of the commands that write (all but catch-up):\n"
     "  --data-bytes N      JSON data per event, about N bytes (default 256)\n"
     "  --metadata-bytes N  JSON metadata per event, about N bytes (default 64; 0: none)\n"
-    "  --warmup N          untimed calls first (default 20; append-throughput: 1 per writer)\n"
+    "  --warmup N          untimed calls first (default 20; append-throughput and\n"
+    "                      subscribe-latency: 1 per writer)\n"
     "  --max-errors N      stop after N failed calls (default 100)\n"
+    "\n"
+    "Options of all commands:\n"
     "  --label TEXT        copied into the JSON line, to tell runs apart\n"
     "\n"
     "Global options:\n"
@@ -230,7 +270,8 @@ static const char usage_text[] =
     "  --projector URL     projector HTTP API (env EVSTORE_PROJECTOR; "
     "default " EVS_DEFAULT_PROJECTOR ")\n"
     "  --topic T           events topic (env EVSTORE_TOPIC; default " EVS_DEFAULT_TOPIC ")\n"
-    "  --timeout-ms N      produce, verdict and request timeout (default 10000)\n"
+    "  --timeout-ms N      produce, verdict and request timeout, and how long a subscriber\n"
+    "                      waits for the next event (default 10000)\n"
     "  --linger-ms N       the producer's batching delay, evs_client_options.linger_ms\n"
     "                      (default: the library's, 1 ms)\n"
     "\n"
@@ -290,6 +331,10 @@ static bench_command command_of(const char *name)
         return CMD_APPEND_THROUGHPUT;
     if (!strcmp(name, "read-latency"))
         return CMD_READ_LATENCY;
+    if (!strcmp(name, "subscribe-latency"))
+        return CMD_SUBSCRIBE_LATENCY;
+    if (!strcmp(name, "catch-up"))
+        return CMD_CATCH_UP;
     return CMD_NONE;
 }
 
@@ -315,6 +360,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
     o->max_errors = 100;
     o->max_retries = 50;
     o->seed = 1;
+    o->rate = 1000;
 
     int seen[OPT_HELP + 1] = {0};
     int c;
@@ -445,6 +491,10 @@ static int options_parse(int argc, char **argv, bench_options *o)
         case OPT_PROGRESS:
             o->progress = 1;
             break;
+        case OPT_RATE:
+            if (parse_long("rate", optarg, 1, BENCH_RATE_MAX, &o->rate))
+                return 2;
+            break;
         case OPT_HELP:
             fputs(usage_text, stdout);
             return 1;
@@ -453,7 +503,8 @@ static int options_parse(int argc, char **argv, bench_options *o)
         }
     }
     if (o->command == CMD_NONE)
-        return usage_error("no command: append-latency, append-throughput or read-latency");
+        return usage_error("no command: append-latency, append-throughput, read-latency, "
+                           "subscribe-latency or catch-up");
     for (int i = OPT_BROKERS; i <= OPT_HELP; i++) {
         if (seen[i] && !(option_commands(i) & (1u << o->command))) {
             const char *name = "?";
@@ -463,16 +514,28 @@ static int options_parse(int argc, char **argv, bench_options *o)
             return usage_error("--%s does not apply to this command", name);
         }
     }
-    if (o->count < 0 && o->command != CMD_APPEND_LATENCY && o->command != CMD_READ_LATENCY)
+    if (o->count < 0 &&
+        (o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY))
         return usage_error("--count is required");
     if (o->count < 0)
-        o->count = 1000;
+        o->count = o->command == CMD_CATCH_UP ? 0 : 1000; /* catch-up: 0 = to the end */
+    if (o->command == CMD_SUBSCRIBE_LATENCY) {
+        if (o->count > BENCH_SUB_COUNT_MAX)
+            return usage_error("subscribe-latency takes at most %ld events", BENCH_SUB_COUNT_MAX);
+        if (!seen[OPT_WRITERS])
+            o->writers = 4;
+        if (!seen[OPT_STREAM_PREFIX])
+            o->stream_prefix = "Sub-";
+        if (o->writers > o->count)
+            return usage_error("--writers (%ld) is more than --count (%ld)", o->writers, o->count);
+    }
     if (o->command == CMD_READ_LATENCY && !o->stream)
         return usage_error("read-latency needs --stream");
     if (o->stream && !stream_name_ok(o->stream))
         return usage_error("--stream \"%s\" is not a valid stream name", o->stream);
     if (o->warmup < 0)
-        o->warmup = o->command == CMD_APPEND_THROUGHPUT ? 1 : 20;
+        o->warmup =
+            o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ? 1 : 20;
     return 0;
 }
 
@@ -589,14 +652,21 @@ static void json_head(const char *bench, const bench_options *o)
         printf(",\"linger_ms\":%d", o->linger_ms);
 }
 
+/* The histogram's fields, each name prefixed (a second histogram in one line). */
+static void json_latency_named(const char *prefix, const bench_histogram *h)
+{
+    const char *p = prefix;
+    printf(",\"%sn\":%" PRIu64 ",\"%sp50_us\":%" PRIu64 ",\"%sp95_us\":%" PRIu64
+           ",\"%sp99_us\":%" PRIu64 ",\"%sp999_us\":%" PRIu64 ",\"%smax_us\":%" PRIu64
+           ",\"%smin_us\":%" PRIu64 ",\"%smean_us\":%.1f",
+           p, h->total, p, bench_histogram_percentile(h, 50), p, bench_histogram_percentile(h, 95),
+           p, bench_histogram_percentile(h, 99), p, bench_histogram_percentile(h, 99.9), p,
+           h->max_us, p, h->total ? h->min_us : 0, p, bench_histogram_mean(h));
+}
+
 static void json_latency(const bench_histogram *h)
 {
-    printf(",\"n\":%" PRIu64 ",\"p50_us\":%" PRIu64 ",\"p95_us\":%" PRIu64 ",\"p99_us\":%" PRIu64
-           ",\"p999_us\":%" PRIu64 ",\"max_us\":%" PRIu64 ",\"min_us\":%" PRIu64
-           ",\"mean_us\":%.1f",
-           h->total, bench_histogram_percentile(h, 50), bench_histogram_percentile(h, 95),
-           bench_histogram_percentile(h, 99), bench_histogram_percentile(h, 99.9), h->max_us,
-           h->total ? h->min_us : 0, bench_histogram_mean(h));
+    json_latency_named("", h);
 }
 
 static void json_errors(const bench_errors *e)
@@ -1365,6 +1435,612 @@ done:
     return status;
 }
 
+/* ---- subscribe-latency ----------------------------------------------------------------- */
+
+/* What became of event k's append (sub_run.sent). */
+#define SENT_NONE 0    /* never attempted (the run stopped early) */
+#define SENT_OK 1      /* accepted */
+#define SENT_FAILED 2  /* refused or not written: must not be delivered */
+#define SENT_UNKNOWN 3 /* EVS_EUNKNOWN_OUTCOME: may or may not be delivered */
+/* A writer is "late" when it starts an append more than this after its deadline. */
+#define SUB_LATE_US 1000
+/* How many missing or unexpected events an error message names. */
+#define SUB_NAMED_MAX 10
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Wall-clock microseconds: what goes into an event and what the subscriber compares it
+ * with. Both are read in this process, so a step of the clock (NTP) is the only error; the
+ * subscriber counts deliveries that appear to precede their append. */
+static int64_t realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void sleep_until_ns(uint64_t deadline)
+{
+    struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+typedef struct sub_run sub_run;
+
+typedef struct sub_writer {
+    pthread_t thread;
+    int started;
+    long index;
+    sub_run *run;
+    bench_histogram histogram; /* append latency */
+    bench_errors errors;
+    uint64_t appends, unknown;
+    uint64_t late, max_late_us; /* appends started more than SUB_LATE_US after their deadline */
+    uint64_t last_return_us;    /* now_us() when its last append returned */
+    int setup_failed;
+} sub_writer;
+
+struct sub_run {
+    const bench_options *o;
+    evs_client *client; /* the writers' (one shared client) */
+    char run_id[40];    /* in every event's data, so this run's events are told from others */
+    size_t prefix_len;  /* of {"run":"<run_id>","seq": */
+    char prefix[64];
+    pthread_barrier_t warmed, start;
+    uint64_t start_ns;   /* CLOCK_MONOTONIC; event k is due at start_ns + k * 1e9 / rate */
+    unsigned char *sent; /* per event k: SENT_*; each writer writes only its own k */
+    atomic_long failed_appends;
+    atomic_int stop;
+    /* The subscriber thread's; read by the main thread after joining it. */
+    evs_subscription *sub;
+    pthread_t sub_thread;
+    unsigned char *received; /* per event k: deliveries (saturating at 255) */
+    bench_histogram delivery;
+    bench_errors errors;
+    uint64_t ours, duplicates, foreign, clock_back, out_of_range;
+    uint64_t first_position, last_position;
+    uint64_t last_delivery_us; /* now_us() at this run's last first-time delivery */
+    int sub_failed;
+    /* Set by the main thread when the writers are done: how many distinct events to wait
+     * for, and until when (CLOCK_MONOTONIC) at most. */
+    atomic_long expect;
+    _Atomic uint64_t drain_deadline_ns;
+    atomic_int writers_done;
+};
+
+/* Writes event k's data: {"run":"<id>","seq":k,"t":<wall-clock us>,"pad":"xxx…"}, the
+ * padding bringing it to --data-bytes. The metadata is payload_fill's. */
+static void sub_payload_fill(sub_run *run, payload *p, long k, int64_t t_us, uint64_t *rng)
+{
+    char fields[PAYLOAD_FIELDS_MAX - 32];
+    payload_fill(p, (uint64_t)k, rng);
+    snprintf(fields, sizeof fields, "\"run\":\"%s\",\"seq\":%ld,\"t\":%" PRId64, run->run_id, k,
+             t_us);
+    char *data = p->buffers; /* event 0's data buffer */
+    p->events[0].data_len = json_object_fill(data, p->data_cap, p->data_target, fields);
+}
+
+static void *sub_writer_main(void *arg)
+{
+    sub_writer *w = arg;
+    sub_run *run = w->run;
+    const bench_options *o = run->o;
+    uint64_t rng = o->seed * UINT64_C(0x100000001b3) + (uint64_t)w->index;
+    char stream[EVS_STREAM_NAME_MAX + 1];
+    payload p;
+    evs_append_result result;
+    int have_payload = 0;
+
+    bench_histogram_init(&w->histogram);
+    if (payload_init(&p, 1, (size_t)o->data_bytes, (size_t)o->metadata_bytes) != 0) {
+        fprintf(stderr, "evs_bench: writer %ld: out of memory\n", w->index);
+        w->setup_failed = 1;
+    } else {
+        have_payload = 1;
+    }
+    /* Warm-up, untimed, before the subscription opens (so it never sees these): the
+     * producer's first connection, an HTTP connection per writer. */
+    snprintf(stream, sizeof stream, "%swarmup-%ld", o->stream_prefix, w->index + 1);
+    for (long i = 0; i < o->warmup && !w->setup_failed; i++) {
+        payload_fill(&p, (uint64_t)i, &rng);
+        evs_expected any = {EVS_EXPECT_ANY, 0};
+        int rc = evs_append(run->client, stream, any, p.events, 1, NULL, &result);
+        if (rc != 0) {
+            fprintf(stderr, "evs_bench: writer %ld: the warm-up append to %s failed: %s: %s\n",
+                    w->index, stream, evs_strerror(rc), evs_last_error());
+            w->setup_failed = 1;
+        }
+    }
+    if (w->setup_failed)
+        atomic_store(&run->stop, 1);
+    pthread_barrier_wait(&run->warmed);
+    pthread_barrier_wait(&run->start); /* the main thread has set start_ns */
+
+    /* Writer i sends events i, i + W, i + 2W, ...: together one every 1/rate s. */
+    for (long k = w->index; k < o->count && !atomic_load(&run->stop); k += o->writers) {
+        uint64_t due = run->start_ns + (uint64_t)k * UINT64_C(1000000000) / (uint64_t)o->rate;
+        sleep_until_ns(due);
+        uint64_t late_us = (now_ns() - due) / 1000u;
+        if (late_us > SUB_LATE_US)
+            w->late++;
+        if (late_us > w->max_late_us)
+            w->max_late_us = late_us;
+        snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix,
+                 (long)(rng_next(&rng) % (uint64_t)o->streams) + 1);
+        sub_payload_fill(run, &p, k, realtime_us(), &rng);
+        evs_expected any = {EVS_EXPECT_ANY, 0};
+        uint64_t t0 = now_us();
+        int rc = evs_append(run->client, stream, any, p.events, 1, NULL, &result);
+        uint64_t t1 = now_us();
+        w->last_return_us = t1;
+        if (rc == 0) {
+            bench_histogram_record(&w->histogram, t1 - t0);
+            w->appends++;
+            run->sent[k] = SENT_OK;
+        } else {
+            errors_add(&w->errors, slot_of(rc), evs_last_error());
+            run->sent[k] = rc == EVS_EUNKNOWN_OUTCOME ? SENT_UNKNOWN : SENT_FAILED;
+            w->unknown += rc == EVS_EUNKNOWN_OUTCOME;
+            if (atomic_fetch_add(&run->failed_appends, 1) + 1 >= o->max_errors)
+                atomic_store(&run->stop, 1);
+        }
+    }
+    if (have_payload)
+        payload_free(&p);
+    return NULL;
+}
+
+/* One delivered event: this run's (timed) or another writer's (counted, not timed). */
+static void sub_event(sub_run *run, const evs_event *e, int64_t now_real)
+{
+    const bench_options *o = run->o;
+    if (run->ours + run->foreign == 0)
+        run->first_position = e->position;
+    run->last_position = e->position;
+    const char *d = e->data;
+    if (e->data_len <= run->prefix_len || memcmp(d, run->prefix, run->prefix_len) != 0) {
+        run->foreign++;
+        return;
+    }
+    /* The rest is <k>,"t":<us>,... : copy a bounded piece to parse it NUL-terminated. */
+    char tail[64];
+    size_t n = e->data_len - run->prefix_len;
+    if (n >= sizeof tail)
+        n = sizeof tail - 1;
+    memcpy(tail, d + run->prefix_len, n);
+    tail[n] = '\0';
+    long k;
+    int64_t t_us;
+    if (sscanf(tail, "%ld,\"t\":%" SCNd64, &k, &t_us) != 2 || k < 0 || k >= o->count) {
+        run->out_of_range++;
+        return;
+    }
+    if (run->received[k]) {
+        run->duplicates++;
+        if (run->received[k] < 255)
+            run->received[k]++;
+        return;
+    }
+    run->received[k] = 1;
+    run->ours++;
+    run->last_delivery_us = now_us();
+    if (now_real < t_us) {
+        run->clock_back++;
+        bench_histogram_record(&run->delivery, 0);
+    } else {
+        bench_histogram_record(&run->delivery, (uint64_t)(now_real - t_us));
+    }
+}
+
+static void *sub_subscriber_main(void *arg)
+{
+    sub_run *run = arg;
+    for (;;) {
+        evs_event *e = NULL;
+        int rc = evs_subscription_next(run->sub, 100, &e);
+        int64_t now_real = realtime_us();
+        if (rc == 0) {
+            sub_event(run, e, now_real);
+        } else if (rc != EVS_ETIMEOUT) {
+            /* Following, so even EVS_EEND would be wrong; anything else ended it. */
+            errors_add(&run->errors, slot_of(rc), evs_last_error());
+            fprintf(stderr, "evs_bench: the subscription ended: %s: %s\n", evs_strerror(rc),
+                    evs_last_error());
+            run->sub_failed = 1;
+            break;
+        }
+        if (atomic_load(&run->writers_done)) {
+            if ((long)run->ours >= atomic_load(&run->expect))
+                break;
+            if (now_ns() >= atomic_load(&run->drain_deadline_ns))
+                break;
+        }
+    }
+    return NULL;
+}
+
+/* Counts the events that went wrong, naming the first SUB_NAMED_MAX of them (their numbers
+ * k) in buf: with missing, those accepted but never delivered; otherwise those delivered
+ * although their append failed (or was never made). */
+static uint64_t sub_name_events(const sub_run *run, int missing, char *buf, size_t len)
+{
+    uint64_t found = 0;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (long k = 0; k < run->o->count; k++) {
+        int hit = missing ? run->sent[k] == SENT_OK && !run->received[k]
+                          : run->received[k] &&
+                                (run->sent[k] == SENT_FAILED || run->sent[k] == SENT_NONE);
+        if (!hit)
+            continue;
+        if (found < SUB_NAMED_MAX && used < len)
+            used += (size_t)snprintf(buf + used, len - used, "%s%ld", found ? ", " : "", k);
+        found++;
+    }
+    if (found > SUB_NAMED_MAX && used < len)
+        snprintf(buf + used, len - used, ", ...");
+    return found;
+}
+
+static int run_subscribe_latency(const bench_options *o)
+{
+    int status = 1;
+    long w_count = o->writers;
+    sub_run *run = calloc(1, sizeof *run);
+    sub_writer *writers = calloc((size_t)w_count, sizeof *writers);
+    bench_histogram *appends_h = malloc(sizeof *appends_h);
+    bench_errors *errors = calloc(1, sizeof *errors);
+    evs_client *sub_client = NULL;
+    int barriers_ready = 0, sub_started = 0;
+
+    if (!run || !writers || !appends_h || !errors || !(run->sent = calloc((size_t)o->count, 1)) ||
+        !(run->received = calloc((size_t)o->count, 1))) {
+        fprintf(stderr, "evs_bench: out of memory\n");
+        goto done;
+    }
+    run->o = o;
+    bench_histogram_init(&run->delivery);
+    atomic_store(&run->expect, o->count);
+    snprintf(run->run_id, sizeof run->run_id, "%ld-%" PRIx64, (long)getpid(),
+             (uint64_t)realtime_us());
+    run->prefix_len =
+        (size_t)snprintf(run->prefix, sizeof run->prefix, "{\"run\":\"%s\",\"seq\":", run->run_id);
+    /* The writers share one client; the subscriber has its own (it never produces). */
+    if (client_open(o, &run->client) != 0 || client_open(o, &sub_client) != 0)
+        goto done;
+    if (pthread_barrier_init(&run->warmed, NULL, (unsigned)w_count + 1) != 0 ||
+        pthread_barrier_init(&run->start, NULL, (unsigned)w_count + 1) != 0) {
+        fprintf(stderr, "evs_bench: cannot create a barrier\n");
+        goto done;
+    }
+    barriers_ready = 1;
+    printf("subscribe-latency: a subscription to $all (partition 0) from now; %ld writers (one "
+           "shared client) append %ld events, one per append (%ld B data, %ld B metadata), at "
+           "%ld appends/s in total to %ld streams %s1..%s%ld, expectation any (run %s)\n",
+           w_count, o->count, o->data_bytes, o->metadata_bytes, o->rate, o->streams,
+           o->stream_prefix, o->stream_prefix, o->streams, run->run_id);
+    fflush(stdout);
+    for (long i = 0; i < w_count; i++) {
+        writers[i].index = i;
+        writers[i].run = run;
+        if (pthread_create(&writers[i].thread, NULL, sub_writer_main, &writers[i]) != 0) {
+            /* The barriers count on every writer: without this one nobody gets past them. */
+            fprintf(stderr, "evs_bench: cannot start writer %ld; aborting\n", i);
+            exit(1);
+        }
+        writers[i].started = 1;
+    }
+    pthread_barrier_wait(&run->warmed);
+
+    /* Open the subscription once the warm-ups are in, and wait until it has caught up
+     * (from now: at once), so that it is live before the first timed append. Whatever
+     * fails here sets stop: the writers still pass the start barrier, then return. */
+    uint64_t open_us = 0;
+    if (!atomic_load(&run->stop)) {
+        evs_subscription_options so;
+        evs_subscription_options_init(&so);
+        so.target = EVS_SUBSCRIBE_ALL;
+        so.from = EVS_FROM_NOW;
+        so.follow = 1;
+        uint64_t t0 = now_us();
+        int rc = evs_subscription_open(sub_client, &so, &run->sub);
+        while (rc == 0) {
+            evs_event *e = NULL;
+            rc = evs_subscription_next(run->sub, o->timeout_ms, &e);
+            if (rc == 0)
+                sub_event(run, e, realtime_us()); /* someone else's, this early */
+            else if (rc == EVS_ECAUGHT_UP)
+                break;
+        }
+        open_us = now_us() - t0;
+        if (rc != EVS_ECAUGHT_UP) {
+            fprintf(stderr, "evs_bench: cannot open a subscription to $all at %s: %s: %s\n",
+                    o->projector, evs_strerror(rc), evs_last_error());
+            atomic_store(&run->stop, 1);
+        } else if (pthread_create(&run->sub_thread, NULL, sub_subscriber_main, run) != 0) {
+            fprintf(stderr, "evs_bench: cannot start the subscriber thread\n");
+            atomic_store(&run->stop, 1);
+        } else {
+            sub_started = 1;
+        }
+    }
+    run->start_ns = now_ns() + 1000000; /* the first deadline: 1 ms from now */
+    pthread_barrier_wait(&run->start);
+    uint64_t started = now_us();
+
+    bench_histogram_init(appends_h);
+    uint64_t appended = 0, unknown = 0, late = 0, max_late_us = 0, last_return_us = 0;
+    int setup_failed = 0;
+    for (long i = 0; i < w_count; i++) {
+        pthread_join(writers[i].thread, NULL);
+        writers[i].started = 0;
+        bench_histogram_merge(appends_h, &writers[i].histogram);
+        errors_merge(errors, &writers[i].errors);
+        appended += writers[i].appends;
+        unknown += writers[i].unknown;
+        late += writers[i].late;
+        if (writers[i].max_late_us > max_late_us)
+            max_late_us = writers[i].max_late_us;
+        if (writers[i].last_return_us > last_return_us)
+            last_return_us = writers[i].last_return_us;
+        setup_failed |= writers[i].setup_failed;
+    }
+    double seconds = (double)(now_us() - started) / 1e6;
+    if (setup_failed || !sub_started)
+        goto done;
+
+    /* Wait for the subscriber: every accepted event (and those of unknown outcome, which
+     * may have been stored), or --timeout-ms more at most. */
+    atomic_store(&run->expect, (long)(appended + unknown));
+    atomic_store(&run->drain_deadline_ns, now_ns() + (uint64_t)o->timeout_ms * 1000000u);
+    atomic_store(&run->writers_done, 1);
+    pthread_join(run->sub_thread, NULL);
+    sub_started = 0;
+    /* Negative when the last event reached the subscriber before its writer had the
+     * verdict. */
+    double tail_ms = run->last_delivery_us
+                         ? ((double)run->last_delivery_us - (double)last_return_us) / 1000.0
+                         : 0.0;
+    if (tail_ms > -0.05 && tail_ms < 0.05)
+        tail_ms = 0.0; /* not "-0.0" */
+    errors_merge(errors, &run->errors);
+
+    char missing_names[256], unexpected_names[256];
+    uint64_t missing = sub_name_events(run, 1, missing_names, sizeof missing_names);
+    uint64_t unexpected = sub_name_events(run, 0, unexpected_names, sizeof unexpected_names);
+    uint64_t unknown_received = 0;
+    for (long k = 0; k < o->count; k++)
+        unknown_received += run->sent[k] == SENT_UNKNOWN && run->received[k];
+    uint64_t wrong = missing + unexpected + run->duplicates + run->out_of_range;
+    if (wrong) {
+        errors_add(errors, BENCH_SLOT_BAD_ANSWER,
+                   "the subscription did not deliver exactly the appended events");
+        errors->count[BENCH_SLOT_BAD_ANSWER] += wrong - 1;
+    }
+    int stopped = atomic_load(&run->failed_appends) >= o->max_errors;
+    int delivered_ok = missing == 0 && unexpected == 0 && run->duplicates == 0 &&
+                       run->out_of_range == 0 && !run->sub_failed;
+    int completed = !stopped && delivered_ok;
+
+    printf("subscribe-latency: %" PRIu64 " appends in %.2f s: %.0f appends/s (target %ld); %" PRIu64
+           " started more than %d ms after their deadline (the latest by %" PRIu64 " us)%s\n",
+           appended, seconds, (double)appended / seconds, o->rate, late, SUB_LATE_US / 1000,
+           max_late_us, stopped ? " (STOPPED EARLY)" : "");
+    printf("  events appended %" PRIu64 ", received by the subscriber %" PRIu64
+           " (the last %.1f ms after the last append returned); duplicates %" PRIu64
+           ", other writers' events %" PRIu64 ", positions %" PRIu64 "..%" PRIu64
+           "; subscription opened and caught up in %.1f ms\n",
+           appended, run->ours, tail_ms, run->duplicates, run->foreign, run->first_position,
+           run->last_position, (double)open_us / 1000.0);
+    if (unknown)
+        printf("  appends of unknown outcome: %" PRIu64
+               ", of which the subscriber received %" PRIu64 "\n",
+               unknown, unknown_received);
+    if (run->clock_back)
+        printf("  %" PRIu64 " deliveries appear to precede their append (the wall clock was set "
+               "back?); counted as 0 us\n",
+               run->clock_back);
+    print_latency("append-to-subscriber", &run->delivery);
+    print_latency("append", appends_h);
+    print_errors(errors);
+    if (!delivered_ok) {
+        fprintf(stderr,
+                "evs_bench: ERROR: the subscription did not deliver exactly the appended events: "
+                "%" PRIu64 " appended, %" PRIu64 " received",
+                appended, run->ours);
+        if (missing)
+            fprintf(stderr,
+                    "; %" PRIu64 " accepted but never delivered (within %d ms of the "
+                    "last append): event %s",
+                    missing, o->timeout_ms, missing_names);
+        if (unexpected)
+            fprintf(stderr, "; %" PRIu64 " delivered but their append failed: event %s", unexpected,
+                    unexpected_names);
+        if (run->duplicates)
+            fprintf(stderr, "; %" PRIu64 " delivered twice", run->duplicates);
+        if (run->out_of_range)
+            fprintf(stderr, "; %" PRIu64 " with this run's id but unreadable data",
+                    run->out_of_range);
+        if (run->sub_failed)
+            fprintf(stderr, "; the subscription failed (above)");
+        fprintf(stderr, "\n");
+    }
+    json_head("subscribe-latency", o);
+    printf(
+        ",\"writers\":%ld,\"clients\":1,\"streams\":%ld,\"rate_target\":%ld,\"data_bytes\":%ld,"
+        "\"metadata_bytes\":%ld,\"appends\":%" PRIu64 ",\"events\":%" PRIu64
+        ",\"events_received\":%" PRIu64 ",\"events_missing\":%" PRIu64
+        ",\"events_unexpected\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"unknown_outcome\":%" PRIu64
+        ",\"foreign_events\":%" PRIu64 ",\"late_starts\":%" PRIu64 ",\"max_late_us\":%" PRIu64
+        ",\"seconds\":%.3f,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,\"last_delivery_ms\":%.1f",
+        w_count, o->streams, o->rate, o->data_bytes, o->metadata_bytes, appended, appended,
+        run->ours, missing, unexpected, run->duplicates, unknown, run->foreign, late, max_late_us,
+        seconds, (double)appended / seconds, (double)appended / seconds, tail_ms);
+    json_latency(&run->delivery);
+    json_latency_named("append_", appends_h);
+    json_errors(errors);
+    printf(",\"completed\":%s}\n", completed ? "true" : "false");
+    status = completed ? 0 : 1;
+done:
+    if (writers) {
+        for (long i = 0; i < w_count; i++)
+            if (writers[i].started)
+                pthread_join(writers[i].thread, NULL);
+    }
+    if (sub_started) {
+        atomic_store(&run->expect, 0);
+        atomic_store(&run->writers_done, 1);
+        pthread_join(run->sub_thread, NULL);
+    }
+    if (run) {
+        evs_subscription_close(run->sub);
+        evs_client_close(run->client);
+        if (barriers_ready) {
+            pthread_barrier_destroy(&run->warmed);
+            pthread_barrier_destroy(&run->start);
+        }
+        free(run->sent);
+        free(run->received);
+    }
+    evs_client_close(sub_client);
+    free(run);
+    free(writers);
+    free(appends_h);
+    free(errors);
+    return status;
+}
+
+/* ---- catch-up -------------------------------------------------------------------------- */
+
+static int run_catch_up(const bench_options *o)
+{
+    int status = 1;
+    evs_client *client = NULL;
+    evs_subscription *sub = NULL;
+    bench_histogram *gaps = malloc(sizeof *gaps);
+    bench_errors *errors = calloc(1, sizeof *errors);
+
+    if (!gaps || !errors) {
+        fprintf(stderr, "evs_bench: out of memory\n");
+        goto done;
+    }
+    bench_histogram_init(gaps);
+    if (client_open(o, &client) != 0)
+        goto done;
+    printf("catch-up: a subscription to $all (partition 0) from the start, without follow, "
+           "read %s\n",
+           o->count ? "until the end of the history or the --count"
+                    : "until the end of the history");
+    fflush(stdout);
+
+    evs_subscription_options so;
+    evs_subscription_options_init(&so);
+    so.target = EVS_SUBSCRIBE_ALL;
+    so.from = EVS_FROM_START;
+    so.follow = 0;
+    uint64_t t0 = now_us();
+    int rc = evs_subscription_open(client, &so, &sub);
+    uint64_t t_open = now_us();
+    if (rc != 0) {
+        fprintf(stderr, "evs_bench: cannot open a subscription to $all at %s: %s: %s\n",
+                o->projector, evs_strerror(rc), evs_last_error());
+        goto done;
+    }
+
+    uint64_t events = 0, bytes = 0, position_gaps = 0, first_position = 0, last_position = 0;
+    uint64_t t_first = 0, t_prev = 0, t_caught_up = 0, last_progress = t0;
+    const char *ended = "error";
+    for (;;) {
+        evs_event *e = NULL;
+        rc = evs_subscription_next(sub, o->timeout_ms, &e);
+        uint64_t t = now_us();
+        if (rc == 0) {
+            if (events == 0) {
+                t_first = t;
+                first_position = e->position;
+                if (e->position != 1)
+                    position_gaps++; /* from the start: the first position is 1 */
+            } else {
+                bench_histogram_record(gaps, t - t_prev);
+                if (e->position != last_position + 1)
+                    position_gaps++;
+            }
+            t_prev = t;
+            last_position = e->position;
+            bytes += e->data_len + e->metadata_len;
+            events++;
+            if (o->count && events >= (uint64_t)o->count) {
+                ended = "count";
+                break;
+            }
+            if (o->progress && t - last_progress >= 5000000) {
+                last_progress = t;
+                fprintf(stderr, "evs_bench: %" PRIu64 " events after %.0f s (%.0f events/s)\n",
+                        events, (double)(t - t0) / 1e6, (double)events / ((double)(t - t0) / 1e6));
+            }
+        } else if (rc == EVS_ECAUGHT_UP) {
+            t_caught_up = t;
+        } else if (rc == EVS_EEND) {
+            ended = "end";
+            break;
+        } else {
+            errors_add(errors, slot_of(rc), evs_last_error());
+            fprintf(stderr, "evs_bench: the subscription failed after %" PRIu64 " events: %s: %s\n",
+                    events, evs_strerror(rc), evs_last_error());
+            break;
+        }
+    }
+    uint64_t t_end = now_us();
+    double seconds = (double)(t_end - t0) / 1e6;
+    double after_first_s = events > 1 ? (double)(t_prev - t_first) / 1e6 : 0.0;
+    if (position_gaps)
+        errors_add(errors, BENCH_SLOT_BAD_ANSWER, "positions did not run 1, 2, 3, ...");
+    int completed = strcmp(ended, "error") != 0 && position_gaps == 0;
+
+    printf("catch-up: %" PRIu64 " events (positions %" PRIu64 "..%" PRIu64 "), %.1f MB of data and "
+           "metadata, in %.2f s: %.0f events/s, %.1f MB/s; ended by %s%s\n",
+           events, first_position, last_position, (double)bytes / 1e6, seconds,
+           (double)events / seconds, (double)bytes / 1e6 / seconds,
+           !strcmp(ended, "end")     ? "EVS_EEND (the whole history)"
+           : !strcmp(ended, "count") ? "--count"
+                                     : "a failure",
+           completed ? "" : " (FAILED)");
+    printf("  open %.1f ms, first event after %.1f ms; after the first event %.0f events/s%s\n",
+           (double)(t_open - t0) / 1000.0, events ? (double)(t_first - t0) / 1000.0 : 0.0,
+           after_first_s > 0 ? (double)(events - 1) / after_first_s : 0.0,
+           t_caught_up ? "" : "; no caught-up seen");
+    if (position_gaps)
+        printf("  ERROR: %" PRIu64 " times a position was not the one after the previous\n",
+               position_gaps);
+    print_latency("gap between events", gaps);
+    print_errors(errors);
+    json_head("catch-up", o);
+    printf(",\"events\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"first_position\":%" PRIu64
+           ",\"last_position\":%" PRIu64 ",\"position_gaps\":%" PRIu64
+           ",\"seconds\":%.3f,\"events_per_s\":%.1f,\"mb_per_s\":%.2f,\"open_ms\":%.1f,"
+           "\"first_event_ms\":%.1f,\"events_per_s_after_first\":%.1f,\"ended\":\"%s\"",
+           events, bytes, first_position, last_position, position_gaps, seconds,
+           (double)events / seconds, (double)bytes / 1e6 / seconds, (double)(t_open - t0) / 1000.0,
+           events ? (double)(t_first - t0) / 1000.0 : 0.0,
+           after_first_s > 0 ? (double)(events - 1) / after_first_s : 0.0, ended);
+    json_latency_named("gap_", gaps);
+    json_errors(errors);
+    printf(",\"completed\":%s}\n", completed ? "true" : "false");
+    status = completed ? 0 : 1;
+done:
+    evs_subscription_close(sub);
+    evs_client_close(client);
+    free(gaps);
+    free(errors);
+    return status;
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -1391,6 +2067,12 @@ int main(int argc, char **argv)
         break;
     case CMD_READ_LATENCY:
         rc = run_read_latency(&o);
+        break;
+    case CMD_SUBSCRIBE_LATENCY:
+        rc = run_subscribe_latency(&o);
+        break;
+    case CMD_CATCH_UP:
+        rc = run_catch_up(&o);
         break;
     default:
         rc = 2;

@@ -18,6 +18,11 @@
 #         evs_stream_read, and N times as raw HTTP GETs (no parsing);
 #       - the fill: 4 writers appending 100 events per append (500k events), so that the
 #         rebuild has something to chew on;
+#       - subscribe-latency (S1): a subscription to $all from now, 4 writers appending 5000
+#         events at a steady 1000 appends/s; latency from before each evs_append to the
+#         event's delivery through the subscription, and every appended event must arrive;
+#       - catch-up: a subscription to $all from the start without follow, read to the end
+#         of the history (the whole filled topic): events/s and MB/s;
 #       - the rebuild: SIGTERM to the projector, a new one with --rebuild on the same state
 #         directory and topic, timed until it has applied the whole topic again (its /status)
 #         and until its log prints "rebuild complete";
@@ -26,7 +31,7 @@
 #  6. on exit, whatever happened: stops the projector it started (and the broker, if it
 #     started that), deletes the bench topic and the projector's state directory.
 #
-# A default run takes about 70 s on 2 cores. Sizes and switches (defaults in brackets):
+# A default run takes about 90 s on 2 cores. Sizes and switches (defaults in brackets):
 #   EVSTORE_BROKERS                 [127.0.0.1:18092]
 #   EVSTORE_BENCH_LATENCY_COUNT     [10000]   timed appends in each one-writer run
 #   EVSTORE_BENCH_WRITERS           [16]      writers in the throughput run
@@ -37,6 +42,10 @@
 #   EVSTORE_BENCH_FILL_EVENTS       [500000]  events appended before the rebuild (0: no fill)
 #   EVSTORE_BENCH_FILL_WRITERS      [4]
 #   EVSTORE_BENCH_FILL_BATCH        [100]     events per append in the fill
+#   EVSTORE_BENCH_SUB_COUNT         [5000]    events appended in the subscribe run (0: no run)
+#   EVSTORE_BENCH_SUB_RATE          [1000]    appends/s in the subscribe run (all writers)
+#   EVSTORE_BENCH_SUB_WRITERS       [4]
+#   EVSTORE_BENCH_CATCHUP           [1]       0: no catch-up run
 #   EVSTORE_BENCH_EXTRA             [0]       1: also 16 writers with --exact on Zipf-skewed
 #                                             streams (contention), and with a client each
 #   EVSTORE_BENCH_KEEP              [0]       1: keep the topic, the projector's state and logs
@@ -60,12 +69,16 @@ read_events="${EVSTORE_BENCH_READ_EVENTS:-100}"
 fill_events="${EVSTORE_BENCH_FILL_EVENTS:-500000}"
 fill_writers="${EVSTORE_BENCH_FILL_WRITERS:-4}"
 fill_batch="${EVSTORE_BENCH_FILL_BATCH:-100}"
+sub_count="${EVSTORE_BENCH_SUB_COUNT:-5000}"
+sub_rate="${EVSTORE_BENCH_SUB_RATE:-1000}"
+sub_writers="${EVSTORE_BENCH_SUB_WRITERS:-4}"
+catchup="${EVSTORE_BENCH_CATCHUP:-1}"
 extra="${EVSTORE_BENCH_EXTRA:-0}"
 keep="${EVSTORE_BENCH_KEEP:-0}"
 out_dir="${EVSTORE_BENCH_OUT:-$build/bench}"
 
 for v in latency_count writers throughput_count streams read_count read_events fill_events \
-  fill_writers fill_batch; do
+  fill_writers fill_batch sub_count sub_rate sub_writers catchup; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 
@@ -262,6 +275,13 @@ if ((fill_appends > 0)); then
   bench fill append-throughput --writers "$fill_writers" --count "$fill_appends" \
     --events-per-append "$fill_batch" --streams 100 --stream-prefix Fill- --progress
 fi
+if ((sub_count > 0)); then
+  bench "s1-w$sub_writers-$sub_rate" subscribe-latency --count "$sub_count" --rate "$sub_rate" \
+    --writers "$sub_writers" --streams "$streams"
+fi
+if [[ "$catchup" != 0 ]]; then
+  bench catch-up catch-up --progress
+fi
 
 # ---- the rebuild ------------------------------------------------------------------------
 
@@ -307,13 +327,20 @@ total_s="$(elapsed "$started_all" "$(now)")"
 # A number rounded to a whole one, or "-" when there is none.
 whole() { awk -v v="$1" 'BEGIN { if (v == "") print "-"; else printf "%.0f\n", v }'; }
 
-row() { # LABEL DESCRIPTION COUNT_FIELD RATE_FIELD
-  local l="$1"
+# row LABEL DESCRIPTION COUNT_FIELD RATE_FIELD [LATENCY_PREFIX]: one line of the table. The
+# latency columns are the fields <prefix>p50_us ...; a prefix of "-" leaves them out.
+row() {
+  local l="$1" pre="${5:-}" lat=()
   grep -qF "\"label\":\"$l\"" "$jsonl" || return 0
+  if [[ "$pre" == - ]]; then
+    lat=(- - - - -)
+  else
+    lat=("$(field "$l" "${pre}p50_us")" "$(field "$l" "${pre}p95_us")" \
+      "$(field "$l" "${pre}p99_us")" "$(field "$l" "${pre}p999_us")" "$(field "$l" "${pre}max_us")")
+  fi
   printf '%-44s %8s %9s %9s %8s %8s %8s %9s %8s  %s\n' "$2" "$(field "$l" "$3")" \
-    "$(whole "$(field "$l" "$4")")" "$(whole "$(field "$l" events_per_s)")" \
-    "$(field "$l" p50_us)" "$(field "$l" p95_us)" "$(field "$l" p99_us)" \
-    "$(field "$l" p999_us)" "$(field "$l" max_us)" "$(field "$l" errors)"
+    "$(whole "$(field "$l" "$4")")" "$(whole "$(field "$l" events_per_s)")" "${lat[@]}" \
+    "$(field "$l" errors)"
 }
 
 {
@@ -332,7 +359,19 @@ row() { # LABEL DESCRIPTION COUNT_FIELD RATE_FIELD
   row read-client "read $read_events events (evs_stream_read)" reads reads_per_s
   row read-raw-http "read $read_events events (raw HTTP, unparsed)" reads reads_per_s
   row fill "fill: W$fill_writers x $fill_batch events/append" appends appends_per_s
+  s1="s1-w$sub_writers-$sub_rate"
+  row "$s1" "S1 append->subscriber, W$sub_writers at $sub_rate/s" appends appends_per_s
+  row "$s1" "S1 the same appends' append latency" appends appends_per_s append_
+  row catch-up "catch-up \$all from start (no follow)" events events_per_s -
   echo
+  if grep -qF "\"label\":\"$s1\"" "$jsonl"; then
+    echo "S1: the subscriber received $(field "$s1" events_received) of the $(field "$s1" appends) appended events (from now, following); $(field "$s1" late_starts) appends started > 1 ms late"
+  fi
+  if grep -qF '"label":"catch-up"' "$jsonl"; then
+    echo "catch-up: $(field catch-up events) events (positions $(field catch-up first_position)..$(field catch-up last_position)), $(awk -v b="$(field catch-up payload_bytes)" 'BEGIN { printf "%.1f", b / 1e6 }') MB of data and metadata, in $(field catch-up seconds) s = $(whole "$(field catch-up events_per_s)") events/s, $(field catch-up mb_per_s) MB/s;"
+    if [[ "$(field catch-up ended)" == '"end"' ]]; then ended="the end of the history (EVS_EEND)"; else ended="$(field catch-up ended)"; fi
+    echo "          first event after $(field catch-up first_event_ms) ms; read up to $ended"
+  fi
   echo "rebuild: $end_offset records, $rebuilt_events events replayed in $rebuild_s s = $rebuild_rate events/s ($rebuild_record_rate records/s)"
   echo "         (start of the new projector until its /status showed the whole topic applied;"
   echo "          until its log said \"rebuild complete\": $rebuild_log_s s; the projector's own"
@@ -340,6 +379,8 @@ row() { # LABEL DESCRIPTION COUNT_FIELD RATE_FIELD
   echo
   echo "ops/s of W1 runs and reads: one call at a time, so ops/s = 1 / mean latency."
   echo "latency: per call, microseconds, from a log-linear histogram (<= 1.6 % above the true value)."
+  echo "S1 latency: from just before evs_append to the event's delivery by evs_subscription_next;"
+  echo "            S1 ops/s is the paced rate achieved. catch-up ops: events read."
   echo "total benchmark time: $total_s s. JSON lines of every run: $jsonl"
 } >"$report"
 
