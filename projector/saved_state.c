@@ -22,7 +22,6 @@
 #include "json_text.h"
 #include "saved_state.h"
 
-#define SNAPSHOT_DATA_MAX (4u << 20)
 #define SNAPSHOTS_KEPT 5
 
 static int64_t now_us(void)
@@ -219,8 +218,10 @@ static int snapshot_data(const evs_http_request *r, json_t *body, const char *co
     return 0;
 }
 
+/* The versions of a stream's snapshots, ascending (key order). */
+#define SNAPSHOTS_LISTED_MAX 64
 typedef struct snapshot_list {
-    uint64_t versions[SNAPSHOTS_KEPT + 1];
+    uint64_t versions[SNAPSHOTS_LISTED_MAX];
     size_t count;
     size_t prefix_len;
 } snapshot_list;
@@ -228,15 +229,9 @@ typedef struct snapshot_list {
 static int list_snapshot(void *ctx, const char *key, size_t klen, const char *v, size_t vl)
 {
     snapshot_list *l = ctx;
-    if (klen != l->prefix_len + 8)
-        return 0;
-    uint64_t version = get_be64((const uint8_t *)key + l->prefix_len);
-    if (l->count == SNAPSHOTS_KEPT + 1) {
-        memmove(l->versions, l->versions + 1, SNAPSHOTS_KEPT * sizeof l->versions[0]);
-        l->count--;
-    }
-    l->versions[l->count++] = version;
-    return 0;
+    if (klen == l->prefix_len + 8 && l->count < SNAPSHOTS_LISTED_MAX)
+        l->versions[l->count++] = get_be64((const uint8_t *)key + l->prefix_len);
+    return l->count == SNAPSHOTS_LISTED_MAX;
 }
 
 static enum MHD_Result snapshot_put(const evs_http_request *r, const char *stream, size_t len)
@@ -283,15 +278,16 @@ static enum MHD_Result snapshot_put(const evs_http_request *r, const char *strea
     }
     if (snapshot_data(r, body, content_type, &data, &data_len, &ret) < 0)
         goto done;
-    if (data_len > SNAPSHOT_DATA_MAX) {
+    if (data_len > EVS_SNAPSHOT_DATA_MAX) {
         ret = evs_http_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-                                  "snapshot data is %zu bytes; the limit is %u", data_len,
-                                  SNAPSHOT_DATA_MAX);
+                                  "snapshot data is %zu bytes; the limit is %d", data_len,
+                                  EVS_SNAPSHOT_DATA_MAX);
         goto done;
     }
 
-    /* Write the new snapshot and drop the oldest beyond SNAPSHOTS_KEPT in one batch. */
-    char key[16 + EVS_STREAM_NAME_MAX], old_key[16 + EVS_STREAM_NAME_MAX];
+    /* Write the new snapshot and delete all but the SNAPSHOTS_KEPT latest versions, the new
+     * one included, in one batch. A snapshot older than the kept ones is not written. */
+    char key[16 + EVS_STREAM_NAME_MAX];
     size_t klen = snapshot_key(key, stream, len, version);
     snapshot_list list = {{0}, 0, len + 3};
     if (evs_store_local_scan(r->projector->store, key, len + 3, NULL, 0, list_snapshot, &list) <
@@ -299,26 +295,46 @@ static enum MHD_Result snapshot_put(const evs_http_request *r, const char *strea
         ret = evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
         goto done;
     }
-    size_t vlen = 16 + ct_len + data_len;
-    uint8_t *value = malloc(vlen);
-    if (!value) {
-        ret = evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        goto done;
+    /* U = the existing versions and the new one, ascending; the first `drop` of U go. */
+    uint64_t all[SNAPSHOTS_LISTED_MAX + 1];
+    size_t n = 0, i = 0;
+    for (; i < list.count && list.versions[i] < version; i++)
+        all[n++] = list.versions[i];
+    all[n++] = version;
+    if (i < list.count && list.versions[i] == version)
+        i++; /* a new snapshot at an existing version replaces it */
+    for (; i < list.count; i++)
+        all[n++] = list.versions[i];
+    size_t drop = n > SNAPSHOTS_KEPT ? n - SNAPSHOTS_KEPT : 0;
+    int kept = 1;
+    char old_keys[SNAPSHOTS_LISTED_MAX][16 + EVS_STREAM_NAME_MAX];
+    evs_local_op ops[SNAPSHOTS_LISTED_MAX + 1];
+    size_t nops = 0;
+    for (i = 0; i < drop; i++) {
+        /* The new version in the dropped part: older than every kept one, so not written
+         * (and an existing snapshot at that version goes too). */
+        if (all[i] == version)
+            kept = 0;
+        ops[nops].key = old_keys[nops];
+        ops[nops].key_len = snapshot_key(old_keys[nops], stream, len, all[i]);
+        ops[nops].value = NULL;
+        ops[nops].value_len = 0;
+        nops++;
     }
-    put_be32(value, (uint32_t)schema_version);
-    put_be64(value + 4, (uint64_t)now_us());
-    put_be32(value + 12, (uint32_t)ct_len);
-    memcpy(value + 16, content_type, ct_len);
-    memcpy(value + 16 + ct_len, data, data_len);
-    evs_local_op ops[2] = {{key, klen, value, vlen}, {NULL, 0, NULL, 0}};
-    size_t nops = 1;
-    int replaces = 0;
-    for (size_t i = 0; i < list.count; i++)
-        replaces |= list.versions[i] == version;
-    if (list.count >= SNAPSHOTS_KEPT && !replaces && list.versions[0] < version) {
-        ops[1].key = old_key;
-        ops[1].key_len = snapshot_key(old_key, stream, len, list.versions[0]);
-        nops = 2;
+    size_t vlen = 16 + ct_len + data_len;
+    uint8_t *value = NULL;
+    if (kept) {
+        value = malloc(vlen);
+        if (!value) {
+            ret = evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            goto done;
+        }
+        put_be32(value, (uint32_t)schema_version);
+        put_be64(value + 4, (uint64_t)now_us());
+        put_be32(value + 12, (uint32_t)ct_len);
+        memcpy(value + 16, content_type, ct_len);
+        memcpy(value + 16 + ct_len, data, data_len);
+        ops[nops++] = (evs_local_op){key, klen, value, vlen};
     }
     int rc = evs_store_local_write(r->projector->store, ops, nops);
     free(value);
@@ -329,7 +345,8 @@ static enum MHD_Result snapshot_put(const evs_http_request *r, const char *strea
     evs_out o = {0};
     evs_out_str(&o, "{\"stream\":");
     evs_out_jstr(&o, stream, len);
-    evs_out_fmt(&o, ",\"version\":%llu}", (unsigned long long)version);
+    evs_out_fmt(&o, ",\"version\":%llu,\"kept\":%s}", (unsigned long long)version,
+                kept ? "true" : "false");
     ret = evs_http_send_json(c, MHD_HTTP_OK, &o);
 done:
     free(data);

@@ -130,6 +130,23 @@ expect_ok "load it with the CLI" snapshot load Acc-2
 jcheck 'd["version"] == 8 and d["schema_version"] == 2 and d["data"] == {"k": [1, 2.5]}' "$OUT" \
   "a JSON data member snapshot"
 
+http GET /snapshots/Acc-2
+assert_match "$HTTP_BODY" '"data":\{"k":\[1,2\.50\]\}' "JSON snapshot data keeps its own text"
+
+# Only the snapshots of the 5 latest versions are kept, whatever order they are saved in
+# (regression: an out-of-order save once left 6, and later saves dropped only one each).
+expect_ok "append Acc-3" append Acc-3 --file "$T/acc.ndjson"
+for v in 3 4 5 6 7; do
+  expect_ok "save Acc-3 at $v" snapshot save Acc-3 --version "$v" --data "{\"v\": $v}"
+done
+http PUT /snapshots/Acc-3 -H 'Content-Type: application/json' --data-binary '{"version": 1, "data": {}}'
+jcheck 'd["kept"] is False' "$HTTP_BODY" "a snapshot older than the 5 kept is not stored"
+expect_rc 6 "the older snapshot was not stored" snapshot load Acc-3 --version 2
+expect_ok "save Acc-3 at 8" snapshot save Acc-3 --version 8 --data '{"v": 8}'
+expect_rc 6 "version 3 dropped by the sixth" snapshot load Acc-3 --version 3
+expect_ok "version 4 kept" snapshot load Acc-3 --version 4
+jcheck 'd["version"] == 4' "$OUT" "version 4 kept"
+
 # Checkpoints.
 expect_rc 6 "load a checkpoint that does not exist" checkpoint load projection-a
 expect_ok "save" checkpoint save projection-a 42
