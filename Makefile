@@ -6,6 +6,8 @@
 #   make test           build, start Kafka, run every ctest test (EVSTORE_BROKERS exported)
 #   make test-quick     build, run the unit tests only (ctest -L unit; no broker needed)
 #   make test-asan      build build-asan/ (gcc, ASan + UBSan), start Kafka, run every ctest test
+#   make test-long      build, start Kafka and the 3-node cluster, run tests/failover/*.sh
+#                       (broker and projector failover, crash loop, ...), stop the cluster
 #   make fuzz           build build-fuzz/ (clang, libFuzzer), run each fuzz target FUZZ_SECONDS
 #   make fuzz-long      the same for 10 minutes per target (FUZZ_SECONDS=600)
 #   make fuzz-seeds     rewrite the committed seed corpora (tests/fuzz/make_seeds.c)
@@ -46,8 +48,8 @@ export EVSTORE_DATA_DIR := $(DATA_DIR)
 export EVSTORE_BROKERS := $(BROKERS)
 export EVSTORE_PROJECTOR_HTTP := $(PROJECTOR_HTTP)
 
-.PHONY: all build setup run stop test test-quick test-asan fuzz fuzz-long fuzz-build fuzz-seeds \
-  clean distclean kafka-start kafka-stop
+.PHONY: all build setup run stop test test-quick test-asan test-long fuzz fuzz-long fuzz-build \
+  fuzz-seeds clean distclean kafka-start kafka-stop
 
 all: build
 
@@ -81,6 +83,11 @@ test: build kafka-start
 
 test-quick: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 600 -L unit $(CTEST_ARGS)
+
+# The long tier (docs/TESTING.md): the failover tests against the real three-node cluster
+# (deploy/cluster.sh) and the single broker; prints "failover: N tests: N passed, N failed".
+test-long: build kafka-start
+	bash $(ROOT)/tests/failover/run_all.sh $(BUILD_DIR)/bin
 
 # Every ctest test (unit, integration, interop) against an ASan + UBSan build: the
 # integration tests run build-asan/bin's programs.

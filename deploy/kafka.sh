@@ -253,6 +253,10 @@ usage() {
   exit 2
 }
 
+# deploy/cluster.sh sources this file for its functions (fetch, probes, stop); only a
+# direct run dispatches a command.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
+
 case "${1:-}" in
   fetch) cmd_fetch ;;
   start) cmd_start ;;
