@@ -548,7 +548,21 @@ int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offs
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms)
 {
     for (int32_t i = 0; i < p->partition_count; i++) {
-        int64_t low;
+        int64_t low, high = -1;
+        pthread_mutex_lock(&p->lock);
+        int assigned = p->assigned[i];
+        pthread_mutex_unlock(&p->lock);
+        /* A partition this projector consumes: the high watermark of its latest fetch. The
+         * consumer always has a fetch waiting at the leader, which answers as soon as a
+         * record arrives, so this is at most milliseconds old, needs no request, and follows
+         * the leader when it moves. (A query of a leader that went away can block far past
+         * its timeout in librdkafka 2.0.) */
+        if (assigned && !rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low,
+                                                        &high) &&
+            high >= 0) {
+            hw[i] = high;
+            continue;
+        }
         if (rd_kafka_query_watermark_offsets(p->querier, p->config.topic, i, &low, &hw[i],
                                              timeout_ms))
             return -1;
