@@ -308,9 +308,22 @@ usage() {
 
 need_node() { [[ $# -eq 1 ]] || usage; }
 
+# 39092 and 39093 lie in Linux's ephemeral port range (32768-60999), so an outgoing
+# connection of any program can hold one of them for a while and the node fails to bind.
+# As root, reserve the cluster's ports (best effort; the reservation only keeps the kernel
+# from handing them out as ephemeral ports).
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current
+  [[ -w $file ]] || return 0
+  current=$(<"$file")
+  [[ ",$current," == *",39092-39093,"* || ",$current," == *",39092,"* ]] && return 0
+  printf '%s\n' "${current:+$current,}39092-39093" >"$file" 2>/dev/null || true
+}
+
 case "${1:-}" in
   start)
     shift
+    reserve_ports
     cmd_cluster_start "$@"
     ;;
   stop)
