@@ -17,6 +17,7 @@
  * 'e' and a 'p' record in the store (e_stored, p_stored) and whether its 'e' value changed
  * (dirty); the flush writes what differs from what G5 wants stored.
  */
+#include "byte_order.h"
 #include "group_logic.h"
 
 #include <assert.h>
@@ -349,31 +350,6 @@ void evs_group_state_set_settings(evs_group_state *gs, const evs_group_settings 
 }
 
 /* ---- Encoding ----------------------------------------------------------------------------- */
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 size_t evs_group_state_prefix_len(const char *name)
 {
