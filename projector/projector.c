@@ -557,7 +557,8 @@ int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms)
          * record arrives, so this is at most milliseconds old, needs no request, and follows
          * the leader when it moves. (A query of a leader that went away can block far past
          * its timeout in librdkafka 2.0.) */
-        if (assigned && !rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low,
+        if (assigned && p->consumer &&
+            !rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low,
                                                         &high) &&
             high >= 0) {
             hw[i] = high;
