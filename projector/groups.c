@@ -23,6 +23,7 @@
  *      under "GD/", state under "GS/" (group_logic.h). The registry serves one projector; a
  *      request from another (unit tests) reloads it.
  */
+#include "byte_order.h"
 #include "groups.h"
 
 #include <errno.h>
@@ -1068,10 +1069,7 @@ static int visit_parked(void *ctx, const char *key, size_t key_len, const char *
     if (key_len < 8 || evs_group_parked_decode(value, value_len, &attempts, &parked_us, &reason,
                                                &stream, &stream_len) < 0)
         return 0;
-    const uint8_t *k = (const uint8_t *)key + key_len - 8;
-    uint64_t position = 0;
-    for (int i = 0; i < 8; i++)
-        position = (position << 8) | k[i];
+    uint64_t position = get_be64((const uint8_t *)key + key_len - 8);
     evs_out_fmt(pg->o, "%s{\"position\":%llu,\"stream\":", pg->count ? "," : "",
                 (unsigned long long)position);
     evs_out_jstr(pg->o, stream, stream_len);
@@ -1143,10 +1141,7 @@ static int collect_parked(void *ctx, const char *key, size_t key_len, const char
     if (key_len < 8 || evs_group_parked_decode(value, value_len, &attempts, &parked_us, &reason,
                                                &stream, &stream_len) < 0)
         return 0;
-    const uint8_t *k = (const uint8_t *)key + key_len - 8;
-    uint64_t position = 0;
-    for (int i = 0; i < 8; i++)
-        position = (position << 8) | k[i];
+    uint64_t position = get_be64((const uint8_t *)key + key_len - 8);
     memcpy(ch->streams[ch->count], stream, stream_len);
     ch->items[ch->count] = (evs_group_parked_item){position, ch->streams[ch->count], stream_len};
     return ++ch->count == REPLAY_CHUNK;
