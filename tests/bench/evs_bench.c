@@ -7,6 +7,7 @@
  *   evs_bench [global options] read-latency --stream S --count N [--raw-http] ...
  *   evs_bench [global options] subscribe-latency --count N --rate R [--writers W] ...
  *   evs_bench [global options] catch-up [--count N]
+ *   evs_bench [global options] kafka-ceiling --count N [--events-per-append E] [--writers W]
  *
  * `evs_bench --help` lists every option. Each run prints human-readable lines, then exactly
  * one machine-readable line that starts with {"bench": (tests/bench/run.sh collects them).
@@ -39,9 +40,11 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <librdkafka/rdkafka.h>
 
 #include "bench_histogram.h"
 #include "evstore.h"
+#include "record_codec.h"
 
 /* Limits of the benchmark's own knobs (style.md: a limit on everything). */
 #define BENCH_WRITERS_MAX 1024
@@ -68,6 +71,7 @@ typedef enum bench_command {
     CMD_READ_LATENCY,
     CMD_SUBSCRIBE_LATENCY,
     CMD_CATCH_UP,
+    CMD_KAFKA_CEILING,
 } bench_command;
 
 typedef struct bench_options {
@@ -75,6 +79,7 @@ typedef struct bench_options {
     const char *brokers;
     const char *projector;
     const char *topic;
+    int topic_given; /* --topic on the command line */
     int timeout_ms;
     int linger_ms; /* -1: the library's default */
     char label[BENCH_LABEL_MAX + 1];
@@ -101,6 +106,7 @@ typedef struct bench_options {
     uint64_t seed;
     int progress;
     long rate;
+    long in_flight;
 } bench_options;
 
 enum {
@@ -131,6 +137,7 @@ enum {
     OPT_SEED,
     OPT_PROGRESS,
     OPT_RATE,
+    OPT_IN_FLIGHT,
     OPT_HELP,
 };
 
@@ -140,7 +147,8 @@ enum {
 #define FOR_READ (1u << CMD_READ_LATENCY)
 #define FOR_SUB (1u << CMD_SUBSCRIBE_LATENCY)
 #define FOR_CATCH (1u << CMD_CATCH_UP)
-#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_CATCH)
+#define FOR_KAFKA (1u << CMD_KAFKA_CEILING)
+#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_CATCH | FOR_KAFKA)
 
 static const struct option long_options[] = {
     {"brokers", required_argument, 0, OPT_BROKERS},
@@ -170,6 +178,7 @@ static const struct option long_options[] = {
     {"seed", required_argument, 0, OPT_SEED},
     {"progress", no_argument, 0, OPT_PROGRESS},
     {"rate", required_argument, 0, OPT_RATE},
+    {"in-flight", required_argument, 0, OPT_IN_FLIGHT},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -181,27 +190,31 @@ static unsigned option_commands(int option)
         return FOR_ALL;
     case OPT_DATA_BYTES:
     case OPT_METADATA_BYTES:
-    case OPT_WARMUP:
     case OPT_MAX_ERRORS:
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_KAFKA;
+    case OPT_WARMUP:
         return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB;
     case OPT_STREAM:
         return FOR_LAT | FOR_READ;
     case OPT_WRITERS:
     case OPT_STREAMS:
     case OPT_STREAM_PREFIX:
-        return FOR_TPUT | FOR_SUB;
+        return FOR_TPUT | FOR_SUB | FOR_KAFKA;
+    case OPT_IN_FLIGHT:
+        return FOR_KAFKA;
     case OPT_RATE:
         return FOR_SUB;
     case OPT_EVENTS_PER_APPEND:
+    case OPT_SEED:
+        return FOR_TPUT | FOR_KAFKA;
     case OPT_ZIPF:
     case OPT_ZIPF_S:
     case OPT_EXACT:
     case OPT_CLIENT_PER_WRITER:
     case OPT_MAX_RETRIES:
-    case OPT_SEED:
         return FOR_TPUT;
     case OPT_PROGRESS:
-        return FOR_TPUT | FOR_CATCH;
+        return FOR_TPUT | FOR_CATCH | FOR_KAFKA;
     case OPT_LIMIT:
     case OPT_RAW_HTTP:
     case OPT_PREPARE:
@@ -253,6 +266,19 @@ static const char usage_text[] =
     "      metadata, the time to the first event, the gaps between events. Checks that the\n"
     "      positions run 1, 2, 3, ... without a gap. Writes nothing: point it at a filled\n"
     "      store.\n"
+    "  kafka-ceiling --count N [--events-per-append E] [--writers W] [--in-flight K]\n"
+    "                [--streams S] [--stream-prefix P] [--seed X] [--progress]\n"
+    "      Kafka's own ceiling for the records evstore writes, without libevstore, the\n"
+    "      projector, judging or an index: W threads (default 1) share one librdkafka\n"
+    "      producer set up as libevstore's (idempotent, acks=all, linger.ms as --linger-ms\n"
+    "      or 1, Nagle off, murmur2_random) and produce N real append records (Avro, E\n"
+    "      events each, expectation any) keyed by the stream name <P>1..<P>S (uniform; P\n"
+    "      defaults to \"Order-\", S to 1000), each thread with at most K records (default\n"
+    "      1, as evs_append) awaiting their delivery report: records/s, events/s, MB/s and\n"
+    "      the latency from produce to delivery report. Then one consumer reads partition 0\n"
+    "      from the run's first offset to its end offset: records/s, events/s, MB/s. Uses a\n"
+    "      topic it creates (1 partition, RF 1) and deletes at the end, or --topic if given\n"
+    "      (kept; only partition 0 is read back). Needs no projector.\n"
     "\n"
     "Options of the commands that write (all but catch-up):\n"
     "  --data-bytes N      JSON data per event, about N bytes (default 256)\n"
@@ -335,6 +361,8 @@ static bench_command command_of(const char *name)
         return CMD_SUBSCRIBE_LATENCY;
     if (!strcmp(name, "catch-up"))
         return CMD_CATCH_UP;
+    if (!strcmp(name, "kafka-ceiling"))
+        return CMD_KAFKA_CEILING;
     return CMD_NONE;
 }
 
@@ -361,6 +389,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
     o->max_retries = 50;
     o->seed = 1;
     o->rate = 1000;
+    o->in_flight = 1;
 
     int seen[OPT_HELP + 1] = {0};
     int c;
@@ -392,6 +421,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
             break;
         case OPT_TOPIC:
             o->topic = optarg;
+            o->topic_given = 1;
             break;
         case OPT_TIMEOUT:
             if (parse_long("timeout-ms", optarg, 1, 600000, &v))
@@ -495,6 +525,10 @@ static int options_parse(int argc, char **argv, bench_options *o)
             if (parse_long("rate", optarg, 1, BENCH_RATE_MAX, &o->rate))
                 return 2;
             break;
+        case OPT_IN_FLIGHT:
+            if (parse_long("in-flight", optarg, 1, 100000, &o->in_flight))
+                return 2;
+            break;
         case OPT_HELP:
             fputs(usage_text, stdout);
             return 1;
@@ -504,7 +538,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
     }
     if (o->command == CMD_NONE)
         return usage_error("no command: append-latency, append-throughput, read-latency, "
-                           "subscribe-latency or catch-up");
+                           "subscribe-latency, catch-up or kafka-ceiling");
     for (int i = OPT_BROKERS; i <= OPT_HELP; i++) {
         if (seen[i] && !(option_commands(i) & (1u << o->command))) {
             const char *name = "?";
@@ -515,7 +549,8 @@ static int options_parse(int argc, char **argv, bench_options *o)
         }
     }
     if (o->count < 0 &&
-        (o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY))
+        (o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ||
+         o->command == CMD_KAFKA_CEILING))
         return usage_error("--count is required");
     if (o->count < 0)
         o->count = o->command == CMD_CATCH_UP ? 0 : 1000; /* catch-up: 0 = to the end */
@@ -529,6 +564,8 @@ static int options_parse(int argc, char **argv, bench_options *o)
         if (o->writers > o->count)
             return usage_error("--writers (%ld) is more than --count (%ld)", o->writers, o->count);
     }
+    if (o->command == CMD_KAFKA_CEILING && o->writers > o->count)
+        return usage_error("--writers (%ld) is more than --count (%ld)", o->writers, o->count);
     if (o->command == CMD_READ_LATENCY && !o->stream)
         return usage_error("read-latency needs --stream");
     if (o->stream && !stream_name_ok(o->stream))
@@ -2041,6 +2078,553 @@ done:
     return status;
 }
 
+/* ---- kafka-ceiling --------------------------------------------------------------------- */
+
+/* W threads produce append records through one librdkafka producer configured as
+ * libevstore's; a poller thread serves the delivery reports, records each record's latency
+ * from rd_kafka_produce to its report and wakes the writer that waits for it. */
+
+typedef struct kc_run kc_run;
+
+typedef struct kc_writer {
+    kc_run *run;
+    long index;
+    long records; /* this writer's share */
+    pthread_t thread;
+    int started;
+    pthread_mutex_t lock;
+    pthread_cond_t acked;
+    long in_flight; /* under lock */
+    uint64_t bytes; /* record values produced */
+} kc_writer;
+
+/* One produced record's opaque: who sent it and when. */
+typedef struct kc_sent {
+    kc_writer *writer;
+    uint64_t t0_us;
+} kc_sent;
+
+struct kc_run {
+    const bench_options *o;
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    pthread_barrier_t start;
+    _Atomic int stop;           /* writers stop producing (too many failures) */
+    _Atomic int poller_stop;    /* the poller ends */
+    _Atomic long acked_records; /* delivered without error */
+    _Atomic long failed_records;
+    _Atomic long finished_writers;
+    /* the poller's alone */
+    bench_histogram latency;
+    bench_errors errors;
+};
+
+static void kc_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    kc_run *run = opaque;
+    kc_sent *sent = m->_private;
+    uint64_t t1 = now_us();
+    if (m->err) {
+        errors_add(&run->errors, BENCH_SLOT_OTHER, rd_kafka_err2str(m->err));
+        if (atomic_fetch_add(&run->failed_records, 1) + 1 >= run->o->max_errors)
+            atomic_store(&run->stop, 1);
+    } else {
+        bench_histogram_record(&run->latency, t1 - sent->t0_us);
+        atomic_fetch_add(&run->acked_records, 1);
+    }
+    kc_writer *w = sent->writer;
+    free(sent);
+    pthread_mutex_lock(&w->lock);
+    w->in_flight--;
+    pthread_cond_signal(&w->acked);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void *kc_poller_main(void *arg)
+{
+    kc_run *run = arg;
+    while (!atomic_load(&run->poller_stop))
+        rd_kafka_poll(run->rk, 50);
+    return NULL;
+}
+
+static void *kc_writer_main(void *arg)
+{
+    kc_writer *w = arg;
+    kc_run *run = w->run;
+    const bench_options *o = run->o;
+    uint64_t rng = o->seed * 1000003u + (uint64_t)w->index;
+    payload p;
+    int have_payload = payload_init(&p, (size_t)o->events_per_append, (size_t)o->data_bytes,
+                                    (size_t)o->metadata_bytes) == 0;
+    evs_record_event *events = calloc((size_t)o->events_per_append, sizeof *events);
+    evs_buf buf = {0};
+    char stream[BENCH_STREAM_PREFIX_MAX + 24];
+
+    pthread_barrier_wait(&run->start);
+    if (!have_payload || !events) {
+        fprintf(stderr, "evs_bench: out of memory in writer %ld\n", w->index);
+        atomic_store(&run->stop, 1);
+        goto done;
+    }
+    for (long k = 0; k < w->records && !atomic_load(&run->stop); k++) {
+        payload_fill(&p, (uint64_t)w->index * (uint64_t)BENCH_COUNT_MAX + (uint64_t)k, &rng);
+        int n = snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix,
+                         1 + (long)(rng_next(&rng) % (uint64_t)o->streams));
+        evs_append_request req;
+        memset(&req, 0, sizeof req);
+        evs_uuid_generate(req.append_id);
+        req.stream = stream;
+        req.stream_len = (size_t)n;
+        req.expected_kind = EVS_EXPECT_ANY;
+        req.events = events;
+        req.event_count = p.event_count;
+        int64_t created = (int64_t)realtime_us();
+        for (size_t i = 0; i < p.event_count; i++) {
+            evs_record_event *e = &events[i];
+            const evs_event_data *in = &p.events[i];
+            memset(e, 0, sizeof *e);
+            evs_uuid_generate(e->event_id);
+            e->type = in->type;
+            e->type_len = strlen(in->type);
+            e->content_type = "application/json";
+            e->content_type_len = strlen(e->content_type);
+            e->data = (const uint8_t *)in->data;
+            e->data_len = in->data_len;
+            e->metadata = in->metadata_len ? (const uint8_t *)in->metadata : NULL;
+            e->metadata_len = in->metadata_len;
+            e->created_us = created;
+        }
+        if (evs_record_encode(&req, &buf) != 0) {
+            fprintf(stderr, "evs_bench: out of memory encoding a record\n");
+            atomic_store(&run->stop, 1);
+            break;
+        }
+        pthread_mutex_lock(&w->lock);
+        while (w->in_flight >= o->in_flight)
+            pthread_cond_wait(&w->acked, &w->lock);
+        w->in_flight++;
+        pthread_mutex_unlock(&w->lock);
+        kc_sent *sent = malloc(sizeof *sent);
+        if (!sent) {
+            fprintf(stderr, "evs_bench: out of memory\n");
+            atomic_store(&run->stop, 1);
+            pthread_mutex_lock(&w->lock);
+            w->in_flight--;
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        sent->writer = w;
+        sent->t0_us = now_us();
+        /* BLOCK: wait for room in the local queue (only with a large --in-flight). */
+        if (rd_kafka_produce(run->rkt, RD_KAFKA_PARTITION_UA,
+                             RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK, buf.data, buf.len, stream,
+                             (size_t)n, sent) != 0) {
+            fprintf(stderr, "evs_bench: produce failed: %s\n",
+                    rd_kafka_err2str(rd_kafka_last_error()));
+            free(sent);
+            atomic_store(&run->stop, 1);
+            pthread_mutex_lock(&w->lock);
+            w->in_flight--;
+            pthread_mutex_unlock(&w->lock);
+            break;
+        }
+        w->bytes += buf.len;
+    }
+    /* Wait for the reports of this writer's last records. */
+    pthread_mutex_lock(&w->lock);
+    while (w->in_flight > 0)
+        pthread_cond_wait(&w->acked, &w->lock);
+    pthread_mutex_unlock(&w->lock);
+done:
+    evs_buf_free(&buf);
+    free(events);
+    if (have_payload)
+        payload_free(&p);
+    atomic_fetch_add(&run->finished_writers, 1);
+    return NULL;
+}
+
+static int kc_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "evs_bench: Kafka setting %s=%s: %s\n", name, value, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Creates (create = 1) or deletes the topic through the admin API of rk; 0 or -1. */
+static int kc_topic_admin(rd_kafka_t *rk, const char *topic, int create, int timeout_ms)
+{
+    char errstr[512];
+    int rc = -1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ANY);
+    rd_kafka_NewTopic_t *nt = NULL;
+    rd_kafka_DeleteTopic_t *dt = NULL;
+    rd_kafka_event_t *ev = NULL;
+    rd_kafka_AdminOptions_set_operation_timeout(ao, timeout_ms, errstr, sizeof errstr);
+    if (create) {
+        nt = rd_kafka_NewTopic_new(topic, 1, 1, errstr, sizeof errstr);
+        if (!nt) {
+            fprintf(stderr, "evs_bench: cannot describe topic %s: %s\n", topic, errstr);
+            goto done;
+        }
+        snprintf(errstr, sizeof errstr, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
+        rd_kafka_NewTopic_set_config(nt, "max.message.bytes", errstr);
+        rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
+    } else {
+        dt = rd_kafka_DeleteTopic_new(topic);
+        rd_kafka_DeleteTopics(rk, &dt, 1, ao, q);
+    }
+    ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+    if (!ev) {
+        fprintf(stderr, "evs_bench: no answer to %s topic %s\n", create ? "create" : "delete",
+                topic);
+        goto done;
+    }
+    if (rd_kafka_event_error(ev)) {
+        fprintf(stderr, "evs_bench: %s topic %s: %s\n", create ? "create" : "delete", topic,
+                rd_kafka_event_error_string(ev));
+        goto done;
+    }
+    const rd_kafka_topic_result_t **res;
+    size_t n = 0;
+    if (create)
+        res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    else
+        res = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    if (n == 1 && rd_kafka_topic_result_error(res[0])) {
+        fprintf(stderr, "evs_bench: %s topic %s: %s\n", create ? "create" : "delete", topic,
+                rd_kafka_topic_result_error_string(res[0]));
+        goto done;
+    }
+    rc = 0;
+done:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    if (nt)
+        rd_kafka_NewTopic_destroy(nt);
+    if (dt)
+        rd_kafka_DeleteTopic_destroy(dt);
+    rd_kafka_AdminOptions_destroy(ao);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+/* Reads partition 0 of topic from offset from until the end offset (taken when the read
+ * starts). Sets the records, bytes and seconds; 0, or -1 on a failure (reported). */
+static int kc_consume(const bench_options *o, const char *topic, int64_t from, uint64_t *records,
+                      uint64_t *bytes, double *seconds, int64_t *end_offset)
+{
+    char errstr[512];
+    char group[128];
+    int rc = -1;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    snprintf(group, sizeof group, "evs-bench-kafka-ceiling-%ld", (long)getpid());
+    if (kc_conf_set(conf, "bootstrap.servers", o->brokers) ||
+        kc_conf_set(conf, "group.id", group) || kc_conf_set(conf, "enable.auto.commit", "false") ||
+        kc_conf_set(conf, "enable.partition.eof", "true")) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        fprintf(stderr, "evs_bench: cannot create a Kafka consumer: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rk, topic, 0, &low, &high, o->timeout_ms);
+    if (err) {
+        fprintf(stderr, "evs_bench: end offset of %s: %s\n", topic, rd_kafka_err2str(err));
+        goto done;
+    }
+    *end_offset = high;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = from;
+    uint64_t t0 = now_us();
+    err = rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err) {
+        fprintf(stderr, "evs_bench: assign %s/0: %s\n", topic, rd_kafka_err2str(err));
+        goto done;
+    }
+    int64_t next = from;
+    uint64_t last_activity = now_us();
+    while (next < high) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            if (now_us() - last_activity > (uint64_t)o->timeout_ms * 1000u) {
+                fprintf(stderr, "evs_bench: no records for %d ms at offset %" PRId64 " of %" PRId64
+                        "\n", o->timeout_ms, next, high);
+                break;
+            }
+            continue;
+        }
+        last_activity = now_us();
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            next = m->offset;
+        } else if (m->err) {
+            fprintf(stderr, "evs_bench: consume: %s\n", rd_kafka_message_errstr(m));
+        } else {
+            (*records)++;
+            *bytes += m->len;
+            next = m->offset + 1;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    *seconds = (double)(now_us() - t0) / 1e6;
+    rc = next >= high ? 0 : -1;
+done:
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+static int run_kafka_ceiling(const bench_options *o)
+{
+    int status = 1;
+    char errstr[512];
+    char number[32];
+    char topic_buf[128];
+    const char *topic = o->topic;
+    int created = 0, barrier_ready = 0, poller_started = 0;
+    pthread_t poller;
+    long w_count = o->writers;
+    kc_writer *writers = calloc((size_t)w_count, sizeof *writers);
+    kc_run *run = calloc(1, sizeof *run);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    if (!writers || !run || !conf) {
+        fprintf(stderr, "evs_bench: out of memory\n");
+        goto done;
+    }
+    run->o = o;
+    bench_histogram_init(&run->latency);
+    snprintf(number, sizeof number, "%d", o->linger_ms >= 0 ? o->linger_ms : 1);
+    if (kc_conf_set(conf, "bootstrap.servers", o->brokers) ||
+        kc_conf_set(conf, "client.id", "evs_bench-kafka-ceiling") ||
+        kc_conf_set(conf, "enable.idempotence", "true") || kc_conf_set(conf, "acks", "all") ||
+        kc_conf_set(conf, "socket.nagle.disable", "true") ||
+        kc_conf_set(conf, "partitioner", "murmur2_random") ||
+        kc_conf_set(conf, "linger.ms", number))
+        goto done;
+    snprintf(number, sizeof number, "%d", o->timeout_ms);
+    if (kc_conf_set(conf, "message.timeout.ms", number))
+        goto done;
+    snprintf(number, sizeof number, "%d", o->timeout_ms < 30000 ? o->timeout_ms : 30000);
+    if (kc_conf_set(conf, "request.timeout.ms", number))
+        goto done;
+    snprintf(number, sizeof number, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
+    if (kc_conf_set(conf, "message.max.bytes", number))
+        goto done;
+    rd_kafka_conf_set_dr_msg_cb(conf, kc_on_delivery);
+    rd_kafka_conf_set_opaque(conf, run);
+    run->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!run->rk) {
+        fprintf(stderr, "evs_bench: cannot create a Kafka producer: %s\n", errstr);
+        goto done;
+    }
+    conf = NULL; /* rd_kafka_new took it */
+
+    if (!o->topic_given) {
+        snprintf(topic_buf, sizeof topic_buf, "evstore.kafka-ceiling.%ld-%ld", (long)time(NULL),
+                 (long)getpid());
+        topic = topic_buf;
+        if (kc_topic_admin(run->rk, topic, 1, o->timeout_ms) != 0)
+            goto done;
+        created = 1;
+    }
+    run->rkt = rd_kafka_topic_new(run->rk, topic, NULL);
+    if (!run->rkt) {
+        fprintf(stderr, "evs_bench: topic handle: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
+        goto done;
+    }
+    /* One untimed record first: the producer's connection and idempotence set-up (its
+     * producer id) are set-up, as for the other commands' warm-up. */
+    {
+        kc_writer warm;
+        memset(&warm, 0, sizeof warm);
+        pthread_mutex_init(&warm.lock, NULL);
+        pthread_cond_init(&warm.acked, NULL);
+        kc_sent *sent = malloc(sizeof *sent);
+        if (!sent)
+            goto done;
+        sent->writer = &warm;
+        sent->t0_us = now_us();
+        warm.in_flight = 1;
+        if (rd_kafka_produce(run->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, "warm-up", 7,
+                             "warmup", 6, sent) != 0) {
+            fprintf(stderr, "evs_bench: warm-up produce failed: %s\n",
+                    rd_kafka_err2str(rd_kafka_last_error()));
+            free(sent);
+            goto done;
+        }
+        rd_kafka_flush(run->rk, o->timeout_ms);
+        int failed = atomic_load(&run->failed_records) != 0;
+        pthread_mutex_destroy(&warm.lock);
+        pthread_cond_destroy(&warm.acked);
+        if (failed || warm.in_flight != 0) {
+            fprintf(stderr, "evs_bench: the warm-up record was not delivered\n");
+            goto done;
+        }
+        bench_histogram_init(&run->latency);
+        atomic_store(&run->acked_records, 0);
+    }
+    /* The run's first offset of partition 0 (after the warm-up record, which was
+     * acknowledged by all replicas): what the consumer reads from. */
+    int64_t low = 0, from = 0;
+    for (int tries = 0;; tries++) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(run->rk, topic, 0, &low, &from, o->timeout_ms);
+        if (!err)
+            break;
+        if (tries >= 20) { /* a new topic's leader may take a moment */
+            fprintf(stderr, "evs_bench: offsets of %s: %s\n", topic, rd_kafka_err2str(err));
+            goto done;
+        }
+        struct timespec pause_time = {0, 250 * 1000 * 1000};
+        nanosleep(&pause_time, NULL);
+    }
+
+    for (long i = 0; i < w_count; i++) {
+        writers[i].run = run;
+        writers[i].index = i;
+        writers[i].records = o->count / w_count + (i < o->count % w_count ? 1 : 0);
+        pthread_mutex_init(&writers[i].lock, NULL);
+        pthread_cond_init(&writers[i].acked, NULL);
+    }
+    printf("kafka-ceiling: %ld writer thread(s), one librdkafka producer (idempotent, acks=all, "
+           "linger.ms=%d), %ld record(s) in flight per writer, %ld records of %ld event(s) (%ld B "
+           "data, %ld B metadata each) keyed %s1..%s%ld, topic %s (%s)\n",
+           w_count, o->linger_ms >= 0 ? o->linger_ms : 1, o->in_flight, o->count,
+           o->events_per_append, o->data_bytes, o->metadata_bytes, o->stream_prefix,
+           o->stream_prefix, o->streams, topic, created ? "created, 1 partition, RF 1" : "given");
+    fflush(stdout);
+    if (pthread_create(&poller, NULL, kc_poller_main, run) != 0) {
+        fprintf(stderr, "evs_bench: cannot start the poller\n");
+        goto done;
+    }
+    poller_started = 1;
+    if (pthread_barrier_init(&run->start, NULL, (unsigned)w_count + 1) != 0) {
+        fprintf(stderr, "evs_bench: cannot create a barrier\n");
+        goto done;
+    }
+    barrier_ready = 1;
+    for (long i = 0; i < w_count; i++) {
+        if (pthread_create(&writers[i].thread, NULL, kc_writer_main, &writers[i]) != 0) {
+            fprintf(stderr, "evs_bench: cannot start writer %ld; aborting\n", i);
+            exit(1);
+        }
+        writers[i].started = 1;
+    }
+    pthread_barrier_wait(&run->start);
+    uint64_t started = now_us();
+    uint64_t last_progress = started;
+    while (atomic_load(&run->finished_writers) < w_count) {
+        struct timespec pause_time = {0, 5 * 1000 * 1000};
+        nanosleep(&pause_time, NULL);
+        if (o->progress && now_us() - last_progress >= 5000000) {
+            last_progress = now_us();
+            long n = atomic_load(&run->acked_records);
+            fprintf(stderr, "evs_bench: %ld of %ld records after %.0f s (%.0f records/s)\n", n,
+                    o->count, (double)(last_progress - started) / 1e6,
+                    (double)n / ((double)(last_progress - started) / 1e6));
+        }
+    }
+    double seconds = (double)(now_us() - started) / 1e6;
+    uint64_t bytes = 0;
+    for (long i = 0; i < w_count; i++) {
+        pthread_join(writers[i].thread, NULL);
+        writers[i].started = 0;
+        bytes += writers[i].bytes;
+    }
+    atomic_store(&run->poller_stop, 1);
+    pthread_join(poller, NULL);
+    poller_started = 0;
+
+    uint64_t records = (uint64_t)atomic_load(&run->acked_records);
+    uint64_t events = records * (uint64_t)o->events_per_append;
+    int completed = records == (uint64_t)o->count;
+    printf("kafka-ceiling produce: %" PRIu64 " records, %" PRIu64 " events, %.1f MB in %.2f s: "
+           "%.0f records/s, %.0f events/s, %.2f MB/s (%.0f B/record)%s\n",
+           records, events, (double)bytes / 1e6, seconds, (double)records / seconds,
+           (double)events / seconds, (double)bytes / 1e6 / seconds,
+           records ? (double)bytes / (double)records : 0.0, completed ? "" : " (STOPPED EARLY)");
+    print_latency("produce-to-delivery-report", &run->latency);
+    print_errors(&run->errors);
+
+    uint64_t c_records = 0, c_bytes = 0;
+    double c_seconds = 0;
+    int64_t end_offset = 0;
+    int consumed = kc_consume(o, topic, from, &c_records, &c_bytes, &c_seconds, &end_offset) == 0;
+    uint64_t c_events = c_records * (uint64_t)o->events_per_append;
+    if (c_seconds <= 0)
+        c_seconds = 1e-9;
+    printf("kafka-ceiling consume: %" PRIu64 " records (offsets %" PRId64 "..%" PRId64 "), %" PRIu64
+           " events, %.1f MB in %.2f s: %.0f records/s, %.0f events/s, %.2f MB/s%s\n",
+           c_records, from, end_offset - 1, c_events, (double)c_bytes / 1e6, c_seconds,
+           (double)c_records / c_seconds, (double)c_events / c_seconds,
+           (double)c_bytes / 1e6 / c_seconds, consumed ? "" : " (INCOMPLETE)");
+
+    bench_options shown = *o;
+    shown.topic = topic;
+    json_head("kafka-ceiling", &shown);
+    printf(",\"topic_created\":%s,\"writers\":%ld,\"in_flight\":%ld,"
+           "\"streams\":%ld,\"events_per_append\":%ld,\"data_bytes\":%ld,\"metadata_bytes\":%ld,"
+           "\"records\":%" PRIu64 ",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64
+           ",\"seconds\":%.3f,\"records_per_s\":%.1f,\"events_per_s\":%.1f,\"mb_per_s\":%.2f",
+           created ? "true" : "false", w_count, o->in_flight, o->streams,
+           o->events_per_append, o->data_bytes, o->metadata_bytes, records, events, bytes,
+           seconds, (double)records / seconds, (double)events / seconds,
+           (double)bytes / 1e6 / seconds);
+    json_latency(&run->latency);
+    json_errors(&run->errors);
+    printf(",\"consume_records\":%" PRIu64 ",\"consume_events\":%" PRIu64
+           ",\"consume_bytes\":%" PRIu64 ",\"consume_seconds\":%.3f,\"consume_records_per_s\":%.1f,"
+           "\"consume_events_per_s\":%.1f,\"consume_mb_per_s\":%.2f,\"completed\":%s}\n",
+           c_records, c_events, c_bytes, c_seconds, (double)c_records / c_seconds,
+           (double)c_events / c_seconds, (double)c_bytes / 1e6 / c_seconds,
+           completed && consumed ? "true" : "false");
+    status = completed && consumed ? 0 : 1;
+done:
+    if (writers) {
+        atomic_store(&run->stop, 1);
+        for (long i = 0; i < w_count; i++)
+            if (writers[i].started)
+                pthread_join(writers[i].thread, NULL);
+    }
+    if (poller_started) {
+        atomic_store(&run->poller_stop, 1);
+        pthread_join(poller, NULL);
+    }
+    if (barrier_ready)
+        pthread_barrier_destroy(&run->start);
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    if (run && run->rkt)
+        rd_kafka_topic_destroy(run->rkt);
+    if (run && run->rk) {
+        if (created && kc_topic_admin(run->rk, topic, 0, o->timeout_ms) == 0)
+            printf("kafka-ceiling: deleted topic %s\n", topic);
+        rd_kafka_flush(run->rk, o->timeout_ms);
+        rd_kafka_destroy(run->rk);
+    }
+    if (writers)
+        for (long i = 0; i < w_count; i++) {
+            pthread_mutex_destroy(&writers[i].lock);
+            pthread_cond_destroy(&writers[i].acked);
+        }
+    free(writers);
+    free(run);
+    return status;
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
@@ -2073,6 +2657,9 @@ int main(int argc, char **argv)
         break;
     case CMD_CATCH_UP:
         rc = run_catch_up(&o);
+        break;
+    case CMD_KAFKA_CEILING:
+        rc = run_kafka_ceiling(&o);
         break;
     default:
         rc = 2;
