@@ -107,6 +107,7 @@ typedef struct bench_options {
     int progress;
     long rate;
     long in_flight;
+    long flush_messages; /* kafka-ceiling: the topic's flush.messages, 0: not set */
 } bench_options;
 
 enum {
@@ -138,6 +139,7 @@ enum {
     OPT_PROGRESS,
     OPT_RATE,
     OPT_IN_FLIGHT,
+    OPT_FLUSH_MESSAGES,
     OPT_HELP,
 };
 
@@ -179,6 +181,7 @@ static const struct option long_options[] = {
     {"progress", no_argument, 0, OPT_PROGRESS},
     {"rate", required_argument, 0, OPT_RATE},
     {"in-flight", required_argument, 0, OPT_IN_FLIGHT},
+    {"flush-messages", required_argument, 0, OPT_FLUSH_MESSAGES},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -201,6 +204,7 @@ static unsigned option_commands(int option)
     case OPT_STREAM_PREFIX:
         return FOR_TPUT | FOR_SUB | FOR_KAFKA;
     case OPT_IN_FLIGHT:
+    case OPT_FLUSH_MESSAGES:
         return FOR_KAFKA;
     case OPT_RATE:
         return FOR_SUB;
@@ -267,6 +271,7 @@ static const char usage_text[] =
     "      positions run 1, 2, 3, ... without a gap. Writes nothing: point it at a filled\n"
     "      store.\n"
     "  kafka-ceiling --count N [--events-per-append E] [--writers W] [--in-flight K]\n"
+    "                [--flush-messages F]\n"
     "                [--streams S] [--stream-prefix P] [--seed X] [--progress]\n"
     "      Kafka's own ceiling for the records evstore writes, without libevstore, the\n"
     "      projector, judging or an index: W threads (default 1) share one librdkafka\n"
@@ -279,6 +284,8 @@ static const char usage_text[] =
     "      from the run's first offset to its end offset: records/s, events/s, MB/s. Uses a\n"
     "      topic it creates (1 partition, RF 1) and deletes at the end, or --topic if given\n"
     "      (kept; only partition 0 is read back). Needs no projector.\n"
+    "      --flush-messages F sets the created topic's flush.messages (F = 1: the broker\n"
+    "      fsyncs the log before it acknowledges each write, as run.sh sets on its topics).\n"
     "\n"
     "Options of the commands that write (all but catch-up):\n"
     "  --data-bytes N      JSON data per event, about N bytes (default 256)\n"
@@ -527,6 +534,10 @@ static int options_parse(int argc, char **argv, bench_options *o)
             break;
         case OPT_IN_FLIGHT:
             if (parse_long("in-flight", optarg, 1, 100000, &o->in_flight))
+                return 2;
+            break;
+        case OPT_FLUSH_MESSAGES:
+            if (parse_long("flush-messages", optarg, 1, 1000000000L, &o->flush_messages))
                 return 2;
             break;
         case OPT_HELP:
@@ -2257,7 +2268,8 @@ static int kc_conf_set(rd_kafka_conf_t *conf, const char *name, const char *valu
 }
 
 /* Creates (create = 1) or deletes the topic through the admin API of rk; 0 or -1. */
-static int kc_topic_admin(rd_kafka_t *rk, const char *topic, int create, int timeout_ms)
+static int kc_topic_admin(rd_kafka_t *rk, const char *topic, int create, long flush_messages,
+                          int timeout_ms)
 {
     char errstr[512];
     int rc = -1;
@@ -2275,6 +2287,10 @@ static int kc_topic_admin(rd_kafka_t *rk, const char *topic, int create, int tim
         }
         snprintf(errstr, sizeof errstr, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
         rd_kafka_NewTopic_set_config(nt, "max.message.bytes", errstr);
+        if (flush_messages > 0) {
+            snprintf(errstr, sizeof errstr, "%ld", flush_messages);
+            rd_kafka_NewTopic_set_config(nt, "flush.messages", errstr);
+        }
         rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
     } else {
         dt = rd_kafka_DeleteTopic_new(topic);
@@ -2436,7 +2452,7 @@ static int run_kafka_ceiling(const bench_options *o)
         snprintf(topic_buf, sizeof topic_buf, "evstore.kafka-ceiling.%ld-%ld", (long)time(NULL),
                  (long)getpid());
         topic = topic_buf;
-        if (kc_topic_admin(run->rk, topic, 1, o->timeout_ms) != 0)
+        if (kc_topic_admin(run->rk, topic, 1, o->flush_messages, o->timeout_ms) != 0)
             goto done;
         created = 1;
     }
@@ -2575,6 +2591,7 @@ static int run_kafka_ceiling(const bench_options *o)
     bench_options shown = *o;
     shown.topic = topic;
     json_head("kafka-ceiling", &shown);
+    printf(",\"flush_messages\":%ld", o->flush_messages);
     printf(",\"topic_created\":%s,\"writers\":%ld,\"in_flight\":%ld,"
            "\"streams\":%ld,\"events_per_append\":%ld,\"data_bytes\":%ld,\"metadata_bytes\":%ld,"
            "\"records\":%" PRIu64 ",\"events\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -2610,7 +2627,7 @@ done:
     if (run && run->rkt)
         rd_kafka_topic_destroy(run->rkt);
     if (run && run->rk) {
-        if (created && kc_topic_admin(run->rk, topic, 0, o->timeout_ms) == 0)
+        if (created && kc_topic_admin(run->rk, topic, 0, 0, o->timeout_ms) == 0)
             printf("kafka-ceiling: deleted topic %s\n", topic);
         rd_kafka_flush(run->rk, o->timeout_ms);
         rd_kafka_destroy(run->rk);
