@@ -468,8 +468,8 @@ int evs_projector_run(evs_projector *p)
                 bytes += m->len;
                 n++;
             }
-            /* A batch that grows too large slows every lookup in it (RocksDB's batch index
-             * is a skip list), so cut by bytes as well as by records. */
+            /* A batch is held in memory until its commit (store.c, "Batches"), so cut by
+             * bytes as well as by records. */
             if (n == max || bytes >= bytes_max)
                 break;
             m = rd_kafka_consumer_poll(p->consumer, 0);

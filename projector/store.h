@@ -54,8 +54,10 @@ int evs_store_partition_state(evs_store *store, int32_t partition, int64_t *next
                               uint64_t *last_position);
 
 /* ---- Applying records ----------------------------------------------------------------
- * A batch reads its own writes (RocksDB WriteBatchWithIndex), so the rule sees the effect
- * of earlier records of the same batch. Nothing is visible to readers until commit. */
+ * A batch reads its own writes (its puts are kept in memory until commit; store.c, B1-B3),
+ * so the rule sees the effect of earlier records of the same batch. Nothing is visible to
+ * readers until commit, which writes the whole batch atomically. Batches are made by one
+ * thread at a time (the consumer thread). */
 typedef struct evs_store_batch evs_store_batch;
 
 int evs_store_batch_begin(evs_store *store, evs_store_batch **out);

@@ -79,6 +79,42 @@ static void encode_append(encoded *e, const char *stream, uint8_t append_id,
     assert_int_equal(evs_record_encode(&req, &e->buf), 0);
 }
 
+/* Encodes an append of n events whose ids carry the 32-bit numbers first_id, first_id+1,
+ * ..., so that a workload can have many more distinct ids than encode_append allows. */
+static void encode_append_wide(encoded *e, const char *stream, uint32_t append_no,
+                               evs_expected_kind kind, uint64_t expected, uint32_t first_id,
+                               size_t n)
+{
+    evs_record_event events[8];
+    evs_append_request req;
+    assert_true(n <= 8);
+    memset(&req, 0, sizeof req);
+    memset(req.append_id, 0xEE, 16);
+    memcpy(req.append_id, &append_no, 4);
+    req.stream = stream;
+    req.stream_len = strlen(stream);
+    req.expected_kind = kind;
+    req.expected_version = expected;
+    req.events = events;
+    req.event_count = n;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = first_id + (uint32_t)i;
+        memset(&events[i], 0, sizeof events[i]);
+        memset(events[i].event_id, 0x77, 16);
+        memcpy(events[i].event_id, &id, 4);
+        events[i].type = i % 2 ? "Shipped" : "Placed";
+        events[i].type_len = strlen(events[i].type);
+        events[i].content_type = "application/json";
+        events[i].content_type_len = 16;
+        events[i].data = (const uint8_t *)"{}";
+        events[i].data_len = 2;
+        events[i].created_us = 1700000000000000LL;
+    }
+    snprintf(e->stream, sizeof e->stream, "%s", stream);
+    memset(&e->buf, 0, sizeof e->buf);
+    assert_int_equal(evs_record_encode(&req, &e->buf), 0);
+}
+
 /* Applies one raw record at the fixture's next offset. */
 static void apply_raw(fixture *f, const char *key, const void *value, size_t len)
 {
@@ -294,6 +330,90 @@ static void test_batching_does_not_change_the_result(void **unused)
     close_fixture(&b);
 }
 
+/* One large batch must read its own writes (store.c, B2) exactly as record-by-record
+ * application reads committed state: thousands of event ids (more than the batch's first
+ * hash table holds), stream versions updated many times in the batch (B1: the last one is
+ * stored), repeated append ids, and retries of ids both from this batch and from an
+ * earlier one. */
+static void test_large_batch_reads_its_own_writes(void **unused)
+{
+    enum { N = 1200, EVENTS = 4 };
+    static encoded recs[N];
+    static evs_input_record in[N];
+    uint64_t versions[7] = {0};
+    for (uint32_t i = 0; i < N; i++) {
+        char stream[16];
+        int s = (int)(i % 7);
+        snprintf(stream, sizeof stream, "Ship-%d", s);
+        uint32_t first_id = 1000 + i * EVENTS;
+        uint32_t append_no = i;
+        evs_expected_kind kind = EVS_EXPECT_EXACT;
+        uint64_t expected = versions[s];
+        if (i % 10 == 9) {
+            first_id = 1000 + (i - 7) * EVENTS; /* a retry of an append 7 records back */
+            kind = EVS_EXPECT_ANY;
+            expected = 0;
+        } else if (i % 10 == 5) {
+            append_no = i - 1; /* a repeated append id: skipped, the first verdict stands */
+        } else if (i % 10 == 3) {
+            expected += 1; /* a stale expectation */
+        } else {
+            versions[s] += EVENTS;
+        }
+        encode_append_wide(&recs[i], stream, append_no, kind, expected, first_id, EVENTS);
+        in[i] = (evs_input_record){0, (int64_t)i, recs[i].stream, strlen(recs[i].stream),
+                                   recs[i].buf.data, recs[i].buf.len};
+    }
+    char err[256];
+    fixture a, b;
+    open_fixture(&a, "large-a");
+    open_fixture(&b, "large-b");
+    /* a: the first half in one batch, then the second half (whose retries reach back into
+     * the committed first half) in another; b: one record per batch. */
+    assert_int_equal(evs_applier_apply(&a.applier, in, N / 2, err, sizeof err), 0);
+    assert_int_equal(evs_applier_apply(&a.applier, in + N / 2, N - N / 2, err, sizeof err), 0);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(evs_applier_apply(&b.applier, in + i, 1, err, sizeof err), 0);
+
+    evs_store_digest da, db;
+    assert_int_equal(evs_store_digest_compute(a.store, &da), 0);
+    assert_int_equal(evs_store_digest_compute(b.store, &db), 0);
+    assert_int_equal(da.version_table, db.version_table);
+    assert_int_equal(da.streams, db.streams);
+    assert_int_equal(da.event_count, db.event_count);
+    assert_int_equal(a.applier.stats.skipped, N / 10);
+    assert_int_equal(a.applier.last_position[0], b.applier.last_position[0]);
+    assert_int_equal(da.event_count, a.applier.last_position[0]);
+    for (int s = 0; s < 7; s++) {
+        char stream[16];
+        uint64_t version = 0;
+        int n = snprintf(stream, sizeof stream, "Ship-%d", s);
+        assert_int_equal(evs_store_stream_version(a.store, stream, (size_t)n, &version), 0);
+        assert_int_equal(version, versions[s]);
+    }
+    size_t duplicates = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        if (i % 10 == 5)
+            continue;
+        uint8_t id[16];
+        int found_a = 0, found_b = 0;
+        evs_stored_verdict va, vb;
+        memset(id, 0xEE, 16);
+        memcpy(id, &i, 4);
+        assert_int_equal(evs_store_verdict_get(a.store, id, &found_a, &va), 0);
+        assert_int_equal(evs_store_verdict_get(b.store, id, &found_b, &vb), 0);
+        assert_true(found_a && found_b);
+        assert_memory_equal(&va, &vb, sizeof va);
+        if (i % 10 == 9 && va.verdict.status == EVS_VERDICT_DUPLICATE)
+            duplicates++;
+    }
+    assert_true(duplicates > N / 20); /* the retries of accepted appends were recognised */
+    for (size_t i = 0; i < N; i++)
+        evs_buf_free(&recs[i].buf);
+    close_fixture(&a);
+    close_fixture(&b);
+}
+
 typedef struct collect {
     uint64_t versions[64];
     size_t n;
@@ -413,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_bad_records_are_skipped_or_invalid),
         cmocka_unit_test(test_redelivered_offsets_are_ignored),
         cmocka_unit_test(test_batching_does_not_change_the_result),
+        cmocka_unit_test(test_large_batch_reads_its_own_writes),
         cmocka_unit_test(test_reads_forwards_backwards_and_all),
         cmocka_unit_test(test_category_and_type_indexes),
         cmocka_unit_test(test_local_state_survives_reset),
