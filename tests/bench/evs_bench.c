@@ -72,6 +72,7 @@ typedef enum bench_command {
     CMD_SUBSCRIBE_LATENCY,
     CMD_CATCH_UP,
     CMD_KAFKA_CEILING,
+    CMD_READ_ALL,
 } bench_command;
 
 typedef struct bench_options {
@@ -150,7 +151,8 @@ enum {
 #define FOR_SUB (1u << CMD_SUBSCRIBE_LATENCY)
 #define FOR_CATCH (1u << CMD_CATCH_UP)
 #define FOR_KAFKA (1u << CMD_KAFKA_CEILING)
-#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_CATCH | FOR_KAFKA)
+#define FOR_READ_ALL (1u << CMD_READ_ALL)
+#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_CATCH | FOR_KAFKA | FOR_READ_ALL)
 
 static const struct option long_options[] = {
     {"brokers", required_argument, 0, OPT_BROKERS},
@@ -218,8 +220,9 @@ static unsigned option_commands(int option)
     case OPT_MAX_RETRIES:
         return FOR_TPUT;
     case OPT_PROGRESS:
-        return FOR_TPUT | FOR_CATCH | FOR_KAFKA;
+        return FOR_TPUT | FOR_CATCH | FOR_KAFKA | FOR_READ_ALL;
     case OPT_LIMIT:
+        return FOR_READ | FOR_READ_ALL;
     case OPT_RAW_HTTP:
     case OPT_PREPARE:
         return FOR_READ;
@@ -264,6 +267,11 @@ static const char usage_text[] =
     "      receives, now minus that time: append-to-subscriber latency. Also reports the\n"
     "      append latency, and fails (exit 1) unless the subscriber received exactly the\n"
     "      events that were appended. At most 10000000 events.\n"
+    "  read-all [--count N] [--limit L] [--progress]\n"
+    "      reads $all (partition 0) from position 1 with evs_all_read, L events a page\n"
+    "      (default 1000), until a page says end of stream or N events were read: events/s,\n"
+    "      MB/s of data and metadata, the latency of each page. Checks that the positions\n"
+    "      run 1, 2, 3, ... without a gap. Writes nothing.\n"
     "  catch-up [--count N] [--progress]\n"
     "      subscribes to $all (partition 0) from the start without follow and reads until\n"
     "      the end of the history (EVS_EEND) or N events: events/s, MB/s of event data and\n"
@@ -370,6 +378,8 @@ static bench_command command_of(const char *name)
         return CMD_CATCH_UP;
     if (!strcmp(name, "kafka-ceiling"))
         return CMD_KAFKA_CEILING;
+    if (!strcmp(name, "read-all"))
+        return CMD_READ_ALL;
     return CMD_NONE;
 }
 
@@ -564,7 +574,11 @@ static int options_parse(int argc, char **argv, bench_options *o)
          o->command == CMD_KAFKA_CEILING))
         return usage_error("--count is required");
     if (o->count < 0)
-        o->count = o->command == CMD_CATCH_UP ? 0 : 1000; /* catch-up: 0 = to the end */
+        o->count = o->command == CMD_CATCH_UP || o->command == CMD_READ_ALL
+                       ? 0 /* to the end */
+                       : 1000;
+    if (o->command == CMD_READ_ALL && !seen[OPT_LIMIT])
+        o->limit = 1000;
     if (o->command == CMD_SUBSCRIBE_LATENCY) {
         if (o->count > BENCH_SUB_COUNT_MAX)
             return usage_error("subscribe-latency takes at most %ld events", BENCH_SUB_COUNT_MAX);
@@ -2089,6 +2103,88 @@ done:
     return status;
 }
 
+/* ---- read-all ------------------------------------------------------------------------ */
+
+static int run_read_all(const bench_options *o)
+{
+    int status = 1;
+    evs_client *client = NULL;
+    bench_histogram *pages = malloc(sizeof *pages);
+    bench_errors *errors = calloc(1, sizeof *errors);
+
+    if (!pages || !errors) {
+        fprintf(stderr, "evs_bench: out of memory\n");
+        goto done;
+    }
+    bench_histogram_init(pages);
+    if (client_open(o, &client) != 0)
+        goto done;
+    printf("read-all: $all (partition 0) from position 1 in pages of %ld with evs_all_read, %s\n",
+           o->limit, o->count ? "until the end or the --count" : "until the end");
+    fflush(stdout);
+
+    uint64_t events = 0, bytes = 0, page_count = 0, position_gaps = 0, last_position = 0;
+    uint64_t from = 1, t0 = now_us(), last_progress = t0;
+    int ended = 0;
+    while (!ended) {
+        evs_event_list *list = NULL;
+        uint64_t t = now_us();
+        int rc = evs_all_read(client, 0, from, (size_t)o->limit, &list);
+        uint64_t t1 = now_us();
+        if (rc != 0) {
+            errors_add(errors, slot_of(rc), evs_last_error());
+            fprintf(stderr, "evs_bench: evs_all_read from %" PRIu64 " failed: %s: %s\n", from,
+                    evs_strerror(rc), evs_last_error());
+            break;
+        }
+        bench_histogram_record(pages, t1 - t);
+        page_count++;
+        for (size_t i = 0; i < list->count; i++) {
+            const evs_event *e = &list->events[i];
+            if (e->position != last_position + 1)
+                position_gaps++;
+            last_position = e->position;
+            bytes += e->data_len + e->metadata_len;
+            events++;
+        }
+        if (list->end_of_stream || list->count == 0 ||
+            (o->count && events >= (uint64_t)o->count))
+            ended = 1;
+        from = list->next;
+        evs_event_list_free(list);
+        if (o->progress && t1 - last_progress >= 5000000) {
+            last_progress = t1;
+            fprintf(stderr, "evs_bench: %" PRIu64 " events after %.0f s (%.0f events/s)\n",
+                    events, (double)(t1 - t0) / 1e6, (double)events / ((double)(t1 - t0) / 1e6));
+        }
+    }
+    double seconds = (double)(now_us() - t0) / 1e6;
+    if (position_gaps)
+        errors_add(errors, BENCH_SLOT_BAD_ANSWER, "positions did not run 1, 2, 3, ...");
+    int completed = ended && position_gaps == 0;
+    printf("read-all: %" PRIu64 " events (positions 1..%" PRIu64 ") in %" PRIu64
+           " pages, %.1f MB of data and metadata, in %.2f s: %.0f events/s, %.1f MB/s%s\n",
+           events, last_position, page_count, (double)bytes / 1e6, seconds,
+           (double)events / seconds, (double)bytes / 1e6 / seconds, completed ? "" : " (FAILED)");
+    print_latency("page", pages);
+    print_errors(errors);
+    json_head("read-all", o);
+    printf(",\"limit\":%ld,\"events\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"payload_bytes\":%" PRIu64
+           ",\"last_position\":%" PRIu64 ",\"position_gaps\":%" PRIu64
+           ",\"seconds\":%.3f,\"events_per_s\":%.1f,\"mb_per_s\":%.2f",
+           o->limit, events, page_count, bytes, last_position, position_gaps, seconds,
+           (double)events / seconds, (double)bytes / 1e6 / seconds);
+    json_latency_named("page_", pages);
+    json_errors(errors);
+    printf(",\"completed\":%s}\n", completed ? "true" : "false");
+    status = completed ? 0 : 1;
+done:
+    evs_client_close(client);
+    free(pages);
+    free(errors);
+    return status;
+}
+
 /* ---- kafka-ceiling --------------------------------------------------------------------- */
 
 /* W threads produce append records through one librdkafka producer configured as
@@ -2677,6 +2773,9 @@ int main(int argc, char **argv)
         break;
     case CMD_KAFKA_CEILING:
         rc = run_kafka_ceiling(&o);
+        break;
+    case CMD_READ_ALL:
+        rc = run_read_all(&o);
         break;
     default:
         rc = 2;

@@ -18,8 +18,9 @@
 #     (16 and 64 writers, 1 event per append, 10,000 streams, uniform and Zipf, exact
 #     expected versions retried on conflict), W4 (4 writers, 100 events per append), R2 (a
 #     100-event stream read through evs_stream_read and as raw HTTP), S1 (append-to-
-#     subscriber latency at a steady 1000 appends/s), R1 (a subscription to $all from the
-#     start read to the end of the history) and B1 (the projector rebuilt from the topic);
+#     subscriber latency at a steady 1000 appends/s), R1 ($all from the start to the end,
+#     in pages of 1000 through evs_all_read, and again through a catch-up subscription) and
+#     B1 (the projector rebuilt from the topic);
 #  5. Kafka's ceiling: the same records through librdkafka alone (evs_bench kafka-ceiling),
 #     the writers and records of W1, W2, W3 and W4, on a topic with the same settings;
 #  6. PostgreSQL: its own server (tests/bench/pg.sh; fsync and synchronous_commit on), the
@@ -311,7 +312,8 @@ if wants evstore; then
     run_bench evs_bench evstore/s1 subscribe-latency --count "$sub_count" --rate "$sub_rate" \
       --writers 4 --streams 1000
   fi
-  run_bench evs_bench evstore/r1 catch-up --progress
+  run_bench evs_bench evstore/r1 read-all --limit 1000 --progress
+  run_bench evs_bench evstore/r1-subscription catch-up --progress
 
   if [[ "$rebuild" != 0 ]]; then
     end_offset="$(status_field next_offset)"
