@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """report.py - turns the JSON lines of a benchmark run into a report and a chart.
 
-    python3 tests/bench/report.py RUN.jsonl META.json REPORT.md CHART.svg
+    python3 tests/bench/report.py RUN.jsonl META.json REPORT.md CHART.svg [BEFORE.jsonl]
 
 RUN.jsonl holds one line per measured run, as printed by evs_bench and pg_bench (the line
 that starts with {"bench":), with labels of the form SYSTEM/WORKLOAD, SYSTEM being evstore,
 kafka or postgresql. META.json says where and how the run was made (tests/bench/run.sh
 writes it). The report is Markdown: the side-by-side table, the details of every run, the
 settings. The chart is an SVG drawn here from the same numbers (no plotting library): for
-each workload, throughput and p99 latency of the three systems.
+each workload, throughput and p99 latency of the three systems. With BEFORE.jsonl (the JSON
+lines of an earlier run, e.g. of an older evstore), the report also compares evstore's
+numbers of the two runs.
 
 Only the standard library; Python 3.9 or later.
 """
@@ -254,8 +256,33 @@ def chart(runs, meta, out):
     out.write("\n".join(svg) + "\n")
 
 
+def compare(before, after, out):
+    """evstore's runs of an earlier run (before) next to this one's (after)."""
+    w = out.write
+    w("\n### evstore before and after\n\n")
+    w("| workload | before events/s | after events/s | after / before "
+      "| before p50 / p99 ms | after p50 / p99 ms |\n")
+    w("| --- | ---: | ---: | ---: | ---: | ---: |\n")
+    keys = [k for k, _, _ in WORKLOADS]
+    workloads = sorted({wl for (s, wl) in list(before) + list(after) if s == "evstore"},
+                       key=lambda wl: (keys.index(wl.split("-linger")[0])
+                                       if wl.split("-linger")[0] in keys else len(keys), wl))
+    for wl in workloads:
+        b, a = before.get(("evstore", wl)), after.get(("evstore", wl))
+        base = wl.split("-linger")[0]
+
+        def lat(run):
+            x, y = p(run, "p50_us", base), p(run, "p99_us", base)
+            return "–" if x is None else f"{fmt_ms(x)} / {fmt_ms(y)}"
+
+        br, ar = rate(b, base), rate(a, base)
+        w(f"| {wl} | {fmt_int(br)} | {fmt_int(ar)} | {fmt_ratio(ar, br)} | {lat(b)} | "
+          f"{lat(a)} |\n")
+    w("\nR2 rows count reads/s. Both runs on the same machine with the same run.sh settings.\n")
+
+
 def main(argv):
-    if len(argv) != 5:
+    if len(argv) not in (5, 6):
         sys.stderr.write(__doc__)
         return 2
     runs = load(argv[1])
@@ -263,6 +290,8 @@ def main(argv):
         meta = json.load(f)
     with open(argv[3], "w", encoding="utf-8") as f:
         report(runs, meta, f)
+        if len(argv) == 6:
+            compare(load(argv[5]), runs, f)
     with open(argv[4], "w", encoding="utf-8") as f:
         chart(runs, meta, f)
     return 0

@@ -48,6 +48,8 @@
 #   EVSTORE_BENCH_KEEP              [0]       1: keep the topic, the projector's state and logs
 #   EVSTORE_BENCH_OUT               [<repo>/build/bench]
 #   EVSTORE_BENCH_NO_BUILD          [0]       1: use the binaries already in build/bin
+#   EVSTORE_BENCH_BEFORE            []        the .jsonl of an earlier run: the report also
+#                                             compares evstore's numbers with that run's
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -424,7 +426,10 @@ if "$kafka_fsync" == "0":
     meta["durability"] = "NOT equal: Kafka acknowledges from its page cache (EVSTORE_BENCH_KAFKA_FSYNC=0) while PostgreSQL fsyncs each commit"
 json.dump(meta, open(sys.argv[1], "w"), indent=1)
 PY
-python3 "$here/report.py" "$jsonl" "$meta" "$report" "$chart" || die "report.py failed"
+before=()
+[[ -z "${EVSTORE_BENCH_BEFORE:-}" ]] || before=("$EVSTORE_BENCH_BEFORE")
+python3 "$here/report.py" "$jsonl" "$meta" "$report" "$chart" "${before[@]}" ||
+  die "report.py failed"
 echo
 cat "$report"
 say "report: $report; chart: $chart; JSON lines: $jsonl"
