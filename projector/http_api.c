@@ -522,12 +522,15 @@ int evs_http_start(evs_projector *p, const char *address, evs_http_server **out_
         return -1;
     }
     s->projector = p;
+    /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, which lets a second
+     * projector listen on the same address and take half of the connections (verdicts and
+     * reads of another store). libmicrohttpd still sets SO_REUSEADDR, so a restart need not
+     * wait for old connections in TIME_WAIT; a port in use is refused. */
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                      MHD_USE_ERROR_LOG,
                                  0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, &sa,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                                  MHD_OPTION_UNESCAPE_CALLBACK, evs_http_unescape, NULL,
                                  MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                                  MHD_OPTION_END);

@@ -10,7 +10,9 @@
 # and, when the three-node cluster of deploy/cluster.sh answers, a replicated topic with
 # min.insync.replicas=1. For each, a projector on a fresh data dir must exit non-zero
 # without serving, its stderr must name the setting, and the topic must be left as it was.
-# Then the topic of a projector that built its store (two appends) gets a second partition
+# A second projector (another topic, a fresh store) given the HTTP address of a running one
+# must refuse to start, naming the address, and the address must keep answering for the
+# first. Then the topic of a projector that built its store (two appends) gets a second partition
 # (add-partitions): restarted on the same store, the projector must refuse, naming the
 # partition counts, and its store must be unchanged (--hash).
 # shellcheck source=tests/failover/failover_lib.sh
@@ -87,6 +89,27 @@ else
   MIN_ISR_CASE="min.insync.replicas=1 skipped (no cluster)"
 fi
 
+# Two projectors on one HTTP address: the second must refuse to start rather than share the
+# port (SO_REUSEPORT would hand it half of the first one's connections).
+mkdir -p "$T/second"
+"$FO_KAFKA" create "$BROKERS" "$TOPIC.second" 1 1 "${GOOD[@]}" ||
+  fail "could not create $TOPIC.second"
+MADE_TOPICS+=("$BROKERS $TOPIC.second")
+start_projector p3
+rc=0
+timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC.second" \
+  --group "evstore.it.misconfig.$IT_RUN_ID.second" --data-dir "$T/second/store" \
+  --http "127.0.0.1:$P3_PORT" >"$T/second.out" 2>"$T/second.err" </dev/null || rc=$?
+log "a second projector on $P3_URL: exit $rc: $(tr '\n' ' ' <"$T/second.err" | cut -c1-300)"
+[[ $rc -ne 124 && $rc -ne 137 ]] || fail "the second projector on $P3_URL was still running after 60 s"
+assert_ne "$rc" 0 "a second projector on the first one's address: exit status"
+assert_imatch "$(cat "$T/second.err")" "cannot listen on 127\.0\.0\.1:$P3_PORT" \
+  "the second projector names the address it cannot listen on"
+body=$(curl -sf --max-time 5 "$P3_URL/status") || fail "the first projector stopped answering"
+assert_imatch "$body" "\"topic\":\"$TOPIC\"" "the address still answers for the first projector's topic"
+stop_projector p3
+REFUSALS=$((REFUSALS + 1))
+
 # A partition count raised after the store was built.
 start_projector p1
 expect_ok "append 1" append Grow-1 --type A --data '{}' --expected no_stream
@@ -105,4 +128,4 @@ IT_E=$h1 jcheck 'd == E' "$h2" "the refusing projector left its store unchanged"
 for t in "${MADE_TOPICS[@]}"; do
   "$TOPIC_TOOL" delete "${t%% *}" "${t#* }" >/dev/null 2>&1 || true
 done
-fo_fact "misconfigurations refused: $REFUSALS (compact, compact+delete, retention.ms, retention.bytes, unclean election, max.message.bytes, $MIN_ISR_CASE, partitions 1 -> 2)"
+fo_fact "misconfigurations refused: $REFUSALS (compact, compact+delete, retention.ms, retention.bytes, unclean election, max.message.bytes, $MIN_ISR_CASE, partitions 1 -> 2, a second projector on a used HTTP address)"
