@@ -11,6 +11,8 @@
 #   make fuzz           build build-fuzz/ (clang, libFuzzer), run each fuzz target FUZZ_SECONDS
 #   make fuzz-long      the same for 10 minutes per target (FUZZ_SECONDS=600)
 #   make fuzz-seeds     rewrite the committed seed corpora (tests/fuzz/make_seeds.c)
+#   make bench          build, start Kafka, run tests/bench/run.sh: evstore, Kafka's ceiling and the
+#                       PostgreSQL design side by side; a report and a chart (docs/BENCHMARKS.md)
 #   make clean          remove build/ (var/ keeps Kafka's and the projector's data)
 #   make distclean      clean, stop everything and remove var/ and the fetched Kafka jars
 
@@ -48,7 +50,7 @@ export EVSTORE_DATA_DIR := $(DATA_DIR)
 export EVSTORE_BROKERS := $(BROKERS)
 export EVSTORE_PROJECTOR_HTTP := $(PROJECTOR_HTTP)
 
-.PHONY: all build setup run stop test test-quick test-asan test-long fuzz fuzz-long fuzz-build \
+.PHONY: all build setup run stop test test-quick test-asan test-long bench fuzz fuzz-long fuzz-build \
   fuzz-seeds clean distclean kafka-start kafka-stop
 
 all: build
@@ -119,6 +121,11 @@ fuzz-long:
 	$(MAKE) fuzz FUZZ_SECONDS=600
 
 # Rewrites the named seeds; inputs merged in from fuzzing runs (SHA-1 names) stay.
+# The benchmark installs PostgreSQL itself (tests/bench/pg.sh), starts its own projector and
+# PostgreSQL server and stops them again; tests/bench/README.md lists its knobs.
+bench: build kafka-start
+	bash tests/bench/run.sh
+
 fuzz-seeds: fuzz-build
 	$(FUZZ_BUILD_DIR)/bin/evs_fuzz_make_seeds record $(ROOT)/tests/fuzz/corpus/fuzz_record_decode
 	$(FUZZ_BUILD_DIR)/bin/evs_fuzz_make_seeds http $(ROOT)/tests/fuzz/corpus/fuzz_http_request
