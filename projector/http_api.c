@@ -3,7 +3,10 @@
  *
  * libmicrohttpd runs one thread per connection, so a verdict request may block waiting for
  * the consumer thread to apply an offset without holding up other requests. Connections are
- * capped (HTTP_CONNECTIONS_MAX). Every answer is JSON; every error is {"error": "..."}.
+ * capped (HTTP_CONNECTIONS_MAX). Every answer is JSON, except that the reads of event pages
+ * (streams, $all, categories, types) answer with the binary page of schemas/page_codec.h
+ * when the Accept header names application/vnd.evstore.page+avro; every error is
+ * {"error": "..."} whatever was asked for.
  * Handlers only read the store, which RocksDB allows from any thread.
  */
 #include <arpa/inet.h>
@@ -22,6 +25,7 @@
 #include "groups.h"
 #include "http_append.h"
 #include "http_util.h"
+#include "page_codec.h"
 #include "saved_state.h"
 #include "subscriptions.h"
 
@@ -39,18 +43,51 @@ struct evs_http_server {
 /* ---- Endpoints ---------------------------------------------------------------------- */
 
 typedef struct read_ctx {
-    evs_out *o;
+    evs_out *o;             /* the JSON page, when page is NULL */
+    evs_page_encoder *page; /* the binary page (docs/HTTP-API.md, "The binary page") */
     int base64;
     size_t count;
     uint64_t last; /* last version or position visited */
 } read_ctx;
 
-static int visit_stream(void *ctx, const evs_stored_event *e)
+/* Adds one event to the page being built, in whichever form was asked for. */
+static void page_add(read_ctx *r, const evs_stored_event *e)
 {
-    read_ctx *r = ctx;
+    if (r->page) {
+        evs_page_event pe = {
+            .stream = e->stream,
+            .stream_len = e->stream_len,
+            .type = e->type,
+            .type_len = e->type_len,
+            .version = e->version,
+            .position = e->position,
+            .partition = e->partition,
+            .created_us = e->created_us,
+            .content_type = e->content_type,
+            .content_type_len = e->content_type_len,
+            .data = e->data,
+            .data_len = e->data_len,
+            .metadata = e->metadata,
+            .metadata_len = e->metadata_len,
+            .correlation_id = e->correlation_id,
+            .correlation_id_len = e->correlation_id_len,
+            .causation_id = e->causation_id,
+            .causation_id_len = e->causation_id_len,
+        };
+        evs_uuid_format(e->event_id, pe.event_id);
+        evs_page_encode_event(r->page, &pe);
+        r->count++;
+        return;
+    }
     if (r->count++)
         evs_out_raw(r->o, ",", 1);
     evs_out_event(r->o, e, r->base64);
+}
+
+static int visit_stream(void *ctx, const evs_stored_event *e)
+{
+    read_ctx *r = ctx;
+    page_add(r, e);
     r->last = e->version;
     return 0;
 }
@@ -58,11 +95,23 @@ static int visit_stream(void *ctx, const evs_stored_event *e)
 static int visit_all(void *ctx, const evs_stored_event *e)
 {
     read_ctx *r = ctx;
-    if (r->count++)
-        evs_out_raw(r->o, ",", 1);
-    evs_out_event(r->o, e, r->base64);
+    page_add(r, e);
     r->last = e->position;
     return 0;
+}
+
+/* Sends a finished binary page (200) and frees it. */
+static enum MHD_Result send_page(struct MHD_Connection *c, evs_page_encoder *enc, evs_buf *buf,
+                                 uint64_t next, int end)
+{
+    if (evs_page_encode_end(enc, next, end) != 0) {
+        evs_buf_free(buf);
+        return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    void *data = buf->data;
+    size_t len = buf->len;
+    buf->data = NULL; /* the answer takes it */
+    return evs_http_send_bytes(c, MHD_HTTP_OK, EVS_PAGE_MEDIA_TYPE, data, len);
 }
 
 static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, const char *name)
@@ -96,14 +145,24 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     int base64 = evs_http_query_encoding(c, &ret);
     if (base64 < 0)
         return ret;
+    int binary = evs_http_accepts(c, EVS_PAGE_MEDIA_TYPE);
     evs_out o = {0};
-    read_ctx r = {&o, base64, 0, 0};
-    evs_out_str(&o, "{\"stream\":");
-    evs_out_jstr(&o, name, len);
-    evs_out_fmt(&o, ",\"current_version\":%llu,\"events\":[", (unsigned long long)current);
+    evs_buf buf = {0};
+    evs_page_encoder enc;
+    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0};
+    if (binary) {
+        evs_page_info info = {.stream = name, .stream_len = len, .has_current_version = 1,
+                              .current_version = current};
+        evs_page_encode_begin(&enc, &buf, &info);
+    } else {
+        evs_out_str(&o, "{\"stream\":");
+        evs_out_jstr(&o, name, len);
+        evs_out_fmt(&o, ",\"current_version\":%llu,\"events\":[", (unsigned long long)current);
+    }
     if (evs_store_read_stream(p->store, name, len, from, limit, backwards, visit_stream, &r) <
         0) {
         free(o.p);
+        evs_buf_free(&buf);
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
     }
     uint64_t next;
@@ -115,6 +174,8 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
         next = r.count ? r.last + 1 : from;
         end = next > current;
     }
+    if (binary)
+        return send_page(c, &enc, &buf, next, end);
     evs_out_fmt(&o, "],\"next\":%llu,\"end_of_stream\":%s}", (unsigned long long)next,
             end ? "true" : "false");
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
@@ -153,26 +214,45 @@ static enum MHD_Result get_ordered(evs_projector *p, struct MHD_Connection *c,
     uint64_t last = p->last_position[partition];
     pthread_mutex_unlock(&p->lock);
 
+    int binary = evs_http_accepts(c, EVS_PAGE_MEDIA_TYPE);
     evs_out o = {0};
-    read_ctx r = {&o, base64, 0, 0};
-    evs_out_str(&o, "{");
-    if (index_name) {
-        evs_out_str(&o, index == EVS_INDEX_CATEGORY ? "\"category\":" : "\"type\":");
-        evs_out_jstr(&o, index_name, name_len);
-        evs_out_str(&o, ",");
+    evs_buf buf = {0};
+    evs_page_encoder enc;
+    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0};
+    if (binary) {
+        evs_page_info info = {.has_partition = 1, .partition = (int32_t)partition};
+        if (index_name && index == EVS_INDEX_CATEGORY) {
+            info.category = index_name;
+            info.category_len = name_len;
+        } else if (index_name) {
+            info.type = index_name;
+            info.type_len = name_len;
+        }
+        evs_page_encode_begin(&enc, &buf, &info);
+    } else {
+        evs_out_str(&o, "{");
+        if (index_name) {
+            evs_out_str(&o, index == EVS_INDEX_CATEGORY ? "\"category\":" : "\"type\":");
+            evs_out_jstr(&o, index_name, name_len);
+            evs_out_str(&o, ",");
+        }
+        evs_out_fmt(&o, "\"partition\":%d,\"events\":[", (int)partition);
     }
-    evs_out_fmt(&o, "\"partition\":%d,\"events\":[", (int)partition);
     int rc = index_name ? evs_store_read_index(p->store, index, index_name, name_len,
                                                (int32_t)partition, from, limit, visit_all, &r)
                         : evs_store_read_all(p->store, (int32_t)partition, from, limit,
                                              visit_all, &r);
     if (rc < 0) {
         free(o.p);
+        evs_buf_free(&buf);
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
     }
     uint64_t next = r.count ? r.last + 1 : from;
+    int end = next > last || (index_name && r.count < limit);
+    if (binary)
+        return send_page(c, &enc, &buf, next, end);
     evs_out_fmt(&o, "],\"next\":%llu,\"end\":%s}", (unsigned long long)next,
-                next > last || (index_name && r.count < limit) ? "true" : "false");
+                end ? "true" : "false");
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
 }
 

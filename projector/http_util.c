@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -233,6 +234,60 @@ enum MHD_Result evs_http_send_json(struct MHD_Connection *c, unsigned status, ev
              : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     o->p = NULL;
     MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+int evs_http_accepts(struct MHD_Connection *c, const char *media_type)
+{
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    size_t want = strlen(media_type);
+    for (const char *s = accept; s && *s;) {
+        /* One media range: "type/subtype *(; param)", ranges separated by ','. */
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        const char *end = s + strcspn(s, ",");
+        const char *type_end = s + strcspn(s, ";,");
+        const char *t = type_end;
+        while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        int match = (size_t)(t - s) == want && !strncasecmp(s, media_type, want);
+        /* A quality of 0 ("q=0", "q=0.0"...) means "not this one". */
+        for (const char *q = type_end; match && q < end && *q == ';';) {
+            q++;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            if ((q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
+                const char *v = q + 2;
+                int zero = *v == '0';
+                for (v++; zero && v < end && *v != ';' && *v != ' '; v++)
+                    zero = *v == '0' || *v == '.';
+                if (zero)
+                    match = 0;
+            }
+            q += strcspn(q, ";,");
+        }
+        if (match)
+            return 1;
+        s = end;
+    }
+    return 0;
+}
+
+enum MHD_Result evs_http_send_bytes(struct MHD_Connection *c, unsigned status,
+                                    const char *content_type, void *data, size_t len)
+{
+    if (!data && len > 0)
+        return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    struct MHD_Response *r =
+        data ? MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE)
+             : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", content_type);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;

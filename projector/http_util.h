@@ -2,7 +2,9 @@
  * http_util.h - what every HTTP endpoint module of the projector shares: a JSON text
  * builder, the event object of docs/HTTP-API.md, answers, and query-parameter parsing.
  *
- * Every answer is JSON and every error is {"error": "..."} (docs/HTTP-API.md).
+ * Every answer is JSON, except the binary pages of events a read sends when asked for them
+ * (Accept: application/vnd.evstore.page+avro), and every error is {"error": "..."}
+ * (docs/HTTP-API.md).
  */
 #ifndef EVS_HTTP_UTIL_H
 #define EVS_HTTP_UTIL_H
@@ -38,6 +40,14 @@ int evs_content_type_is_json(const char *content_type, size_t len);
 /* Whether p..n is one JSON value. */
 int evs_is_json(const uint8_t *p, size_t n);
 
+/* Whether the request's Accept header names media_type (case-insensitive) with a quality
+ * above 0. Wildcards do not count: a client gets a non-JSON form only by naming it. */
+int evs_http_accepts(struct MHD_Connection *c, const char *media_type);
+/* Queues len bytes at data (taking the malloc'd memory, NULL when len is 0) as the answer,
+ * with the given status and content type. A NULL data with len > 0 means memory ran out:
+ * a 500 JSON error is sent instead. */
+enum MHD_Result evs_http_send_bytes(struct MHD_Connection *c, unsigned status,
+                                    const char *content_type, void *data, size_t len);
 /* Queues o as the answer (taking its memory) with the given status. */
 enum MHD_Result evs_http_send_json(struct MHD_Connection *c, unsigned status, evs_out *o);
 /* Queues {"error": message}. */

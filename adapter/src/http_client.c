@@ -171,15 +171,45 @@ static void handle_release(evs_http *http, CURL *curl, int healthy)
         curl_easy_cleanup(curl);
 }
 
+static int http_perform(evs_http *http, const char *method, const char *path_and_query,
+                        const char *accept, const char *body, size_t body_len, long timeout_ms,
+                        evs_http_response *response);
+
 int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
                   evs_http_response *response)
 {
-    return evs__http_request(http, "GET", path_and_query, NULL, 0, timeout_ms, response);
+    return http_perform(http, "GET", path_and_query, NULL, NULL, 0, timeout_ms, response);
+}
+
+int evs__http_get_accept(evs_http *http, const char *path_and_query, const char *accept,
+                         long timeout_ms, evs_http_response *response)
+{
+    return http_perform(http, "GET", path_and_query, accept, NULL, 0, timeout_ms, response);
 }
 
 int evs__http_request(evs_http *http, const char *method, const char *path_and_query,
                       const char *body, size_t body_len, long timeout_ms,
                       evs_http_response *response)
+{
+    return http_perform(http, method, path_and_query, NULL, body, body_len, timeout_ms,
+                        response);
+}
+
+/* Copies a Content-Type without its parameters, lowercase, into out (see http_client.h). */
+static void content_type_copy(const char *type, char *out, size_t out_len)
+{
+    size_t n = type ? strcspn(type, "; \t") : 0;
+    out[0] = '\0';
+    if (n == 0 || n >= out_len)
+        return;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((type[i] >= 'A' && type[i] <= 'Z') ? type[i] + 32 : type[i]);
+    out[n] = '\0';
+}
+
+static int http_perform(evs_http *http, const char *method, const char *path_and_query,
+                        const char *accept, const char *body, size_t body_len, long timeout_ms,
+                        evs_http_response *response)
 {
     int rc;
     char *url = NULL;
@@ -202,6 +232,14 @@ int evs__http_request(evs_http *http, const char *method, const char *path_and_q
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, NULL);
+        if (accept) {
+            char line[128];
+            snprintf(line, sizeof line, "Accept: %s", accept);
+            if (!(headers = curl_slist_append(NULL, line))) {
+                rc = evs__set_error(EVS_ENOMEM, "out of memory preparing an HTTP request");
+                goto fail;
+            }
+        }
     } else {
         if (body_len > 0 || strcmp(method, "DELETE") != 0) {
             curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -262,6 +300,9 @@ int evs__http_request(evs_http *http, const char *method, const char *path_and_q
         goto fail;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
+    char *type = NULL;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
+    content_type_copy(type, response->content_type, sizeof response->content_type);
     if (!response->body) {
         /* An empty body still gets a NUL-terminated buffer, so callers need no NULL check. */
         response->body = calloc(1, 1);

@@ -22,6 +22,9 @@ typedef struct evs_http_response {
     char *body;
     size_t body_len;
     size_t body_cap;
+    /* The answer's Content-Type without parameters, lowercase, NUL-terminated; "" when the
+     * answer had none (or one longer than the buffer). */
+    char content_type[64];
 } evs_http_response;
 
 void evs__http_response_free(evs_http_response *response);
@@ -43,6 +46,10 @@ const char *evs__http_base_url(const evs_http *http);
  * EVS_CLIENT_RESPONSE_BYTES_MAX or not HTTP) or EVS_ENOMEM. */
 int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
                   evs_http_response *response);
+
+/* Like evs__http_get, sending "Accept: accept" (accept NULL: no Accept header). */
+int evs__http_get_accept(evs_http *http, const char *path_and_query, const char *accept,
+                         long timeout_ms, evs_http_response *response);
 
 /* Like evs__http_get with another method ("PUT", "POST", "DELETE", ...) and an optional
  * request body (body may be NULL when body_len is 0), sent as application/json. */

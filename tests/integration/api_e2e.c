@@ -13,6 +13,13 @@
  * nothing produced (the record offsets of two sentinel appends around the invalid calls are
  * consecutive, and the projector's next_offset agrees); forwards/backwards reads with
  * from/limit/next/end_of_stream; $all in gapless position order.
+ * Both forms of a page (docs/HTTP-API.md, "The binary page"): every read endpoint (streams
+ * both ways, $all, categories, types, empty pages) fetched as JSON (encoding=base64) and as
+ * the binary page (Accept: application/vnd.evstore.page+avro, decoded with
+ * schemas/page_codec.h) gives the same page, member by member and payloads byte for byte;
+ * errors stay JSON; the Accept header is negotiated as documented; and evs_stream_read,
+ * evs_all_read, evs_category_read and evs_type_read (which use the binary form) return the
+ * JSON page's events.
  *
  * Exit 0 if every check passed, 1 otherwise (every failed check is printed).
  */
@@ -23,10 +30,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <uuid/uuid.h>
 
+#include "base64_decode.h"
 #include "evstore.h"
+#include "page_codec.h"
 
 static int checks;
 static int failures;
@@ -142,6 +152,370 @@ static int has_event_id(const evs_event_list *l, const char *id)
         if (strcasecmp(l->events[i].event_id, id) == 0)
             return 1;
     return 0;
+}
+
+/* ---- Both forms of a page ------------------------------------------------------------ */
+
+typedef struct http_answer {
+    long status;
+    char content_type[128];
+    char *body;
+    size_t len;
+} http_answer;
+
+static size_t on_data(char *p, size_t size, size_t n, void *user)
+{
+    http_answer *a = user;
+    char *grown = realloc(a->body, a->len + size * n + 1);
+    if (!grown)
+        return 0;
+    a->body = grown;
+    memcpy(a->body + a->len, p, size * n);
+    a->len += size * n;
+    a->body[a->len] = 0;
+    return size * n;
+}
+
+/* GETs the projector's path with an optional Accept header. Returns 0 or -1. */
+static int http_get(const char *path, const char *accept, http_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", getenv("EVSTORE_PROJECTOR"), path);
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return -1;
+    struct curl_slist *headers = NULL;
+    char line[256];
+    if (accept) {
+        snprintf(line, sizeof line, "Accept: %s", accept);
+        headers = curl_slist_append(NULL, line);
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 30000L);
+    CURLcode res = curl_easy_perform(curl);
+    char *type = NULL;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
+    snprintf(a->content_type, sizeof a->content_type, "%s", type ? type : "");
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    if (!a->body)
+        a->body = calloc(1, 1);
+    return res == CURLE_OK && a->body ? 0 : -1;
+}
+
+static void http_answer_free(http_answer *a)
+{
+    free(a->body);
+    a->body = NULL;
+}
+
+typedef struct page_events {
+    evs_page_event *events;
+    size_t count;
+} page_events;
+
+static int collect_event(void *ctx, const evs_page_event *e)
+{
+    page_events *c = ctx;
+    if (c->count >= EVS_READ_LIMIT_MAX)
+        return 1;
+    c->events[c->count++] = *e;
+    return 0;
+}
+
+/* Whether a JSON member (a base64 string, "" or null for none) holds exactly the bytes p. */
+static int same_base64(const json_t *v, const void *p, size_t len)
+{
+    if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0))
+        return len == 0;
+    if (!json_is_string(v))
+        return 0;
+    size_t n = 0, text_len = json_string_length(v);
+    uint8_t *out = malloc(evs__base64_decoded_max(text_len) + 1);
+    int same = out && evs__base64_decode(json_string_value(v), text_len, out, &n) == 0 &&
+               n == len && (len == 0 || memcmp(out, p, len) == 0);
+    free(out);
+    return same;
+}
+
+/* Whether a JSON member is the string p (len bytes), or null when p is NULL. */
+static int same_text(const json_t *v, const char *p, size_t len)
+{
+    if (!p)
+        return json_is_null(v) || v == NULL;
+    return json_is_string(v) && json_string_length(v) == len &&
+           memcmp(json_string_value(v), p, len) == 0;
+}
+
+static int same_integer(const json_t *v, long long want)
+{
+    return json_is_integer(v) && json_integer_value(v) == want;
+}
+
+/* Compares a binary page's event with a JSON event object (encoding=base64), member by
+ * member; every member of the JSON object must be accounted for. */
+static void check_same_event(const char *what, size_t i, const evs_page_event *e,
+                             const json_t *j)
+{
+#define GET(name) json_object_get(j, name)
+    CHECK(same_text(GET("event_id"), e->event_id, strlen(e->event_id)), "%s: event %zu event_id",
+          what, i);
+    CHECK(same_text(GET("stream"), e->stream, e->stream_len), "%s: event %zu stream", what, i);
+    CHECK(same_text(GET("type"), e->type, e->type_len), "%s: event %zu type", what, i);
+    CHECK(same_integer(GET("version"), (long long)e->version), "%s: event %zu version", what, i);
+    CHECK(same_integer(GET("position"), (long long)e->position), "%s: event %zu position", what,
+          i);
+    CHECK(same_integer(GET("partition"), e->partition), "%s: event %zu partition", what, i);
+    CHECK(same_integer(GET("created_us"), e->created_us), "%s: event %zu created_us", what, i);
+    CHECK(json_is_string(GET("created")), "%s: event %zu created", what, i);
+    CHECK(same_text(GET("content_type"), e->content_type, e->content_type_len),
+          "%s: event %zu content_type", what, i);
+    CHECK(same_base64(GET("data"), e->data, e->data_len), "%s: event %zu data (%zu bytes)", what,
+          i, e->data_len);
+    CHECK(same_base64(GET("metadata"), e->metadata, e->metadata_len),
+          "%s: event %zu metadata (%zu bytes)", what, i, e->metadata_len);
+    CHECK(same_text(GET("correlation_id"), e->correlation_id, e->correlation_id_len),
+          "%s: event %zu correlation_id", what, i);
+    CHECK(same_text(GET("causation_id"), e->causation_id, e->causation_id_len),
+          "%s: event %zu causation_id", what, i);
+    CHECK(json_object_size(j) == 13, "%s: event %zu has %zu members, 13 compared", what, i,
+          json_object_size(j));
+#undef GET
+}
+
+/* Fetches path (which has a query with encoding=base64) as JSON and as a binary page, and
+ * checks they are the same page. Returns the JSON page (the caller frees it) or NULL. */
+static json_t *check_both_forms(const char *path, size_t want_events)
+{
+    http_answer ja, ba;
+    json_t *root = NULL;
+    page_events pe = {calloc(EVS_READ_LIMIT_MAX, sizeof(evs_page_event)), 0};
+    REQUIRE(pe.events, "calloc");
+    int rc = http_get(path, NULL, &ja);
+    CHECK(rc == 0 && ja.status == 200, "GET %s (JSON): status %ld", path, ja.status);
+    CHECK(strcmp(ja.content_type, "application/json") == 0, "GET %s (JSON): content type %s",
+          path, ja.content_type);
+    rc = http_get(path, EVS_PAGE_MEDIA_TYPE, &ba);
+    CHECK(rc == 0 && ba.status == 200, "GET %s (binary): status %ld", path, ba.status);
+    CHECK(strcmp(ba.content_type, EVS_PAGE_MEDIA_TYPE) == 0,
+          "GET %s (binary): content type %s", path, ba.content_type);
+    evs_page_info info;
+    char err[256] = "";
+    rc = evs_page_decode(ba.body, ba.len, &info, collect_event, &pe, err, sizeof err);
+    CHECK(rc == 0, "GET %s: the binary page decodes: %s", path, err);
+    json_error_t jerr;
+    root = json_loadb(ja.body, ja.len, 0, &jerr);
+    CHECK(json_is_object(root), "GET %s: the JSON page parses: %s", path, jerr.text);
+    if (rc != 0 || !json_is_object(root))
+        goto done;
+
+    json_t *events = json_object_get(root, "events");
+    CHECK(json_array_size(events) == info.event_count && pe.count == info.event_count,
+          "GET %s: %zu JSON events, %zu binary", path, json_array_size(events),
+          info.event_count);
+    CHECK(info.event_count == want_events, "GET %s: %zu events, expected %zu", path,
+          info.event_count, want_events);
+    size_t members = 3; /* events, next, end or end_of_stream */
+    CHECK(same_integer(json_object_get(root, "next"), (long long)info.next), "GET %s: next", path);
+    json_t *end = json_object_get(root, "end_of_stream");
+    if (end) {
+        CHECK(same_text(json_object_get(root, "stream"), info.stream, info.stream_len),
+              "GET %s: stream", path);
+        CHECK(info.has_current_version &&
+                  same_integer(json_object_get(root, "current_version"),
+                               (long long)info.current_version),
+              "GET %s: current_version", path);
+        CHECK(!info.has_partition && !info.category && !info.type,
+              "GET %s: a stream page has no partition, category or type", path);
+        members += 2;
+    } else {
+        end = json_object_get(root, "end");
+        CHECK(info.has_partition && same_integer(json_object_get(root, "partition"),
+                                                 info.partition),
+              "GET %s: partition", path);
+        CHECK(!info.stream && !info.has_current_version, "GET %s: no stream members", path);
+        members += 1;
+        if (info.category || json_object_get(root, "category")) {
+            CHECK(same_text(json_object_get(root, "category"), info.category,
+                            info.category_len),
+                  "GET %s: category", path);
+            members++;
+        }
+        if (info.type || json_object_get(root, "type")) {
+            CHECK(same_text(json_object_get(root, "type"), info.type, info.type_len),
+                  "GET %s: type", path);
+            members++;
+        }
+    }
+    CHECK(json_is_boolean(end) && json_is_true(end) == (info.end != 0), "GET %s: end", path);
+    CHECK(json_object_size(root) == members, "GET %s: %zu page members, %zu compared", path,
+          json_object_size(root), members);
+    for (size_t i = 0; i < pe.count && i < json_array_size(events); i++)
+        check_same_event(path, i, &pe.events[i], json_array_get(events, i));
+
+    /* encoding=base64 changes nothing in the binary form. */
+    char plain[1024];
+    snprintf(plain, sizeof plain, "%s", path);
+    char *param = strstr(plain, "encoding=base64");
+    if (param) {
+        memmove(param, param + strlen("encoding=base64"), strlen(param + 15) + 1);
+        http_answer pa;
+        rc = http_get(plain, EVS_PAGE_MEDIA_TYPE, &pa);
+        CHECK(rc == 0 && pa.status == 200 && pa.len == ba.len &&
+                  memcmp(pa.body, ba.body, ba.len) == 0,
+              "GET %s (binary) is the same page without encoding=base64", plain);
+        http_answer_free(&pa);
+    }
+done:
+    free(pe.events);
+    http_answer_free(&ja);
+    http_answer_free(&ba);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        root = NULL;
+    }
+    return root;
+}
+
+/* Compares a list libevstore returned with the events of a JSON page. */
+static void check_list_matches(const char *what, const evs_event_list *l, const json_t *page)
+{
+    json_t *events = page ? json_object_get(page, "events") : NULL;
+    CHECK(l && events && l->count == json_array_size(events), "%s: %zu events, JSON has %zu",
+          what, l ? l->count : 0, json_array_size(events));
+    if (!l || !events || l->count != json_array_size(events))
+        return;
+    CHECK(same_integer(json_object_get(page, "next"), (long long)l->next), "%s: next", what);
+    for (size_t i = 0; i < l->count; i++) {
+        const evs_event *e = &l->events[i];
+        evs_page_event pe = {
+            .stream = e->stream, .stream_len = strlen(e->stream), .type = e->type,
+            .type_len = strlen(e->type), .version = e->version, .position = e->position,
+            .partition = e->partition, .created_us = e->created_us,
+            .content_type = e->content_type, .content_type_len = strlen(e->content_type),
+            .data = e->data, .data_len = e->data_len, .metadata = e->metadata,
+            .metadata_len = e->metadata_len, .correlation_id = e->correlation_id,
+            .correlation_id_len = e->correlation_id ? strlen(e->correlation_id) : 0,
+            .causation_id = e->causation_id,
+            .causation_id_len = e->causation_id ? strlen(e->causation_id) : 0};
+        memcpy(pe.event_id, e->event_id, sizeof pe.event_id);
+        check_same_event(what, i, &pe, json_array_get(events, i));
+    }
+}
+
+/* An answer that must stay JSON (an error, or a request that did not ask for the binary
+ * form) whatever the Accept header says. */
+static void check_json_answer(const char *path, const char *accept, long status)
+{
+    http_answer a;
+    int rc = http_get(path, accept, &a);
+    CHECK(rc == 0 && a.status == status, "GET %s (Accept: %s): status %ld, expected %ld", path,
+          accept ? accept : "-", a.status, status);
+    CHECK(strcmp(a.content_type, "application/json") == 0,
+          "GET %s (Accept: %s): content type %s", path, accept ? accept : "-", a.content_type);
+    json_t *root = json_loadb(a.body, a.len, 0, NULL);
+    CHECK(json_is_object(root) && (status == 200 || json_is_string(json_object_get(root, "error"))),
+          "GET %s (Accept: %s): a JSON answer: %.200s", path, accept ? accept : "-", a.body);
+    json_decref(root);
+    http_answer_free(&a);
+}
+
+static void check_binary_answer(const char *path, const char *accept)
+{
+    http_answer a;
+    int rc = http_get(path, accept, &a);
+    CHECK(rc == 0 && a.status == 200 && strcmp(a.content_type, EVS_PAGE_MEDIA_TYPE) == 0,
+          "GET %s (Accept: %s): status %ld, content type %s", path, accept, a.status,
+          a.content_type);
+    http_answer_free(&a);
+}
+
+static void check_read_forms(void)
+{
+    json_t *page;
+    int rc;
+    evs_event_list *l;
+    /* Streams: forwards, backwards, a window, binary payloads up to the size limit, past
+     * the end. */
+    json_decref(check_both_forms("/streams/Api-1?encoding=base64", 5));
+    json_decref(check_both_forms("/streams/Api-1?from=0&direction=backwards&limit=2&encoding=base64", 2));
+    json_decref(check_both_forms("/streams/Api-1?from=2&limit=2&encoding=base64", 2));
+    json_decref(check_both_forms("/streams/Api-1?from=60&encoding=base64", 0));
+    page = check_both_forms("/streams/Bin-1?encoding=base64", 2);
+    l = read_stream("Bin-1", 0, 100, EVS_FORWARDS, &rc);
+    CHECK_RC(rc, 0, "evs_stream_read Bin-1");
+    check_list_matches("evs_stream_read Bin-1", l, page);
+    evs_event_list_free(l);
+    json_decref(page);
+    page = check_both_forms("/streams/Sentinel-1?encoding=base64&limit=10000", 2);
+    l = read_stream("Sentinel-1", 0, 10000, EVS_FORWARDS, &rc);
+    check_list_matches("evs_stream_read Sentinel-1", l, page);
+    evs_event_list_free(l);
+    json_decref(page);
+
+    /* $all, whole and a window. */
+    l = NULL;
+    rc = evs_all_read(client, 0, 0, EVS_READ_LIMIT_MAX, &l);
+    CHECK_RC(rc, 0, "evs_all_read");
+    page = check_both_forms("/all?limit=10000&encoding=base64", l ? l->count : 0);
+    check_list_matches("evs_all_read", l, page);
+    evs_event_list_free(l);
+    json_decref(page);
+    json_decref(check_both_forms("/all?partition=0&from=2&limit=2&encoding=base64", 2));
+    json_decref(check_both_forms("/all?from=100000&encoding=base64", 0));
+
+    /* Categories and types, through the C API too. */
+    static const char *const categories[] = {"Api", "Bin", "Sentinel"};
+    for (size_t i = 0; i < sizeof categories / sizeof categories[0]; i++) {
+        char path[128];
+        l = NULL;
+        rc = evs_category_read(client, categories[i], 0, 0, EVS_READ_LIMIT_MAX, &l);
+        CHECK_RC(rc, 0, "evs_category_read");
+        CHECK(l && l->count > 0, "category %s has events", categories[i]);
+        snprintf(path, sizeof path, "/categories/%s?limit=10000&encoding=base64", categories[i]);
+        page = check_both_forms(path, l ? l->count : 0);
+        check_list_matches(path, l, page);
+        evs_event_list_free(l);
+        json_decref(page);
+    }
+    static const char *const types[] = {"OrderPlaced", "Blob"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char path[128];
+        l = NULL;
+        rc = evs_type_read(client, types[i], 0, 0, EVS_READ_LIMIT_MAX, &l);
+        CHECK_RC(rc, 0, "evs_type_read");
+        CHECK(l && l->count > 0, "type %s has events", types[i]);
+        snprintf(path, sizeof path, "/types/%s?limit=10000&encoding=base64", types[i]);
+        page = check_both_forms(path, l ? l->count : 0);
+        check_list_matches(path, l, page);
+        evs_event_list_free(l);
+        json_decref(page);
+    }
+    json_decref(check_both_forms("/types/Nothing?encoding=base64", 0));
+    json_decref(check_both_forms("/categories/Api?from=2&limit=1&encoding=base64", 1));
+
+    /* Errors stay JSON when the binary form is asked for. */
+    check_json_answer("/streams/No-Such-Stream", EVS_PAGE_MEDIA_TYPE, 404);
+    check_json_answer("/streams/Api-1?limit=0", EVS_PAGE_MEDIA_TYPE, 400);
+    check_json_answer("/all?partition=7", EVS_PAGE_MEDIA_TYPE, 400);
+    check_json_answer("/categories/Api-1", EVS_PAGE_MEDIA_TYPE, 400);
+    check_json_answer("/types/bad%20type", EVS_PAGE_MEDIA_TYPE, 400);
+    check_json_answer("/streams/Api-1?encoding=hex", EVS_PAGE_MEDIA_TYPE, 400);
+    /* Negotiation: only naming the media type (with a quality above 0) gets it. */
+    check_json_answer("/streams/Api-1", NULL, 200);
+    check_json_answer("/streams/Api-1", "application/json", 200);
+    check_json_answer("/streams/Api-1", "*/*", 200);
+    check_json_answer("/streams/Api-1", EVS_PAGE_MEDIA_TYPE ";q=0", 200);
+    check_json_answer("/all", "application/vnd.evstore.page+avro2", 200);
+    check_binary_answer("/streams/Api-1", "text/html, APPLICATION/VND.EVSTORE.PAGE+AVRO");
+    check_binary_answer("/all", "application/json;q=0.5, " EVS_PAGE_MEDIA_TYPE ";q=0.9");
+    check_binary_answer("/types/OrderPlaced", EVS_PAGE_MEDIA_TYPE "; q=1");
 }
 
 int main(void)
@@ -631,6 +1005,9 @@ int main(void)
                   l->next == 4,
               "$all from 2 limit 2 gives positions 2, 3 and next 4");
     evs_event_list_free(l);
+
+    /* ---- 10. both forms of every read ----------------------------------------------- */
+    check_read_forms();
 
     char *status = NULL;
     rc = evs_client_status(client, &status);

@@ -42,6 +42,8 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 # failure, a projector that refuses to run, a record the projector judges invalid although
 # libevstore validated it first.
 UNREACHABLE = {("*", "*", "500"), ("/health", "get", "503"), ("/streams/{stream}", "post", "422")}
+# The media type of the binary page of events (docs/HTTP-API.md, "The binary page").
+PAGE_MEDIA_TYPE = "application/vnd.evstore.page+avro"
 # Answers any request may get (the document's description lists them), checked against
 # components/schemas/Error whatever the operation.
 GENERIC = {414}
@@ -197,9 +199,17 @@ class Api:
         for e in self.c.response_errors(request, response):
             failed("%s: answer %d does not match the document: %s" % (what, status, e))
         self.c.seen.add((template, method.lower(), str(status)))
+        # Answers with more than one documented media type are counted per media type.
+        self.c.seen.add((template, method.lower(), str(status),
+                         response.content_type.split(";")[0].strip()))
         if is_sse:
             self.check_event_stream(what, data.decode())
             return data.decode()
+        if response.content_type == PAGE_MEDIA_TYPE:
+            # The binary page (components/schemas/BinaryPage): single-object encoded.
+            if data[:2] != b"\xc3\x01" or len(data) < 10:
+                failed("%s: a binary page without the single-object header: %.40r" % (what, data))
+            return data
         return json.loads(data)
 
     def check_event_stream(self, what, text):
@@ -327,6 +337,22 @@ def phase_main(checker, api, args):
     call("GET", "/types/OrderPlaced")
     call("GET", "/types/Nothing", {"limit": 5})
     call("GET", "/types/bad type", expect=400, valid_request=False)
+    # ---- the same reads as binary pages (Accept names the media type); errors stay JSON
+    page = {"Accept": PAGE_MEDIA_TYPE}
+    call("GET", "/streams/Order-1", headers=page)
+    call("GET", "/streams/Blob-1", {"direction": "backwards", "limit": 1}, headers=page)
+    call("GET", "/all", {"encoding": "base64"}, headers=page)
+    call("GET", "/categories/Order", headers=page)
+    call("GET", "/types/OrderPlaced", headers={"Accept": "text/html, " + PAGE_MEDIA_TYPE})
+    call("GET", "/types/Nothing", headers=page)
+    call("GET", "/streams/Nobody-1", headers=page, expect=404)
+    call("GET", "/all", {"partition": 7}, headers=page, expect=400, valid_request=False)
+    with check():
+        # Only naming the media type gets it.
+        status, headers, data = http_call(api.base, "GET", "/streams/Order-1",
+                                          headers={"Accept": "*/*"})
+        if status != 200 or not headers.get("Content-Type", "").startswith("application/json"):
+            failed("GET /streams/Order-1 with Accept */*: %d %r" % (status, headers))
 
     # ---- verdicts
     call("GET", "/verdicts/" + a1)
@@ -516,13 +542,18 @@ def coverage(checker):
         for method, op in item.items():
             if method not in ("get", "put", "post", "delete", "patch", "head", "options"):
                 continue
-            for status in op.get("responses", {}):
-                key = (template, method, status)
-                if key in checker.seen:
-                    continue
+            for status, response in op.get("responses", {}).items():
                 if ({("*", "*", status), (template, method, status)} & UNREACHABLE):
                     continue
-                missing.append("%s %s -> %s" % (method.upper(), template, status))
+                key = (template, method, status)
+                if key not in checker.seen:
+                    missing.append("%s %s -> %s" % (method.upper(), template, status))
+                    continue
+                # An answer documented with several media types: each must have been seen.
+                media = list(response.get("content", {})) if "content" in response else []
+                for m in media if len(media) > 1 else []:
+                    if key + (m,) not in checker.seen:
+                        missing.append("%s %s -> %s as %s" % (method.upper(), template, status, m))
     if missing:
         failed("documented answers never exercised (exercise them, or list them in "
                "UNREACHABLE with the reason): " + "; ".join(missing))

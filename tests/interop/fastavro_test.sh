@@ -8,7 +8,10 @@
 # temp dir, a free HTTP port, cleanup on every exit, exit 77 = skipped when no broker answers).
 # Steps: start evstore-projector on a fresh topic (it creates the topic), append events with
 # the evstore CLI, dump the topic with evs_topic_dump (files + what the C decoder saw), decode
-# the files with decode_fastavro.py and compare, stop the projector.
+# the files with decode_fastavro.py and compare; then fetch pages of events from the projector
+# in both forms (the binary page, application/vnd.evstore.page+avro, and JSON) and check with
+# decode_page_fastavro.py that fastavro decodes the binary page with
+# schemas/evstore.EventPage.avsc into the JSON page's events; stop the projector.
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=../integration/lib.sh
@@ -63,5 +66,35 @@ python3 "$HERE/decode_fastavro.py" --schemas "$SRC_DIR/schemas" --records "$T/re
   fail "decode_fastavro.py: $(cat "$T/fastavro.out")"
 pass
 log "$(tail -n 1 "$T/fastavro.out")"
+
+# A binary payload with NUL bytes and metadata, through POST /streams (no CLI flag for bytes).
+blob=$(python3 -c 'import base64; print(base64.b64encode(bytes(range(256)) * 3).decode())')
+code=$(curl -s -o "$T/post.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data "{\"events\":[{\"type\":\"Blob\",\"data_base64\":\"$blob\",\"metadata\":{\"m\":1},\"correlation_id\":\"c-1\",\"causation_id\":\"x-1\"}]}" \
+  "$P1_URL/streams/Blob-1")
+[[ "$code" == 200 ]] || fail "POST /streams/Blob-1 answered $code: $(cat "$T/post.out")"
+pass
+
+# page PATH MIN_EVENTS: fetches PATH (with encoding=base64) in both forms and compares them.
+page() {
+  local path=$1 min=$2 type
+  type=$(curl -s -o "$T/page.bin" -w '%{content_type}' \
+    -H 'Accept: application/vnd.evstore.page+avro' "$P1_URL$path") ||
+    fail "GET $path (binary) failed"
+  [[ "$type" == application/vnd.evstore.page+avro ]] || fail "GET $path (binary): content type $type"
+  curl -sf -o "$T/page.json" "$P1_URL$path" || fail "GET $path (JSON) failed"
+  python3 "$HERE/decode_page_fastavro.py" --schema "$SRC_DIR/schemas/evstore.EventPage.avsc" \
+    --binary "$T/page.bin" --json "$T/page.json" --min-events "$min" >"$T/page.out" 2>&1 ||
+    fail "decode_page_fastavro.py on GET $path: $(cat "$T/page.out")"
+  log "GET $path: $(tail -n 1 "$T/page.out")"
+  pass
+}
+page "/all?limit=10000&encoding=base64" $((count + 1))
+page "/streams/Order-1?encoding=base64" 2
+page "/streams/Order-1?direction=backwards&limit=1&encoding=base64" 1
+page "/streams/Blob-1?encoding=base64" 1
+page "/categories/Order?encoding=base64" 3
+page "/types/OrderPlaced?encoding=base64" 2
+page "/types/Nothing?encoding=base64" 0
 
 stop_projector p1
