@@ -5,6 +5,8 @@
  *                                    evs_record_encode, records of the older and newer
  *                                    test writer schemas (tests/data, written with avro-c
  *                                    directly), and broken ones
+ *   evs_fuzz_make_seeds page DIR     binary pages of events (page_codec.h) of every read
+ *                                    endpoint's shape, from evs_page_encode_*, and broken ones
  *   evs_fuzz_make_seeds http DIR     HTTP requests, valid and invalid, for every endpoint of
  *                                    docs/HTTP-API.md, about the fixture that
  *                                    fuzz_http_request.c applies (append ids a1.., streams
@@ -19,6 +21,7 @@
 
 #include <avro.h>
 
+#include "page_codec.h"
 #include "record_codec.h"
 
 static const char *out_dir;
@@ -477,15 +480,123 @@ static void http_seeds(void)
     raw("short-body", "PUT /checkpoints/c3 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"position\":1}");
 }
 
+/* ---- Pages ----------------------------------------------------------------------------- */
+
+static evs_page_event page_event(int i, const char *stream, const char *type)
+{
+    static const uint8_t binary[] = {0x00, 0xff, 0x00, 0x7b, 0x22};
+    evs_page_event e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.event_id, sizeof e.event_id, "00000000-0000-4000-8000-%012d", i + 1);
+    e.stream = stream;
+    e.stream_len = strlen(stream);
+    e.type = type;
+    e.type_len = strlen(type);
+    e.version = (uint64_t)i + 1;
+    e.position = (uint64_t)i * 3 + 1;
+    e.created_us = 1795000000000000LL + i;
+    if (i % 3 == 2) {
+        e.content_type = "application/octet-stream";
+        e.data = binary;
+        e.data_len = sizeof binary;
+    } else {
+        e.content_type = "application/json";
+        e.data = (const uint8_t *)"{\"total\":1.10,\"items\":[]}";
+        e.data_len = strlen((const char *)e.data);
+    }
+    if (i % 2 == 0) {
+        e.metadata = (const uint8_t *)"{\"user\":\"u-1\"}";
+        e.metadata_len = strlen((const char *)e.metadata);
+    }
+    if (i % 4 == 1) {
+        e.correlation_id = "corr-1";
+        e.correlation_id_len = 6;
+        e.causation_id = "cause-1";
+        e.causation_id_len = 7;
+    }
+    return e;
+}
+
+/* Encodes a page of n events into buf. */
+static void page_build(evs_buf *buf, const evs_page_info *info, int n, uint64_t next, int end)
+{
+    evs_page_encoder enc;
+    evs_page_encode_begin(&enc, buf, info);
+    for (int i = 0; i < n; i++) {
+        evs_page_event e = page_event(i, info->stream ? info->stream : "Order-1",
+                                      info->type ? info->type : (i % 2 ? "OrderPaid" : "OrderPlaced"));
+        evs_page_encode_event(&enc, &e);
+    }
+    if (evs_page_encode_end(&enc, next, end) != 0)
+        die("out of memory encoding a page");
+}
+
+static void page_seeds(void)
+{
+    evs_buf buf = {0};
+    evs_page_info info;
+
+    memset(&info, 0, sizeof info);
+    info.stream = "Order-1";
+    info.stream_len = 7;
+    info.has_current_version = 1;
+    info.current_version = 5;
+    page_build(&buf, &info, 5, 6, 1);
+    write_seed("stream-5-events-end", buf.data, buf.len);
+    page_build(&buf, &info, 0, 6, 1);
+    write_seed("stream-empty", buf.data, buf.len);
+
+    memset(&info, 0, sizeof info);
+    info.has_partition = 1;
+    page_build(&buf, &info, 8, 25, 0);
+    write_seed("all-8-events-more", buf.data, buf.len);
+    /* Damaged copies of a valid page. */
+    write_seed("broken-truncated", buf.data, buf.len - 3);
+    write_seed("broken-header-only", buf.data, 10);
+    buf.data[3] ^= 0x40;
+    write_seed("broken-fingerprint", buf.data, buf.len);
+    buf.data[3] ^= 0x40;
+    buf.data[10] = 0x04; /* union branch 2 of a two-branch union */
+    write_seed("broken-union-branch", buf.data, buf.len);
+    page_build(&buf, &info, 1, 2, 1);
+    uint8_t extra[4096];
+    if (buf.len + 1 > sizeof extra)
+        die("a one-event page is larger than expected");
+    memcpy(extra, buf.data, buf.len);
+    extra[buf.len] = 0;
+    write_seed("broken-trailing-byte", extra, buf.len + 1);
+
+    memset(&info, 0, sizeof info);
+    info.category = "Order";
+    info.category_len = 5;
+    info.has_partition = 1;
+    page_build(&buf, &info, 3, 10, 1);
+    write_seed("category-3-events", buf.data, buf.len);
+
+    memset(&info, 0, sizeof info);
+    info.type = "OrderPlaced";
+    info.type_len = 11;
+    info.has_partition = 1;
+    page_build(&buf, &info, 2, 7, 0);
+    write_seed("type-2-events", buf.data, buf.len);
+
+    write_seed("broken-empty", "", 0);
+    write_seed("broken-json", "{\"events\":[]}", 13);
+    evs_buf_free(&buf);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "record") && strcmp(argv[1], "http"))) {
-        fprintf(stderr, "usage: %s record|http DIR\n", argv[0]);
+    if (argc != 3 ||
+        (strcmp(argv[1], "record") && strcmp(argv[1], "http") && strcmp(argv[1], "page"))) {
+        fprintf(stderr, "usage: %s record|page|http DIR\n", argv[0]);
         return 2;
     }
     out_dir = argv[2];
     if (!strcmp(argv[1], "record"))
         record_seeds();
+    else if (!strcmp(argv[1], "page"))
+        page_seeds();
     else
         http_seeds();
     printf("make_seeds: %d %s seeds in %s\n", written, argv[1], out_dir);
