@@ -29,9 +29,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +40,7 @@
 #include <curl/curl.h>
 #include <librdkafka/rdkafka.h>
 
+#include "bench_common.h"
 #include "bench_histogram.h"
 #include "evstore.h"
 #include "record_codec.h"
@@ -50,7 +49,6 @@
 #define BENCH_WRITERS_MAX 1024
 #define BENCH_STREAMS_MAX 10000000L
 #define BENCH_COUNT_MAX 1000000000L
-#define BENCH_LABEL_MAX 64
 #define BENCH_STREAM_PREFIX_MAX 64
 /* subscribe-latency keeps two bytes per event (sent, received) to name missing ones. */
 #define BENCH_SUB_COUNT_MAX 10000000L
@@ -319,69 +317,22 @@ static const char usage_text[] =
     "Exit status: 0 when the run completed (even with some failed calls), 1 when it stopped\n"
     "early (--max-errors reached, or set-up failed), 2 on bad usage.\n";
 
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("evs_bench: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n(evs_bench --help lists the options)\n", stderr);
-    return 2;
-}
-
-static int parse_long(const char *name, const char *text, long min, long max, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || errno || v < min || v > max)
-        return usage_error("--%s needs a whole number from %ld to %ld, not \"%s\"", name, min, max,
-                           text);
-    *out = v;
-    return 0;
-}
-
 static const char *env_or(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
     return v && *v ? v : fallback;
 }
 
-/* The stream name rule of evstore_limits.h, checked here so that a typo fails before any
- * set-up rather than as a failed call in the middle of a run. */
-static int stream_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n < 1 || n > EVS_STREAM_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              strchr("_.:@-", ch)))
-            return 0;
-    }
-    return 1;
-}
-
-static bench_command command_of(const char *name)
-{
-    if (!strcmp(name, "append-latency"))
-        return CMD_APPEND_LATENCY;
-    if (!strcmp(name, "append-throughput"))
-        return CMD_APPEND_THROUGHPUT;
-    if (!strcmp(name, "read-latency"))
-        return CMD_READ_LATENCY;
-    if (!strcmp(name, "subscribe-latency"))
-        return CMD_SUBSCRIBE_LATENCY;
-    if (!strcmp(name, "catch-up"))
-        return CMD_CATCH_UP;
-    if (!strcmp(name, "kafka-ceiling"))
-        return CMD_KAFKA_CEILING;
-    if (!strcmp(name, "read-all"))
-        return CMD_READ_ALL;
-    return CMD_NONE;
-}
+/* The commands' names, indexed by bench_command. */
+static const char *const command_names[] = {
+    [CMD_APPEND_LATENCY] = "append-latency",
+    [CMD_APPEND_THROUGHPUT] = "append-throughput",
+    [CMD_READ_LATENCY] = "read-latency",
+    [CMD_SUBSCRIBE_LATENCY] = "subscribe-latency",
+    [CMD_CATCH_UP] = "catch-up",
+    [CMD_KAFKA_CEILING] = "kafka-ceiling",
+    [CMD_READ_ALL] = "read-all",
+};
 
 /* Returns 0, 2 (usage error, reported) or 1 (--help printed: exit 0). */
 static int options_parse(int argc, char **argv, bench_options *o)
@@ -409,25 +360,11 @@ static int options_parse(int argc, char **argv, bench_options *o)
     o->in_flight = 1;
 
     int seen[OPT_HELP + 1] = {0};
-    int c;
+    int c, command = CMD_NONE;
     long v;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", long_options, NULL)) != -1 || optind < argc) {
-        if (c == -1) {
-            /* A word that is not an option: the command (only one). Continue after it. */
-            if (o->command != CMD_NONE)
-                return usage_error("unexpected argument \"%s\"", argv[optind]);
-            o->command = command_of(argv[optind]);
-            if (o->command == CMD_NONE)
-                return usage_error("unknown command \"%s\"", argv[optind]);
-            optind++;
-            continue;
-        }
-        if (c == '?' || c == ':') {
-            if (optopt >= OPT_BROKERS)
-                return usage_error("option %s needs a value", argv[optind - 1]);
-            return usage_error("unknown option \"%s\"", argv[optind - 1]);
-        }
+    while ((c = bench_option_next(argc, argv, long_options, OPT_BROKERS, command_names,
+                                  (int)(sizeof command_names / sizeof command_names[0]),
+                                  &command)) > 0) {
         seen[c] = 1;
         switch (c) {
         case OPT_BROKERS:
@@ -441,53 +378,47 @@ static int options_parse(int argc, char **argv, bench_options *o)
             o->topic_given = 1;
             break;
         case OPT_TIMEOUT:
-            if (parse_long("timeout-ms", optarg, 1, 600000, &v))
+            if (bench_parse_long("timeout-ms", optarg, 1, 600000, &v))
                 return 2;
             o->timeout_ms = (int)v;
             break;
         case OPT_LINGER:
-            if (parse_long("linger-ms", optarg, 0, 10000, &v))
+            if (bench_parse_long("linger-ms", optarg, 0, 10000, &v))
                 return 2;
             o->linger_ms = (int)v;
             break;
         case OPT_LABEL:
-            if (strlen(optarg) > BENCH_LABEL_MAX || strpbrk(optarg, "\"\\"))
-                return usage_error("--label takes at most %d characters, without \" or \\",
-                                   BENCH_LABEL_MAX);
-            snprintf(o->label, sizeof o->label, "%s", optarg);
+            if (bench_parse_label(optarg, o->label, sizeof o->label))
+                return 2;
             break;
         case OPT_COUNT:
-            if (parse_long("count", optarg, 1, BENCH_COUNT_MAX, &o->count))
+            if (bench_parse_long("count", optarg, 1, BENCH_COUNT_MAX, &o->count))
                 return 2;
             break;
         case OPT_STREAM:
             o->stream = optarg;
             break;
         case OPT_WRITERS:
-            if (parse_long("writers", optarg, 1, BENCH_WRITERS_MAX, &o->writers))
+            if (bench_parse_long("writers", optarg, 1, BENCH_WRITERS_MAX, &o->writers))
                 return 2;
             break;
         case OPT_STREAMS:
-            if (parse_long("streams", optarg, 1, BENCH_STREAMS_MAX, &o->streams))
+            if (bench_parse_long("streams", optarg, 1, BENCH_STREAMS_MAX, &o->streams))
                 return 2;
             break;
         case OPT_EVENTS_PER_APPEND:
-            if (parse_long("events-per-append", optarg, 1, EVS_APPEND_EVENTS_MAX,
-                           &o->events_per_append))
+            if (bench_parse_long("events-per-append", optarg, 1, EVS_APPEND_EVENTS_MAX,
+                                 &o->events_per_append))
                 return 2;
             break;
         case OPT_ZIPF:
             o->zipf = 1;
             break;
-        case OPT_ZIPF_S: {
-            char *end = NULL;
-            o->zipf_s = strtod(optarg, &end);
-            if (!*optarg || *end || !(o->zipf_s > 0.0 && o->zipf_s <= 10.0))
-                return usage_error("--zipf-s needs a number above 0 and at most 10, not \"%s\"",
-                                   optarg);
+        case OPT_ZIPF_S:
+            if (bench_parse_zipf_s(optarg, &o->zipf_s))
+                return 2;
             o->zipf = 1;
             break;
-        }
         case OPT_EXACT:
             o->exact = 1;
             break;
@@ -496,16 +427,16 @@ static int options_parse(int argc, char **argv, bench_options *o)
             break;
         case OPT_STREAM_PREFIX:
             if (strlen(optarg) > BENCH_STREAM_PREFIX_MAX)
-                return usage_error("--stream-prefix takes at most %d characters",
-                                   BENCH_STREAM_PREFIX_MAX);
+                return bench_usage_error("--stream-prefix takes at most %d characters",
+                                         BENCH_STREAM_PREFIX_MAX);
             o->stream_prefix = optarg;
             break;
         case OPT_WARMUP:
-            if (parse_long("warmup", optarg, 0, 1000000, &o->warmup))
+            if (bench_parse_long("warmup", optarg, 0, 1000000, &o->warmup))
                 return 2;
             break;
         case OPT_LIMIT:
-            if (parse_long("limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->limit))
+            if (bench_parse_long("limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->limit))
                 return 2;
             break;
         case OPT_RAW_HTTP:
@@ -515,23 +446,24 @@ static int options_parse(int argc, char **argv, bench_options *o)
             o->prepare = 1;
             break;
         case OPT_DATA_BYTES:
-            if (parse_long("data-bytes", optarg, 1, EVS_EVENT_DATA_MAX, &o->data_bytes))
+            if (bench_parse_long("data-bytes", optarg, 1, EVS_EVENT_DATA_MAX, &o->data_bytes))
                 return 2;
             break;
         case OPT_METADATA_BYTES:
-            if (parse_long("metadata-bytes", optarg, 0, EVS_EVENT_METADATA_MAX, &o->metadata_bytes))
+            if (bench_parse_long("metadata-bytes", optarg, 0, EVS_EVENT_METADATA_MAX,
+                                 &o->metadata_bytes))
                 return 2;
             break;
         case OPT_MAX_ERRORS:
-            if (parse_long("max-errors", optarg, 1, BENCH_COUNT_MAX, &o->max_errors))
+            if (bench_parse_long("max-errors", optarg, 1, BENCH_COUNT_MAX, &o->max_errors))
                 return 2;
             break;
         case OPT_MAX_RETRIES:
-            if (parse_long("max-retries", optarg, 0, 1000000, &o->max_retries))
+            if (bench_parse_long("max-retries", optarg, 0, 1000000, &o->max_retries))
                 return 2;
             break;
         case OPT_SEED:
-            if (parse_long("seed", optarg, 0, 0x7fffffffL, &v))
+            if (bench_parse_long("seed", optarg, 0, 0x7fffffffL, &v))
                 return 2;
             o->seed = (uint64_t)v;
             break;
@@ -539,40 +471,36 @@ static int options_parse(int argc, char **argv, bench_options *o)
             o->progress = 1;
             break;
         case OPT_RATE:
-            if (parse_long("rate", optarg, 1, BENCH_RATE_MAX, &o->rate))
+            if (bench_parse_long("rate", optarg, 1, BENCH_RATE_MAX, &o->rate))
                 return 2;
             break;
         case OPT_IN_FLIGHT:
-            if (parse_long("in-flight", optarg, 1, 100000, &o->in_flight))
+            if (bench_parse_long("in-flight", optarg, 1, 100000, &o->in_flight))
                 return 2;
             break;
         case OPT_FLUSH_MESSAGES:
-            if (parse_long("flush-messages", optarg, 1, 1000000000L, &o->flush_messages))
+            if (bench_parse_long("flush-messages", optarg, 1, 1000000000L, &o->flush_messages))
                 return 2;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
             return 1;
         default:
-            return usage_error("unknown option \"%s\"", argv[optind - 1]);
+            return bench_usage_error("unknown option \"%s\"", argv[optind - 1]);
         }
     }
+    if (c < 0)
+        return 2;
+    o->command = (bench_command)command;
     if (o->command == CMD_NONE)
-        return usage_error("no command: append-latency, append-throughput, read-latency, "
-                           "subscribe-latency, catch-up or kafka-ceiling");
-    for (int i = OPT_BROKERS; i <= OPT_HELP; i++) {
-        if (seen[i] && !(option_commands(i) & (1u << o->command))) {
-            const char *name = "?";
-            for (const struct option *lo = long_options; lo->name; lo++)
-                if (lo->val == i)
-                    name = lo->name;
-            return usage_error("--%s does not apply to this command", name);
-        }
-    }
+        return bench_usage_error("no command: append-latency, append-throughput, read-latency, "
+                                 "subscribe-latency, catch-up or kafka-ceiling");
+    if (bench_options_check(seen, OPT_BROKERS, OPT_HELP, long_options, option_commands, o->command))
+        return 2;
     if (o->count < 0 &&
         (o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ||
          o->command == CMD_KAFKA_CEILING))
-        return usage_error("--count is required");
+        return bench_usage_error("--count is required");
     if (o->count < 0)
         o->count = o->command == CMD_CATCH_UP || o->command == CMD_READ_ALL
                        ? 0 /* to the end */
@@ -581,56 +509,32 @@ static int options_parse(int argc, char **argv, bench_options *o)
         o->limit = 1000;
     if (o->command == CMD_SUBSCRIBE_LATENCY) {
         if (o->count > BENCH_SUB_COUNT_MAX)
-            return usage_error("subscribe-latency takes at most %ld events", BENCH_SUB_COUNT_MAX);
+            return bench_usage_error("subscribe-latency takes at most %ld events",
+                                     BENCH_SUB_COUNT_MAX);
         if (!seen[OPT_WRITERS])
             o->writers = 4;
         if (!seen[OPT_STREAM_PREFIX])
             o->stream_prefix = "Sub-";
         if (o->writers > o->count)
-            return usage_error("--writers (%ld) is more than --count (%ld)", o->writers, o->count);
+            return bench_usage_error("--writers (%ld) is more than --count (%ld)", o->writers,
+                                     o->count);
     }
     if (o->command == CMD_KAFKA_CEILING && o->writers > o->count)
-        return usage_error("--writers (%ld) is more than --count (%ld)", o->writers, o->count);
+        return bench_usage_error("--writers (%ld) is more than --count (%ld)", o->writers,
+                                 o->count);
     if (o->command == CMD_READ_LATENCY && !o->stream)
-        return usage_error("read-latency needs --stream");
-    if (o->stream && !stream_name_ok(o->stream))
-        return usage_error("--stream \"%s\" is not a valid stream name", o->stream);
+        return bench_usage_error("read-latency needs --stream");
+    if (o->stream && !bench_stream_name_ok(o->stream))
+        return bench_usage_error("--stream \"%s\" is not a valid stream name", o->stream);
     if (o->warmup < 0)
         o->warmup =
             o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ? 1 : 20;
     return 0;
 }
 
-/* ---- Clock, randomness, error tally ---------------------------------------------------- */
+/* ---- Error slots ----------------------------------------------------------------------- */
 
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* splitmix64: small, fast, good enough to pick streams; one state per thread. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-/* A uniform double in [0, 1). */
-static double rng_unit(uint64_t *state)
-{
-    return (double)(rng_next(state) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-typedef struct bench_errors {
-    uint64_t count[BENCH_CODE_SLOTS];
-    char first_message[BENCH_CODE_SLOTS][240]; /* the first failure's evs_last_error() */
-} bench_errors;
-
-static const char *const slot_names[BENCH_CODE_SLOTS] = {
+static const char *const slot_names[BENCH_CODE_SLOTS + 1] = {
     "EVS_OK",
     "EVS_EINVAL",
     "EVS_EWRONG_VERSION",
@@ -645,64 +549,17 @@ static const char *const slot_names[BENCH_CODE_SLOTS] = {
     "EVS_EINTERNAL",
     "other",
     "wrong_answer",
+    NULL,
 };
+
+_Static_assert(BENCH_CODE_SLOTS <= BENCH_ERROR_SLOTS_MAX, "an error slot per code");
 
 static unsigned slot_of(int code)
 {
     return code <= 0 && code >= EVS_EINTERNAL ? (unsigned)-code : BENCH_SLOT_OTHER;
 }
 
-static void errors_add(bench_errors *e, unsigned slot, const char *message)
-{
-    if (e->count[slot]++ == 0) {
-        /* Truncated to fit: a long message keeps its start, which names the cause. */
-        size_t n = strlen(message);
-        if (n >= sizeof e->first_message[slot])
-            n = sizeof e->first_message[slot] - 1;
-        memcpy(e->first_message[slot], message, n);
-        e->first_message[slot][n] = '\0';
-    }
-}
-
-static void errors_merge(bench_errors *dst, const bench_errors *src)
-{
-    for (unsigned i = 0; i < BENCH_CODE_SLOTS; i++) {
-        if (src->count[i] && !dst->count[i])
-            memcpy(dst->first_message[i], src->first_message[i], sizeof dst->first_message[i]);
-        dst->count[i] += src->count[i];
-    }
-}
-
-static uint64_t errors_total(const bench_errors *e)
-{
-    uint64_t n = 0;
-    for (unsigned i = 0; i < BENCH_CODE_SLOTS; i++)
-        n += e->count[i];
-    return n;
-}
-
 /* ---- Output ---------------------------------------------------------------------------- */
-
-static void print_latency(const char *what, const bench_histogram *h)
-{
-    printf("  %s latency (us): p50 %" PRIu64 "  p95 %" PRIu64 "  p99 %" PRIu64 "  p99.9 %" PRIu64
-           "  max %" PRIu64 "  min %" PRIu64 "  mean %.0f  (n=%" PRIu64 ")\n",
-           what, bench_histogram_percentile(h, 50), bench_histogram_percentile(h, 95),
-           bench_histogram_percentile(h, 99), bench_histogram_percentile(h, 99.9), h->max_us,
-           h->total ? h->min_us : 0, bench_histogram_mean(h), h->total);
-}
-
-static void print_errors(const bench_errors *e)
-{
-    if (errors_total(e) == 0) {
-        printf("  errors: none\n");
-        return;
-    }
-    for (unsigned i = 0; i < BENCH_CODE_SLOTS; i++)
-        if (e->count[i])
-            printf("  errors: %" PRIu64 " x %s, first: %s\n", e->count[i], slot_names[i],
-                   e->first_message[i]);
-}
 
 /* The JSON line's common head: {"bench":"...","label":"...","topic":"..." (no closing). */
 static void json_head(const char *bench, const bench_options *o)
@@ -714,126 +571,47 @@ static void json_head(const char *bench, const bench_options *o)
         printf(",\"linger_ms\":%d", o->linger_ms);
 }
 
-/* The histogram's fields, each name prefixed (a second histogram in one line). */
-static void json_latency_named(const char *prefix, const bench_histogram *h)
-{
-    const char *p = prefix;
-    printf(",\"%sn\":%" PRIu64 ",\"%sp50_us\":%" PRIu64 ",\"%sp95_us\":%" PRIu64
-           ",\"%sp99_us\":%" PRIu64 ",\"%sp999_us\":%" PRIu64 ",\"%smax_us\":%" PRIu64
-           ",\"%smin_us\":%" PRIu64 ",\"%smean_us\":%.1f",
-           p, h->total, p, bench_histogram_percentile(h, 50), p, bench_histogram_percentile(h, 95),
-           p, bench_histogram_percentile(h, 99), p, bench_histogram_percentile(h, 99.9), p,
-           h->max_us, p, h->total ? h->min_us : 0, p, bench_histogram_mean(h));
-}
-
-static void json_latency(const bench_histogram *h)
-{
-    json_latency_named("", h);
-}
-
-static void json_errors(const bench_errors *e)
-{
-    printf(",\"errors\":{");
-    int first = 1;
-    for (unsigned i = 0; i < BENCH_CODE_SLOTS; i++) {
-        if (e->count[i]) {
-            printf("%s\"%s\":%" PRIu64, first ? "" : ",", slot_names[i], e->count[i]);
-            first = 0;
-        }
-    }
-    printf("}");
-}
-
 /* ---- Payloads -------------------------------------------------------------------------- */
 
-/* The events of one append: E data and metadata buffers, rewritten before each append so
- * that no two events carry the same bytes (as in real use; nothing in evstore dedups by
- * content, but a compressing broker or a cache could). */
+/* The events of one append: bench_payload's JSON (bench_common.h), type OrderPlaced. */
 typedef struct payload {
-    size_t event_count;
-    size_t data_target, metadata_target;
-    size_t data_cap, metadata_cap;
-    char *buffers;          /* event_count * (data_cap + metadata_cap) bytes */
-    evs_event_data *events; /* event_count entries pointing into buffers */
+    bench_payload json;     /* the data and metadata buffers, room for json.event_count */
+    size_t event_count;     /* events in the next append, at most json.event_count */
+    evs_event_data *events; /* event_count entries pointing into json's buffers */
 } payload;
 
-/* Room for the fixed fields beyond the target size (the target is a minimum when it is
- * smaller than the fields themselves). */
-#define PAYLOAD_FIELDS_MAX 256
+static void payload_free(payload *p)
+{
+    bench_payload_free(&p->json);
+    free(p->events);
+    memset(p, 0, sizeof *p);
+}
 
 static int payload_init(payload *p, size_t event_count, size_t data_bytes, size_t metadata_bytes)
 {
     memset(p, 0, sizeof *p);
     p->event_count = event_count;
-    p->data_target = data_bytes;
-    p->metadata_target = metadata_bytes;
-    p->data_cap = data_bytes + PAYLOAD_FIELDS_MAX;
-    p->metadata_cap = metadata_bytes ? metadata_bytes + PAYLOAD_FIELDS_MAX : 0;
-    p->buffers = malloc(event_count * (p->data_cap + p->metadata_cap));
     p->events = calloc(event_count, sizeof *p->events);
-    if (!p->buffers || !p->events) {
-        free(p->buffers);
-        free(p->events);
+    if (!p->events || bench_payload_init(&p->json, event_count, data_bytes, metadata_bytes)) {
+        payload_free(p);
         return -1;
     }
     return 0;
 }
 
-static void payload_free(payload *p)
-{
-    free(p->buffers);
-    free(p->events);
-    memset(p, 0, sizeof *p);
-}
-
-/* Writes {<fields>,"pad":"xxx…"} into buf, the pad sized so the object is target bytes long
- * (or as short as the fields allow). cap is at least target + PAYLOAD_FIELDS_MAX and fields
- * shorter than PAYLOAD_FIELDS_MAX - 32, so everything fits. */
-static size_t json_object_fill(char *buf, size_t cap, size_t target, const char *fields)
-{
-    size_t fields_len = strlen(fields);
-    size_t base = 1 + fields_len + strlen(",\"pad\":\"") + strlen("\"}");
-    size_t pad = target > base ? target - base : 0;
-    assert(base + pad + 1 <= cap);
-    size_t n = 0;
-    buf[n++] = '{';
-    memcpy(buf + n, fields, fields_len);
-    n += fields_len;
-    memcpy(buf + n, ",\"pad\":\"", 8);
-    n += 8;
-    memset(buf + n, 'x', pad);
-    n += pad;
-    memcpy(buf + n, "\"}", 3);
-    return n + 2;
-}
-
 /* Fills the events for append number serial: type OrderPlaced, JSON data and metadata. */
 static void payload_fill(payload *p, uint64_t serial, uint64_t *rng)
 {
-    char fields[PAYLOAD_FIELDS_MAX - 32];
     for (size_t i = 0; i < p->event_count; i++) {
-        char *data = p->buffers + i * (p->data_cap + p->metadata_cap);
-        char *metadata = data + p->data_cap;
-        uint64_t r = rng_next(rng);
-        snprintf(fields, sizeof fields,
-                 "\"order_id\":\"ord-%012" PRIu64 "-%04zu\",\"customer\":\"cust-%05u\","
-                 "\"lines\":[{\"sku\":\"A-%u\",\"qty\":%u,\"price_cents\":%u}],"
-                 "\"total_cents\":%u,\"currency\":\"EUR\"",
-                 serial, i, (unsigned)(r % 100000), (unsigned)(r >> 20) % 1000,
-                 1 + (unsigned)(r >> 30) % 9, (unsigned)(r >> 34) % 100000,
-                 (unsigned)(r >> 40) % 1000000);
+        bench_event_json json;
+        bench_payload_fill(&p->json, i, serial, rng, &json);
         evs_event_data *e = &p->events[i];
         memset(e, 0, sizeof *e);
         e->type = "OrderPlaced";
-        e->data = data;
-        e->data_len = json_object_fill(data, p->data_cap, p->data_target, fields);
-        if (p->metadata_target) {
-            snprintf(fields, sizeof fields, "\"user\":\"u-%04u\",\"trace_id\":\"%016" PRIx64 "\"",
-                     (unsigned)(r % 10000), rng_next(rng));
-            e->metadata = metadata;
-            e->metadata_len =
-                json_object_fill(metadata, p->metadata_cap, p->metadata_target, fields);
-        }
+        e->data = json.data;
+        e->data_len = json.data_len;
+        e->metadata = json.metadata;
+        e->metadata_len = json.metadata_len;
     }
 }
 
@@ -890,7 +668,7 @@ static int append_exact(evs_client *client, const char *stream, uint64_t *versio
         *version = result->last_version;
         return 0;
     }
-    errors_add(errors, slot_of(rc), evs_last_error());
+    bench_errors_add(errors, slot_of(rc), evs_last_error());
     if (rc == EVS_EWRONG_VERSION) {
         *version = result->current_version;
     } else {
@@ -948,12 +726,12 @@ static int run_append_latency(const bench_options *o)
     memset(errors, 0, sizeof *errors);
 
     uint64_t ok = 0, failed = 0;
-    uint64_t started = now_us();
+    uint64_t started = bench_now_us();
     for (long i = 0; i < o->count; i++) {
         payload_fill(&p, serial++, &rng);
-        uint64_t t0 = now_us();
+        uint64_t t0 = bench_now_us();
         rc = append_exact(client, stream, &version, &p, &result, errors);
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         if (rc == 0) {
             bench_histogram_record(h, t1 - t0);
             ok++;
@@ -964,22 +742,22 @@ static int run_append_latency(const bench_options *o)
             }
         }
     }
-    double seconds = (double)(now_us() - started) / 1e6;
+    double seconds = (double)(bench_now_us() - started) / 1e6;
     int completed = failed < (uint64_t)o->max_errors;
 
     printf("append-latency: %" PRIu64 " appends in %.2f s: %.0f appends/s (one at a time), "
            "stream now at version %" PRIu64 "%s\n",
            ok, seconds, (double)ok / seconds, version, completed ? "" : " (STOPPED EARLY)");
-    print_latency("append", h);
-    print_errors(errors);
+    bench_latency_print("append", h);
+    bench_errors_print(errors, slot_names);
     json_head("append-latency", o);
     printf(",\"stream\":\"%s\",\"writers\":1,\"events_per_append\":1,\"data_bytes\":%ld,"
            "\"metadata_bytes\":%ld,\"appends\":%" PRIu64 ",\"events\":%" PRIu64
            ",\"seconds\":%.3f,\"appends_per_s\":%.1f,\"events_per_s\":%.1f",
            stream, o->data_bytes, o->metadata_bytes, ok, ok, seconds, (double)ok / seconds,
            (double)ok / seconds);
-    json_latency(h);
-    json_errors(errors);
+    bench_latency_json("", h);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
@@ -995,8 +773,6 @@ done:
 typedef struct throughput_run throughput_run;
 
 typedef struct writer {
-    pthread_t thread;
-    int started;
     long index;
     throughput_run *run;
     evs_client *client; /* the shared client, or this writer's own */
@@ -1008,58 +784,10 @@ typedef struct writer {
 
 struct throughput_run {
     const bench_options *o;
-    pthread_barrier_t start;
-    atomic_long next_append;    /* appends claimed so far (a writer takes the next one) */
-    atomic_long failed_appends; /* over all writers; --max-errors stops the run */
-    atomic_long finished_appends;
-    atomic_int finished_writers;
-    atomic_int stop;
+    bench_run calls;            /* the appends: claimed, failed (--max-errors), finished */
     _Atomic uint64_t *versions; /* --exact: the highest version seen per stream */
     double *zipf_cdf;           /* --zipf: cumulative probabilities of ranks 1..K */
 };
-
-/* Raises *slot to at least v. */
-static void version_raise(_Atomic uint64_t *slot, uint64_t v)
-{
-    uint64_t seen = atomic_load(slot);
-    while (seen < v && !atomic_compare_exchange_weak(slot, &seen, v))
-        ;
-}
-
-/* P(rank k) proportional to 1 / k^s, k = 1..n. */
-static double *zipf_cdf_new(long n, double s)
-{
-    double *cdf = malloc((size_t)n * sizeof *cdf);
-    if (!cdf)
-        return NULL;
-    double sum = 0;
-    for (long k = 0; k < n; k++) {
-        sum += 1.0 / pow((double)(k + 1), s);
-        cdf[k] = sum;
-    }
-    for (long k = 0; k < n; k++)
-        cdf[k] /= sum;
-    cdf[n - 1] = 1.0;
-    return cdf;
-}
-
-/* A stream index in 0..K-1. */
-static long stream_pick(const throughput_run *run, uint64_t *rng)
-{
-    long n = run->o->streams;
-    if (!run->zipf_cdf)
-        return (long)(rng_next(rng) % (uint64_t)n);
-    double u = rng_unit(rng);
-    long lo = 0, hi = n - 1; /* the first k with cdf[k] >= u */
-    while (lo < hi) {
-        long mid = lo + (hi - lo) / 2;
-        if (run->zipf_cdf[mid] >= u)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
 
 static void *writer_main(void *arg)
 {
@@ -1092,20 +820,16 @@ static void *writer_main(void *arg)
             w->setup_failed = 1;
         }
     }
-    if (w->setup_failed)
-        atomic_store(&run->stop, 1);
-    pthread_barrier_wait(&run->start);
+    bench_run_ready(&run->calls, w->setup_failed);
 
-    while (!atomic_load(&run->stop)) {
-        long serial = atomic_fetch_add(&run->next_append, 1);
-        if (serial >= o->count)
-            break;
-        long k = stream_pick(run, &rng);
+    long serial;
+    while ((serial = bench_run_claim(&run->calls)) >= 0) {
+        long k = bench_stream_pick(run->zipf_cdf, o->streams, &rng);
         snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix, k + 1);
         payload_fill(&p, (uint64_t)serial, &rng);
         int rc;
         long attempts = 0;
-        uint64_t t0 = now_us();
+        uint64_t t0 = bench_now_us();
         for (;;) {
             evs_expected expected = {EVS_EXPECT_ANY, 0};
             if (o->exact)
@@ -1113,29 +837,27 @@ static void *writer_main(void *arg)
             rc = evs_append(w->client, stream, expected, p.events, p.event_count, NULL, &result);
             if (rc == 0) {
                 if (o->exact)
-                    version_raise(&run->versions[k], result.last_version);
+                    bench_version_raise(&run->versions[k], result.last_version);
                 break;
             }
             if (rc != EVS_EWRONG_VERSION || !o->exact || attempts >= o->max_retries)
                 break;
             w->conflicts++;
             attempts++;
-            version_raise(&run->versions[k], result.current_version);
+            bench_version_raise(&run->versions[k], result.current_version);
         }
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         if (rc == 0) {
             bench_histogram_record(&w->histogram, t1 - t0);
             w->appends++;
             w->events += p.event_count;
             w->duplicates += result.duplicate ? 1 : 0;
         } else {
-            errors_add(&w->errors, slot_of(rc), evs_last_error());
-            if (atomic_fetch_add(&run->failed_appends, 1) + 1 >= o->max_errors)
-                atomic_store(&run->stop, 1);
+            bench_errors_add(&w->errors, slot_of(rc), evs_last_error());
         }
-        atomic_fetch_add(&run->finished_appends, 1);
+        bench_run_call_done(&run->calls, rc != 0);
     }
-    atomic_fetch_add(&run->finished_writers, 1);
+    bench_run_writer_done(&run->calls);
     if (have_payload)
         payload_free(&p);
     return NULL;
@@ -1162,7 +884,7 @@ static int run_append_throughput(const bench_options *o)
         fprintf(stderr, "evs_bench: out of memory\n");
         goto done;
     }
-    if (o->zipf && !(run.zipf_cdf = zipf_cdf_new(o->streams, o->zipf_s))) {
+    if (o->zipf && !(run.zipf_cdf = bench_zipf_cdf_new(o->streams, o->zipf_s))) {
         fprintf(stderr, "evs_bench: out of memory\n");
         goto done;
     }
@@ -1183,43 +905,21 @@ static int run_append_throughput(const bench_options *o)
            o->exact ? "exact version (retried on conflict)" : "any");
     fflush(stdout);
 
-    if (pthread_barrier_init(&run.start, NULL, (unsigned)w_count + 1) != 0) {
+    if (bench_run_init(&run.calls, w_count, o->count, o->max_errors) != 0) {
         fprintf(stderr, "evs_bench: cannot create a barrier\n");
         goto done;
     }
     barrier_ready = 1;
-    for (long i = 0; i < w_count; i++) {
-        if (pthread_create(&writers[i].thread, NULL, writer_main, &writers[i]) != 0) {
-            /* The barrier counts on every writer: without this one nobody gets past it. */
-            fprintf(stderr, "evs_bench: cannot start writer %ld; aborting\n", i);
-            exit(1);
-        }
-        writers[i].started = 1;
-    }
-    pthread_barrier_wait(&run.start);
-    uint64_t started = now_us();
-    uint64_t last_progress = started;
-    while (atomic_load(&run.finished_writers) < w_count) {
-        struct timespec pause_time = {0, 20 * 1000 * 1000};
-        nanosleep(&pause_time, NULL);
-        if (o->progress && now_us() - last_progress >= 5000000) {
-            last_progress = now_us();
-            long done_now = atomic_load(&run.finished_appends);
-            fprintf(stderr, "evs_bench: %ld of %ld appends after %.0f s (%.0f appends/s)\n",
-                    done_now, o->count, (double)(last_progress - started) / 1e6,
-                    (double)done_now / ((double)(last_progress - started) / 1e6));
-        }
-    }
-    double seconds = (double)(now_us() - started) / 1e6;
+    bench_run_start(&run.calls, writer_main, writers, sizeof *writers);
+    double seconds = bench_run_wait(&run.calls, o->progress, "appends");
+    bench_run_join(&run.calls);
 
     bench_histogram_init(h);
     uint64_t appends = 0, events = 0, conflicts = 0, duplicates = 0;
     int setup_failed = 0;
     for (long i = 0; i < w_count; i++) {
-        pthread_join(writers[i].thread, NULL);
-        writers[i].started = 0;
         bench_histogram_merge(h, &writers[i].histogram);
-        errors_merge(errors, &writers[i].errors);
+        bench_errors_merge(errors, &writers[i].errors);
         appends += writers[i].appends;
         events += writers[i].events;
         conflicts += writers[i].conflicts;
@@ -1228,7 +928,7 @@ static int run_append_throughput(const bench_options *o)
     }
     if (setup_failed)
         goto done;
-    int completed = atomic_load(&run.failed_appends) < o->max_errors;
+    int completed = bench_run_completed(&run.calls);
     printf("append-throughput: %" PRIu64 " appends, %" PRIu64 " events in %.2f s: %.0f appends/s, "
            "%.0f events/s%s\n",
            appends, events, seconds, (double)appends / seconds, (double)events / seconds,
@@ -1239,8 +939,8 @@ static int run_append_throughput(const bench_options *o)
     if (duplicates)
         printf("  duplicates: %" PRIu64 " (unexpected: every append has fresh event ids)\n",
                duplicates);
-    print_latency(o->exact ? "append (incl. retries)" : "append", h);
-    print_errors(errors);
+    bench_latency_print(o->exact ? "append (incl. retries)" : "append", h);
+    bench_errors_print(errors, slot_names);
     json_head("append-throughput", o);
     printf(",\"writers\":%ld,\"clients\":%ld,\"streams\":%ld,\"distribution\":\"%s\","
            "\"zipf_s\":%.2f,\"expectation\":\"%s\",\"events_per_append\":%ld,\"data_bytes\":%ld,"
@@ -1251,21 +951,18 @@ static int run_append_throughput(const bench_options *o)
            o->zipf ? o->zipf_s : 0.0, o->exact ? "exact" : "any", o->events_per_append,
            o->data_bytes, o->metadata_bytes, appends, events, seconds, (double)appends / seconds,
            (double)events / seconds, conflicts, duplicates);
-    json_latency(h);
-    json_errors(errors);
+    bench_latency_json("", h);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
-    if (writers) {
-        for (long i = 0; i < w_count; i++) {
-            if (writers[i].started)
-                pthread_join(writers[i].thread, NULL);
-            if (o->client_per_writer)
-                evs_client_close(writers[i].client);
-        }
+    if (barrier_ready) {
+        bench_run_join(&run.calls);
+        bench_run_destroy(&run.calls);
     }
-    if (barrier_ready)
-        pthread_barrier_destroy(&run.start);
+    if (writers && o->client_per_writer)
+        for (long i = 0; i < w_count; i++)
+            evs_client_close(writers[i].client);
     evs_client_close(shared);
     free(run.versions);
     free(run.zipf_cdf);
@@ -1425,9 +1122,9 @@ static int run_read_latency(const bench_options *o)
     uint64_t started = 0;
     for (long i = -o->warmup; i < o->count; i++) {
         if (i == 0)
-            started = now_us();
+            started = bench_now_us();
         unsigned slot = 0;
-        uint64_t t0 = now_us();
+        uint64_t t0 = bench_now_us();
         if (o->raw_http) {
             slot = raw_read(curl, &body, message, sizeof message);
         } else {
@@ -1437,7 +1134,7 @@ static int run_read_latency(const bench_options *o)
                 snprintf(message, sizeof message, "%s", evs_last_error());
             }
         }
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         if (slot == 0 && !o->raw_http && list->count != expected_count) {
             slot = BENCH_SLOT_BAD_ANSWER;
             snprintf(message, sizeof message, "read returned %zu events, not %zu", list->count,
@@ -1457,14 +1154,14 @@ static int run_read_latency(const bench_options *o)
             body_bytes += body.len;
             ok++;
         } else {
-            errors_add(errors, slot, message);
+            bench_errors_add(errors, slot, message);
             if (++failed >= (uint64_t)o->max_errors) {
                 fprintf(stderr, "evs_bench: stopping after %" PRIu64 " failed reads\n", failed);
                 break;
             }
         }
     }
-    double seconds = (double)(now_us() - started) / 1e6;
+    double seconds = (double)(bench_now_us() - started) / 1e6;
     int completed = failed < (uint64_t)o->max_errors;
     const char *mode = o->raw_http ? "raw-http" : "client";
     printf("read-latency (%s): %" PRIu64 " reads in %.2f s: %.0f reads/s, %.0f events/s "
@@ -1473,16 +1170,16 @@ static int run_read_latency(const bench_options *o)
            completed ? "" : " (STOPPED EARLY)");
     if (o->raw_http && ok)
         printf("  response body: %" PRIu64 " bytes\n", body_bytes / ok);
-    print_latency("read", h);
-    print_errors(errors);
+    bench_latency_print("read", h);
+    bench_errors_print(errors, slot_names);
     json_head("read-latency", o);
     printf(",\"mode\":\"%s\",\"stream\":\"%s\",\"limit\":%ld,\"events_per_read\":%zu,"
            "\"payload_bytes\":%zu,\"reads\":%" PRIu64 ",\"seconds\":%.3f,\"reads_per_s\":%.1f",
            mode, stream, o->limit, expected_count, data_bytes, ok, seconds, (double)ok / seconds);
     if (o->raw_http) /* only the raw reads see the HTTP body */
         printf(",\"response_bytes\":%" PRIu64, ok ? body_bytes / ok : 0);
-    json_latency(h);
-    json_errors(errors);
+    bench_latency_json("", h);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
@@ -1544,7 +1241,7 @@ typedef struct sub_writer {
     bench_errors errors;
     uint64_t appends, unknown;
     uint64_t late, max_late_us; /* appends started more than SUB_LATE_US after their deadline */
-    uint64_t last_return_us;    /* now_us() when its last append returned */
+    uint64_t last_return_us;    /* bench_now_us() when its last append returned */
     int setup_failed;
 } sub_writer;
 
@@ -1567,7 +1264,7 @@ struct sub_run {
     bench_errors errors;
     uint64_t ours, duplicates, foreign, clock_back, out_of_range;
     uint64_t first_position, last_position;
-    uint64_t last_delivery_us; /* now_us() at this run's last first-time delivery */
+    uint64_t last_delivery_us; /* bench_now_us() at this run's last first-time delivery */
     int sub_failed;
     /* Set by the main thread when the writers are done: how many distinct events to wait
      * for, and until when (CLOCK_MONOTONIC) at most. */
@@ -1580,12 +1277,13 @@ struct sub_run {
  * padding bringing it to --data-bytes. The metadata is payload_fill's. */
 static void sub_payload_fill(sub_run *run, payload *p, long k, int64_t t_us, uint64_t *rng)
 {
-    char fields[PAYLOAD_FIELDS_MAX - 32];
+    char fields[BENCH_PAYLOAD_FIELDS_MAX - 32];
     payload_fill(p, (uint64_t)k, rng);
     snprintf(fields, sizeof fields, "\"run\":\"%s\",\"seq\":%ld,\"t\":%" PRId64, run->run_id, k,
              t_us);
-    char *data = p->buffers; /* event 0's data buffer */
-    p->events[0].data_len = json_object_fill(data, p->data_cap, p->data_target, fields);
+    char *data = p->json.buffers; /* event 0's data buffer */
+    p->events[0].data_len =
+        bench_json_object_fill(data, p->json.data_cap, p->json.data_target, fields);
 }
 
 static void *sub_writer_main(void *arg)
@@ -1634,19 +1332,19 @@ static void *sub_writer_main(void *arg)
         if (late_us > w->max_late_us)
             w->max_late_us = late_us;
         snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix,
-                 (long)(rng_next(&rng) % (uint64_t)o->streams) + 1);
+                 (long)(bench_rng_next(&rng) % (uint64_t)o->streams) + 1);
         sub_payload_fill(run, &p, k, realtime_us(), &rng);
         evs_expected any = {EVS_EXPECT_ANY, 0};
-        uint64_t t0 = now_us();
+        uint64_t t0 = bench_now_us();
         int rc = evs_append(run->client, stream, any, p.events, 1, NULL, &result);
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         w->last_return_us = t1;
         if (rc == 0) {
             bench_histogram_record(&w->histogram, t1 - t0);
             w->appends++;
             run->sent[k] = SENT_OK;
         } else {
-            errors_add(&w->errors, slot_of(rc), evs_last_error());
+            bench_errors_add(&w->errors, slot_of(rc), evs_last_error());
             run->sent[k] = rc == EVS_EUNKNOWN_OUTCOME ? SENT_UNKNOWN : SENT_FAILED;
             w->unknown += rc == EVS_EUNKNOWN_OUTCOME;
             if (atomic_fetch_add(&run->failed_appends, 1) + 1 >= o->max_errors)
@@ -1691,7 +1389,7 @@ static void sub_event(sub_run *run, const evs_event *e, int64_t now_real)
     }
     run->received[k] = 1;
     run->ours++;
-    run->last_delivery_us = now_us();
+    run->last_delivery_us = bench_now_us();
     if (now_real < t_us) {
         run->clock_back++;
         bench_histogram_record(&run->delivery, 0);
@@ -1711,7 +1409,7 @@ static void *sub_subscriber_main(void *arg)
             sub_event(run, e, now_real);
         } else if (rc != EVS_ETIMEOUT) {
             /* Following, so even EVS_EEND would be wrong; anything else ended it. */
-            errors_add(&run->errors, slot_of(rc), evs_last_error());
+            bench_errors_add(&run->errors, slot_of(rc), evs_last_error());
             fprintf(stderr, "evs_bench: the subscription ended: %s: %s\n", evs_strerror(rc),
                     evs_last_error());
             run->sub_failed = 1;
@@ -1810,7 +1508,7 @@ static int run_subscribe_latency(const bench_options *o)
         so.target = EVS_SUBSCRIBE_ALL;
         so.from = EVS_FROM_NOW;
         so.follow = 1;
-        uint64_t t0 = now_us();
+        uint64_t t0 = bench_now_us();
         int rc = evs_subscription_open(sub_client, &so, &run->sub);
         while (rc == 0) {
             evs_event *e = NULL;
@@ -1820,7 +1518,7 @@ static int run_subscribe_latency(const bench_options *o)
             else if (rc == EVS_ECAUGHT_UP)
                 break;
         }
-        open_us = now_us() - t0;
+        open_us = bench_now_us() - t0;
         if (rc != EVS_ECAUGHT_UP) {
             fprintf(stderr, "evs_bench: cannot open a subscription to $all at %s: %s: %s\n",
                     o->projector, evs_strerror(rc), evs_last_error());
@@ -1834,7 +1532,7 @@ static int run_subscribe_latency(const bench_options *o)
     }
     run->start_ns = now_ns() + 1000000; /* the first deadline: 1 ms from now */
     pthread_barrier_wait(&run->start);
-    uint64_t started = now_us();
+    uint64_t started = bench_now_us();
 
     bench_histogram_init(appends_h);
     uint64_t appended = 0, unknown = 0, late = 0, max_late_us = 0, last_return_us = 0;
@@ -1843,7 +1541,7 @@ static int run_subscribe_latency(const bench_options *o)
         pthread_join(writers[i].thread, NULL);
         writers[i].started = 0;
         bench_histogram_merge(appends_h, &writers[i].histogram);
-        errors_merge(errors, &writers[i].errors);
+        bench_errors_merge(errors, &writers[i].errors);
         appended += writers[i].appends;
         unknown += writers[i].unknown;
         late += writers[i].late;
@@ -1853,7 +1551,7 @@ static int run_subscribe_latency(const bench_options *o)
             last_return_us = writers[i].last_return_us;
         setup_failed |= writers[i].setup_failed;
     }
-    double seconds = (double)(now_us() - started) / 1e6;
+    double seconds = (double)(bench_now_us() - started) / 1e6;
     if (setup_failed || !sub_started)
         goto done;
 
@@ -1871,7 +1569,7 @@ static int run_subscribe_latency(const bench_options *o)
                          : 0.0;
     if (tail_ms > -0.05 && tail_ms < 0.05)
         tail_ms = 0.0; /* not "-0.0" */
-    errors_merge(errors, &run->errors);
+    bench_errors_merge(errors, &run->errors);
 
     char missing_names[256], unexpected_names[256];
     uint64_t missing = sub_name_events(run, 1, missing_names, sizeof missing_names);
@@ -1881,8 +1579,8 @@ static int run_subscribe_latency(const bench_options *o)
         unknown_received += run->sent[k] == SENT_UNKNOWN && run->received[k];
     uint64_t wrong = missing + unexpected + run->duplicates + run->out_of_range;
     if (wrong) {
-        errors_add(errors, BENCH_SLOT_BAD_ANSWER,
-                   "the subscription did not deliver exactly the appended events");
+        bench_errors_add(errors, BENCH_SLOT_BAD_ANSWER,
+                         "the subscription did not deliver exactly the appended events");
         errors->count[BENCH_SLOT_BAD_ANSWER] += wrong - 1;
     }
     int stopped = atomic_load(&run->failed_appends) >= o->max_errors;
@@ -1908,9 +1606,9 @@ static int run_subscribe_latency(const bench_options *o)
         printf("  %" PRIu64 " deliveries appear to precede their append (the wall clock was set "
                "back?); counted as 0 us\n",
                run->clock_back);
-    print_latency("append-to-subscriber", &run->delivery);
-    print_latency("append", appends_h);
-    print_errors(errors);
+    bench_latency_print("append-to-subscriber", &run->delivery);
+    bench_latency_print("append", appends_h);
+    bench_errors_print(errors, slot_names);
     if (!delivered_ok) {
         fprintf(stderr,
                 "evs_bench: ERROR: the subscription did not deliver exactly the appended events: "
@@ -1944,9 +1642,9 @@ static int run_subscribe_latency(const bench_options *o)
         w_count, o->streams, o->rate, o->data_bytes, o->metadata_bytes, appended, appended,
         run->ours, missing, unexpected, run->duplicates, unknown, run->foreign, late, max_late_us,
         seconds, (double)appended / seconds, (double)appended / seconds, tail_ms);
-    json_latency(&run->delivery);
-    json_latency_named("append_", appends_h);
-    json_errors(errors);
+    bench_latency_json("", &run->delivery);
+    bench_latency_json("append_", appends_h);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
@@ -2006,9 +1704,9 @@ static int run_catch_up(const bench_options *o)
     so.target = EVS_SUBSCRIBE_ALL;
     so.from = EVS_FROM_START;
     so.follow = 0;
-    uint64_t t0 = now_us();
+    uint64_t t0 = bench_now_us();
     int rc = evs_subscription_open(client, &so, &sub);
-    uint64_t t_open = now_us();
+    uint64_t t_open = bench_now_us();
     if (rc != 0) {
         fprintf(stderr, "evs_bench: cannot open a subscription to $all at %s: %s: %s\n",
                 o->projector, evs_strerror(rc), evs_last_error());
@@ -2021,7 +1719,7 @@ static int run_catch_up(const bench_options *o)
     for (;;) {
         evs_event *e = NULL;
         rc = evs_subscription_next(sub, o->timeout_ms, &e);
-        uint64_t t = now_us();
+        uint64_t t = bench_now_us();
         if (rc == 0) {
             if (events == 0) {
                 t_first = t;
@@ -2052,17 +1750,17 @@ static int run_catch_up(const bench_options *o)
             ended = "end";
             break;
         } else {
-            errors_add(errors, slot_of(rc), evs_last_error());
+            bench_errors_add(errors, slot_of(rc), evs_last_error());
             fprintf(stderr, "evs_bench: the subscription failed after %" PRIu64 " events: %s: %s\n",
                     events, evs_strerror(rc), evs_last_error());
             break;
         }
     }
-    uint64_t t_end = now_us();
+    uint64_t t_end = bench_now_us();
     double seconds = (double)(t_end - t0) / 1e6;
     double after_first_s = events > 1 ? (double)(t_prev - t_first) / 1e6 : 0.0;
     if (position_gaps)
-        errors_add(errors, BENCH_SLOT_BAD_ANSWER, "positions did not run 1, 2, 3, ...");
+        bench_errors_add(errors, BENCH_SLOT_BAD_ANSWER, "positions did not run 1, 2, 3, ...");
     int completed = strcmp(ended, "error") != 0 && position_gaps == 0;
 
     printf("catch-up: %" PRIu64 " events (positions %" PRIu64 "..%" PRIu64 "), %.1f MB of data and "
@@ -2080,8 +1778,8 @@ static int run_catch_up(const bench_options *o)
     if (position_gaps)
         printf("  ERROR: %" PRIu64 " times a position was not the one after the previous\n",
                position_gaps);
-    print_latency("gap between events", gaps);
-    print_errors(errors);
+    bench_latency_print("gap between events", gaps);
+    bench_errors_print(errors, slot_names);
     json_head("catch-up", o);
     printf(",\"events\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"first_position\":%" PRIu64
            ",\"last_position\":%" PRIu64 ",\"position_gaps\":%" PRIu64
@@ -2091,8 +1789,8 @@ static int run_catch_up(const bench_options *o)
            (double)events / seconds, (double)bytes / 1e6 / seconds, (double)(t_open - t0) / 1000.0,
            events ? (double)(t_first - t0) / 1000.0 : 0.0,
            after_first_s > 0 ? (double)(events - 1) / after_first_s : 0.0, ended);
-    json_latency_named("gap_", gaps);
-    json_errors(errors);
+    bench_latency_json("gap_", gaps);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
@@ -2124,15 +1822,15 @@ static int run_read_all(const bench_options *o)
     fflush(stdout);
 
     uint64_t events = 0, bytes = 0, page_count = 0, position_gaps = 0, last_position = 0;
-    uint64_t from = 1, t0 = now_us(), last_progress = t0;
+    uint64_t from = 1, t0 = bench_now_us(), last_progress = t0;
     int ended = 0;
     while (!ended) {
         evs_event_list *list = NULL;
-        uint64_t t = now_us();
+        uint64_t t = bench_now_us();
         int rc = evs_all_read(client, 0, from, (size_t)o->limit, &list);
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         if (rc != 0) {
-            errors_add(errors, slot_of(rc), evs_last_error());
+            bench_errors_add(errors, slot_of(rc), evs_last_error());
             fprintf(stderr, "evs_bench: evs_all_read from %" PRIu64 " failed: %s: %s\n", from,
                     evs_strerror(rc), evs_last_error());
             break;
@@ -2158,24 +1856,24 @@ static int run_read_all(const bench_options *o)
                     events, (double)(t1 - t0) / 1e6, (double)events / ((double)(t1 - t0) / 1e6));
         }
     }
-    double seconds = (double)(now_us() - t0) / 1e6;
+    double seconds = (double)(bench_now_us() - t0) / 1e6;
     if (position_gaps)
-        errors_add(errors, BENCH_SLOT_BAD_ANSWER, "positions did not run 1, 2, 3, ...");
+        bench_errors_add(errors, BENCH_SLOT_BAD_ANSWER, "positions did not run 1, 2, 3, ...");
     int completed = ended && position_gaps == 0;
     printf("read-all: %" PRIu64 " events (positions 1..%" PRIu64 ") in %" PRIu64
            " pages, %.1f MB of data and metadata, in %.2f s: %.0f events/s, %.1f MB/s%s\n",
            events, last_position, page_count, (double)bytes / 1e6, seconds,
            (double)events / seconds, (double)bytes / 1e6 / seconds, completed ? "" : " (FAILED)");
-    print_latency("page", pages);
-    print_errors(errors);
+    bench_latency_print("page", pages);
+    bench_errors_print(errors, slot_names);
     json_head("read-all", o);
     printf(",\"limit\":%ld,\"events\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"payload_bytes\":%" PRIu64
            ",\"last_position\":%" PRIu64 ",\"position_gaps\":%" PRIu64
            ",\"seconds\":%.3f,\"events_per_s\":%.1f,\"mb_per_s\":%.2f",
            o->limit, events, page_count, bytes, last_position, position_gaps, seconds,
            (double)events / seconds, (double)bytes / 1e6 / seconds);
-    json_latency_named("page_", pages);
-    json_errors(errors);
+    bench_latency_json("page_", pages);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
@@ -2231,9 +1929,9 @@ static void kc_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op
     (void)rk;
     kc_run *run = opaque;
     kc_sent *sent = m->_private;
-    uint64_t t1 = now_us();
+    uint64_t t1 = bench_now_us();
     if (m->err) {
-        errors_add(&run->errors, BENCH_SLOT_OTHER, rd_kafka_err2str(m->err));
+        bench_errors_add(&run->errors, BENCH_SLOT_OTHER, rd_kafka_err2str(m->err));
         if (atomic_fetch_add(&run->failed_records, 1) + 1 >= run->o->max_errors)
             atomic_store(&run->stop, 1);
     } else {
@@ -2278,7 +1976,7 @@ static void *kc_writer_main(void *arg)
     for (long k = 0; k < w->records && !atomic_load(&run->stop); k++) {
         payload_fill(&p, (uint64_t)w->index * (uint64_t)BENCH_COUNT_MAX + (uint64_t)k, &rng);
         int n = snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix,
-                         1 + (long)(rng_next(&rng) % (uint64_t)o->streams));
+                         1 + (long)(bench_rng_next(&rng) % (uint64_t)o->streams));
         evs_append_request req;
         memset(&req, 0, sizeof req);
         evs_uuid_generate(req.append_id);
@@ -2323,7 +2021,7 @@ static void *kc_writer_main(void *arg)
             break;
         }
         sent->writer = w;
-        sent->t0_us = now_us();
+        sent->t0_us = bench_now_us();
         /* BLOCK: wait for room in the local queue (only with a large --in-flight). */
         if (rd_kafka_produce(run->rkt, RD_KAFKA_PARTITION_UA,
                              RD_KAFKA_MSG_F_COPY | RD_KAFKA_MSG_F_BLOCK, buf.data, buf.len, stream,
@@ -2459,7 +2157,7 @@ static int kc_consume(const bench_options *o, const char *topic, int64_t from, u
     *end_offset = high;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = from;
-    uint64_t t0 = now_us();
+    uint64_t t0 = bench_now_us();
     err = rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     if (err) {
@@ -2467,18 +2165,18 @@ static int kc_consume(const bench_options *o, const char *topic, int64_t from, u
         goto done;
     }
     int64_t next = from;
-    uint64_t last_activity = now_us();
+    uint64_t last_activity = bench_now_us();
     while (next < high) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
-            if (now_us() - last_activity > (uint64_t)o->timeout_ms * 1000u) {
+            if (bench_now_us() - last_activity > (uint64_t)o->timeout_ms * 1000u) {
                 fprintf(stderr, "evs_bench: no records for %d ms at offset %" PRId64 " of %" PRId64
                         "\n", o->timeout_ms, next, high);
                 break;
             }
             continue;
         }
-        last_activity = now_us();
+        last_activity = bench_now_us();
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             next = m->offset;
         } else if (m->err) {
@@ -2490,7 +2188,7 @@ static int kc_consume(const bench_options *o, const char *topic, int64_t from, u
         }
         rd_kafka_message_destroy(m);
     }
-    *seconds = (double)(now_us() - t0) / 1e6;
+    *seconds = (double)(bench_now_us() - t0) / 1e6;
     rc = next >= high ? 0 : -1;
 done:
     rd_kafka_consumer_close(rk);
@@ -2568,7 +2266,7 @@ static int run_kafka_ceiling(const bench_options *o)
         if (!sent)
             goto done;
         sent->writer = &warm;
-        sent->t0_us = now_us();
+        sent->t0_us = bench_now_us();
         warm.in_flight = 1;
         if (rd_kafka_produce(run->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, "warm-up", 7,
                              "warmup", 6, sent) != 0) {
@@ -2636,20 +2334,20 @@ static int run_kafka_ceiling(const bench_options *o)
         writers[i].started = 1;
     }
     pthread_barrier_wait(&run->start);
-    uint64_t started = now_us();
+    uint64_t started = bench_now_us();
     uint64_t last_progress = started;
     while (atomic_load(&run->finished_writers) < w_count) {
         struct timespec pause_time = {0, 5 * 1000 * 1000};
         nanosleep(&pause_time, NULL);
-        if (o->progress && now_us() - last_progress >= 5000000) {
-            last_progress = now_us();
+        if (o->progress && bench_now_us() - last_progress >= 5000000) {
+            last_progress = bench_now_us();
             long n = atomic_load(&run->acked_records);
             fprintf(stderr, "evs_bench: %ld of %ld records after %.0f s (%.0f records/s)\n", n,
                     o->count, (double)(last_progress - started) / 1e6,
                     (double)n / ((double)(last_progress - started) / 1e6));
         }
     }
-    double seconds = (double)(now_us() - started) / 1e6;
+    double seconds = (double)(bench_now_us() - started) / 1e6;
     uint64_t bytes = 0;
     for (long i = 0; i < w_count; i++) {
         pthread_join(writers[i].thread, NULL);
@@ -2668,8 +2366,8 @@ static int run_kafka_ceiling(const bench_options *o)
            records, events, (double)bytes / 1e6, seconds, (double)records / seconds,
            (double)events / seconds, (double)bytes / 1e6 / seconds,
            records ? (double)bytes / (double)records : 0.0, completed ? "" : " (STOPPED EARLY)");
-    print_latency("produce-to-delivery-report", &run->latency);
-    print_errors(&run->errors);
+    bench_latency_print("produce-to-delivery-report", &run->latency);
+    bench_errors_print(&run->errors, slot_names);
 
     uint64_t c_records = 0, c_bytes = 0;
     double c_seconds = 0;
@@ -2696,8 +2394,8 @@ static int run_kafka_ceiling(const bench_options *o)
            o->events_per_append, o->data_bytes, o->metadata_bytes, records, events, bytes,
            seconds, (double)records / seconds, (double)events / seconds,
            (double)bytes / 1e6 / seconds);
-    json_latency(&run->latency);
-    json_errors(&run->errors);
+    bench_latency_json("", &run->latency);
+    bench_errors_json(&run->errors, slot_names);
     printf(",\"consume_records\":%" PRIu64 ",\"consume_events\":%" PRIu64
            ",\"consume_bytes\":%" PRIu64 ",\"consume_seconds\":%.3f,\"consume_records_per_s\":%.1f,"
            "\"consume_events_per_s\":%.1f,\"consume_mb_per_s\":%.2f,\"completed\":%s}\n",
@@ -2743,6 +2441,7 @@ done:
 int main(int argc, char **argv)
 {
     bench_options o;
+    bench_program_set("evs_bench");
     int rc = options_parse(argc, argv, &o);
     if (rc == 1)
         return 0;

@@ -53,9 +53,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +64,7 @@
 
 #include <libpq-fe.h>
 
+#include "bench_common.h"
 #include "bench_histogram.h"
 #include "evstore_limits.h" /* evstore's own limits: the same events are valid on both sides */
 
@@ -75,7 +74,6 @@
 #define PGB_COUNT_MAX 1000000000L
 #define PGB_PREFILL_EVENTS_MAX 100000000L
 #define PGB_PAGE_MAX 100000L
-#define PGB_LABEL_MAX 64
 #define PGB_STREAM_PREFIX_MAX 64
 #define PGB_DSN_MAX 1024
 #define PGB_MESSAGE_MAX 512
@@ -102,10 +100,16 @@ enum {
     SLOT_COUNT
 };
 
-static const char *const slot_names[SLOT_COUNT] = {
-    "EVS_EWRONG_VERSION", "EVS_EUNKNOWN_OUTCOME", "EVS_EUNAVAILABLE", "EVS_ETIMEOUT", "other",
+static const char *const slot_names[SLOT_COUNT + 1] = {
+    "EVS_EWRONG_VERSION",
+    "EVS_EUNKNOWN_OUTCOME",
+    "EVS_EUNAVAILABLE",
+    "EVS_ETIMEOUT",
+    "other",
     "wrong_answer",
+    NULL,
 };
+_Static_assert(SLOT_COUNT <= BENCH_ERROR_SLOTS_MAX, "room for every slot");
 
 /* ---- Options ------------------------------------------------------------------------- */
 
@@ -122,7 +126,7 @@ typedef enum pgb_command {
 typedef struct pgb_options {
     const char *dsn;
     int timeout_ms;
-    char label[PGB_LABEL_MAX + 1];
+    char label[BENCH_LABEL_MAX + 1];
     pgb_command command;
     long count;
     const char *stream;
@@ -305,64 +309,15 @@ static const char usage_text[] =
     "Exit status: 0 when the run completed (even with some failed calls), 1 when it stopped\n"
     "early (--max-errors reached, set-up failed) or a check failed, 2 on bad usage.\n";
 
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("pg_bench: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n(pg_bench --help lists the options)\n", stderr);
-    return 2;
-}
-
-static int parse_long(const char *name, const char *text, long min, long max, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || errno || v < min || v > max)
-        return usage_error("--%s needs a whole number from %ld to %ld, not \"%s\"", name, min, max,
-                           text);
-    *out = v;
-    return 0;
-}
-
-/* The characters of an evstore stream name (evstore_limits.h), so that both systems are
- * given the same names; also keeps names safe to print into JSON unescaped. */
-static int stream_chars_ok(const char *name)
-{
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-              strchr("_.:@-", *c)))
-            return 0;
-    return 1;
-}
-
-static int stream_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    return n >= 1 && n <= EVS_STREAM_NAME_MAX && stream_chars_ok(name);
-}
-
-static pgb_command command_of(const char *name)
-{
-    static const struct {
-        const char *name;
-        pgb_command command;
-    } commands[] = {
-        {"append-latency", CMD_APPEND_LATENCY},
-        {"append-throughput", CMD_APPEND_THROUGHPUT},
-        {"read-latency", CMD_READ_LATENCY},
-        {"read-all", CMD_READ_ALL},
-        {"prefill", CMD_PREFILL},
-        {"check", CMD_CHECK},
-    };
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(name, commands[i].name))
-            return commands[i].command;
-    return CMD_NONE;
-}
+/* The commands' names, indexed by pgb_command. */
+static const char *const command_names[] = {
+    [CMD_APPEND_LATENCY] = "append-latency",
+    [CMD_APPEND_THROUGHPUT] = "append-throughput",
+    [CMD_READ_LATENCY] = "read-latency",
+    [CMD_READ_ALL] = "read-all",
+    [CMD_PREFILL] = "prefill",
+    [CMD_CHECK] = "check",
+};
 
 static char default_dsn[PGB_DSN_MAX];
 
@@ -392,124 +347,103 @@ static int options_parse(int argc, char **argv, pgb_options *o)
     o->seed = 1;
 
     int seen[OPT_HELP + 1] = {0};
-    int c;
+    int c, command = CMD_NONE;
     long v;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+", long_options, NULL)) != -1 || optind < argc) {
-        if (c == -1) {
-            if (o->command != CMD_NONE)
-                return usage_error("unexpected argument \"%s\"", argv[optind]);
-            o->command = command_of(argv[optind]);
-            if (o->command == CMD_NONE)
-                return usage_error("unknown command \"%s\"", argv[optind]);
-            optind++;
-            continue;
-        }
-        if (c == '?' || c == ':') {
-            if (optopt >= OPT_DSN)
-                return usage_error("option %s needs a value", argv[optind - 1]);
-            return usage_error("unknown option \"%s\"", argv[optind - 1]);
-        }
+    while ((c = bench_option_next(argc, argv, long_options, OPT_DSN, command_names,
+                                  (int)(sizeof command_names / sizeof command_names[0]),
+                                  &command)) > 0) {
         seen[c] = 1;
         switch (c) {
         case OPT_DSN:
             if (strlen(optarg) >= PGB_DSN_MAX)
-                return usage_error("--dsn takes at most %d characters", PGB_DSN_MAX - 1);
+                return bench_usage_error("--dsn takes at most %d characters", PGB_DSN_MAX - 1);
             o->dsn = optarg;
             break;
         case OPT_TIMEOUT:
-            if (parse_long("timeout-ms", optarg, 1000, 3600000, &v))
+            if (bench_parse_long("timeout-ms", optarg, 1000, 3600000, &v))
                 return 2;
             o->timeout_ms = (int)v;
             break;
         case OPT_LABEL:
-            if (strlen(optarg) > PGB_LABEL_MAX || strpbrk(optarg, "\"\\"))
-                return usage_error("--label takes at most %d characters, without \" or \\",
-                                   PGB_LABEL_MAX);
-            for (const char *ch = optarg; *ch; ch++)
-                if ((unsigned char)*ch < 0x20)
-                    return usage_error("--label must not hold control characters");
-            snprintf(o->label, sizeof o->label, "%s", optarg);
+            if (bench_parse_label(optarg, o->label, sizeof o->label))
+                return 2;
             break;
         case OPT_COUNT:
-            if (parse_long("count", optarg, 1, PGB_COUNT_MAX, &o->count))
+            if (bench_parse_long("count", optarg, 1, PGB_COUNT_MAX, &o->count))
                 return 2;
             break;
         case OPT_STREAM:
             o->stream = optarg;
             break;
         case OPT_WRITERS:
-            if (parse_long("writers", optarg, 1, PGB_WRITERS_MAX, &o->writers))
+            if (bench_parse_long("writers", optarg, 1, PGB_WRITERS_MAX, &o->writers))
                 return 2;
             break;
         case OPT_STREAMS:
-            if (parse_long("streams", optarg, 1, PGB_STREAMS_MAX, &o->streams))
+            if (bench_parse_long("streams", optarg, 1, PGB_STREAMS_MAX, &o->streams))
                 return 2;
             break;
         case OPT_EVENTS_PER_APPEND:
-            if (parse_long("events-per-append", optarg, 1, EVS_APPEND_EVENTS_MAX,
-                           &o->events_per_append))
+            if (bench_parse_long("events-per-append", optarg, 1, EVS_APPEND_EVENTS_MAX,
+                                 &o->events_per_append))
                 return 2;
             break;
         case OPT_ZIPF:
             o->zipf = 1;
             break;
-        case OPT_ZIPF_S: {
-            char *end = NULL;
-            o->zipf_s = strtod(optarg, &end);
-            if (!*optarg || *end || !(o->zipf_s > 0.0 && o->zipf_s <= 10.0))
-                return usage_error("--zipf-s needs a number above 0 and at most 10, not \"%s\"",
-                                   optarg);
+        case OPT_ZIPF_S:
+            if (bench_parse_zipf_s(optarg, &o->zipf_s))
+                return 2;
             o->zipf = 1;
             break;
-        }
         case OPT_EXACT:
             o->exact = 1;
             break;
         case OPT_STREAM_PREFIX:
-            if (strlen(optarg) > PGB_STREAM_PREFIX_MAX || !stream_chars_ok(optarg))
-                return usage_error("--stream-prefix takes at most %d characters of "
-                                   "[A-Za-z0-9_.:@-]",
-                                   PGB_STREAM_PREFIX_MAX);
+            if (strlen(optarg) > PGB_STREAM_PREFIX_MAX || !bench_stream_chars_ok(optarg))
+                return bench_usage_error("--stream-prefix takes at most %d characters of "
+                                         "[A-Za-z0-9_.:@-]",
+                                         PGB_STREAM_PREFIX_MAX);
             o->stream_prefix = optarg;
             break;
         case OPT_WARMUP:
-            if (parse_long("warmup", optarg, 0, 1000000, &o->warmup))
+            if (bench_parse_long("warmup", optarg, 0, 1000000, &o->warmup))
                 return 2;
             break;
         case OPT_LIMIT:
-            if (parse_long("limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->limit))
+            if (bench_parse_long("limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->limit))
                 return 2;
             break;
         case OPT_PREPARE:
             o->prepare = 1;
             break;
         case OPT_PAGE:
-            if (parse_long("page", optarg, 1, PGB_PAGE_MAX, &o->page))
+            if (bench_parse_long("page", optarg, 1, PGB_PAGE_MAX, &o->page))
                 return 2;
             break;
         case OPT_EVENTS:
-            if (parse_long("events", optarg, 1, PGB_PREFILL_EVENTS_MAX, &o->events))
+            if (bench_parse_long("events", optarg, 1, PGB_PREFILL_EVENTS_MAX, &o->events))
                 return 2;
             break;
         case OPT_DATA_BYTES:
-            if (parse_long("data-bytes", optarg, 1, EVS_EVENT_DATA_MAX, &o->data_bytes))
+            if (bench_parse_long("data-bytes", optarg, 1, EVS_EVENT_DATA_MAX, &o->data_bytes))
                 return 2;
             break;
         case OPT_METADATA_BYTES:
-            if (parse_long("metadata-bytes", optarg, 0, EVS_EVENT_METADATA_MAX, &o->metadata_bytes))
+            if (bench_parse_long("metadata-bytes", optarg, 0, EVS_EVENT_METADATA_MAX,
+                                 &o->metadata_bytes))
                 return 2;
             break;
         case OPT_MAX_ERRORS:
-            if (parse_long("max-errors", optarg, 1, PGB_COUNT_MAX, &o->max_errors))
+            if (bench_parse_long("max-errors", optarg, 1, PGB_COUNT_MAX, &o->max_errors))
                 return 2;
             break;
         case OPT_MAX_RETRIES:
-            if (parse_long("max-retries", optarg, 0, 1000000, &o->max_retries))
+            if (bench_parse_long("max-retries", optarg, 0, 1000000, &o->max_retries))
                 return 2;
             break;
         case OPT_SEED:
-            if (parse_long("seed", optarg, 0, 0x7fffffffL, &v))
+            if (bench_parse_long("seed", optarg, 0, 0x7fffffffL, &v))
                 return 2;
             o->seed = (uint64_t)v;
             break;
@@ -520,31 +454,27 @@ static int options_parse(int argc, char **argv, pgb_options *o)
             fputs(usage_text, stdout);
             return 1;
         default:
-            return usage_error("unknown option \"%s\"", argv[optind - 1]);
+            return bench_usage_error("unknown option \"%s\"", argv[optind - 1]);
         }
     }
+    if (c < 0)
+        return 2;
+    o->command = (pgb_command)command;
     if (o->command == CMD_NONE)
-        return usage_error("no command: append-latency, append-throughput, read-latency, "
-                           "read-all, prefill or check");
-    for (int i = OPT_DSN; i <= OPT_HELP; i++) {
-        if (seen[i] && !(option_commands(i) & (1u << o->command))) {
-            const char *name = "?";
-            for (const struct option *lo = long_options; lo->name; lo++)
-                if (lo->val == i)
-                    name = lo->name;
-            return usage_error("--%s does not apply to this command", name);
-        }
-    }
+        return bench_usage_error("no command: append-latency, append-throughput, read-latency, "
+                                 "read-all, prefill or check");
+    if (bench_options_check(seen, OPT_DSN, OPT_HELP, long_options, option_commands, o->command))
+        return 2;
     if (o->command == CMD_APPEND_THROUGHPUT && (o->count < 0 || o->streams < 0))
-        return usage_error("append-throughput needs --count and --streams");
+        return bench_usage_error("append-throughput needs --count and --streams");
     if (o->command == CMD_PREFILL && o->events < 0)
-        return usage_error("prefill needs --events");
+        return bench_usage_error("prefill needs --events");
     if (o->command == CMD_READ_LATENCY && !o->stream)
-        return usage_error("read-latency needs --stream");
-    if (o->stream && !stream_name_ok(o->stream))
-        return usage_error("--stream \"%s\" is not a valid stream name (1..%d characters of "
-                           "[A-Za-z0-9_.:@-])",
-                           o->stream, EVS_STREAM_NAME_MAX);
+        return bench_usage_error("read-latency needs --stream");
+    if (o->stream && !bench_stream_name_ok(o->stream))
+        return bench_usage_error("--stream \"%s\" is not a valid stream name (1..%d characters of "
+                                 "[A-Za-z0-9_.:@-])",
+                                 o->stream, EVS_STREAM_NAME_MAX);
     if (o->count < 0)
         o->count = o->command == CMD_READ_ALL ? 0 : 1000; /* read-all: 0 = to the end */
     if (o->streams < 0)
@@ -559,32 +489,11 @@ static int options_parse(int argc, char **argv, pgb_options *o)
         o->warmup = o->command == CMD_APPEND_THROUGHPUT ? 1 : 20;
     /* The longest name made from the prefix: <P>warmup-<writer> or <P><stream number>. */
     if (strlen(o->stream_prefix) + 7 + 20 > EVS_STREAM_NAME_MAX)
-        return usage_error("--stream-prefix is too long for the stream names made from it");
+        return bench_usage_error("--stream-prefix is too long for the stream names made from it");
     return 0;
 }
 
-/* ---- Clock, randomness, error tally ---------------------------------------------------- */
-
-static uint64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* splitmix64, as evs_bench: picks streams and fills payloads; one state per thread. */
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(uint64_t *state)
-{
-    return (double)(rng_next(state) >> 11) * (1.0 / 9007199254740992.0);
-}
+/* ---- Event ids ------------------------------------------------------------------------- */
 
 /* n fresh random (version 4) UUIDs in text form, from the kernel's generator: event ids
  * must be unique across runs (the table's event_id is UNIQUE), which a seeded generator
@@ -621,51 +530,7 @@ static int uuids_fill(char (*out)[EVS_UUID_TEXT_LEN + 1], size_t n)
     return 0;
 }
 
-typedef struct bench_errors {
-    uint64_t count[SLOT_COUNT];
-    char first_message[SLOT_COUNT][PGB_MESSAGE_MAX]; /* the first failure's message */
-} bench_errors;
-
-static void errors_add(bench_errors *e, unsigned slot, const char *message)
-{
-    assert(slot < SLOT_COUNT);
-    if (e->count[slot]++ == 0)
-        snprintf(e->first_message[slot], sizeof e->first_message[slot], "%s", message);
-}
-
-static void errors_merge(bench_errors *dst, const bench_errors *src)
-{
-    for (unsigned i = 0; i < SLOT_COUNT; i++) {
-        if (src->count[i] && !dst->count[i])
-            memcpy(dst->first_message[i], src->first_message[i], sizeof dst->first_message[i]);
-        dst->count[i] += src->count[i];
-    }
-}
-
 /* ---- Output ---------------------------------------------------------------------------- */
-
-static void print_latency(const char *what, const bench_histogram *h)
-{
-    printf("  %s latency (us): p50 %" PRIu64 "  p95 %" PRIu64 "  p99 %" PRIu64 "  p99.9 %" PRIu64
-           "  max %" PRIu64 "  min %" PRIu64 "  mean %.0f  (n=%" PRIu64 ")\n",
-           what, bench_histogram_percentile(h, 50), bench_histogram_percentile(h, 95),
-           bench_histogram_percentile(h, 99), bench_histogram_percentile(h, 99.9), h->max_us,
-           h->total ? h->min_us : 0, bench_histogram_mean(h), h->total);
-}
-
-static void print_errors(const bench_errors *e)
-{
-    int any = 0;
-    for (unsigned i = 0; i < SLOT_COUNT; i++) {
-        if (e->count[i]) {
-            printf("  errors: %" PRIu64 " x %s, first: %s\n", e->count[i], slot_names[i],
-                   e->first_message[i]);
-            any = 1;
-        }
-    }
-    if (!any)
-        printf("  errors: none\n");
-}
 
 /* A JSON string: the text with ", \ and control characters escaped. */
 static void json_string(const char *s)
@@ -714,51 +579,21 @@ static void json_head(const char *bench, const pgb_options *o, const server_info
     printf(",\"table_events\":%" PRId64, si->table_events);
 }
 
-static void json_latency_named(const char *prefix, const bench_histogram *h)
-{
-    const char *p = prefix;
-    printf(",\"%sn\":%" PRIu64 ",\"%sp50_us\":%" PRIu64 ",\"%sp95_us\":%" PRIu64
-           ",\"%sp99_us\":%" PRIu64 ",\"%sp999_us\":%" PRIu64 ",\"%smax_us\":%" PRIu64
-           ",\"%smin_us\":%" PRIu64 ",\"%smean_us\":%.1f",
-           p, h->total, p, bench_histogram_percentile(h, 50), p, bench_histogram_percentile(h, 95),
-           p, bench_histogram_percentile(h, 99), p, bench_histogram_percentile(h, 99.9), p,
-           h->max_us, p, h->total ? h->min_us : 0, p, bench_histogram_mean(h));
-}
-
-static void json_errors(const bench_errors *e)
-{
-    printf(",\"errors\":{");
-    int first = 1;
-    for (unsigned i = 0; i < SLOT_COUNT; i++) {
-        if (e->count[i]) {
-            printf("%s\"%s\":%" PRIu64, first ? "" : ",", slot_names[i], e->count[i]);
-            first = 0;
-        }
-    }
-    printf("}");
-}
-
 /* ---- Payloads -------------------------------------------------------------------------- */
 
-/* The events of one append, as evs_bench makes them: JSON data and metadata of about the
- * target sizes, rewritten before each append so that no two events carry the same bytes, and
- * a fresh event id each. Text is NUL-terminated (libpq text parameters). */
+/* The events of one append, as evs_bench makes them (bench_payload's JSON, bench_common.h),
+ * and a fresh event id each. Text is NUL-terminated (libpq text parameters). */
 typedef struct payload {
-    size_t event_count;
-    size_t data_target, metadata_target;
-    size_t data_cap, metadata_cap;
-    char *buffers; /* event_count * (data_cap + metadata_cap) bytes */
+    bench_payload json; /* the data and metadata buffers, room for json.event_count */
     const char **data;
-    const char **metadata; /* NULL entries when metadata_target is 0 */
+    const char **metadata; /* NULL entries when there is no metadata */
     size_t *data_len, *metadata_len;
     char (*event_ids)[EVS_UUID_TEXT_LEN + 1];
 } payload;
 
-#define PAYLOAD_FIELDS_MAX 256
-
 static void payload_free(payload *p)
 {
-    free(p->buffers);
+    bench_payload_free(&p->json);
     free(p->data);
     free(p->metadata);
     free(p->data_len);
@@ -770,72 +605,31 @@ static void payload_free(payload *p)
 static int payload_init(payload *p, size_t event_count, size_t data_bytes, size_t metadata_bytes)
 {
     memset(p, 0, sizeof *p);
-    p->event_count = event_count;
-    p->data_target = data_bytes;
-    p->metadata_target = metadata_bytes;
-    p->data_cap = data_bytes + PAYLOAD_FIELDS_MAX;
-    p->metadata_cap = metadata_bytes ? metadata_bytes + PAYLOAD_FIELDS_MAX : 0;
-    p->buffers = malloc(event_count * (p->data_cap + p->metadata_cap));
     p->data = calloc(event_count, sizeof *p->data);
     p->metadata = calloc(event_count, sizeof *p->metadata);
     p->data_len = calloc(event_count, sizeof *p->data_len);
     p->metadata_len = calloc(event_count, sizeof *p->metadata_len);
     p->event_ids = calloc(event_count, sizeof *p->event_ids);
-    if (!p->buffers || !p->data || !p->metadata || !p->data_len || !p->metadata_len ||
-        !p->event_ids) {
+    if (!p->data || !p->metadata || !p->data_len || !p->metadata_len || !p->event_ids ||
+        bench_payload_init(&p->json, event_count, data_bytes, metadata_bytes) != 0) {
         payload_free(p);
         return -1;
     }
     return 0;
 }
 
-/* {<fields>,"pad":"xxx…"} of target bytes (or as short as the fields allow), NUL-terminated. */
-static size_t json_object_fill(char *buf, size_t cap, size_t target, const char *fields)
-{
-    size_t fields_len = strlen(fields);
-    size_t base = 1 + fields_len + strlen(",\"pad\":\"") + strlen("\"}");
-    size_t pad = target > base ? target - base : 0;
-    assert(base + pad + 1 <= cap);
-    size_t n = 0;
-    buf[n++] = '{';
-    memcpy(buf + n, fields, fields_len);
-    n += fields_len;
-    memcpy(buf + n, ",\"pad\":\"", 8);
-    n += 8;
-    memset(buf + n, 'x', pad);
-    n += pad;
-    memcpy(buf + n, "\"}", 3);
-    return n + 2;
-}
-
 /* Fills the first count events for append number serial (the same JSON as evs_bench's) and
  * gives them fresh ids. 0, or -1 if no random bytes could be had. */
 static int payload_fill(payload *p, size_t count, uint64_t serial, uint64_t *rng)
 {
-    char fields[PAYLOAD_FIELDS_MAX - 32];
-    assert(count <= p->event_count);
+    assert(count <= p->json.event_count);
     for (size_t i = 0; i < count; i++) {
-        char *data = p->buffers + i * (p->data_cap + p->metadata_cap);
-        char *metadata = data + p->data_cap;
-        uint64_t r = rng_next(rng);
-        snprintf(fields, sizeof fields,
-                 "\"order_id\":\"ord-%012" PRIu64 "-%04zu\",\"customer\":\"cust-%05u\","
-                 "\"lines\":[{\"sku\":\"A-%u\",\"qty\":%u,\"price_cents\":%u}],"
-                 "\"total_cents\":%u,\"currency\":\"EUR\"",
-                 serial, i, (unsigned)(r % 100000), (unsigned)(r >> 20) % 1000,
-                 1 + (unsigned)(r >> 30) % 9, (unsigned)(r >> 34) % 100000,
-                 (unsigned)(r >> 40) % 1000000);
-        p->data[i] = data;
-        p->data_len[i] = json_object_fill(data, p->data_cap, p->data_target, fields);
-        p->metadata[i] = NULL;
-        p->metadata_len[i] = 0;
-        if (p->metadata_target) {
-            snprintf(fields, sizeof fields, "\"user\":\"u-%04u\",\"trace_id\":\"%016" PRIx64 "\"",
-                     (unsigned)(r % 10000), rng_next(rng));
-            p->metadata[i] = metadata;
-            p->metadata_len[i] =
-                json_object_fill(metadata, p->metadata_cap, p->metadata_target, fields);
-        }
+        bench_event_json json;
+        bench_payload_fill(&p->json, i, serial, rng, &json);
+        p->data[i] = json.data;
+        p->data_len[i] = json.data_len;
+        p->metadata[i] = json.metadata;
+        p->metadata_len[i] = json.metadata_len;
     }
     return uuids_fill(p->event_ids, count);
 }
@@ -1119,7 +913,7 @@ static int check_streams(session *s, const server_info *si, const char *name, in
     } else if (n == 0) {
         where = "$1::text = ''";
     } else if (si->c_collation) {
-        /* Names are ASCII without DEL (stream_chars_ok), so the next byte exists. */
+        /* Names are ASCII without DEL (bench_stream_chars_ok), so the next byte exists. */
         assert(n <= PGB_STREAM_PREFIX_MAX);
         memcpy(upper, name, n + 1);
         upper[n - 1] = (char)(upper[n - 1] + 1);
@@ -1448,15 +1242,15 @@ static int run_append_latency(const pgb_options *o)
     for (long i = -o->warmup; i < o->count; i++) {
         if (i == 0) {
             memset(errors, 0, sizeof *errors);
-            started = now_us();
+            started = bench_now_us();
         }
         if (payload_fill(&p, 1, serial++, &rng) != 0) {
             fprintf(stderr, "pg_bench: getrandom failed\n");
             goto done;
         }
-        uint64_t t0 = now_us();
+        uint64_t t0 = bench_now_us();
         attempt a = append_once(&s, stream, 1, version, &p, 1, 1, &out);
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         if (a == ATTEMPT_OK) {
             version = out.last;
             if (i < 0) {
@@ -1472,10 +1266,11 @@ static int run_append_latency(const pgb_options *o)
             goto done;
         }
         /* A lone writer should never see a wrong version: count it as the error it is. */
-        errors_add(errors, a == ATTEMPT_WRONG_VERSION ? SLOT_WRONG_VERSION : out.slot, out.message);
+        bench_errors_add(errors, a == ATTEMPT_WRONG_VERSION ? SLOT_WRONG_VERSION : out.slot,
+                         out.message);
         unknown += a == ATTEMPT_FAILED && out.slot == SLOT_UNKNOWN_OUTCOME;
         if (PQstatus(s.conn) != CONNECTION_OK && session_reconnect(&s, msg, sizeof msg) != 0)
-            errors_add(errors, SLOT_UNAVAILABLE, msg);
+            bench_errors_add(errors, SLOT_UNAVAILABLE, msg);
         if (out.current >= 0)
             version = out.current;
         else if (PQstatus(s.conn) == CONNECTION_OK)
@@ -1485,14 +1280,14 @@ static int run_append_latency(const pgb_options *o)
             break;
         }
     }
-    double seconds = (double)(now_us() - started) / 1e6;
+    double seconds = (double)(bench_now_us() - started) / 1e6;
     int completed = failed < (uint64_t)o->max_errors;
 
     printf("append-latency: %" PRIu64 " appends in %.2f s: %.0f appends/s (one at a time), "
            "stream now at version %" PRId64 "%s\n",
            ok, seconds, (double)ok / seconds, version, completed ? "" : " (STOPPED EARLY)");
-    print_latency("append", h);
-    print_errors(errors);
+    bench_latency_print("append", h);
+    bench_errors_print(errors, slot_names);
     check_result after;
     int checked = check_growth(&s, &si, stream, 1, before.events, ok + warm_ok, unknown, &after);
     json_head("append-latency", o, &si);
@@ -1502,8 +1297,8 @@ static int run_append_latency(const pgb_options *o)
            ",\"seconds\":%.3f,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,\"conflicts\":0",
            stream, o->data_bytes, o->metadata_bytes, ok, ok, seconds, (double)ok / seconds,
            (double)ok / seconds);
-    json_latency_named("", h);
-    json_errors(errors);
+    bench_latency_json("", h);
+    bench_errors_json(errors, slot_names);
     printf(",\"check\":\"%s\",\"completed\":%s}\n", checked ? "ok" : "failed",
            completed ? "true" : "false");
     status = completed && checked ? 0 : 1;
@@ -1520,8 +1315,6 @@ done:
 typedef struct throughput_run throughput_run;
 
 typedef struct writer {
-    pthread_t thread;
-    int started;
     long index;
     throughput_run *run;
     session session;
@@ -1535,57 +1328,10 @@ typedef struct writer {
 
 struct throughput_run {
     const pgb_options *o;
-    pthread_barrier_t start;
-    atomic_long next_append;    /* appends claimed so far (a writer takes the next one) */
-    atomic_long failed_appends; /* over all writers; --max-errors stops the run */
-    atomic_long finished_appends;
-    atomic_int finished_writers;
-    atomic_int stop;
-    _Atomic int64_t *versions; /* --exact: the highest version seen per stream */
-    double *zipf_cdf;          /* --zipf: cumulative probabilities of ranks 1..K */
+    bench_run calls;            /* the appends: claimed, failed (--max-errors), finished */
+    _Atomic uint64_t *versions; /* --exact: the highest version seen per stream */
+    double *zipf_cdf;           /* --zipf: cumulative probabilities of ranks 1..K */
 };
-
-static void version_raise(_Atomic int64_t *slot, int64_t v)
-{
-    int64_t seen = atomic_load(slot);
-    while (seen < v && !atomic_compare_exchange_weak(slot, &seen, v))
-        ;
-}
-
-/* P(rank k) proportional to 1 / k^s, k = 1..n (as evs_bench). */
-static double *zipf_cdf_new(long n, double s)
-{
-    double *cdf = malloc((size_t)n * sizeof *cdf);
-    if (!cdf)
-        return NULL;
-    double sum = 0;
-    for (long k = 0; k < n; k++) {
-        sum += 1.0 / pow((double)(k + 1), s);
-        cdf[k] = sum;
-    }
-    for (long k = 0; k < n; k++)
-        cdf[k] /= sum;
-    cdf[n - 1] = 1.0;
-    return cdf;
-}
-
-/* A stream index in 0..K-1, uniform or by the Zipf CDF. */
-static long stream_pick(const throughput_run *run, uint64_t *rng)
-{
-    long n = run->o->streams;
-    if (!run->zipf_cdf)
-        return (long)(rng_next(rng) % (uint64_t)n);
-    double u = rng_unit(rng);
-    long lo = 0, hi = n - 1; /* the first k with cdf[k] >= u */
-    while (lo < hi) {
-        long mid = lo + (hi - lo) / 2;
-        if (run->zipf_cdf[mid] >= u)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
-}
 
 static void *writer_main(void *arg)
 {
@@ -1627,30 +1373,26 @@ static void *writer_main(void *arg)
             w->setup_failed = 1;
         }
     }
-    if (w->setup_failed)
-        atomic_store(&run->stop, 1);
-    pthread_barrier_wait(&run->start);
+    bench_run_ready(&run->calls, w->setup_failed);
 
-    while (!atomic_load(&run->stop)) {
-        long serial = atomic_fetch_add(&run->next_append, 1);
-        if (serial >= o->count)
-            break;
-        long k = stream_pick(run, &rng);
+    long serial;
+    while ((serial = bench_run_claim(&run->calls)) >= 0) {
+        long k = bench_stream_pick(run->zipf_cdf, o->streams, &rng);
         snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix, k + 1);
         if (payload_fill(&p, epa, (uint64_t)serial, &rng) != 0) {
-            errors_add(&w->errors, SLOT_OTHER, "getrandom failed");
-            atomic_store(&run->stop, 1);
+            bench_errors_add(&w->errors, SLOT_OTHER, "getrandom failed");
+            bench_run_stop(&run->calls);
             break;
         }
         attempt a;
         long attempts = 0;
-        uint64_t t0 = now_us();
+        uint64_t t0 = bench_now_us();
         for (;;) {
-            int64_t expected = o->exact ? atomic_load(&run->versions[k]) : 0;
+            int64_t expected = o->exact ? (int64_t)atomic_load(&run->versions[k]) : 0;
             a = append_once(&w->session, stream, o->exact, expected, &p, epa, o->exact, &out);
             if (a == ATTEMPT_OK) {
                 if (o->exact)
-                    version_raise(&run->versions[k], out.last);
+                    bench_version_raise(&run->versions[k], (uint64_t)out.last);
                 break;
             }
             if (a != ATTEMPT_WRONG_VERSION || attempts >= o->max_retries)
@@ -1659,27 +1401,25 @@ static void *writer_main(void *arg)
             w->conflicts_insert += (uint64_t)out.conflict;
             attempts++;
             if (o->exact && out.current >= 0)
-                version_raise(&run->versions[k], out.current);
+                bench_version_raise(&run->versions[k], (uint64_t)out.current);
         }
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         if (a == ATTEMPT_OK) {
             bench_histogram_record(&w->histogram, t1 - t0);
             w->appends++;
             w->events += epa;
         } else {
-            errors_add(&w->errors, a == ATTEMPT_WRONG_VERSION ? SLOT_WRONG_VERSION : out.slot,
-                       out.message);
+            bench_errors_add(&w->errors, a == ATTEMPT_WRONG_VERSION ? SLOT_WRONG_VERSION : out.slot,
+                             out.message);
             if (a == ATTEMPT_FAILED && out.slot == SLOT_UNKNOWN_OUTCOME)
                 w->unknown_events += epa;
             if (PQstatus(w->session.conn) != CONNECTION_OK &&
                 session_reconnect(&w->session, msg, sizeof msg) != 0)
-                errors_add(&w->errors, SLOT_UNAVAILABLE, msg);
-            if (atomic_fetch_add(&run->failed_appends, 1) + 1 >= o->max_errors)
-                atomic_store(&run->stop, 1);
+                bench_errors_add(&w->errors, SLOT_UNAVAILABLE, msg);
         }
-        atomic_fetch_add(&run->finished_appends, 1);
+        bench_run_call_done(&run->calls, a != ATTEMPT_OK);
     }
-    atomic_fetch_add(&run->finished_writers, 1);
+    bench_run_writer_done(&run->calls);
     payload_free(&p);
     return NULL;
 }
@@ -1707,7 +1447,7 @@ static int run_append_throughput(const pgb_options *o)
         fprintf(stderr, "pg_bench: out of memory\n");
         goto done;
     }
-    if (o->zipf && !(run.zipf_cdf = zipf_cdf_new(o->streams, o->zipf_s))) {
+    if (o->zipf && !(run.zipf_cdf = bench_zipf_cdf_new(o->streams, o->zipf_s))) {
         fprintf(stderr, "pg_bench: out of memory\n");
         goto done;
     }
@@ -1727,7 +1467,7 @@ static int run_append_throughput(const pgb_options *o)
     server_info_print(&si);
     fflush(stdout);
 
-    if (pthread_barrier_init(&run.start, NULL, (unsigned)w_count + 1) != 0) {
+    if (bench_run_init(&run.calls, w_count, o->count, o->max_errors) != 0) {
         fprintf(stderr, "pg_bench: cannot create a barrier\n");
         goto done;
     }
@@ -1735,38 +1475,18 @@ static int run_append_throughput(const pgb_options *o)
     for (long i = 0; i < w_count; i++) {
         writers[i].index = i;
         writers[i].run = &run;
-        if (pthread_create(&writers[i].thread, NULL, writer_main, &writers[i]) != 0) {
-            /* The barrier counts on every writer: without this one nobody gets past it. */
-            fprintf(stderr, "pg_bench: cannot start writer %ld; aborting\n", i);
-            exit(1);
-        }
-        writers[i].started = 1;
     }
-    pthread_barrier_wait(&run.start);
-    uint64_t started = now_us();
-    uint64_t last_progress = started;
-    while (atomic_load(&run.finished_writers) < w_count) {
-        struct timespec pause_time = {0, 20 * 1000 * 1000};
-        nanosleep(&pause_time, NULL);
-        if (o->progress && now_us() - last_progress >= 5000000) {
-            last_progress = now_us();
-            long done_now = atomic_load(&run.finished_appends);
-            fprintf(stderr, "pg_bench: %ld of %ld appends after %.0f s (%.0f appends/s)\n",
-                    done_now, o->count, (double)(last_progress - started) / 1e6,
-                    (double)done_now / ((double)(last_progress - started) / 1e6));
-        }
-    }
-    double seconds = (double)(now_us() - started) / 1e6;
+    bench_run_start(&run.calls, writer_main, writers, sizeof *writers);
+    double seconds = bench_run_wait(&run.calls, o->progress, "appends");
+    bench_run_join(&run.calls);
 
     bench_histogram_init(h);
     uint64_t appends = 0, events = 0, conflicts = 0, conflicts_insert = 0, unknown_events = 0,
              warmup_events = 0;
     int setup_failed = 0;
     for (long i = 0; i < w_count; i++) {
-        pthread_join(writers[i].thread, NULL);
-        writers[i].started = 0;
         bench_histogram_merge(h, &writers[i].histogram);
-        errors_merge(errors, &writers[i].errors);
+        bench_errors_merge(errors, &writers[i].errors);
         appends += writers[i].appends;
         events += writers[i].events;
         conflicts += writers[i].conflicts;
@@ -1777,7 +1497,7 @@ static int run_append_throughput(const pgb_options *o)
     }
     if (setup_failed)
         goto done;
-    int completed = atomic_load(&run.failed_appends) < o->max_errors;
+    int completed = bench_run_completed(&run.calls);
     printf("append-throughput: %" PRIu64 " appends, %" PRIu64 " events in %.2f s: %.0f appends/s, "
            "%.0f events/s%s\n",
            appends, events, seconds, (double)appends / seconds, (double)events / seconds,
@@ -1786,8 +1506,8 @@ static int run_append_throughput(const pgb_options *o)
            "of the same version, %" PRIu64 " a stale expected version\n",
            conflicts, appends ? (double)conflicts / (double)appends : 0.0, conflicts_insert,
            conflicts - conflicts_insert);
-    print_latency("append (incl. retries)", h);
-    print_errors(errors);
+    bench_latency_print("append (incl. retries)", h);
+    bench_errors_print(errors, slot_names);
     check_result after;
     int checked = check_growth(&s, &si, o->stream_prefix, 0, before.events, events + warmup_events,
                                unknown_events, &after);
@@ -1801,22 +1521,20 @@ static int run_append_throughput(const pgb_options *o)
            o->exact ? "exact" : "any", o->events_per_append, o->data_bytes, o->metadata_bytes,
            appends, events, seconds, (double)appends / seconds, (double)events / seconds, conflicts,
            conflicts_insert, o->max_retries);
-    json_latency_named("", h);
-    json_errors(errors);
+    bench_latency_json("", h);
+    bench_errors_json(errors, slot_names);
     printf(",\"check\":\"%s\",\"check_streams\":%" PRId64 ",\"check_events\":%" PRId64
            ",\"completed\":%s}\n",
            checked ? "ok" : "failed", after.streams, after.events, completed ? "true" : "false");
     status = completed && checked ? 0 : 1;
 done:
-    if (writers) {
-        for (long i = 0; i < w_count; i++) {
-            if (writers[i].started)
-                pthread_join(writers[i].thread, NULL);
-            session_close(&writers[i].session);
-        }
+    if (barrier_ready) {
+        bench_run_join(&run.calls);
+        bench_run_destroy(&run.calls);
     }
-    if (barrier_ready)
-        pthread_barrier_destroy(&run.start);
+    if (writers)
+        for (long i = 0; i < w_count; i++)
+            session_close(&writers[i].session);
     session_close(&s);
     free(run.versions);
     free(run.zipf_cdf);
@@ -1990,11 +1708,11 @@ static int run_read_latency(const pgb_options *o)
     uint64_t started = 0;
     for (long i = -o->warmup; i < o->count; i++) {
         if (i == 0)
-            started = now_us();
-        uint64_t t0 = now_us();
+            started = bench_now_us();
+        uint64_t t0 = bench_now_us();
         unsigned slot =
             stream_read(&s, stream, limit_text, expected_rows, &rows, &bytes, msg, sizeof msg);
-        uint64_t t1 = now_us();
+        uint64_t t1 = bench_now_us();
         if (i < 0) {
             if (slot != 0) {
                 fprintf(stderr, "pg_bench: a warm-up read failed: %s\n", msg);
@@ -2006,31 +1724,31 @@ static int run_read_latency(const pgb_options *o)
             bench_histogram_record(h, t1 - t0);
             ok++;
         } else {
-            errors_add(errors, slot, msg);
+            bench_errors_add(errors, slot, msg);
             if (PQstatus(s.conn) != CONNECTION_OK && session_reconnect(&s, msg, sizeof msg) != 0)
-                errors_add(errors, SLOT_UNAVAILABLE, msg);
+                bench_errors_add(errors, SLOT_UNAVAILABLE, msg);
             if (++failed >= (uint64_t)o->max_errors) {
                 fprintf(stderr, "pg_bench: stopping after %" PRIu64 " failed reads\n", failed);
                 break;
             }
         }
     }
-    double seconds = (double)(now_us() - started) / 1e6;
+    double seconds = (double)(bench_now_us() - started) / 1e6;
     int completed = failed < (uint64_t)o->max_errors;
     printf("read-latency: %" PRIu64 " reads in %.2f s: %.0f reads/s, %.0f events/s "
            "(one at a time)%s\n",
            ok, seconds, (double)ok / seconds, (double)ok * expected_rows / seconds,
            completed ? "" : " (STOPPED EARLY)");
-    print_latency("read", h);
-    print_errors(errors);
+    bench_latency_print("read", h);
+    bench_errors_print(errors, slot_names);
     json_head("read-latency", o, &si);
     printf(",\"mode\":\"libpq-binary\",\"stream\":\"%s\",\"limit\":%ld,\"events_per_read\":%d,"
            "\"payload_bytes\":%zu,\"reads\":%" PRIu64 ",\"seconds\":%.3f,\"reads_per_s\":%.1f,"
            "\"events_per_s\":%.1f",
            stream, o->limit, expected_rows, payload_bytes, ok, seconds, (double)ok / seconds,
            (double)ok * expected_rows / seconds);
-    json_latency_named("", h);
-    json_errors(errors);
+    bench_latency_json("", h);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
@@ -2066,7 +1784,7 @@ static int run_read_all(const pgb_options *o)
 
     uint64_t events = 0, bytes = 0, pages = 0, skips = 0, out_of_order = 0;
     int64_t first_position = 0, last_position = 0;
-    uint64_t t0 = now_us(), t_first = 0, last_progress = t0;
+    uint64_t t0 = bench_now_us(), t_first = 0, last_progress = t0;
     const char *ended = "error";
     char after_text[24], page_text[24];
     const char *values[2] = {after_text, page_text};
@@ -2076,11 +1794,11 @@ static int run_read_all(const pgb_options *o)
             want = (long)((uint64_t)o->count - events);
         snprintf(after_text, sizeof after_text, "%" PRId64, last_position);
         snprintf(page_text, sizeof page_text, "%ld", want);
-        uint64_t p0 = now_us();
+        uint64_t p0 = bench_now_us();
         PGresult *r = PQexecPrepared(s.conn, "page", 2, values, NULL, NULL, 1);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             result_message(r, s.conn, msg, sizeof msg);
-            errors_add(errors, slot_of(r, s.conn), msg);
+            bench_errors_add(errors, slot_of(r, s.conn), msg);
             fprintf(stderr, "pg_bench: a page read failed after %" PRIu64 " events: %s\n", events,
                     msg);
             PQclear(r);
@@ -2090,7 +1808,7 @@ static int run_read_all(const pgb_options *o)
         for (int i = 0; i < rows; i++) {
             event_view e;
             if (event_decode(r, i, &e) != 0) {
-                errors_add(errors, SLOT_BAD_ANSWER, "a row with a column of the wrong size");
+                bench_errors_add(errors, SLOT_BAD_ANSWER, "a row with a column of the wrong size");
                 continue;
             }
             if (events == 0 && i == 0)
@@ -2102,7 +1820,7 @@ static int run_read_all(const pgb_options *o)
             last_position = e.position;
             bytes += e.data_len + e.metadata_len;
         }
-        uint64_t p1 = now_us();
+        uint64_t p1 = bench_now_us();
         PQclear(r);
         if (rows > 0) {
             bench_histogram_record(pages_h, p1 - p0);
@@ -2125,9 +1843,9 @@ static int run_read_all(const pgb_options *o)
                     (double)(p1 - t0) / 1e6, (double)events / ((double)(p1 - t0) / 1e6));
         }
     }
-    double seconds = (double)(now_us() - t0) / 1e6;
+    double seconds = (double)(bench_now_us() - t0) / 1e6;
     if (out_of_order)
-        errors_add(errors, SLOT_BAD_ANSWER, "positions did not increase");
+        bench_errors_add(errors, SLOT_BAD_ANSWER, "positions did not increase");
     int completed = strcmp(ended, "error") != 0 && out_of_order == 0;
     printf("read-all: %" PRIu64 " events (positions %" PRId64 "..%" PRId64 "), %.1f MB of data and "
            "metadata, in %.2f s: %.0f events/s, %.1f MB/s; %" PRIu64 " pages; ended by %s%s\n",
@@ -2140,8 +1858,8 @@ static int run_read_all(const pgb_options *o)
     printf("  first page after %.1f ms; %" PRIu64 " times a position skipped ahead (sequence "
            "values of rolled-back appends)\n",
            t_first ? (double)(t_first - t0) / 1000.0 : 0.0, skips);
-    print_latency("page", pages_h);
-    print_errors(errors);
+    bench_latency_print("page", pages_h);
+    bench_errors_print(errors, slot_names);
     json_head("read-all", o, &si);
     printf(",\"page\":%ld,\"events\":%" PRIu64 ",\"payload_bytes\":%" PRIu64 ",\"pages\":%" PRIu64
            ",\"first_position\":%" PRId64 ",\"last_position\":%" PRId64
@@ -2151,8 +1869,8 @@ static int run_read_all(const pgb_options *o)
            o->page, events, bytes, pages, first_position, last_position, skips, seconds,
            (double)events / seconds, (double)bytes / 1e6 / seconds,
            t_first ? (double)(t_first - t0) / 1000.0 : 0.0, ended);
-    json_latency_named("page_", pages_h);
-    json_errors(errors);
+    bench_latency_json("page_", pages_h);
+    bench_errors_json(errors, slot_names);
     printf(",\"completed\":%s}\n", completed ? "true" : "false");
     status = completed ? 0 : 1;
 done:
@@ -2268,7 +1986,7 @@ static int run_prefill(const pgb_options *o)
         goto done;
     }
     /* One row at most: the escaped texts (at most twice as long) and the fixed fields. */
-    row_max = 2 * (p.data_cap + p.metadata_cap) + 512;
+    row_max = 2 * (p.json.data_cap + p.json.metadata_cap) + 512;
     if (!(cs.buf = malloc(PGB_COPY_BUFFER_BYTES + row_max))) {
         fprintf(stderr, "pg_bench: out of memory\n");
         goto done;
@@ -2316,7 +2034,7 @@ static int run_prefill(const pgb_options *o)
     PQclear(r);
     r = NULL;
 
-    uint64_t t0 = now_us(), last_progress = t0;
+    uint64_t t0 = bench_now_us(), last_progress = t0;
     int64_t added = 0;
     char stream[EVS_STREAM_NAME_MAX + 1];
     for (uint64_t chunk = 0; added < to_add; chunk++) {
@@ -2360,7 +2078,7 @@ static int run_prefill(const pgb_options *o)
                 fprintf(stderr, "pg_bench: COPY failed: %s\n", msg);
                 goto done;
             }
-            uint64_t t = now_us();
+            uint64_t t = bench_now_us();
             if (o->progress && t - last_progress >= 5000000) {
                 last_progress = t;
                 fprintf(stderr, "pg_bench: %" PRId64 " of %" PRId64 " events after %.0f s\n", added,
@@ -2368,7 +2086,7 @@ static int run_prefill(const pgb_options *o)
             }
         }
     }
-    double seconds = (double)(now_us() - t0) / 1e6;
+    double seconds = (double)(bench_now_us() - t0) / 1e6;
     printf("prefill: added %" PRId64 " events to %ld streams %s1..%s%ld in %.2f s (%.0f events/s, "
            "COPY, %ld rows per transaction)\n",
            added, o->streams, o->stream_prefix, o->stream_prefix, o->streams, seconds,
@@ -2377,14 +2095,14 @@ static int run_prefill(const pgb_options *o)
     /* What an operator does after a bulk load: statistics and the visibility map for the
      * planner and index-only scans, and a checkpoint so the timed runs do not start with
      * the load's dirty pages still to be written. */
-    uint64_t v0 = now_us();
+    uint64_t v0 = bench_now_us();
     if (exec_command(s.conn, "VACUUM (ANALYZE) " PGB_TABLE, msg, sizeof msg) != 0) {
         fprintf(stderr, "pg_bench: VACUUM failed: %s\n", msg);
         goto done;
     }
     if (exec_command(s.conn, "CHECKPOINT", msg, sizeof msg) != 0)
         printf("  (no CHECKPOINT: %s; pg.sh grants pg_checkpoint)\n", msg);
-    double vacuum_seconds = (double)(now_us() - v0) / 1e6;
+    double vacuum_seconds = (double)(bench_now_us() - v0) / 1e6;
     printf("  VACUUM (ANALYZE) and CHECKPOINT: %.2f s\n", vacuum_seconds);
 
     check_result after;
@@ -2433,12 +2151,12 @@ static int run_check(const pgb_options *o)
     if (main_session_open(o, &s, &si) != 0)
         goto done;
     check_result c;
-    uint64_t t0 = now_us();
+    uint64_t t0 = bench_now_us();
     if (check_streams(&s, &si, o->stream_prefix, 0, &c, msg, sizeof msg) != 0) {
         fprintf(stderr, "pg_bench: the check failed to run: %s\n", msg);
         goto done;
     }
-    double seconds = (double)(now_us() - t0) / 1e6;
+    double seconds = (double)(bench_now_us() - t0) / 1e6;
     int ok = c.bad_streams == 0;
     printf("check: %s: %" PRId64 " streams %s*, %" PRId64 " events (of %" PRId64 " in %s)%s%s; "
            "%.2f s\n",
@@ -2459,6 +2177,7 @@ done:
 int main(int argc, char **argv)
 {
     pgb_options o;
+    bench_program_set("pg_bench");
     int rc = options_parse(argc, argv, &o);
     if (rc == 1)
         return 0;
