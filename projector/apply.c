@@ -91,7 +91,9 @@ static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record 
     } else if (evs_record_validate(req, v.reason, sizeof v.reason) < 0) {
         v.verdict.status = EVS_VERDICT_INVALID; /* A4 */
     } else {
-        rc = evs_rule_judge(req, evs_store_batch_rule_state(b), &v.verdict); /* A5 */
+        rc = evs_store_batch_prefetch_ids(b, req);
+        if (rc == 0)
+            rc = evs_rule_judge(req, evs_store_batch_rule_state(b), &v.verdict); /* A5 */
         if (rc < 0)
             goto done;
         if (v.verdict.status == EVS_VERDICT_ACCEPTED) {

@@ -28,6 +28,7 @@
 
 struct evs_store {
     rocksdb_t *db;
+    rocksdb_column_family_handle_t *cf_default; /* for rocksdb_batched_multi_get_cf */
     rocksdb_options_t *options;
     rocksdb_readoptions_t *read_options;
     rocksdb_writeoptions_t *write_options;
@@ -212,7 +213,8 @@ static void set_err(char *err, size_t err_len, const char *what, const char *det
         snprintf(err, err_len, "%s: %s", what, detail ? detail : "unknown error");
 }
 
-int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len)
+/* Opens the database without looking at its format (evs_store_reset opens any). */
+static int store_open(const char *dir, evs_store **out, char *err, size_t err_len)
 {
     char *rerr = NULL;
     evs_store *s = calloc(1, sizeof *s);
@@ -244,7 +246,10 @@ int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len)
     s->write_options_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(s->write_options_sync, 1);
 
-    s->db = rocksdb_open(s->options, dir, &rerr);
+    const char *cf_name = "default";
+    const rocksdb_options_t *cf_options = s->options;
+    s->db = rocksdb_open_column_families(s->options, dir, 1, &cf_name, &cf_options,
+                                         &s->cf_default, &rerr);
     if (rerr) {
         set_err(err, err_len, "cannot open the RocksDB store", rerr);
         free(rerr);
@@ -255,11 +260,42 @@ int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len)
     return 0;
 }
 
+int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len)
+{
+    evs_store *s;
+    int rc = store_open(dir, &s, err, err_len);
+    if (rc < 0)
+        return rc;
+    /* A store written in another layout would be misread: refuse it (the format is
+     * recorded at the first start, projector.c; a new store has none yet). */
+    char *format = NULL;
+    rc = evs_store_meta_get(s, "format", &format);
+    if (rc < 0) {
+        set_err(err, err_len, "cannot open the RocksDB store", "cannot read its format");
+    } else if (format && strcmp(format, EVS_STORE_FORMAT) != 0) {
+        if (err && err_len)
+            snprintf(err, err_len,
+                     "the store in %s has format %s but this projector reads format %s: "
+                     "run evstore-projector --rebuild to rebuild it from the topic",
+                     dir, format, EVS_STORE_FORMAT);
+        rc = -EPROTO;
+    }
+    free(format);
+    if (rc < 0) {
+        evs_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
 void evs_store_close(evs_store *s)
 {
     if (!s)
         return;
     batch_free(s->spare_batch);
+    if (s->cf_default)
+        rocksdb_column_family_handle_destroy(s->cf_default);
     if (s->db)
         rocksdb_close(s->db);
     if (s->read_options)
@@ -411,6 +447,11 @@ int evs_store_stream_version(evs_store *s, const char *stream, size_t len, uint6
  *     last put of it in the overlay, and only otherwise reads the database.
  * B3. Only the consumer thread makes batches (projector.c, P3); the store keeps one spare
  *     batch so that its buffers are reused instead of reallocated for every batch.
+ * B4. Before the rule judges a record, the record's event ids are read from the database
+ *     in one batched MultiGet (evs_store_batch_prefetch_ids) instead of one Get each. The
+ *     database does not change during a batch, so the fetched values stay true until
+ *     commit; the overlay is still asked first (B2), so an id put earlier in the batch is
+ *     found there.
  */
 
 typedef struct batch_put {
@@ -430,6 +471,14 @@ struct evs_store_batch {
     size_t overlay_count;
     int oom;
     char *lookup_value;     /* value behind the last evs_event_location read from the db */
+    /* The event ids of the record being judged, read from the database in one batched
+     * lookup (B4), in request order; `fetch_next` is the one the rule looks up next. */
+    size_t fetch_count, fetch_cap, fetch_next;
+    uint8_t (*fetch_keys)[17];
+    const char **fetch_key_ptrs;
+    size_t *fetch_key_sizes;
+    rocksdb_pinnableslice_t **fetch_values; /* NULL: absent from the database */
+    char **fetch_errs;
     rocksdb_writebatch_t *wb;
     struct sorted_put *sorted;
     size_t sorted_cap;
@@ -589,18 +638,97 @@ static int rule_stream_version(void *ctx, const char *stream, size_t len, uint64
     return rc;
 }
 
+static void fetch_clear(evs_store_batch *b)
+{
+    for (size_t i = 0; i < b->fetch_count; i++) {
+        if (b->fetch_values[i])
+            rocksdb_pinnableslice_destroy(b->fetch_values[i]);
+        free(b->fetch_errs[i]);
+    }
+    b->fetch_count = b->fetch_next = 0;
+}
+
+static int fetch_reserve(evs_store_batch *b, size_t n)
+{
+    if (n <= b->fetch_cap)
+        return 0;
+    void *k = realloc(b->fetch_keys, n * sizeof *b->fetch_keys);
+    if (k)
+        b->fetch_keys = k;
+    void *kp = realloc(b->fetch_key_ptrs, n * sizeof *b->fetch_key_ptrs);
+    if (kp)
+        b->fetch_key_ptrs = kp;
+    void *ks = realloc(b->fetch_key_sizes, n * sizeof *b->fetch_key_sizes);
+    if (ks)
+        b->fetch_key_sizes = ks;
+    void *v = realloc(b->fetch_values, n * sizeof *b->fetch_values);
+    if (v)
+        b->fetch_values = v;
+    void *e = realloc(b->fetch_errs, n * sizeof *b->fetch_errs);
+    if (e)
+        b->fetch_errs = e;
+    if (!k || !kp || !ks || !v || !e)
+        return -ENOMEM;
+    b->fetch_cap = n;
+    return 0;
+}
+
+int evs_store_batch_prefetch_ids(evs_store_batch *b, const evs_append_request *req)
+{
+    size_t n = req->event_count;
+    fetch_clear(b);
+    if (n == 0)
+        return 0;
+    if (fetch_reserve(b, n) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        key_id(b->fetch_keys[i], 'e', req->events[i].event_id);
+        b->fetch_key_ptrs[i] = (const char *)b->fetch_keys[i];
+        b->fetch_key_sizes[i] = 17;
+        b->fetch_values[i] = NULL;
+        b->fetch_errs[i] = NULL;
+    }
+    rocksdb_batched_multi_get_cf(b->store->db, b->store->read_options, b->store->cf_default,
+                                 n, b->fetch_key_ptrs, b->fetch_key_sizes, b->fetch_values,
+                                 b->fetch_errs, 0);
+    b->fetch_count = n;
+    for (size_t i = 0; i < n; i++) {
+        if (b->fetch_errs[i]) {
+            fprintf(stderr, "evstore-projector: RocksDB read failed: %s\n", b->fetch_errs[i]);
+            fetch_clear(b);
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
 /* loc->stream stays valid until the next lookup or put of this batch. */
 static int rule_event_lookup(void *ctx, const uint8_t id[16], int *found,
                              evs_event_location *loc)
 {
     evs_store_batch *b = ctx;
     uint8_t key[17];
-    char *val;
-    size_t vlen;
-    int owned;
-    int rc = batch_get(b, key, key_id(key, 'e', id), &val, &vlen, &owned);
-    if (rc < 0)
-        return rc;
+    char *val = NULL;
+    size_t vlen = 0;
+    int owned = 0;
+    key_id(key, 'e', id);
+    /* The prefetched entry for this id, if the rule asks in request order (B4). */
+    rocksdb_pinnableslice_t **fetched = NULL;
+    if (b->fetch_next < b->fetch_count && memcmp(b->fetch_keys[b->fetch_next], key, 17) == 0)
+        fetched = &b->fetch_values[b->fetch_next++];
+    uint32_t slot = b->overlay_count ? *overlay_slot(b, key, 17) : 0;
+    if (slot) { /* B2 */
+        const batch_put *p = &b->puts[slot - 1];
+        val = (char *)b->arena.p + p->key_off + p->key_len;
+        vlen = p->value_len;
+    } else if (fetched) {
+        if (*fetched)
+            val = (char *)rocksdb_pinnableslice_value(*fetched, &vlen);
+    } else {
+        int rc = batch_get(b, key, 17, &val, &vlen, &owned);
+        if (rc < 0)
+            return rc;
+    }
     *found = 0;
     if (!val)
         return 0;
@@ -632,6 +760,12 @@ static void batch_free(evs_store_batch *b)
     free(b->overlay);
     free(b->sorted);
     free(b->lookup_value);
+    fetch_clear(b);
+    free(b->fetch_keys);
+    free(b->fetch_key_ptrs);
+    free(b->fetch_key_sizes);
+    free(b->fetch_values);
+    free(b->fetch_errs);
     free(b);
 }
 
@@ -690,16 +824,26 @@ static void encode_event(writer *w, const evs_record_event *e, uint64_t position
         w_lenbytes(w, e->causation_id, e->causation_id_len);
 }
 
+/* The value of a position-index entry (I1): be64 first version, be32 count, stream. */
+static size_t index_value(uint8_t *v, uint64_t first_version, uint32_t count,
+                          const char *stream, size_t len)
+{
+    put_be64(v, first_version);
+    put_be32(v + 8, count);
+    memcpy(v + 12, stream, len);
+    return 12 + len;
+}
+
 int evs_store_batch_put_events(evs_store_batch *b, const evs_append_request *req,
                                int32_t partition, uint64_t first_version,
                                uint64_t first_position)
 {
     uint8_t key[KEY_MAX];
-    uint8_t ref[8 + EVS_STREAM_NAME_MAX];
+    uint8_t ref[12 + EVS_STREAM_NAME_MAX];
     uint8_t loc[16 + EVS_STREAM_NAME_MAX];
-    if (req->stream_len > EVS_STREAM_NAME_MAX)
+    if (req->stream_len > EVS_STREAM_NAME_MAX || req->event_count == 0 ||
+        req->event_count > UINT32_MAX)
         return -EINVAL;
-    memcpy(ref + 8, req->stream, req->stream_len);
     memcpy(loc + 16, req->stream, req->stream_len);
     size_t category_len = evs_category_len(req->stream, req->stream_len);
     int rc = 0;
@@ -711,23 +855,34 @@ int evs_store_batch_put_events(evs_store_batch *b, const evs_append_request *req
         encode_event(&b->arena, e, position, partition);
         rc |= put_end(b, off, klen, 0);
 
-        put_be64(ref, version);
-        klen = key_partition_u64(key, 'g', partition, position);
-        rc |= put_kv(b, key, klen, ref, 8 + req->stream_len, 0);
-
         put_be64(loc, version);
         put_be64(loc + 8, position);
         klen = key_id(key, 'e', e->event_id);
         rc |= put_kv(b, key, klen, loc, 16 + req->stream_len, 1);
-
-        klen = key_index(key, 'c', req->stream, category_len, partition, position);
-        rc |= put_kv(b, key, klen, ref, 8 + req->stream_len, 0);
-        klen = key_index(key, 't', e->type, e->type_len, partition, position);
-        rc |= put_kv(b, key, klen, ref, 8 + req->stream_len, 0);
+    }
+    /* I1: one '$all' and one category entry for the whole append, one type entry per run
+     * of consecutive events of the same type. */
+    uint32_t count = (uint32_t)req->event_count;
+    size_t vlen = index_value(ref, first_version, count, req->stream, req->stream_len);
+    size_t klen = key_partition_u64(key, 'g', partition, first_position);
+    rc |= put_kv(b, key, klen, ref, vlen, 0);
+    klen = key_index(key, 'c', req->stream, category_len, partition, first_position);
+    rc |= put_kv(b, key, klen, ref, vlen, 0);
+    for (size_t i = 0; i < req->event_count;) {
+        const evs_record_event *e = &req->events[i];
+        size_t j = i + 1;
+        while (j < req->event_count && req->events[j].type_len == e->type_len &&
+               memcmp(req->events[j].type, e->type, e->type_len) == 0)
+            j++;
+        vlen = index_value(ref, first_version + i, (uint32_t)(j - i), req->stream,
+                           req->stream_len);
+        klen = key_index(key, 't', e->type, e->type_len, partition, first_position + i);
+        rc |= put_kv(b, key, klen, ref, vlen, 0);
+        i = j;
     }
     uint8_t v[8];
     put_be64(v, first_version + req->event_count - 1);
-    size_t klen = key_version(key, req->stream, req->stream_len);
+    klen = key_version(key, req->stream, req->stream_len);
     rc |= put_kv(b, key, klen, v, 8, 1);
     return rc ? -ENOMEM : 0;
 }
@@ -854,6 +1009,7 @@ void evs_store_batch_abort(evs_store_batch *b)
     evs_store *s = b->store;
     free(b->lookup_value);
     b->lookup_value = NULL;
+    fetch_clear(b);
     if (!s->spare_batch)
         s->spare_batch = b; /* B3 */
     else
@@ -936,58 +1092,94 @@ int evs_store_read_stream(evs_store *s, const char *stream, size_t len, uint64_t
     return rc;
 }
 
-/* Visits the events an ordered index points to: keys `prefix` be64 position, values
- * be64 version + stream. Used by the global order and by the category and type indexes. */
+/* Visits up to limit events of an ordered position index (I1, I2): keys `prefix` be64
+ * first position, values be64 first version, be32 count, stream; an entry stands for
+ * `count` events at consecutive positions and versions of one stream. Used by the global
+ * order and by the category and type indexes. The scan starts at the entry covering
+ * `from` (I2) and skips its events before `from`. */
 static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_len,
-                               size_t limit, evs_event_visitor visit, void *ctx)
+                               uint64_t from, size_t limit, evs_event_visitor visit,
+                               void *ctx)
 {
     uint8_t ekey[KEY_MAX];
     size_t klen = prefix_len + 8;
-    int rc = 0;
+    int rc = 0, stop = 0;
+    if (limit == 0)
+        return 0;
     /* One snapshot for the scan and the lookups, so an append is seen whole or not at all. */
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
     rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, ro);
-    rocksdb_iter_seek(it, (const char *)key, klen);
-    for (size_t n = 0; n < limit && rocksdb_iter_valid(it); n++) {
+    /* The entry covering `from`, if any, is the last one at or before it. */
+    rocksdb_iter_seek_for_prev(it, (const char *)key, klen);
+    int covering = 0;
+    if (rocksdb_iter_valid(it)) {
+        size_t ik_len, iv_len;
+        const uint8_t *ik = (const uint8_t *)rocksdb_iter_key(it, &ik_len);
+        const uint8_t *iv = (const uint8_t *)rocksdb_iter_value(it, &iv_len);
+        if (ik_len == klen && memcmp(ik, key, prefix_len) == 0 && iv_len >= 12 &&
+            from - get_be64(ik + prefix_len) < get_be32(iv + 8))
+            covering = 1;
+    }
+    if (!covering)
+        rocksdb_iter_seek(it, (const char *)key, klen);
+    size_t n = 0;
+    while (!stop && n < limit && rocksdb_iter_valid(it)) {
         size_t ik_len, iv_len;
         const uint8_t *ik = (const uint8_t *)rocksdb_iter_key(it, &ik_len);
         if (ik_len != klen || memcmp(ik, key, prefix_len) != 0)
             break;
         const uint8_t *iv = (const uint8_t *)rocksdb_iter_value(it, &iv_len);
-        if (iv_len < 9 || iv_len > 8 + EVS_STREAM_NAME_MAX) {
+        if (iv_len < 13 || iv_len > 12 + EVS_STREAM_NAME_MAX || get_be32(iv + 8) == 0) {
             rc = -EIO;
             break;
         }
-        uint64_t version = get_be64(iv);
-        const char *stream = (const char *)iv + 8;
-        size_t slen = iv_len - 8;
-        size_t eklen = key_stream_event(ekey, stream, slen, version);
-        char *rerr = NULL, *val;
-        size_t vlen;
-        val = rocksdb_get(s->db, ro, (const char *)ekey, eklen, &vlen, &rerr);
-        if (rerr || !val) {
-            free(rerr);
+        uint64_t first_position = get_be64(ik + prefix_len);
+        uint64_t first_version = get_be64(iv);
+        uint32_t count = get_be32(iv + 8);
+        const char *stream = (const char *)iv + 12;
+        size_t slen = iv_len - 12;
+        uint32_t i = from > first_position ? (uint32_t)(from - first_position) : 0;
+        for (; i < count && n < limit; i++) {
+            size_t eklen = key_stream_event(ekey, stream, slen, first_version + i);
+            char *rerr = NULL, *val;
+            size_t vlen;
+            val = rocksdb_get(s->db, ro, (const char *)ekey, eklen, &vlen, &rerr);
+            if (rerr || !val) {
+                free(rerr);
+                rocksdb_free(val);
+                rc = -EIO;
+                break;
+            }
+            evs_stored_event ev;
+            memset(&ev, 0, sizeof ev);
+            int drc = decode_event(&ev, (const uint8_t *)val, vlen);
+            if (drc == 0 && ev.position != first_position + i)
+                drc = -EIO;
+            ev.stream = stream;
+            ev.stream_len = slen;
+            ev.version = first_version + i;
+            n++;
+            stop = drc < 0 ? 0 : visit(ctx, &ev);
             rocksdb_free(val);
-            rc = -EIO;
-            break;
+            if (drc < 0) {
+                rc = -EIO;
+                break;
+            }
+            if (stop)
+                break;
         }
-        evs_stored_event ev;
-        memset(&ev, 0, sizeof ev);
-        int drc = decode_event(&ev, (const uint8_t *)val, vlen);
-        ev.stream = stream;
-        ev.stream_len = slen;
-        ev.version = version;
-        int stop = drc < 0 ? 0 : visit(ctx, &ev);
-        rocksdb_free(val);
-        if (drc < 0) {
-            rc = -EIO;
-            break;
-        }
-        if (stop)
+        if (rc < 0)
             break;
         rocksdb_iter_next(it);
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
+        free(rerr);
+        rc = -EIO;
     }
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
@@ -1000,7 +1192,7 @@ int evs_store_read_all(evs_store *s, int32_t partition, uint64_t from, size_t li
 {
     uint8_t key[13];
     key_partition_u64(key, 'g', partition, from);
-    return read_position_index(s, key, 5, limit, visit, ctx);
+    return read_position_index(s, key, 5, from, limit, visit, ctx);
 }
 
 int evs_store_read_index(evs_store *s, evs_store_index index, const char *name, size_t len,
@@ -1012,7 +1204,7 @@ int evs_store_read_index(evs_store *s, evs_store_index index, const char *name, 
         return -EINVAL;
     size_t klen = key_index(key, index == EVS_INDEX_CATEGORY ? 'c' : 't', name, len, partition,
                             from);
-    return read_position_index(s, key, klen - 8, limit, visit, ctx);
+    return read_position_index(s, key, klen - 8, from, limit, visit, ctx);
 }
 
 int evs_store_verdict_get(evs_store *s, const uint8_t append_id[16], int *found,
@@ -1292,7 +1484,7 @@ int evs_store_reset(const char *dir, char *err, size_t err_len)
 {
     evs_store *s = NULL;
     local_copy c = {0};
-    int rc = evs_store_open(dir, &s, err, err_len);
+    int rc = store_open(dir, &s, err, err_len); /* any format: it is being rebuilt */
     if (rc < 0)
         return rc;
     rc = evs_store_local_scan(s, "", 0, NULL, 0, copy_local, &c);

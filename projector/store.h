@@ -9,12 +9,14 @@
  *   'p' be32 partition               -> be64 last global position assigned
  *   'v' stream                       -> be64 current version            (version table)
  *   's' stream 0x00 be64 version     -> stored event (see store.c)       (stream index)
- *   'g' be32 partition be64 position -> be64 version, stream            (global order)
+ *   'g' be32 partition be64 position -> be64 version, be32 count, stream (global order, I1)
  *   'e' event id (16 bytes)          -> be64 version, be64 position, stream
  *   'a' append id (16 bytes)         -> verdict (see store.c)
  *   'x' be32 partition be64 offset   -> reason text of a skipped record
- *   'c' category 0x00 be32 partition be64 position -> be64 version, stream (category index)
- *   't' type 0x00 be32 partition be64 position     -> be64 version, stream (event-type index)
+ *   'c' category 0x00 be32 partition be64 position -> be64 version, be32 count, stream
+ *                                                     (category index, I1)
+ *   't' type 0x00 be32 partition be64 position     -> be64 version, be32 count, stream
+ *                                                     (event-type index, I1)
  *   'L' ...                          -> local state (checkpoints, snapshots, consumer
  *                                       groups): written through the HTTP API, not derived
  *                                       from the log, kept across --rebuild
@@ -26,6 +28,18 @@
  *      streams never interleave.
  *  S3. Versions of a stream are 1..current without gaps; positions of a partition are
  *      1..last without gaps.
+ *  I1. An index entry ('g', 'c', 't') stands for `count` >= 1 events of one stream at the
+ *      consecutive positions position.. and versions version..: the events of one append
+ *      are all in one stream (so one category) and get consecutive positions and versions,
+ *      so 'g' and 'c' hold one entry per append and 't' one per run of consecutive events
+ *      of the same type within an append. Entries of one index never overlap.
+ *  I2. A read from position `from` starts at the entry covering it (the last entry at or
+ *      before `from`, if its range reaches `from`), else at the first entry after it, and
+ *      expands entries into events, so it may start and stop in the middle of an entry.
+ *
+ * EVS_STORE_FORMAT is recorded in the store ('m' "format"); evs_store_open refuses a store
+ * of another format and tells the user to run --rebuild (format 1 had one index entry per
+ * event).
  */
 #ifndef EVS_STORE_H
 #define EVS_STORE_H
@@ -37,9 +51,10 @@
 
 typedef struct evs_store evs_store;
 
-#define EVS_STORE_FORMAT "1"
+#define EVS_STORE_FORMAT "2"
 
-/* Opens (creating if missing) the store in dir. err receives a message on failure. */
+/* Opens (creating if missing) the store in dir. err receives a message on failure; a store
+ * of another format is refused with -EPROTO. */
 int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len);
 void evs_store_close(evs_store *store);
 /* Deletes the store in dir (for --rebuild). */
@@ -69,6 +84,10 @@ const evs_rule_state *evs_store_batch_rule_state(evs_store_batch *batch);
 int evs_store_batch_put_events(evs_store_batch *batch, const evs_append_request *req,
                                int32_t partition, uint64_t first_version,
                                uint64_t first_position);
+
+/* Reads the event ids of req from the database in one batched lookup, for the rule's
+ * lookups of them that follow (store.c, B4). Optional: without it each lookup reads alone. */
+int evs_store_batch_prefetch_ids(evs_store_batch *batch, const evs_append_request *req);
 
 /* A stored verdict. */
 typedef struct evs_stored_verdict {

@@ -526,6 +526,265 @@ static void test_local_state_survives_reset(void **unused)
     close_fixture(&f);
 }
 
+/* The event ids of a record are read in one batched lookup before the rule runs (store.c,
+ * B4): ids stored by earlier batches, by earlier records of the same batch, and a mix. */
+static void test_prefetched_id_lookups(void **unused)
+{
+    fixture f;
+    char err[256];
+    open_fixture(&f, "prefetch");
+    apply_append(&f, "Order-1", 0x31, EVS_EXPECT_ANY, 0, 0x40, 3); /* v1..3, committed */
+    apply_append(&f, "Order-1", 0x32, EVS_EXPECT_ANY, 0, 0x40, 3); /* retry: from the db */
+    evs_stored_verdict v = verdict_of(&f, 0x32);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_DUPLICATE);
+    assert_int_equal(v.verdict.first_version, 1);
+    assert_int_equal(v.verdict.last_version, 3);
+    assert_int_equal(v.verdict.first_position, 1);
+    apply_append(&f, "Order-1", 0x33, EVS_EXPECT_ANY, 0, 0x42, 2); /* 0x42 stored, 0x43 not */
+    assert_int_equal(verdict_of(&f, 0x33).verdict.status, EVS_VERDICT_IDEMPOTENCY_CONFLICT);
+    apply_append(&f, "Order-1", 0x34, EVS_EXPECT_ANY, 0, 0x41, 2); /* a part, in order (R1) */
+    v = verdict_of(&f, 0x34);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_DUPLICATE);
+    assert_int_equal(v.verdict.first_version, 2);
+    assert_int_equal(v.verdict.last_version, 3);
+
+    /* One batch: a new append, its retry, a retry of a committed one, and a conflict that
+     * mixes an id of this batch with one of the database. */
+    encoded e[4];
+    encode_append(&e[0], "Order-2", 0x35, EVS_EXPECT_ANY, 0, 0x50, 2);
+    encode_append(&e[1], "Order-2", 0x36, EVS_EXPECT_ANY, 0, 0x50, 2);
+    encode_append(&e[2], "Order-1", 0x37, EVS_EXPECT_ANY, 0, 0x40, 3);
+    encode_append(&e[3], "Order-2", 0x38, EVS_EXPECT_ANY, 0, 0x51, 1);
+    evs_input_record recs[4];
+    for (int i = 0; i < 4; i++)
+        recs[i] = (evs_input_record){0, f.next_offset++, e[i].stream, strlen(e[i].stream),
+                                     e[i].buf.data, e[i].buf.len};
+    assert_int_equal(evs_applier_apply(&f.applier, recs, 4, err, sizeof err), 0);
+    for (int i = 0; i < 4; i++)
+        evs_buf_free(&e[i].buf);
+    v = verdict_of(&f, 0x35);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_ACCEPTED);
+    assert_int_equal(v.verdict.first_position, 4);
+    v = verdict_of(&f, 0x36);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_DUPLICATE);
+    assert_int_equal(v.verdict.first_version, 1);
+    assert_int_equal(v.verdict.first_position, 4);
+    v = verdict_of(&f, 0x37);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_DUPLICATE);
+    assert_int_equal(v.verdict.first_position, 1);
+    v = verdict_of(&f, 0x38);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_DUPLICATE); /* 0x51 alone is v2 of Order-2 */
+    assert_int_equal(v.verdict.first_version, 2);
+    close_fixture(&f);
+}
+
+/* ---- Index entries per append (store.h I1, I2) -------------------------------------------
+ * A model: every accepted event with its position, stream, version, category and type, and
+ * reads compared, for every start position and many limits, with a plain filter over it. */
+
+typedef struct model_event {
+    uint64_t position, version;
+    char stream[16];
+    char category[16];
+    char type[4];
+} model_event;
+
+enum { MODEL_MAX = 400 };
+
+typedef struct model {
+    model_event ev[MODEL_MAX];
+    size_t n;
+} model;
+
+/* Appends n events to stream with the given types; event ids 0x55.. carry a counter. */
+static void model_append(fixture *f, model *m, const char *stream, const char *const *types,
+                         size_t n, uint32_t *id_counter, uint32_t append_no)
+{
+    evs_record_event events[8];
+    evs_append_request req;
+    evs_buf buf;
+    assert_true(n >= 1 && n <= 8);
+    memset(&req, 0, sizeof req);
+    memset(req.append_id, 0xAB, 16);
+    memcpy(req.append_id, &append_no, 4);
+    req.stream = stream;
+    req.stream_len = strlen(stream);
+    req.expected_kind = EVS_EXPECT_ANY;
+    req.events = events;
+    req.event_count = n;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = (*id_counter)++;
+        memset(&events[i], 0, sizeof events[i]);
+        memset(events[i].event_id, 0x55, 16);
+        memcpy(events[i].event_id, &id, 4);
+        events[i].type = types[i];
+        events[i].type_len = strlen(types[i]);
+        events[i].content_type = "application/json";
+        events[i].content_type_len = 16;
+        events[i].data = (const uint8_t *)"{}";
+        events[i].data_len = 2;
+        events[i].created_us = 1700000000000000LL;
+    }
+    memset(&buf, 0, sizeof buf);
+    assert_int_equal(evs_record_encode(&req, &buf), 0);
+    apply_raw(f, stream, buf.data, buf.len);
+    evs_buf_free(&buf);
+    uint64_t version = 0;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->ev[i].stream, stream) == 0)
+            version = m->ev[i].version;
+    for (size_t i = 0; i < n; i++) {
+        model_event *e = &m->ev[m->n];
+        assert_true(m->n < MODEL_MAX);
+        e->position = m->n + 1;
+        e->version = version + 1 + i;
+        snprintf(e->stream, sizeof e->stream, "%s", stream);
+        snprintf(e->category, sizeof e->category, "%.*s",
+                 (int)evs_category_len(stream, strlen(stream)), stream);
+        snprintf(e->type, sizeof e->type, "%s", types[i]);
+        m->n++;
+    }
+}
+
+typedef struct seen {
+    uint64_t position[MODEL_MAX], version[MODEL_MAX];
+    char stream[MODEL_MAX][16];
+    size_t n;
+    size_t stop_after; /* the visitor returns non-zero after this many (0: never) */
+} seen;
+
+static int seen_visit(void *ctx, const evs_stored_event *e)
+{
+    seen *s = ctx;
+    assert_true(s->n < MODEL_MAX);
+    assert_true(e->stream_len < 16);
+    s->position[s->n] = e->position;
+    s->version[s->n] = e->version;
+    memcpy(s->stream[s->n], e->stream, e->stream_len);
+    s->stream[s->n][e->stream_len] = 0;
+    s->n++;
+    return s->stop_after && s->n == s->stop_after;
+}
+
+/* kind: 0 $all, 1 category, 2 type. */
+static int model_match(const model_event *e, int kind, const char *name)
+{
+    return kind == 0 || strcmp(kind == 1 ? e->category : e->type, name) == 0;
+}
+
+static void check_read(fixture *f, const model *m, int kind, const char *name, uint64_t from,
+                       size_t limit, size_t stop_after)
+{
+    seen s;
+    memset(&s, 0, sizeof s);
+    s.stop_after = stop_after;
+    int rc = kind == 0 ? evs_store_read_all(f->store, 0, from, limit, seen_visit, &s)
+                       : evs_store_read_index(f->store,
+                                              kind == 1 ? EVS_INDEX_CATEGORY : EVS_INDEX_TYPE,
+                                              name, strlen(name), 0, from, limit, seen_visit,
+                                              &s);
+    assert_int_equal(rc, 0);
+    size_t want = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const model_event *e = &m->ev[i];
+        if (e->position < from || !model_match(e, kind, name))
+            continue;
+        if (want == limit || (stop_after && want == stop_after))
+            break;
+        assert_true(want < s.n);
+        assert_int_equal(s.position[want], e->position);
+        assert_int_equal(s.version[want], e->version);
+        assert_string_equal(s.stream[want], e->stream);
+        want++;
+    }
+    assert_int_equal(s.n, want);
+}
+
+static void test_index_entries_per_append(void **unused)
+{
+    static const char *const type_sets[][8] = {
+        {"A", "A", "A", "A", "A", "A", "A", "A"},
+        {"A", "B", "A", "B", "A", "B", "A", "B"}, /* alternating: runs of one */
+        {"A", "A", "B", "B", "B", "A", "C", "C"},
+        {"C", "B", "B", "A", "A", "A", "B", "C"},
+    };
+    static const char *const streams[] = {"Order-1", "Order-2", "Ship-1", "Order",
+                                          "Orders-1", "Ship-2", "Order-10"};
+    fixture f;
+    model *m = calloc(1, sizeof *m);
+    uint32_t ids = 1;
+    assert_non_null(m);
+    open_fixture(&f, "perappend");
+    /* Empty store: nothing anywhere, from any position. */
+    check_read(&f, m, 0, "", 0, 100, 0);
+    check_read(&f, m, 1, "Order", 1, 100, 0);
+    check_read(&f, m, 2, "A", 5, 100, 0);
+    for (uint32_t a = 0; a < 60; a++) {
+        size_t n = 1 + (a * 5 + 3) % 8;
+        model_append(&f, m, streams[(a * 3 + a / 7) % 7], type_sets[(a + a / 4) % 4], n, &ids,
+                     a);
+    }
+    /* A rejected append (wrong expected version) writes no index entry. */
+    encoded e;
+    encode_append(&e, "Order-1", 0xC7, EVS_EXPECT_EXACT, 999, 0xC0, 3);
+    apply_raw(&f, "Order-1", e.buf.data, e.buf.len);
+    evs_buf_free(&e.buf);
+    assert_true(m->n > 200);
+
+    static const size_t limits[] = {0, 1, 2, 3, 5, 7, 8, 9, 13, 100, 10000};
+    static const struct {
+        int kind;
+        const char *name;
+    } reads[] = {{0, ""},      {1, "Order"}, {1, "Ship"}, {1, "Orders"}, {1, "Ord"},
+                 {1, "Nope"},  {2, "A"},     {2, "B"},    {2, "C"},      {2, "AB"}};
+    for (size_t r = 0; r < sizeof reads / sizeof reads[0]; r++)
+        for (uint64_t from = 0; from <= m->n + 3; from++)
+            for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++)
+                check_read(&f, m, reads[r].kind, reads[r].name, from, limits[l], 0);
+    /* A visitor that stops in the middle of an entry. */
+    for (size_t stop = 1; stop < 12; stop++) {
+        check_read(&f, m, 0, "", 4, 100, stop);
+        check_read(&f, m, 2, "B", 3, 100, stop);
+    }
+    /* Positions far beyond the end and another partition are empty. */
+    check_read(&f, m, 0, "", UINT64_MAX, 100, 0);
+    check_read(&f, m, 1, "Order", (uint64_t)1 << 40, 100, 0);
+    seen s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(evs_store_read_all(f.store, 1, 1, 100, seen_visit, &s), 0);
+    assert_int_equal(s.n, 0);
+    free(m);
+    close_fixture(&f);
+}
+
+static void test_old_format_store_is_refused(void **unused)
+{
+    fixture f;
+    char err[512];
+    open_fixture(&f, "format");
+    apply_append(&f, "Order-1", 0xF2, EVS_EXPECT_ANY, 0, 1, 2);
+    assert_int_equal(evs_store_meta_put(f.store, "format", EVS_STORE_FORMAT), 0);
+    evs_applier_free(&f.applier);
+    evs_store_close(f.store);
+    /* The current format opens again. */
+    assert_int_equal(evs_store_open(f.dir, &f.store, err, sizeof err), 0);
+    assert_int_equal(evs_store_meta_put(f.store, "format", "1"), 0);
+    evs_store_close(f.store);
+    f.store = NULL;
+    err[0] = 0;
+    assert_true(evs_store_open(f.dir, &f.store, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "--rebuild"));
+    assert_non_null(strstr(err, "format 1"));
+    /* --rebuild resets it, after which it opens (and has no format until the first start). */
+    assert_int_equal(evs_store_reset(f.dir, err, sizeof err), 0);
+    assert_int_equal(evs_store_open(f.dir, &f.store, err, sizeof err), 0);
+    char *format = NULL;
+    assert_int_equal(evs_store_meta_get(f.store, "format", &format), 0);
+    assert_null(format);
+    assert_int_equal(evs_applier_init(&f.applier, f.store, 1), 0);
+    close_fixture(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +796,9 @@ int main(void)
         cmocka_unit_test(test_reads_forwards_backwards_and_all),
         cmocka_unit_test(test_category_and_type_indexes),
         cmocka_unit_test(test_local_state_survives_reset),
+        cmocka_unit_test(test_prefetched_id_lookups),
+        cmocka_unit_test(test_index_entries_per_append),
+        cmocka_unit_test(test_old_format_store_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
