@@ -51,10 +51,13 @@ log_tail() {
   tail -n 30 "$logfile" >&2
 }
 
+# wait_healthy PID [soft]: until /health answers 200. If the projector exits first: dies,
+# or with "soft" returns 1 (the caller reads the log).
 wait_healthy() {
-  local pid="$1" deadline=$((SECONDS + start_timeout)) body
+  local pid="$1" soft="${2:-}" deadline=$((SECONDS + start_timeout)) body
   until healthy; do
     if ! kill -0 "$pid" 2>/dev/null; then
+      [[ -z "$soft" ]] || return 1
       log_tail
       die "the projector exited during start-up (log $logfile)"
     fi
@@ -90,15 +93,32 @@ cmd_start() {
   fi
   [[ -x "$bin" ]] || die "$bin not found: build first (make build)"
   mkdir -p "$state_dir"
-  printf -- '==== %s start: --brokers %s --http %s --data-dir %s %s\n' \
-    "$(date -u +%FT%TZ)" "$brokers" "$http" "$state_dir" "${extra_args[*]}" >>"$logfile"
+  pid="$(launch)"
+  if ! wait_healthy "$pid" soft; then
+    # A store written by an older evstore (another store format) is derived state: rebuild
+    # it from the topic, as the projector's message says. --rebuild keeps the local state
+    # (checkpoints, snapshots, consumer groups).
+    if tail -n 5 "$logfile" | grep -q 'but this projector reads format'; then
+      say "the store in $state_dir has an older format; rebuilding it from the topic"
+      pid="$(launch --rebuild)"
+    fi
+    wait_healthy "$pid"
+  fi
+  say "ready on http://$http"
+}
+
+# launch [ARGS...]: starts the projector in the background with the configured flags and
+# ARGS; prints its pid.
+launch() {
+  local pid
+  printf -- '==== %s start: --brokers %s --http %s --data-dir %s %s %s\n' \
+    "$(date -u +%FT%TZ)" "$brokers" "$http" "$state_dir" "${extra_args[*]}" "$*" >>"$logfile"
   nohup setsid "$bin" --brokers "$brokers" --http "$http" --data-dir "$state_dir" \
-    "${extra_args[@]}" >>"$logfile" 2>&1 </dev/null 9>&- &
+    "${extra_args[@]}" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$pidfile"
-  say "started pid $pid (state $state_dir, log $logfile)"
-  wait_healthy "$pid"
-  say "ready on http://$http"
+  say "started pid $pid (state $state_dir, log $logfile)" >&2
+  echo "$pid"
 }
 
 cmd_stop() {
