@@ -230,6 +230,24 @@ status_field() {
 
 # ---- running the benchmarks ------------------------------------------------------------
 
+# settle PID NAME: after a pre-fill the store flushes and compacts in the background for a
+# while; the timed runs should not measure that. Waits (at most 120 s) until PID has used
+# less than 5 % of a core over a second.
+settle() {
+  local pid="$1" name="$2" hz before after deadline=$((SECONDS + 120))
+  hz="$(getconf CLK_TCK)"
+  while ((SECONDS < deadline)); do
+    before="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null)" || return 0
+    sleep 1
+    after="$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null)" || return 0
+    if (((after - before) * 100 < 5 * hz)); then
+      say "the $name is idle after the pre-fill"
+      return 0
+    fi
+  done
+  say "the $name was still busy 120 s after the pre-fill; going on"
+}
+
 mkdir -p "$out_dir"
 : >"$jsonl"
 export EVSTORE_BROKERS="$brokers" EVSTORE_PROJECTOR="$projector_url" EVSTORE_TOPIC="$topic"
@@ -292,6 +310,7 @@ if wants evstore; then
   if ((fill_appends > 0)); then
     run_bench evs_bench evstore/prefill append-throughput --writers 4 --count "$fill_appends" \
       --events-per-append 100 --streams 1000 --stream-prefix Fill- --progress
+    settle "$projector_pid" projector
   fi
   run_bench evs_bench evstore/w1 append-latency --count "$latency_count" --stream W1-1
   run_bench evs_bench evstore/w1-linger-0 append-latency --count "$latency_count" \
