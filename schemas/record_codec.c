@@ -15,6 +15,10 @@
  *    cannot resolve a writer schema against a reader schema with defaults, so the plan does
  *    that resolution (Avro spec "Schema Resolution", for the types AppendRequest uses:
  *    int->long, string<->bytes promotion, a writer union resolved by its written branch).
+ *  - The fast path: a record written with the current schema is decoded by hand in one pass
+ *    (decode_fast) into the same request; anything it cannot prove the generic path accepts
+ *    identically, it hands to the generic path (evs__record_decode_generic), so both give
+ *    the same result on every input. The rebuild's main thread decodes every record.
  *  - Encoding: always with the current schema (schemas/evstore.AppendRequest.avsc).
  *
  * Invariants:
@@ -131,6 +135,8 @@ static atomic_size_t registry_count;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static known_schema *current; /* set once by codec_init_once */
+/* Whether decode_fast() may decode records of the current schema (plan_fast). */
+static int fast_ok;
 
 /* ---- Small helpers ------------------------------------------------------------------- */
 
@@ -406,6 +412,38 @@ static void plan_encoder(known_schema *ks)
     }
 }
 
+/* Enables decode_fast() if the current schema is exactly the field layout it hard-codes:
+ * the fields in the order of top_rules and event_rules, with these types. Otherwise every
+ * record takes the generic path (slower, same result). */
+static void plan_fast(const known_schema *ks)
+{
+    static const evs_avro_kind top_kinds[TOP_COUNT] = {
+        EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_ENUM, EVS_AVRO_LONG, EVS_AVRO_ARRAY};
+    static const evs_avro_kind event_kinds[EV_COUNT] = {
+        EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_BYTES,
+        EVS_AVRO_BYTES,  EVS_AVRO_UNION,  EVS_AVRO_UNION,  EVS_AVRO_LONG};
+    const evs_schema_node *root = evs__schema_graph_root(ks->graph);
+    if (root->kind != EVS_AVRO_RECORD || root->count != TOP_COUNT)
+        return;
+    for (int i = 0; i < TOP_COUNT; i++)
+        if (ks->top[i] != i || root->children[i]->kind != top_kinds[i])
+            return;
+    const evs_schema_node *kind = root->children[TOP_KIND];
+    const evs_schema_node *event = root->children[TOP_EVENTS]->children[0];
+    if (kind->count != 4 || event->kind != EVS_AVRO_RECORD || event->count != EV_COUNT)
+        return;
+    for (int i = 0; i < 4; i++)
+        if (ks->kind_of_symbol[i] < 0)
+            return;
+    for (int i = 0; i < EV_COUNT; i++)
+        if (ks->event[i] != i || event->children[i]->kind != event_kinds[i])
+            return;
+    for (int i = EV_CORRELATION_ID; i <= EV_CAUSATION_ID; i++)
+        if (event->children[i]->count != 2)
+            return;
+    fast_ok = 1;
+}
+
 static void codec_init_once(void)
 {
     char err[256];
@@ -428,6 +466,7 @@ static void codec_init_once(void)
         abort();
     }
     plan_encoder(current);
+    plan_fast(current);
 }
 
 static void codec_init(void)
@@ -747,8 +786,174 @@ malformed:
     return EVS_RECORD_EMALFORMED;
 }
 
+/* ---- The fast path ---------------------------------------------------------------- */
+
+/* decode_fast() decodes a body written with the CURRENT schema by hand, in one pass, into
+ * exactly the request the generic path (schema_graph check, avro-c, map_request) builds:
+ * the same block size, the same arena contents in the same order. It accepts only what it
+ * can prove the generic path accepts with the same result; anything else (any malformed
+ * body, but also valid rarities: an events array in several blocks or with a negative block
+ * count, a varint longer than 9 bytes) returns -1 and the caller takes the generic path,
+ * which then gives its own verdict and message. So the two paths agree on every input by
+ * construction; tests/fuzz/fuzz_record_decode.c and the unit tests check it.
+ * Every length and count is checked against the bytes left before it is used; the block is
+ * sized as in map_request, after the event count is bounded by the body length. */
+
+typedef struct cursor {
+    const uint8_t *p;
+    const uint8_t *end;
+} cursor;
+
+/* A zig-zag varint of at most 9 bytes (63 bits), so the value cannot overflow. */
+static int fast_long(cursor *c, int64_t *out)
+{
+    uint64_t u = 0;
+    for (unsigned shift = 0; shift < 63; shift += 7) {
+        if (c->p == c->end)
+            return -1;
+        uint8_t b = *c->p++;
+        u |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A string or bytes value: its length, then that many bytes, all inside the body. */
+static int fast_blob(cursor *c, const uint8_t **p, size_t *len)
+{
+    int64_t n;
+    if (fast_long(c, &n) != 0 || n < 0 || (uint64_t)n > (uint64_t)(c->end - c->p))
+        return -1;
+    *p = c->p;
+    *len = (size_t)n;
+    c->p += n;
+    return 0;
+}
+
+static int fast_copy(cursor *c, arena *a, const char **out, size_t *out_len)
+{
+    const uint8_t *p;
+    if (fast_blob(c, &p, out_len) != 0 || (size_t)(a->end - a->p) < *out_len + 1)
+        return -1;
+    *out = arena_copy(a, p, *out_len);
+    return 0;
+}
+
+static int fast_uuid(cursor *c, uint8_t out[16])
+{
+    const uint8_t *p;
+    size_t len;
+    return fast_blob(c, &p, &len) == 0 && evs_uuid_parse((const char *)p, len, out) == 0 ? 0 : -1;
+}
+
+/* A ["null","string"] union (branch order from the schema). */
+static int fast_optional(cursor *c, const known_schema *ks, int field, arena *a, const char **out,
+                         size_t *out_len)
+{
+    int64_t branch;
+    if (fast_long(c, &branch) != 0)
+        return -1;
+    if (branch == ks->null_branch[field]) {
+        *out = NULL;
+        *out_len = 0;
+        return 0;
+    }
+    if (branch == ks->text_branch[field])
+        return fast_copy(c, a, out, out_len);
+    return -1;
+}
+
+static int decode_fast(const known_schema *ks, const uint8_t *body, size_t body_len,
+                       evs_append_request **out)
+{
+    cursor c = {.p = body, .end = body + body_len};
+    const uint8_t *append_id, *stream;
+    size_t append_id_len, stream_len;
+    int64_t symbol, version, n, end;
+    if (fast_blob(&c, &append_id, &append_id_len) != 0 ||
+        fast_blob(&c, &stream, &stream_len) != 0 || fast_long(&c, &symbol) != 0 || symbol < 0 ||
+        symbol > 3 || fast_long(&c, &version) != 0 || version < 0 || fast_long(&c, &n) != 0 ||
+        n < 0)
+        return -1;
+    /* Every event encodes to at least one byte per field: this bounds the allocation. */
+    if ((uint64_t)n > (uint64_t)(c.end - c.p) / EV_COUNT)
+        return -1;
+    size_t count = (size_t)n;
+    size_t size =
+        sizeof(evs_append_request) + count * sizeof(evs_record_event) + body_len + 1 + 6 * count;
+    char *block = malloc(size);
+    if (block == NULL)
+        return -1; /* the generic path reports it */
+    evs_append_request *req = (evs_append_request *)block;
+    memset(req, 0, sizeof *req);
+    req->arena_ = block;
+    req->events = count ? (evs_record_event *)(block + sizeof *req) : NULL;
+    req->event_count = count;
+    if (count)
+        memset(req->events, 0, count * sizeof *req->events);
+    arena a = {.p = block + sizeof *req + count * sizeof(evs_record_event), .end = block + size};
+
+    if (evs_uuid_parse((const char *)append_id, append_id_len, req->append_id) != 0)
+        goto fail;
+    req->stream = arena_copy(&a, stream, stream_len);
+    req->stream_len = stream_len;
+    req->expected_kind = (evs_expected_kind)ks->kind_of_symbol[symbol];
+    req->expected_version = (uint64_t)version;
+    for (size_t i = 0; i < count; i++) {
+        evs_record_event *e = &req->events[i];
+        const char *data, *metadata;
+        if (fast_uuid(&c, e->event_id) != 0 || fast_copy(&c, &a, &e->type, &e->type_len) != 0 ||
+            fast_copy(&c, &a, &e->content_type, &e->content_type_len) != 0 ||
+            fast_copy(&c, &a, &data, &e->data_len) != 0 ||
+            fast_copy(&c, &a, &metadata, &e->metadata_len) != 0 ||
+            fast_optional(&c, ks, EV_CORRELATION_ID, &a, &e->correlation_id,
+                          &e->correlation_id_len) != 0 ||
+            fast_optional(&c, ks, EV_CAUSATION_ID, &a, &e->causation_id, &e->causation_id_len) !=
+                0 ||
+            fast_long(&c, &e->created_us) != 0)
+            goto fail;
+        e->data = (const uint8_t *)data;
+        e->metadata = (const uint8_t *)metadata;
+    }
+    /* One block, then the closing 0 (none when the first count was already 0), then the end
+     * of the body. */
+    if (count > 0 && (fast_long(&c, &end) != 0 || end != 0))
+        goto fail;
+    if (c.p != c.end)
+        goto fail;
+    *out = req;
+    return 0;
+fail:
+    free(block);
+    return -1;
+}
+
 int evs_record_decode(const void *value, size_t len, evs_append_request **out, char *err,
                       size_t err_len)
+{
+    const uint8_t *b = value;
+    if (b != NULL && len >= EVS_RECORD_HEADER_LEN && len <= EVS_APPEND_BYTES_MAX &&
+        b[0] == EVS_RECORD_MAGIC0 && b[1] == EVS_RECORD_MAGIC1) {
+        uint64_t fp = 0;
+        for (int i = 7; i >= 0; i--)
+            fp = fp << 8 | b[2 + i];
+        codec_init();
+        if (fast_ok && fp == current->fingerprint &&
+            decode_fast(current, b + EVS_RECORD_HEADER_LEN, len - EVS_RECORD_HEADER_LEN, out) ==
+                0) {
+            if (err != NULL && err_len > 0)
+                err[0] = '\0';
+            return EVS_RECORD_OK;
+        }
+    }
+    return evs__record_decode_generic(value, len, out, err, err_len);
+}
+
+int evs__record_decode_generic(const void *value, size_t len, evs_append_request **out, char *err,
+                               size_t err_len)
 {
     const uint8_t *b = value;
     if (err != NULL && err_len > 0)

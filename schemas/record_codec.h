@@ -96,6 +96,12 @@ int evs_record_encode(const evs_append_request *req, evs_buf *out);
 int evs_record_decode(const void *value, size_t len, evs_append_request **out, char *err,
                       size_t err_len);
 
+/* Internal, for the tests: evs_record_decode without its fast path for records of the
+ * current schema, i.e. always schema_graph check + avro-c + field mapping. Same contract and,
+ * on every input, the same result as evs_record_decode. */
+int evs__record_decode_generic(const void *value, size_t len, evs_append_request **out, char *err,
+                               size_t err_len);
+
 /* Frees a decoded request. NULL and caller-built requests (arena_ NULL) are ignored. */
 void evs_append_request_free(evs_append_request *req);
 

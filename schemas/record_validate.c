@@ -14,6 +14,7 @@
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,35 +66,30 @@ int evs_event_type_valid(const char *type, size_t len)
 
 /* ---- UUIDs --------------------------------------------------------------------------- */
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+/* The value + 1 of each byte as a hex digit (either case), 0 if it is none. A table: the
+ * projector parses an event id per event (and an append id per record) on its main thread. */
+static const int8_t hex_values[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
+/* Text positions of the 16 bytes of 8-4-4-4-12. */
+static const uint8_t uuid_byte_at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
 
 int evs_uuid_parse(const char *text, size_t len, uint8_t out[16])
 {
     uint8_t id[16];
-    size_t n = 0;
     if (text == NULL || len != EVS_UUID_TEXT_LEN)
         return -1;
-    for (size_t i = 0; i < len;) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (text[i] != '-')
-                return -1;
-            i++;
-            continue;
-        }
-        int hi = hex_value((unsigned char)text[i]), lo = hex_value((unsigned char)text[i + 1]);
+    if (text[8] != '-' || text[13] != '-' || text[18] != '-' || text[23] != '-')
+        return -1;
+    for (size_t n = 0; n < 16; n++) {
+        const unsigned char *t = (const unsigned char *)text + uuid_byte_at[n];
+        int hi = hex_values[t[0]] - 1, lo = hex_values[t[1]] - 1;
         if (hi < 0 || lo < 0)
             return -1;
-        id[n++] = (uint8_t)(hi << 4 | lo);
-        i += 2;
+        id[n] = (uint8_t)(hi << 4 | lo);
     }
     memcpy(out, id, sizeof id);
     return 0;

@@ -8,6 +8,9 @@
  *          -> encode with the current schema: evs_record_encoded_size() bytes, and encoding
  *             again gives the same bytes
  *          -> decode again: the same request, field by field.
+ * Every decode is also done by the generic path (evs__record_decode_generic: schema_graph
+ * check + avro-c), and the fast path for current-schema records must agree with it: the
+ * same code and message, or the same request field by field (NULL-ness included).
  * Every decoded request goes round the loop, whether or not it passes evs_record_validate:
  * the codec must not depend on the limits. ASan and UBSan catch what the asserts do not.
  *
@@ -144,10 +147,33 @@ static void check_terminated(const evs_append_request *r)
     }
 }
 
+/* evs_record_decode and the generic path give the same outcome for data. */
+static void check_paths_agree(const uint8_t *data, size_t size)
+{
+    evs_append_request *fast = (evs_append_request *)1, *generic = (evs_append_request *)1;
+    char ferr[256], gerr[256];
+    int frc = evs_record_decode(data, size, &fast, ferr, sizeof ferr);
+    int grc = evs__record_decode_generic(data, size, &generic, gerr, sizeof gerr);
+    CHECK(frc == grc, "decode %d (%s) but generic decode %d (%s)", frc, ferr, grc, gerr);
+    CHECK(!strcmp(ferr, gerr), "messages differ: \"%s\" vs \"%s\"", ferr, gerr);
+    if (frc == EVS_RECORD_OK) {
+        check_same(fast, generic);
+        for (size_t i = 0; i < fast->event_count; i++) {
+            const evs_record_event *x = &fast->events[i], *y = &generic->events[i];
+            CHECK(!x->metadata == !y->metadata && !x->correlation_id == !y->correlation_id &&
+                      !x->causation_id == !y->causation_id,
+                  "event %zu: NULL-ness differs", i + 1);
+        }
+    }
+    evs_append_request_free(frc == EVS_RECORD_OK ? fast : NULL);
+    evs_append_request_free(grc == EVS_RECORD_OK ? generic : NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     evs_append_request *req = (evs_append_request *)1;
     char err[256];
+    check_paths_agree(data, size);
     int rc = evs_record_decode(data, size, &req, err, sizeof err);
     if (verbose)
         fprintf(stderr, "fuzz_record_decode: %zu bytes: decode %d %s\n", size, rc, err);
@@ -179,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                                        enc2.data, enc2.len),
           "encoding is not deterministic");
 
+    check_paths_agree(enc.data, enc.len);
     evs_append_request *again = NULL;
     rc = evs_record_decode(enc.data, enc.len, &again, err, sizeof err);
     CHECK(rc == EVS_RECORD_OK, "the re-encoded record does not decode: %d %s", rc, err);

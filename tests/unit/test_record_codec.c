@@ -163,6 +163,32 @@ static void assert_requests_equal(const evs_append_request *a, const evs_append_
     }
 }
 
+/* evs_record_decode, checked against the generic path (evs__record_decode_generic, which
+ * never takes the fast path for current-schema records): the same code, the same message,
+ * the same request field by field. Every decode in these tests goes through here. */
+static int decode_both(const void *p, size_t len, evs_append_request **out, char *err,
+                       size_t err_len)
+{
+    char gerr[256] = "unset";
+    evs_append_request *generic = (evs_append_request *)gerr;
+    int rc = evs_record_decode(p, len, out, err, err_len);
+    int grc = evs__record_decode_generic(p, len, &generic, gerr, sizeof gerr);
+    if (rc != grc)
+        fail_msg("fast path %d (%s), generic path %d (%s)", rc, err ? err : "", grc, gerr);
+    if (err != NULL && err_len > 0 && strncmp(err, gerr, err_len - 1) != 0)
+        fail_msg("messages differ: \"%s\" vs \"%s\"", err, gerr);
+    if (rc == EVS_RECORD_OK) {
+        assert_requests_equal(*out, generic);
+        for (size_t i = 0; i < generic->event_count; i++)
+            assert_int_equal((*out)->events[i].metadata == NULL,
+                             generic->events[i].metadata == NULL);
+        evs_append_request_free(generic);
+    } else {
+        assert_null(generic);
+    }
+    return rc;
+}
+
 static void encode_ok(const evs_append_request *req, evs_buf *out)
 {
     assert_int_equal(evs_record_encode(req, out), EVS_RECORD_OK);
@@ -173,7 +199,7 @@ static evs_append_request *decode_ok(const void *p, size_t len)
 {
     char err[256];
     evs_append_request *req = NULL;
-    int rc = evs_record_decode(p, len, &req, err, sizeof err);
+    int rc = decode_both(p, len, &req, err, sizeof err);
     if (rc != EVS_RECORD_OK)
         fail_msg("decode failed (%d): %s", rc, err);
     assert_non_null(req);
@@ -185,7 +211,7 @@ static void decode_fails(const void *p, size_t len, int code, const char *want)
 {
     char err[256] = "unset";
     evs_append_request *req = (evs_append_request *)&err; /* must be reset to NULL */
-    int rc = evs_record_decode(p, len, &req, err, sizeof err);
+    int rc = decode_both(p, len, &req, err, sizeof err);
     if (rc != code)
         fail_msg("expected %d, got %d (%s)", code, rc, err);
     assert_null(req);
@@ -693,6 +719,71 @@ static void test_decode_hostile_bodies(void **state)
     evs_append_request_free(got);
 }
 
+/* The fast path's lengths and counts, corrupted: every byte of a valid record set to values
+ * that make a varint long, negative, huge or short. Both paths must agree (decode_both), and
+ * nothing may read outside the exact-size copy (ASan). */
+static void test_decode_corrupted_lengths(void **state)
+{
+    (void)state;
+    static const uint8_t values[] = {0x00, 0x01, 0x02, 0x03, 0x7e, 0x7f, 0x80, 0x81, 0xfe, 0xff};
+    sample *s = calloc(1, sizeof *s);
+    sample_init(s, 3);
+    evs_buf buf = {0};
+    encode_ok(&s->req, &buf);
+    uint8_t *copy = malloc(buf.len);
+    for (size_t pos = EVS_RECORD_HEADER_LEN; pos < buf.len; pos++) {
+        for (size_t v = 0; v < sizeof values + 2; v++) {
+            memcpy(copy, buf.data, buf.len);
+            copy[pos] =
+                v < sizeof values ? values[v] : (uint8_t)(buf.data[pos] + (v == 10 ? 2 : -2));
+            evs_append_request *got = NULL;
+            char err[256];
+            if (decode_both(copy, buf.len, &got, err, sizeof err) == EVS_RECORD_OK)
+                evs_append_request_free(got);
+        }
+    }
+    free(copy);
+    evs_buf_free(&buf);
+    free(s);
+}
+
+/* An events array the fast path leaves to the generic path: a block with a negative count
+ * and its byte size. It is valid Avro and decodes to the same request as one plain block. */
+static void test_decode_array_blocks(void **state)
+{
+    (void)state;
+    sample *s = calloc(1, sizeof *s);
+    sample_init(s, 2);
+    evs_buf buf = {0};
+    encode_ok(&s->req, &buf);
+    evs_append_request *one = decode_ok(buf.data, buf.len);
+    /* Find the events block count (2, zig-zag 0x04) after the header fields. */
+    size_t at = EVS_RECORD_HEADER_LEN;
+    at += 1 + 36;                /* append_id */
+    at += 1 + s->req.stream_len; /* stream (short name) */
+    at += 1;                     /* expected_kind */
+    for (; buf.data[at] & 0x80; at++) {
+    } /* expected_version */
+    at++;
+    assert_int_equal(buf.data[at], 0x04);
+    size_t items = buf.len - 1 - (at + 1); /* the two events' bytes */
+    assert_true(items < 8192);             /* so the byte size is a two-byte varint */
+    uint8_t *rec = malloc(buf.len + 8);
+    /* count -2 (0x03), byte size (zig-zag, two bytes), the items, 0 */
+    memcpy(rec, buf.data, at);
+    rec[at] = 0x03;
+    rec[at + 1] = (uint8_t)(((items * 2) & 0x7f) | 0x80);
+    rec[at + 2] = (uint8_t)((items * 2) >> 7);
+    memcpy(rec + at + 3, buf.data + at + 1, items + 1);
+    evs_append_request *neg = decode_ok(rec, buf.len + 2);
+    assert_requests_equal(one, neg);
+    evs_append_request_free(neg);
+    free(rec);
+    evs_append_request_free(one);
+    evs_buf_free(&buf);
+    free(s);
+}
+
 /* Random corruption of valid records: every outcome must be a clean result. Run under
  * ASan/UBSan (EVS_SANITIZE=ON) this is a small deterministic fuzz test. */
 static void test_decode_random_corruption(void **state)
@@ -729,7 +820,7 @@ static void test_decode_random_corruption(void **state)
         }
         evs_append_request *got = NULL;
         char err[128];
-        int rc = evs_record_decode(copy, len, &got, err, sizeof err);
+        int rc = decode_both(copy, len, &got, err, sizeof err);
         if (rc == EVS_RECORD_OK) {
             ok++;
             evs_append_request_free(got);
@@ -999,6 +1090,27 @@ static void test_uuid(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(evs_uuid_parse(bad[i], strlen(bad[i]), id), -1);
     assert_int_equal(evs_uuid_parse(NULL, 36, id), -1);
+    /* Every byte value at every position: accepted exactly when it is a hex digit (or the
+     * dash at a dash position), and then the parsed byte holds its value. */
+    for (size_t pos = 0; pos < 36; pos++) {
+        for (int c = 0; c < 256; c++) {
+            char u[37];
+            memcpy(u, "0f8fad5b-d9cb-469f-a165-70867728950e", 37);
+            u[pos] = (char)c;
+            int dash = pos == 8 || pos == 13 || pos == 18 || pos == 23;
+            int digit = (c >= '0' && c <= '9')   ? c - '0'
+                        : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                        : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                                 : -1;
+            int ok = dash ? c == '-' : digit >= 0;
+            assert_int_equal(evs_uuid_parse(u, 36, id), ok ? 0 : -1);
+            if (ok && !dash) {
+                size_t text_bytes = pos - (pos > 8) - (pos > 13) - (pos > 18) - (pos > 23);
+                uint8_t b = id[text_bytes / 2];
+                assert_int_equal(text_bytes % 2 ? (b & 0x0f) : (b >> 4), digit);
+            }
+        }
+    }
     evs_uuid_generate(id);
     evs_uuid_generate(again);
     assert_memory_not_equal(id, again, 16);
@@ -1286,7 +1398,7 @@ static void *thread_main(void *arg)
             continue;
         }
         evs_append_request *got = NULL;
-        if (evs_record_decode(buf.data, buf.len, &got, NULL, 0) != 0 ||
+        if (decode_both(buf.data, buf.len, &got, NULL, 0) != 0 ||
             got->expected_version != s->req.expected_version ||
             got->event_count != s->req.event_count ||
             memcmp(got->events[0].data, s->events[0].data, s->events[0].data_len) != 0)
@@ -1345,6 +1457,8 @@ int main(void)
         cmocka_unit_test(test_decode_invalid_uuid),
         cmocka_unit_test(test_decode_hostile_bodies),
         cmocka_unit_test(test_decode_random_corruption),
+        cmocka_unit_test(test_decode_corrupted_lengths),
+        cmocka_unit_test(test_decode_array_blocks),
         cmocka_unit_test(test_validate_request_rules),
         cmocka_unit_test(test_validate_encoded_size_limit),
         cmocka_unit_test(test_name_helpers),
