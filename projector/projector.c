@@ -394,30 +394,57 @@ static void publish(evs_projector *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-/* During --rebuild: prints progress once a second, and once when caught up. */
+/* The sum of the high watermarks of all partitions from the consumer's fetch cache (no
+ * request), into *total; -1 if a partition is not assigned here or not fetched yet. */
+static int cached_end(evs_projector *p, int64_t *total)
+{
+    *total = 0;
+    for (int32_t i = 0; i < p->partition_count; i++) {
+        int64_t low, high = -1;
+        pthread_mutex_lock(&p->lock);
+        int assigned = p->assigned[i];
+        pthread_mutex_unlock(&p->lock);
+        if (!assigned ||
+            rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low, &high) ||
+            high < 0)
+            return -1;
+        *total += high;
+    }
+    return 0;
+}
+
+/* During --rebuild: prints progress once a second and once when caught up. Between the
+ * seconds it also checks after every batch whether the end of the topic is reached, when
+ * the consumer's cache can tell without a request, so that "rebuild complete in" is exact to
+ * a batch rather than to a second. */
 static void report_rebuild(evs_projector *p, double started, double *last_report, int *done)
 {
     double now = now_seconds();
-    if (*done || now - *last_report < 1.0)
-        return;
-    *last_report = now;
-    int64_t *hw = calloc((size_t)p->partition_count, sizeof *hw);
-    if (!hw || evs_projector_high_watermarks(p, hw, 2000) < 0) {
-        free(hw);
-        return;
-    }
     int64_t applied = 0, total = 0;
-    for (int32_t i = 0; i < p->partition_count; i++) {
+    if (*done)
+        return;
+    for (int32_t i = 0; i < p->partition_count; i++)
         applied += p->applier.next_offset[i];
-        total += hw[i];
+    if (now - *last_report < 1.0) {
+        if (cached_end(p, &total) < 0 || applied < total)
+            return;
+    } else {
+        int64_t *hw = calloc((size_t)p->partition_count, sizeof *hw);
+        if (!hw || evs_projector_high_watermarks(p, hw, 2000) < 0) {
+            free(hw);
+            return;
+        }
+        for (int32_t i = 0; i < p->partition_count; i++)
+            total += hw[i];
+        free(hw);
     }
-    free(hw);
+    *last_report = now;
     double rate = (double)p->applier.stats.events / (now - started);
     fprintf(stderr, "evstore-projector: rebuild: %lld of %lld records, %llu events, %.0f events/s\n",
             (long long)applied, (long long)total,
             (unsigned long long)p->applier.stats.events, rate);
     if (applied >= total) {
-        fprintf(stderr, "evstore-projector: rebuild complete in %.1f s\n", now - started);
+        fprintf(stderr, "evstore-projector: rebuild complete in %.2f s\n", now - started);
         *done = 1;
     }
 }
