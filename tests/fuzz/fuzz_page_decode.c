@@ -19,19 +19,8 @@
 #include <string.h>
 
 #include "evstore_limits.h"
+#include "fuzz_check.h"
 #include "page_codec.h"
-
-/* A failed property: print what differs and abort, so libFuzzer saves the input. */
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_page_decode: %s:%d: check failed: %s: ", __FILE__,        \
-                    __LINE__, #cond);                                                        \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
 
 typedef struct page {
     evs_page_info info;

@@ -24,23 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "record_codec.h"
 
 #ifndef EVS_FUZZ_DATA_DIR
 #error "EVS_FUZZ_DATA_DIR (tests/data) must be defined by the build"
 #endif
-
-/* A failed property: print what differs and abort, so libFuzzer saves the input. */
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            fprintf(stderr, "fuzz_record_decode: %s:%d: check failed: %s: ", __FILE__,      \
-                    __LINE__, #cond);                                                        \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-            abort();                                                                         \
-        }                                                                                    \
-    } while (0)
 
 static char *read_file(const char *path)
 {
