@@ -31,7 +31,7 @@
 #  8. on exit, whatever happened: stops the projector (and the broker, and PostgreSQL, if it
 #     started them), deletes the bench topic and the projector's state directory.
 #
-# A default run takes about 10 minutes on 2 cores. Sizes and switches (defaults in brackets):
+# A default run takes about 5 minutes on 2 cores. Sizes and switches (defaults in brackets):
 #   EVSTORE_BROKERS                 [127.0.0.1:18092]
 #   EVSTORE_BENCH_PREFILL           [1000000] events in each store before the timed runs
 #   EVSTORE_BENCH_LATENCY_COUNT     [5000]    appends in each W1 run
