@@ -394,19 +394,33 @@ static void publish(evs_projector *p)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* The high watermark of partition i from the consumer's latest fetch: 0, or -1 when the
+ * partition is not consumed here or not fetched yet. The consumer always has a fetch waiting
+ * at the leader, which answers as soon as a record arrives, so this is at most milliseconds
+ * old, needs no request, and follows the leader when it moves. (A query of a leader that
+ * went away can block far past its timeout in librdkafka 2.0.) */
+static int cached_high_watermark(evs_projector *p, int32_t i, int64_t *high)
+{
+    int64_t low;
+    pthread_mutex_lock(&p->lock);
+    int assigned = p->assigned[i];
+    pthread_mutex_unlock(&p->lock);
+    *high = -1;
+    if (!assigned || !p->consumer ||
+        rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low, high) ||
+        *high < 0)
+        return -1;
+    return 0;
+}
+
 /* The sum of the high watermarks of all partitions from the consumer's fetch cache (no
  * request), into *total; -1 if a partition is not assigned here or not fetched yet. */
 static int cached_end(evs_projector *p, int64_t *total)
 {
     *total = 0;
     for (int32_t i = 0; i < p->partition_count; i++) {
-        int64_t low, high = -1;
-        pthread_mutex_lock(&p->lock);
-        int assigned = p->assigned[i];
-        pthread_mutex_unlock(&p->lock);
-        if (!assigned ||
-            rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low, &high) ||
-            high < 0)
+        int64_t high;
+        if (cached_high_watermark(p, i, &high) < 0)
             return -1;
         *total += high;
     }
@@ -575,22 +589,9 @@ int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offs
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms)
 {
     for (int32_t i = 0; i < p->partition_count; i++) {
-        int64_t low, high = -1;
-        pthread_mutex_lock(&p->lock);
-        int assigned = p->assigned[i];
-        pthread_mutex_unlock(&p->lock);
-        /* A partition this projector consumes: the high watermark of its latest fetch. The
-         * consumer always has a fetch waiting at the leader, which answers as soon as a
-         * record arrives, so this is at most milliseconds old, needs no request, and follows
-         * the leader when it moves. (A query of a leader that went away can block far past
-         * its timeout in librdkafka 2.0.) */
-        if (assigned && p->consumer &&
-            !rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low,
-                                                        &high) &&
-            high >= 0) {
-            hw[i] = high;
+        int64_t low;
+        if (cached_high_watermark(p, i, &hw[i]) == 0)
             continue;
-        }
         if (rd_kafka_query_watermark_offsets(p->querier, p->config.topic, i, &low, &hw[i],
                                              timeout_ms))
             return -1;
