@@ -366,7 +366,8 @@ static int rd_event(rd *r, evs_page_event *e)
     e->data = p;
     if ((rc = rd_optional(r, "metadata", EVS_EVENT_METADATA_MAX, &p, &e->metadata_len)) != 0)
         return rc;
-    e->metadata = p;
+    /* Empty metadata is no metadata, in both directions (the encoder writes null for it). */
+    e->metadata = e->metadata_len ? p : NULL;
     if ((rc = rd_optional(r, "correlation_id", EVS_CORRELATION_ID_MAX, &p,
                           &e->correlation_id_len)) != 0)
         return rc;

@@ -62,7 +62,8 @@ typedef struct evs_page_event {
     size_t content_type_len;
     const uint8_t *data; /* may be NULL when data_len is 0 */
     size_t data_len;
-    const uint8_t *metadata; /* NULL when absent (the encoder writes null for length 0) */
+    const uint8_t *metadata; /* NULL when absent or empty: the encoder writes null for
+                              * length 0 and the decoder reads empty bytes as NULL */
     size_t metadata_len;
     const char *correlation_id; /* NULL if absent */
     size_t correlation_id_len;

@@ -799,6 +799,41 @@ static void test_block_counts(void **state)
     free(good.p);
 }
 
+/* Metadata present but empty (the union's bytes branch, length 0) is no metadata: decoded as
+ * NULL, as the encoder writes it, so the page re-encodes to the canonical form (found by
+ * fuzz_page_decode: the regression input is tests/fuzz/regressions/fuzz_page_decode/). */
+static void test_empty_metadata_is_none(void **state)
+{
+    (void)state;
+    wbuf empty = field(1, 0, 'x');
+    bad x = {S_EV_METADATA, empty.p, empty.len};
+    wbuf w = w_page(&x);
+    collected *c = calloc(2, sizeof *c), *again = c + 1;
+    assert_non_null(c);
+    evs_page_info info;
+    char err[256];
+    assert_int_equal(evs_page_decode(w.p, w.len, &info, collect, c, err, sizeof err), 0);
+    assert_int_equal(c->count, 1);
+    assert_null(c->events[0].metadata);
+    assert_int_equal(c->events[0].metadata_len, 0);
+
+    evs_buf once = {0};
+    evs_page_encoder enc;
+    evs_page_encode_begin(&enc, &once, &info);
+    evs_page_encode_event(&enc, &c->events[0]);
+    assert_int_equal(evs_page_encode_end(&enc, info.next, info.end), 0);
+    evs_page_info info2;
+    assert_int_equal(evs_page_decode(once.data, once.len, &info2, collect, again, err, sizeof err),
+                     0);
+    assert_int_equal(again->count, 1);
+    assert_null(again->events[0].metadata);
+    assert_int_equal(once.len, w.len - 1); /* null branch (1 byte) for branch + length (2) */
+    evs_buf_free(&once);
+    free(c);
+    free(empty.p);
+    free(w.p);
+}
+
 static int stop_at_first(void *ctx, const evs_page_event *e)
 {
     (void)e;
@@ -907,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_bad_lengths),
         cmocka_unit_test(test_bad_varints_and_values),
         cmocka_unit_test(test_block_counts),
+        cmocka_unit_test(test_empty_metadata_is_none),
         cmocka_unit_test(test_visitor_stops),
         cmocka_unit_test(test_event_list_from_page),
     };
