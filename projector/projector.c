@@ -221,20 +221,37 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     evs_projector *p = opaque;
     int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    /* Only partitions of our topic are taken. The group may hand over another topic's: a
+     * static member (same --group and instance id, e.g. the same --data-dir) that rejoins
+     * soon after one that consumed another topic gets that member's assignment back
+     * without a rebalance. Applying those records would build this topic's store from
+     * another topic's log. */
+    rd_kafka_topic_partition_list_t *ours = rd_kafka_topic_partition_list_new(parts->cnt);
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < parts->cnt; i++) {
         int32_t part = parts->elems[i].partition;
+        if (strcmp(parts->elems[i].topic, p->config.topic) != 0) {
+            fprintf(stderr, "evstore-projector: the group %s partition %d of topic %s, not "
+                            "%s: ignored (another consumer with this group and instance id "
+                            "read that topic)\n", assign ? "assigned" : "revoked", part,
+                    parts->elems[i].topic, p->config.topic);
+            if (assign)
+                p->foreign_assignment = 1;
+            continue;
+        }
         if (part < 0 || part >= p->partition_count)
             continue;
         if (assign)
-            parts->elems[i].offset = p->applier.next_offset[part];
+            rd_kafka_topic_partition_list_add(ours, p->config.topic, part)->offset =
+                p->applier.next_offset[part];
         p->assigned[part] = assign;
         fprintf(stderr, "evstore-projector: %s partition %d at offset %lld\n",
                 assign ? "assigned" : "revoked", part,
                 (long long)p->applier.next_offset[part]);
     }
     pthread_mutex_unlock(&p->lock);
-    rd_kafka_assign(rk, assign ? parts : NULL);
+    rd_kafka_assign(rk, assign ? ours : NULL);
+    rd_kafka_topic_partition_list_destroy(ours);
 }
 
 static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
@@ -463,6 +480,30 @@ static void report_rebuild(evs_projector *p, double started, double *last_report
     }
 }
 
+/* After the group assigned another topic's partitions (rebalance_cb): joins the group
+ * again, with this projector's subscription, so that the group assigns this topic. */
+static int resubscribe(evs_projector *p)
+{
+    p->foreign_assignment = 0;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, p->config.topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(p->consumer);
+    if (!e)
+        e = rd_kafka_subscribe(p->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot subscribe to %s again: %s", p->config.topic,
+                 rd_kafka_err2str(e));
+        fprintf(stderr, "evstore-projector: %s\n", msg);
+        set_failure(p, msg);
+        return -1;
+    }
+    fprintf(stderr, "evstore-projector: joining group %s again for topic %s\n",
+            p->config.group, p->config.topic);
+    return 0;
+}
+
 int evs_projector_run(evs_projector *p)
 {
     int max = p->config.batch_records_max > 0 ? p->config.batch_records_max : 2000;
@@ -481,6 +522,10 @@ int evs_projector_run(evs_projector *p)
     while (!p->stop) {
         int n = 0;
         size_t bytes = 0;
+        if (p->foreign_assignment && resubscribe(p) < 0) {
+            rc = -1;
+            goto out;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
         while (m) {
             if (m->err) {
@@ -497,6 +542,11 @@ int evs_projector_run(evs_projector *p)
                     goto out;
                 }
                 fprintf(stderr, "evstore-projector: consumer: %s\n", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+            } else if (strcmp(rd_kafka_topic_name(m->rkt), p->config.topic) != 0) {
+                /* Never another topic's record (see rebalance_cb). */
+                fprintf(stderr, "evstore-projector: a record of topic %s ignored\n",
+                        rd_kafka_topic_name(m->rkt));
                 rd_kafka_message_destroy(m);
             } else {
                 msgs[n] = m;

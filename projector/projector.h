@@ -49,6 +49,7 @@ typedef struct evs_projector {
     uint64_t *last_position;   /* published copy of applier.last_position */
     int *assigned;             /* 1 if this projector owns the partition now */
     uint64_t skipped_records;
+    int foreign_assignment;    /* the group assigned partitions of another topic */
     uint64_t commits;          /* counts committed batches: what subscribers wait on */
     char failure[512];         /* set when the projector stopped applying, and why */
 

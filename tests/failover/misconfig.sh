@@ -12,7 +12,9 @@
 # without serving, its stderr must name the setting, and the topic must be left as it was.
 # A second projector (another topic, a fresh store) given the HTTP address of a running one
 # must refuse to start, naming the address, and the address must keep answering for the
-# first. Then the topic of a projector that built its store (two appends) gets a second partition
+# first. A projector started with the --group and --data-dir of one that just stopped, but on
+# another topic, must apply only its own topic. Then the topic of a projector that built its
+# store (two appends) gets a second partition
 # (add-partitions): restarted on the same store, the projector must refuse, naming the
 # partition counts, and its store must be unchanged (--hash).
 # shellcheck source=tests/failover/failover_lib.sh
@@ -109,6 +111,32 @@ body=$(curl -sf --max-time 5 "$P3_URL/status") || fail "the first projector stop
 assert_imatch "$body" "\"topic\":\"$TOPIC\"" "the address still answers for the first projector's topic"
 stop_projector p3
 REFUSALS=$((REFUSALS + 1))
+
+# The same --group and --data-dir (so the same static instance id) on another topic, right
+# after a projector of the first topic stopped: the group hands the first topic's partition
+# back to the new member. The projector must take only its own topic's partitions: its
+# store holds its topic's events and none of the other's.
+"$FO_KAFKA" create "$BROKERS" "$TOPIC.stale_a" 1 1 "${GOOD[@]}" || fail "could not create $TOPIC.stale_a"
+"$FO_KAFKA" create "$BROKERS" "$TOPIC.stale_b" 1 1 "${GOOD[@]}" || fail "could not create $TOPIC.stale_b"
+MADE_TOPICS+=("$BROKERS $TOPIC.stale_a" "$BROKERS $TOPIC.stale_b")
+TOPIC_A=$TOPIC.stale_a TOPIC_B=$TOPIC.stale_b
+TOPIC=$TOPIC_A start_projector p5
+TOPIC=$TOPIC_A EVS_PROJ=p5 expect_ok "append to the first topic" append StaleA-1 --type A --data '{}'
+# A record in the second topic; nobody judges it yet, so the CLI's verdict wait times out.
+TOPIC=$TOPIC_B EVS_PROJ=p5 EVS_TIMEOUT_MS=1000 evs append StaleB-1 --type B --data '{}'
+stop_projector p5
+proj_set p6 DIR "$(proj_var p5 DIR)"
+proj_set p6 GROUP "$(proj_var p5 GROUP)"
+TOPIC=$TOPIC_B start_projector p6 --rebuild
+TOPIC=$TOPIC_B wait_caught_up p6 60
+TOPIC=$TOPIC_B EVS_PROJ=p6 expect_ok "read \$all of the second topic" read-all
+assert_imatch "$OUT" '"stream":"StaleB-1"' "the projector applied its own topic's record"
+if grep -q 'StaleA-1' <<<"$OUT"; then
+  fail "the projector of $TOPIC_B applied a record of $TOPIC_A: $OUT"
+fi
+pass
+log "the group's assignment on start: $(grep -E 'assigned|ignored|again' "$(proj_var p6 LOG)" | tr '\n' ' ' | cut -c1-400)"
+stop_projector p6
 
 # A partition count raised after the store was built.
 start_projector p1
