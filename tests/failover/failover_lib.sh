@@ -45,6 +45,7 @@ soft_done() {
 
 fo_exit() {
   local rc=$1 failed=$IT_SOFT_FAILS facts=""
+  [[ $rc -eq 0 && -s "$T/failed" ]] && rc=1 # a check failed in a subshell (lib.sh, fail)
   if [[ $rc -ne 0 && $FO_SOFT_DONE_FAILED -eq 0 && $rc -ne 77 ]]; then
     failed=$((failed + 1))
   fi

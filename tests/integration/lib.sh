@@ -40,6 +40,9 @@ fail() {
     where="${BASH_SOURCE[2]##*/}:${BASH_LINENO[1]}"
   fi
   printf '[%s] FAIL at %s: %s\n' "$IT_NAME" "$where" "$*" >&2
+  # Inside $(...) or ( ) this exit ends only the subshell: the mark makes it_cleanup fail
+  # the test all the same.
+  [[ -n "${T:-}" && -d "$T" ]] && printf '%s: %s\n' "$where" "$*" >>"$T/failed"
   exit 1
 }
 
@@ -151,6 +154,10 @@ it_cleanup() {
     while read -r pid; do kill -KILL "$pid" 2>/dev/null; done <"$T/pids"
   fi
   wait 2>/dev/null
+  if [[ $rc -eq 0 && -s "$T/failed" ]]; then
+    log "a check failed in a subshell: $(head -n 1 "$T/failed" | cut -c1-300)"
+    rc=1
+  fi
   if [[ $rc -eq 0 ]]; then
     if [[ -z "${EVS_IT_KEEP:-}" ]]; then
       "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC" >/dev/null 2>&1 || true
