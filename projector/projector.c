@@ -378,6 +378,9 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     memcpy(p->next_offset, p->applier.next_offset, (size_t)partitions * sizeof(int64_t));
     memcpy(p->last_position, p->applier.last_position, (size_t)partitions * sizeof(uint64_t));
     evs_store_skip_count(p->store, &p->skipped_records);
+    /* The applier counts on from the stored total, so that /status keeps counting the
+     * records skipped before this start. */
+    p->applier.stats.skipped = p->skipped_records;
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, config->topic, RD_KAFKA_PARTITION_UA);

@@ -75,9 +75,18 @@ check_retries() {
 
 check_retries "running"
 
+# A repeated append id is skipped (rule A3; the first verdict stands) and counted in
+# /status; the count covers the records skipped before a restart too.
+evs append Idem-3 --type Again --data '{}' --append-id "$A1" # its answer: see HTTP-API.md
+wait_caught_up p1 30
+jcheck 'd["skipped_records"] == 1' "$(status_json)" "the repeated append id counts as one skipped record"
+expect_rc 6 "the repeated append id stored nothing: Idem-3 does not exist" read Idem-3
+
 stop_projector p1
 start_projector p1
 check_retries "after a clean restart"
+jcheck 'd["skipped_records"] == 1' "$(status_json)" \
+  "after a restart and new appends /status still counts the record skipped before it"
 
 # Appends just before a kill -9 must survive it too.
 E9=$(uuid)
