@@ -19,26 +19,138 @@ static int load_partitions(evs_applier *a)
     return 0;
 }
 
+static void *writer_main(void *arg);
+
 int evs_applier_init(evs_applier *a, evs_store *store, int32_t partition_count)
 {
     memset(a, 0, sizeof *a);
     a->store = store;
     a->partition_count = partition_count;
-    a->next_offset = calloc((size_t)partition_count, sizeof *a->next_offset);
-    a->last_position = calloc((size_t)partition_count, sizeof *a->last_position);
-    if (!a->next_offset || !a->last_position) {
+    size_t n = (size_t)partition_count;
+    a->next_offset = calloc(n, sizeof *a->next_offset);
+    a->last_position = calloc(n, sizeof *a->last_position);
+    a->commit_next_offset = calloc(n, sizeof *a->commit_next_offset);
+    a->commit_last_position = calloc(n, sizeof *a->commit_last_position);
+    if (!a->next_offset || !a->last_position || !a->commit_next_offset ||
+        !a->commit_last_position) {
         evs_applier_free(a);
         return -ENOMEM;
     }
-    return load_partitions(a);
+    int rc = load_partitions(a);
+    if (rc < 0) {
+        evs_applier_free(a);
+        return rc;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->wake, NULL);
+    pthread_cond_init(&a->idle, NULL);
+    if (pthread_create(&a->writer, NULL, writer_main, a) != 0) {
+        pthread_cond_destroy(&a->idle);
+        pthread_cond_destroy(&a->wake);
+        pthread_mutex_destroy(&a->lock);
+        evs_applier_free(a);
+        return -EAGAIN;
+    }
+    a->writer_started = 1;
+    return 0;
 }
 
 void evs_applier_free(evs_applier *a)
 {
+    if (a->writer_started) {
+        char err[512];
+        evs_applier_flush(a, err, sizeof err); /* a failure was reported to on_commit */
+        pthread_mutex_lock(&a->lock);
+        a->stopping = 1;
+        pthread_cond_signal(&a->wake);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->writer, NULL);
+        pthread_cond_destroy(&a->idle);
+        pthread_cond_destroy(&a->wake);
+        pthread_mutex_destroy(&a->lock);
+        a->writer_started = 0;
+    }
     free(a->next_offset);
     free(a->last_position);
+    free(a->commit_next_offset);
+    free(a->commit_last_position);
     a->next_offset = NULL;
     a->last_position = NULL;
+    a->commit_next_offset = NULL;
+    a->commit_last_position = NULL;
+}
+
+/* ---- The writer ----------------------------------------------------------------------
+ *
+ * W1. The consumer thread hands a batch over only while the writer is idle, after copying
+ *     the state the batch commits into commit_*: the writer reads those and the batch,
+ *     the consumer thread touches neither until the writer is idle again.
+ * W2. The writer calls on_commit before it turns idle, so commits are reported in order
+ *     and before the next batch can be handed over.
+ * W3. Only the consumer thread recycles a written batch (after it is idle), and only once
+ *     the batch being judged no longer reads through it (store.c, B5).
+ */
+static void *writer_main(void *arg)
+{
+    evs_applier *a = arg;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->writing && !a->stopping)
+            pthread_cond_wait(&a->wake, &a->lock);
+        if (!a->writing)
+            break;
+        evs_store_batch *b = a->in_flight;
+        pthread_mutex_unlock(&a->lock);
+
+        char err[512] = "";
+        int rc = evs_store_batch_write(b, 0, err, sizeof err);
+        if (a->on_commit) { /* W2 */
+            evs_apply_commit c = {rc, err, a->commit_next_offset, a->commit_last_position,
+                                  a->commit_stats};
+            a->on_commit(a->on_commit_ctx, &c);
+        }
+
+        pthread_mutex_lock(&a->lock);
+        a->write_rc = rc;
+        if (rc < 0)
+            snprintf(a->write_err, sizeof a->write_err, "%s", err);
+        a->writing = 0;
+        pthread_cond_broadcast(&a->idle);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+/* Waits until the writer is idle and recycles the batch it wrote (W3). Returns the result
+ * of that write, with err set on failure. */
+static int wait_writer(evs_applier *a, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&a->lock);
+    while (a->writing)
+        pthread_cond_wait(&a->idle, &a->lock);
+    int rc = a->write_rc;
+    if (rc < 0)
+        snprintf(err, err_len, "%s", a->write_err);
+    a->write_rc = 0;
+    evs_store_batch *done = a->in_flight;
+    a->in_flight = NULL;
+    pthread_mutex_unlock(&a->lock);
+    evs_store_batch_abort(done);
+    return rc;
+}
+
+/* Hands b to the idle writer (W1). */
+static void hand_over(evs_applier *a, evs_store_batch *b)
+{
+    size_t n = (size_t)a->partition_count;
+    memcpy(a->commit_next_offset, a->next_offset, n * sizeof *a->next_offset);
+    memcpy(a->commit_last_position, a->last_position, n * sizeof *a->last_position);
+    a->commit_stats = a->stats;
+    pthread_mutex_lock(&a->lock);
+    a->in_flight = b;
+    a->writing = 1;
+    pthread_cond_signal(&a->wake);
+    pthread_mutex_unlock(&a->lock);
 }
 
 static int skip_record(evs_applier *a, evs_store_batch *b, const evs_input_record *r,
@@ -115,13 +227,16 @@ done:
     return rc;
 }
 
-int evs_applier_apply(evs_applier *a, const evs_input_record *records, size_t n, char *err,
-                      size_t err_len)
+int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n, char *err,
+                       size_t err_len)
 {
     evs_store_batch *b = NULL;
     int rc = evs_store_batch_begin(a->store, &b);
     if (rc < 0)
         return rc;
+    /* a->in_flight is written to, or already in, the database, and read only by this
+     * thread: B5 lets the records below see it either way. */
+    evs_store_batch_set_behind(b, a->in_flight);
     int touched = 0;
     for (size_t i = 0; i < n; i++) {
         const evs_input_record *r = &records[i];
@@ -150,13 +265,31 @@ int evs_applier_apply(evs_applier *a, const evs_input_record *records, size_t n,
     }
     for (int32_t p = 0; p < a->partition_count; p++)
         evs_store_batch_set_partition(b, p, a->next_offset[p], a->last_position[p]);
-    rc = evs_store_batch_commit(b, 0, err, err_len);
-    b = NULL;
+    evs_store_batch_set_behind(b, NULL); /* W3: judged; the earlier batch may go */
+    rc = wait_writer(a, err, err_len);
     if (rc < 0)
-        goto fail;
+        goto fail; /* b was judged on top of a batch that is not in the store */
+    hand_over(a, b);
     return 0;
 fail:
     evs_store_batch_abort(b);
+    char scratch[512]; /* a failed earlier write was reported to on_commit already */
+    wait_writer(a, scratch, sizeof scratch);
     load_partitions(a);
     return rc;
+}
+
+int evs_applier_flush(evs_applier *a, char *err, size_t err_len)
+{
+    int rc = wait_writer(a, err, err_len);
+    if (rc < 0)
+        load_partitions(a);
+    return rc;
+}
+
+int evs_applier_apply(evs_applier *a, const evs_input_record *records, size_t n, char *err,
+                      size_t err_len)
+{
+    int rc = evs_applier_submit(a, records, n, err, err_len);
+    return rc < 0 ? rc : evs_applier_flush(a, err, err_len);
 }

@@ -11,10 +11,18 @@
  * Every rule reads only the record and the state before it, so any projector applying the
  * same log reaches the same state. A batch of records is committed in one write batch
  * together with each partition's next offset (store.h, S1).
+ *
+ * The writer. Writing a batch to RocksDB (mostly memtable inserts) costs about as much as
+ * judging it, so the applier writes on a thread of its own while the caller judges the next
+ * batch: evs_applier_submit judges records into a batch that reads through the one still
+ * being written (store.c, B5), then hands it over once the writer is free. Batches are
+ * written, and on_commit is called, in submission order; at most one batch is being
+ * written at a time. The caller's thread is the only one that judges.
  */
 #ifndef EVS_APPLY_H
 #define EVS_APPLY_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,22 +44,60 @@ typedef struct evs_apply_stats {
     uint64_t ignored;   /* records ignored as already applied (A1) */
 } evs_apply_stats;
 
+/* What a written batch made true, as on_commit receives it (pointers valid during the
+ * call only). */
+typedef struct evs_apply_commit {
+    int rc;                         /* 0, or the write's negative error code */
+    const char *err;                /* why, when rc < 0 */
+    const int64_t *next_offset;     /* per partition, as committed */
+    const uint64_t *last_position;  /* per partition, as committed */
+    evs_apply_stats stats;          /* totals up to and including this batch */
+} evs_apply_commit;
+
+typedef void (*evs_apply_commit_fn)(void *ctx, const evs_apply_commit *commit);
+
 typedef struct evs_applier {
     evs_store *store;
     int32_t partition_count;
-    int64_t *next_offset;     /* per partition: next offset to apply */
-    uint64_t *last_position;  /* per partition: last position assigned */
-    evs_apply_stats stats;
+    int64_t *next_offset;     /* per partition: next offset to apply (judged so far) */
+    uint64_t *last_position;  /* per partition: last position assigned (judged so far) */
+    evs_apply_stats stats;    /* judged so far */
     int quiet;                /* do not log skipped records */
+    /* Called on the writer thread after each batch is written (or fails), in order. */
+    evs_apply_commit_fn on_commit;
+    void *on_commit_ctx;
+
+    /* The writer (apply.c); the fields below are the applier's own. */
+    pthread_t writer;
+    int writer_started;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;           /* to the writer: a batch to write, or stop */
+    pthread_cond_t idle;           /* from the writer: the batch is written */
+    evs_store_batch *in_flight;    /* handed to the writer; kept until recycled */
+    int writing;                   /* the writer has not finished in_flight yet */
+    int stopping;
+    int write_rc;                  /* result of the last write */
+    char write_err[512];
+    int64_t *commit_next_offset;   /* the state in_flight commits, for on_commit */
+    uint64_t *commit_last_position;
+    evs_apply_stats commit_stats;
 } evs_applier;
 
-/* Loads each partition's state from the store. */
+/* Loads each partition's state from the store and starts the writer. */
 int evs_applier_init(evs_applier *a, evs_store *store, int32_t partition_count);
+/* Waits for the batch being written, stops the writer and frees the applier. */
 void evs_applier_free(evs_applier *a);
 
-/* Applies n records (any partitions, each partition's records in offset order) and commits
- * them in one write batch. On a storage error nothing of the batch is kept, the in-memory
- * state is reloaded from the store, and a negative code is returned with err set. */
+/* Judges n records (any partitions, each partition's records in offset order) into one
+ * write batch and hands it to the writer, after the batch before it is written. Returns 0,
+ * or a negative code with err set when judging failed or the earlier batch could not be
+ * written: then neither batch is kept and the in-memory state is reloaded from the store. */
+int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n, char *err,
+                       size_t err_len);
+/* Waits until every submitted batch is written. Returns 0, or the failed write's negative
+ * code with err set (the in-memory state is then reloaded from the store). */
+int evs_applier_flush(evs_applier *a, char *err, size_t err_len);
+/* Submit, then flush: the records are in the store when it returns 0. */
 int evs_applier_apply(evs_applier *a, const evs_input_record *records, size_t n, char *err,
                       size_t err_len);
 

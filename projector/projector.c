@@ -22,6 +22,8 @@
 
 #define ADMIN_TIMEOUT_MS 15000
 
+static void publish(void *ctx, const evs_apply_commit *c);
+
 static void set_failure(evs_projector *p, const char *msg)
 {
     pthread_mutex_lock(&p->lock);
@@ -381,6 +383,8 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     /* The applier counts on from the stored total, so that /status keeps counting the
      * records skipped before this start. */
     p->applier.stats.skipped = p->skipped_records;
+    p->applier.on_commit = publish;
+    p->applier.on_commit_ctx = p;
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, config->topic, RD_KAFKA_PARTITION_UA);
@@ -402,13 +406,24 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void publish(evs_projector *p)
+/* The applier's on_commit, on its writer thread: makes a written batch visible to verdict
+ * waiters, subscribers and /status; a failed write stops the projector (P3). */
+static void publish(void *ctx, const evs_apply_commit *c)
 {
+    evs_projector *p = ctx;
+    if (c->rc < 0) {
+        char msg[sizeof p->failure];
+        snprintf(msg, sizeof msg, "%s", c->err);
+        fprintf(stderr, "evstore-projector: %s; stopping\n", msg);
+        set_failure(p, msg);
+        p->stop = 1;
+        return;
+    }
     pthread_mutex_lock(&p->lock);
-    memcpy(p->next_offset, p->applier.next_offset, (size_t)p->partition_count * sizeof(int64_t));
-    memcpy(p->last_position, p->applier.last_position,
-           (size_t)p->partition_count * sizeof(uint64_t));
-    p->skipped_records = p->applier.stats.skipped;
+    memcpy(p->next_offset, c->next_offset, (size_t)p->partition_count * sizeof(int64_t));
+    memcpy(p->last_position, c->last_position, (size_t)p->partition_count * sizeof(uint64_t));
+    p->skipped_records = c->stats.skipped;
+    p->applied_events = c->stats.events;
     p->commits++;
     pthread_cond_broadcast(&p->applied);
     pthread_mutex_unlock(&p->lock);
@@ -457,8 +472,12 @@ static void report_rebuild(evs_projector *p, double started, double *last_report
     int64_t applied = 0, total = 0;
     if (*done)
         return;
+    uint64_t events;
+    pthread_mutex_lock(&p->lock); /* what is written, not only judged */
     for (int32_t i = 0; i < p->partition_count; i++)
-        applied += p->applier.next_offset[i];
+        applied += p->next_offset[i];
+    events = p->applied_events;
+    pthread_mutex_unlock(&p->lock);
     if (now - *last_report < 1.0) {
         if (cached_end(p, &total) < 0 || applied < total)
             return;
@@ -473,10 +492,9 @@ static void report_rebuild(evs_projector *p, double started, double *last_report
         free(hw);
     }
     *last_report = now;
-    double rate = (double)p->applier.stats.events / (now - started);
+    double rate = (double)events / (now - started);
     fprintf(stderr, "evstore-projector: rebuild: %lld of %lld records, %llu events, %.0f events/s\n",
-            (long long)applied, (long long)total,
-            (unsigned long long)p->applier.stats.events, rate);
+            (long long)applied, (long long)total, (unsigned long long)events, rate);
     if (applied >= total) {
         fprintf(stderr, "evstore-projector: rebuild complete in %.2f s\n", now - started);
         *done = 1;
@@ -569,7 +587,9 @@ int evs_projector_run(evs_projector *p)
             m = rd_kafka_consumer_poll(p->consumer, 0);
         }
         if (n > 0) {
-            int arc = evs_applier_apply(&p->applier, recs, (size_t)n, err, sizeof err);
+            /* Judged here while the batch before is written (apply.h, "The writer");
+             * publish() runs when it is. */
+            int arc = evs_applier_submit(&p->applier, recs, (size_t)n, err, sizeof err);
             for (int i = 0; i < n; i++)
                 rd_kafka_message_destroy(msgs[i]);
             if (arc < 0) {
@@ -579,12 +599,13 @@ int evs_projector_run(evs_projector *p)
                 rc = -1;
                 goto out;
             }
-            publish(p);
         }
         if (!rebuild_done)
             report_rebuild(p, started, &last_report, &rebuild_done);
     }
 out:
+    if (evs_applier_flush(&p->applier, err, sizeof err) < 0)
+        rc = -1; /* reported by publish() */
     free(msgs);
     free(recs);
     return rc;

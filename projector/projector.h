@@ -1,9 +1,10 @@
 /*
  * projector.h - the running projector: shared state of the consumer loop and the HTTP API.
  *
- * The consumer thread is the only writer of the store. After each committed batch it
- * publishes the partitions' next offsets under `lock` and broadcasts `applied`, which is
- * what a verdict request waits on (docs/HTTP-API.md, /verdicts).
+ * The consumer thread judges every record; the applier's writer thread writes the batches
+ * (apply.h, "The writer"). After each written batch the writer publishes the partitions'
+ * next offsets under `lock` and broadcasts `applied`, which is what a verdict request waits
+ * on (docs/HTTP-API.md, /verdicts).
  */
 #ifndef EVS_PROJECTOR_H
 #define EVS_PROJECTOR_H
@@ -49,6 +50,7 @@ typedef struct evs_projector {
     uint64_t *last_position;   /* published copy of applier.last_position */
     int *assigned;             /* 1 if this projector owns the partition now */
     uint64_t skipped_records;
+    uint64_t applied_events;   /* events accepted since this start */
     int foreign_assignment;    /* the group assigned partitions of another topic */
     uint64_t commits;          /* counts committed batches: what subscribers wait on */
     char failure[512];         /* set when the projector stopped applying, and why */

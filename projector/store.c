@@ -36,7 +36,7 @@ struct evs_store {
     rocksdb_block_based_table_options_t *table_options;
     rocksdb_cache_t *cache;
     rocksdb_filterpolicy_t *filter; /* owned by table_options */
-    struct evs_store_batch *spare_batch; /* reused by the next batch (B3) */
+    struct evs_store_batch *spare[2]; /* reused by the next batches (B3) */
 };
 
 static void batch_free(evs_store_batch *b);
@@ -293,7 +293,8 @@ void evs_store_close(evs_store *s)
 {
     if (!s)
         return;
-    batch_free(s->spare_batch);
+    batch_free(s->spare[0]);
+    batch_free(s->spare[1]);
     if (s->cf_default)
         rocksdb_column_family_handle_destroy(s->cf_default);
     if (s->db)
@@ -445,13 +446,20 @@ int evs_store_stream_version(evs_store *s, const char *stream, size_t len, uint6
  *     only the last of them is written.
  * B2. The rule reads its own writes: a lookup of a 'v', 'e' or 'a' key finds the batch's
  *     last put of it in the overlay, and only otherwise reads the database.
- * B3. Only the consumer thread makes batches (projector.c, P3); the store keeps one spare
- *     batch so that its buffers are reused instead of reallocated for every batch.
+ * B3. Only the consumer thread makes batches (projector.c, P3); the store keeps two spare
+ *     batches so that their buffers are reused instead of reallocated for every batch.
  * B4. Before the rule judges a record, the record's event ids are read from the database
  *     in one batched MultiGet (evs_store_batch_prefetch_ids) instead of one Get each. The
  *     database does not change during a batch, so the fetched values stay true until
  *     commit; the overlay is still asked first (B2), so an id put earlier in the batch is
  *     found there.
+ * B5. A batch may be judged while the one before it is still being written by another
+ *     thread (apply.c, "The writer"). Its lookups then ask its own overlay, then the
+ *     earlier batch's (`behind`), then the database: the earlier batch's puts are found
+ *     whether or not its write has reached the database yet, and a key in neither overlay
+ *     reads the same before and after that write. Writing a batch reads its puts and
+ *     arena and changes neither, so the judging thread may read them meanwhile; only the
+ *     judging thread recycles a batch, after its write has finished.
  */
 
 typedef struct batch_put {
@@ -462,6 +470,7 @@ typedef struct batch_put {
 
 struct evs_store_batch {
     evs_store *store;
+    const struct evs_store_batch *behind; /* looked up after this one's overlay (B5) */
     evs_rule_state rule_state;
     writer arena;           /* keys and values of the puts */
     batch_put *puts;
@@ -514,6 +523,23 @@ static uint32_t *overlay_slot(evs_store_batch *b, const uint8_t *key, size_t kle
         if (p->key_len == klen && memcmp(b->arena.p + p->key_off, key, klen) == 0)
             return slot;
     }
+}
+
+/* The last put of a readable key in b's overlay or, failing that, in the batch behind it
+ * (B2, B5); NULL if neither has it. *arena receives the arena the put points into. */
+static const batch_put *overlay_find(const evs_store_batch *b, const uint8_t *key,
+                                     size_t klen, const uint8_t **arena)
+{
+    for (; b; b = b->behind) {
+        if (!b->overlay_count)
+            continue;
+        uint32_t slot = *overlay_slot((evs_store_batch *)b, key, klen);
+        if (slot) {
+            *arena = b->arena.p;
+            return &b->puts[slot - 1];
+        }
+    }
+    return NULL;
 }
 
 static int overlay_grow(evs_store_batch *b)
@@ -593,14 +619,12 @@ static int batch_get(evs_store_batch *b, const uint8_t *key, size_t klen, char *
                      size_t *vlen, int *owned)
 {
     *owned = 0;
-    if (b->overlay_count) {
-        uint32_t slot = *overlay_slot(b, key, klen);
-        if (slot) {
-            const batch_put *p = &b->puts[slot - 1];
-            *val = (char *)b->arena.p + p->key_off + p->key_len;
-            *vlen = p->value_len;
-            return 0;
-        }
+    const uint8_t *arena;
+    const batch_put *p = overlay_find(b, key, klen, &arena);
+    if (p) {
+        *val = (char *)arena + p->key_off + p->key_len;
+        *vlen = p->value_len;
+        return 0;
     }
     char *rerr = NULL;
     *val = rocksdb_get(b->store->db, b->store->read_options, (const char *)key, klen, vlen,
@@ -716,10 +740,10 @@ static int rule_event_lookup(void *ctx, const uint8_t id[16], int *found,
     rocksdb_pinnableslice_t **fetched = NULL;
     if (b->fetch_next < b->fetch_count && memcmp(b->fetch_keys[b->fetch_next], key, 17) == 0)
         fetched = &b->fetch_values[b->fetch_next++];
-    uint32_t slot = b->overlay_count ? *overlay_slot(b, key, 17) : 0;
-    if (slot) { /* B2 */
-        const batch_put *p = &b->puts[slot - 1];
-        val = (char *)b->arena.p + p->key_off + p->key_len;
+    const uint8_t *arena;
+    const batch_put *p = overlay_find(b, key, 17, &arena);
+    if (p) { /* B2, B5 */
+        val = (char *)arena + p->key_off + p->key_len;
         vlen = p->value_len;
     } else if (fetched) {
         if (*fetched)
@@ -771,8 +795,9 @@ static void batch_free(evs_store_batch *b)
 
 int evs_store_batch_begin(evs_store *s, evs_store_batch **out)
 {
-    evs_store_batch *b = s->spare_batch; /* B3 */
-    s->spare_batch = NULL;
+    evs_store_batch *b = s->spare[0]; /* B3 */
+    s->spare[0] = s->spare[1];
+    s->spare[1] = NULL;
     /* RocksDB counts every key comparison and read in a thread-local perf context unless
      * told not to (its default level counts); nobody reads those counts here, and on the
      * apply path they cost several percent. The level is per thread: this is the one that
@@ -793,6 +818,7 @@ int evs_store_batch_begin(evs_store *s, evs_store_batch **out)
         rocksdb_writebatch_clear(b->wb);
     }
     b->store = s;
+    b->behind = NULL;
     b->rule_state.stream_version = rule_stream_version;
     b->rule_state.event_lookup = rule_event_lookup;
     b->rule_state.ctx = b;
@@ -957,22 +983,21 @@ static int sorted_put_cmp(const void *x, const void *y)
     return a->order < b->order ? -1 : a->order > b->order;
 }
 
-int evs_store_batch_commit(evs_store_batch *b, int sync, char *err, size_t err_len)
+int evs_store_batch_write(evs_store_batch *b, int sync, char *err, size_t err_len)
 {
     evs_store *s = b->store;
     char *rerr = NULL;
     int rc = 0;
+    rocksdb_set_perf_level(rocksdb_disable); /* per thread: see evs_store_batch_begin */
     if (b->oom || b->arena.oom) {
         set_err(err, err_len, "RocksDB write failed", "out of memory building the batch");
-        rc = -ENOMEM;
-        goto out;
+        return -ENOMEM;
     }
     if (b->sorted_cap < b->put_count) {
         sorted_put *sp = realloc(b->sorted, b->put_count * sizeof *sp);
         if (!sp) {
             set_err(err, err_len, "RocksDB write failed", "out of memory sorting the batch");
-            rc = -ENOMEM;
-            goto out;
+            return -ENOMEM;
         }
         b->sorted = sp;
         b->sorted_cap = b->put_count;
@@ -997,9 +1022,19 @@ int evs_store_batch_commit(evs_store_batch *b, int sync, char *err, size_t err_l
         free(rerr);
         rc = -EIO;
     }
-out:
+    return rc;
+}
+
+int evs_store_batch_commit(evs_store_batch *b, int sync, char *err, size_t err_len)
+{
+    int rc = evs_store_batch_write(b, sync, err, err_len);
     evs_store_batch_abort(b);
     return rc;
+}
+
+void evs_store_batch_set_behind(evs_store_batch *b, const evs_store_batch *behind)
+{
+    b->behind = behind;
 }
 
 void evs_store_batch_abort(evs_store_batch *b)
@@ -1010,8 +1045,10 @@ void evs_store_batch_abort(evs_store_batch *b)
     free(b->lookup_value);
     b->lookup_value = NULL;
     fetch_clear(b);
-    if (!s->spare_batch)
-        s->spare_batch = b; /* B3 */
+    if (!s->spare[0])
+        s->spare[0] = b; /* B3 */
+    else if (!s->spare[1])
+        s->spare[1] = b;
     else
         batch_free(b);
 }

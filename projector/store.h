@@ -115,6 +115,14 @@ int evs_store_batch_set_partition(evs_store_batch *batch, int32_t partition,
 int evs_store_batch_commit(evs_store_batch *batch, int sync, char *err, size_t err_len);
 void evs_store_batch_abort(evs_store_batch *batch);
 
+/* Pipelined applying (store.c, B5). evs_store_batch_write writes the batch like commit
+ * but keeps it: it may run on another thread while the consumer thread judges the next
+ * batch, which reads through this one after set_behind(next, this). The consumer thread
+ * frees it with evs_store_batch_abort once the write has returned (and no batch has it
+ * behind any more). At most two batches exist at a time. */
+int evs_store_batch_write(evs_store_batch *batch, int sync, char *err, size_t err_len);
+void evs_store_batch_set_behind(evs_store_batch *batch, const evs_store_batch *behind);
+
 /* ---- Reading -------------------------------------------------------------------------- */
 
 /* A stored event as read back. Pointers point into `blob_` and live as long as it. */

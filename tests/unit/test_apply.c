@@ -757,6 +757,187 @@ static void test_index_entries_per_append(void **unused)
     close_fixture(&f);
 }
 
+/* The writer (apply.h): records submitted in many small batches, each judged while the one
+ * before is still being written, reach the same state and verdicts as records applied one
+ * by one with nothing in flight; on_commit sees every batch, in order, each with the
+ * offsets it committed. The workload's retries reach back 7 records, so they are found in
+ * the batch being judged, in the batch being written, or in the database. */
+typedef struct commits_seen {
+    size_t count;
+    int64_t last_next_offset;
+    int in_order;
+    int failed;
+} commits_seen;
+
+static void note_commit(void *ctx, const evs_apply_commit *c)
+{
+    commits_seen *log = ctx;
+    if (c->rc < 0)
+        log->failed = 1;
+    if (c->next_offset[0] <= log->last_next_offset)
+        log->in_order = 0;
+    log->last_next_offset = c->next_offset[0];
+    log->count++;
+}
+
+static void test_pipelined_batches_match_one_by_one(void **unused)
+{
+    enum { N = 1200, EVENTS = 4 };
+    static encoded recs[N];
+    static evs_input_record in[N];
+    uint64_t versions[5] = {0};
+    for (uint32_t i = 0; i < N; i++) {
+        char stream[16];
+        int s = (int)((i % 6 == 5 ? i - 7 : i) % 5); /* a retry goes to its append's stream */
+        snprintf(stream, sizeof stream, "Pipe-%d", s);
+        uint32_t first_id = 1000 + i * EVENTS;
+        evs_expected_kind kind = EVS_EXPECT_EXACT;
+        uint64_t expected = versions[s];
+        if (i % 6 == 5) {
+            first_id = 1000 + (i - 7) * EVENTS; /* a retry of an append 7 records back */
+            kind = EVS_EXPECT_ANY;
+            expected = 0;
+        } else if (i % 6 == 2) {
+            expected += 1; /* a stale expectation */
+        } else {
+            versions[s] += EVENTS;
+        }
+        encode_append_wide(&recs[i], stream, i, kind, expected, first_id, EVENTS);
+        in[i] = (evs_input_record){0, (int64_t)i, recs[i].stream, strlen(recs[i].stream),
+                                   recs[i].buf.data, recs[i].buf.len};
+    }
+    char err[256];
+    fixture a, b;
+    commits_seen commits = {0, -1, 1, 0};
+    open_fixture(&a, "pipe-a");
+    open_fixture(&b, "pipe-b");
+    b.applier.on_commit = note_commit;
+    b.applier.on_commit_ctx = &commits;
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(evs_applier_apply(&a.applier, in + i, 1, err, sizeof err), 0);
+    size_t batches = 0;
+    for (size_t i = 0; i < N; batches++) {
+        size_t n = 1 + batches % 4; /* 1..4 records: retries straddle batches */
+        if (n > N - i)
+            n = N - i;
+        assert_int_equal(evs_applier_submit(&b.applier, in + i, n, err, sizeof err), 0);
+        i += n;
+    }
+    assert_int_equal(evs_applier_flush(&b.applier, err, sizeof err), 0);
+    assert_int_equal(commits.count, batches);
+    assert_true(commits.in_order);
+    assert_false(commits.failed);
+    assert_int_equal(commits.last_next_offset, N);
+
+    evs_store_digest da, db;
+    assert_int_equal(evs_store_digest_compute(a.store, &da), 0);
+    assert_int_equal(evs_store_digest_compute(b.store, &db), 0);
+    assert_int_equal(da.version_table, db.version_table);
+    assert_int_equal(da.streams, db.streams);
+    assert_int_equal(da.event_count, db.event_count);
+    assert_int_equal(da.event_count, b.applier.last_position[0]);
+    size_t duplicates = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t id[16];
+        int found_a = 0, found_b = 0;
+        evs_stored_verdict va, vb;
+        memset(id, 0xEE, 16);
+        memcpy(id, &i, 4);
+        assert_int_equal(evs_store_verdict_get(a.store, id, &found_a, &va), 0);
+        assert_int_equal(evs_store_verdict_get(b.store, id, &found_b, &vb), 0);
+        assert_true(found_a && found_b);
+        assert_memory_equal(&va, &vb, sizeof va);
+        if (i % 6 == 5 && va.verdict.status == EVS_VERDICT_DUPLICATE)
+            duplicates++;
+    }
+    assert_true(duplicates > N / 12); /* the retries were recognised */
+    for (size_t i = 0; i < N; i++)
+        evs_buf_free(&recs[i].buf);
+    close_fixture(&a);
+    close_fixture(&b);
+}
+
+/* store.c, B5: a batch judged on top of one that is not written yet reads that batch's
+ * puts (stream version, event ids, verdicts), its own puts before them, and the database
+ * after both; still so once the earlier batch is written. */
+static void test_batch_reads_through_the_batch_behind(void **unused)
+{
+    fixture f;
+    char err[256];
+    open_fixture(&f, "behind");
+    apply_append(&f, "Order-1", 0x21, EVS_EXPECT_ANY, 0, 0x60, 2); /* in the database */
+
+    evs_record_event events[2];
+    evs_append_request req;
+    memset(&req, 0, sizeof req);
+    memset(events, 0, sizeof events);
+    req.stream = "Order-2";
+    req.stream_len = 7;
+    req.events = events;
+    req.event_count = 2;
+    for (int i = 0; i < 2; i++) {
+        memset(events[i].event_id, 0x70 + i, 16);
+        events[i].type = "Placed";
+        events[i].type_len = 6;
+        events[i].content_type = "application/json";
+        events[i].content_type_len = 16;
+        events[i].data = (const uint8_t *)"{}";
+        events[i].data_len = 2;
+    }
+    evs_store_batch *first, *second;
+    assert_int_equal(evs_store_batch_begin(f.store, &first), 0);
+    assert_int_equal(evs_store_batch_put_events(first, &req, 0, 1, 3), 0);
+    evs_stored_verdict v;
+    memset(&v, 0, sizeof v);
+    v.verdict.status = EVS_VERDICT_ACCEPTED;
+    snprintf(v.stream, sizeof v.stream, "Order-2");
+    uint8_t append_id[16];
+    memset(append_id, 0x22, 16);
+    assert_int_equal(evs_store_batch_put_verdict(first, append_id, &v), 0);
+
+    assert_int_equal(evs_store_batch_begin(f.store, &second), 0);
+    evs_store_batch_set_behind(second, first);
+    const evs_rule_state *st = evs_store_batch_rule_state(second);
+    for (int written = 0; written < 2; written++) {
+        uint64_t version = 0;
+        assert_int_equal(st->stream_version(st->ctx, "Order-2", 7, &version), 0);
+        assert_int_equal(version, 2); /* from the batch behind */
+        assert_int_equal(st->stream_version(st->ctx, "Order-1", 7, &version), 0);
+        assert_int_equal(version, 2); /* from the database */
+        int found = 0;
+        evs_event_location loc;
+        assert_int_equal(st->event_lookup(st->ctx, events[1].event_id, &found, &loc), 0);
+        assert_true(found);
+        assert_int_equal(loc.version, 2);
+        assert_int_equal(loc.position, 4);
+        assert_int_equal(loc.stream_len, 7);
+        assert_memory_equal(loc.stream, "Order-2", 7);
+        uint8_t stored_id[16];
+        memset(stored_id, 0x61, 16);
+        assert_int_equal(st->event_lookup(st->ctx, stored_id, &found, &loc), 0);
+        assert_true(found);
+        assert_int_equal(loc.version, 2);
+        int exists = 0;
+        assert_int_equal(evs_store_batch_has_verdict(second, append_id, &exists), 0);
+        assert_true(exists);
+        if (!written)
+            assert_int_equal(evs_store_batch_write(first, 0, err, sizeof err), 0);
+    }
+    /* The batch's own put of a key comes before the one behind it. */
+    req.events = NULL;
+    evs_record_event more[1] = {events[0]};
+    memset(more[0].event_id, 0x7A, 16);
+    req.events = more;
+    req.event_count = 1;
+    assert_int_equal(evs_store_batch_put_events(second, &req, 0, 3, 5), 0);
+    uint64_t version = 0;
+    assert_int_equal(st->stream_version(st->ctx, "Order-2", 7, &version), 0);
+    assert_int_equal(version, 3);
+    evs_store_batch_abort(second);
+    evs_store_batch_abort(first);
+    close_fixture(&f);
+}
+
 static void test_old_format_store_is_refused(void **unused)
 {
     fixture f;
@@ -799,6 +980,8 @@ int main(void)
         cmocka_unit_test(test_prefetched_id_lookups),
         cmocka_unit_test(test_index_entries_per_append),
         cmocka_unit_test(test_old_format_store_is_refused),
+        cmocka_unit_test(test_pipelined_batches_match_one_by_one),
+        cmocka_unit_test(test_batch_reads_through_the_batch_behind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
