@@ -35,8 +35,8 @@ static void usage(FILE *f)
           "  --partitions N             partitions when creating the topic (default 1)\n"
           "  --replication-factor N     replication when creating the topic\n"
           "                             (default: 3, or fewer if there are fewer brokers)\n"
-          "  --batch-records N          most records per RocksDB write batch (default 2000;\n"
-          "                             a batch also ends after 1 MiB of records)\n"
+          "  --batch-records N          most records per RocksDB write batch (default 10000;\n"
+          "                             a batch also ends after 16 MiB of records)\n"
           "  --rebuild                  delete the state and replay the topic from offset 0\n"
           "  --hash                     print a digest of the state in --data-dir and exit\n"
           "  --help\n",
@@ -97,8 +97,8 @@ int main(int argc, char **argv)
         .http_address = env_or("EVSTORE_PROJECTOR_HTTP", "127.0.0.1:18080"),
         .partitions = 1,
         .replication_factor = -1,
-        .batch_records_max = 2000,
-        .batch_bytes_max = 1 << 20,
+        .batch_records_max = EVS_BATCH_RECORDS_DEFAULT,
+        .batch_bytes_max = EVS_BATCH_BYTES_DEFAULT,
     };
     int hash = 0;
     enum { O_BROKERS = 1, O_TOPIC, O_GROUP, O_DATA, O_HTTP, O_PARTS, O_RF, O_BATCH, O_REBUILD,

@@ -527,7 +527,8 @@ static int resubscribe(evs_projector *p)
 
 int evs_projector_run(evs_projector *p)
 {
-    int max = p->config.batch_records_max > 0 ? p->config.batch_records_max : 2000;
+    int max = p->config.batch_records_max > 0 ? p->config.batch_records_max
+                                              : EVS_BATCH_RECORDS_DEFAULT;
     rd_kafka_message_t **msgs = calloc((size_t)max, sizeof *msgs);
     evs_input_record *recs = calloc((size_t)max, sizeof *recs);
     char err[512];
@@ -539,7 +540,8 @@ int evs_projector_run(evs_projector *p)
         rc = -1;
         goto out;
     }
-    size_t bytes_max = p->config.batch_bytes_max > 0 ? p->config.batch_bytes_max : 1 << 20;
+    size_t bytes_max = p->config.batch_bytes_max > 0 ? p->config.batch_bytes_max
+                                                     : EVS_BATCH_BYTES_DEFAULT;
     while (!p->stop) {
         int n = 0;
         size_t bytes = 0;
