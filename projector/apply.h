@@ -15,8 +15,9 @@
  * The writer. Writing a batch to RocksDB (mostly memtable inserts) costs about as much as
  * judging it, so the applier writes on a thread of its own while the caller judges the next
  * batch: evs_applier_submit judges records into a batch that reads through the one still
- * being written (store.c, B5), then hands it over once the writer is free. Batches are
- * written, and on_commit is called, in submission order; at most one batch is being
+ * being written (store.c, B5), then hands it over once the writer is free. Small batches
+ * (live traffic, where latency counts) are written on the caller's thread instead. Batches
+ * are written, and on_commit is called, in submission order; at most one batch is being
  * written at a time. The caller's thread is the only one that judges.
  */
 #ifndef EVS_APPLY_H
@@ -27,6 +28,9 @@
 #include <stdint.h>
 
 #include "store.h"
+
+/* Batches below this many bytes of records are written without the writer thread. */
+#define EVS_APPLY_INLINE_BYTES_DEFAULT ((size_t)1 << 20)
 
 typedef struct evs_input_record {
     int32_t partition;
@@ -63,9 +67,13 @@ typedef struct evs_applier {
     uint64_t *last_position;  /* per partition: last position assigned (judged so far) */
     evs_apply_stats stats;    /* judged so far */
     int quiet;                /* do not log skipped records */
-    /* Called on the writer thread after each batch is written (or fails), in order. */
+    /* Called after each batch is written (or fails), in order: on the writer thread, or
+     * on the caller's for a batch written there (apply.c, W4). */
     evs_apply_commit_fn on_commit;
     void *on_commit_ctx;
+    /* Batches of fewer bytes of records than this are written on the caller's thread
+     * (apply.c, W4); 0: every batch goes to the writer thread. */
+    size_t inline_bytes;
 
     /* The writer (apply.c); the fields below are the applier's own. */
     pthread_t writer;
@@ -78,6 +86,7 @@ typedef struct evs_applier {
     int stopping;
     int write_rc;                  /* result of the last write */
     char write_err[512];
+    size_t record_bytes;           /* of the records in the batch being judged */
     int64_t *commit_next_offset;   /* the state in_flight commits, for on_commit */
     uint64_t *commit_last_position;
     evs_apply_stats commit_stats;

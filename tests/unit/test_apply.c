@@ -759,8 +759,8 @@ static void test_index_entries_per_append(void **unused)
 
 /* The writer (apply.h): records submitted in many small batches, each judged while the one
  * before is still being written, reach the same state and verdicts as records applied one
- * by one with nothing in flight; on_commit sees every batch, in order, each with the
- * offsets it committed. The workload's retries reach back 7 records, so they are found in
+ * by one with nothing in flight (those small batches are written on the caller's thread,
+ * apply.c W4); on_commit sees every batch, in order, each with the offsets it committed. The workload's retries reach back 7 records, so they are found in
  * the batch being judged, in the batch being written, or in the database. */
 typedef struct commits_seen {
     size_t count;
@@ -808,11 +808,14 @@ static void test_pipelined_batches_match_one_by_one(void **unused)
     }
     char err[256];
     fixture a, b;
-    commits_seen commits = {0, -1, 1, 0};
+    commits_seen commits = {0, -1, 1, 0}, inline_commits = {0, -1, 1, 0};
     open_fixture(&a, "pipe-a");
     open_fixture(&b, "pipe-b");
+    a.applier.on_commit = note_commit; /* small batches: written inline (apply.c, W4) */
+    a.applier.on_commit_ctx = &inline_commits;
     b.applier.on_commit = note_commit;
     b.applier.on_commit_ctx = &commits;
+    b.applier.inline_bytes = 0; /* every batch through the writer thread (apply.c, W4) */
     for (size_t i = 0; i < N; i++)
         assert_int_equal(evs_applier_apply(&a.applier, in + i, 1, err, sizeof err), 0);
     size_t batches = 0;
@@ -828,6 +831,9 @@ static void test_pipelined_batches_match_one_by_one(void **unused)
     assert_true(commits.in_order);
     assert_false(commits.failed);
     assert_int_equal(commits.last_next_offset, N);
+    assert_int_equal(inline_commits.count, N);
+    assert_true(inline_commits.in_order);
+    assert_false(inline_commits.failed);
 
     evs_store_digest da, db;
     assert_int_equal(evs_store_digest_compute(a.store, &da), 0);
