@@ -335,22 +335,27 @@ static void test_batching_does_not_change_the_result(void **unused)
  * hash table holds), stream versions updated many times in the batch (B1: the last one is
  * stored), repeated append ids, and retries of ids both from this batch and from an
  * earlier one. */
-static void test_large_batch_reads_its_own_writes(void **unused)
+enum { RETRY_N = 1200, RETRY_EVENTS = 4, RETRY_STREAMS = 7 };
+
+/* The workload of the batch tests: RETRY_N appends of 4 events to Ship-0..Ship-6 with exact
+ * expectations, except that every tenth is a retry (expectation any) of the append 7
+ * records back, in the same stream; every tenth repeats the previous append id (skipped,
+ * the first verdict stands); every tenth has a stale expectation. versions receives each
+ * stream's final version. recs must be freed with evs_buf_free. */
+static void make_retry_workload(encoded *recs, evs_input_record *in,
+                                uint64_t versions[RETRY_STREAMS])
 {
-    enum { N = 1200, EVENTS = 4 };
-    static encoded recs[N];
-    static evs_input_record in[N];
-    uint64_t versions[7] = {0};
-    for (uint32_t i = 0; i < N; i++) {
+    memset(versions, 0, RETRY_STREAMS * sizeof *versions);
+    for (uint32_t i = 0; i < RETRY_N; i++) {
         char stream[16];
-        int s = (int)(i % 7);
+        int s = (int)(i % RETRY_STREAMS);
         snprintf(stream, sizeof stream, "Ship-%d", s);
-        uint32_t first_id = 1000 + i * EVENTS;
+        uint32_t first_id = 1000 + i * RETRY_EVENTS;
         uint32_t append_no = i;
         evs_expected_kind kind = EVS_EXPECT_EXACT;
         uint64_t expected = versions[s];
         if (i % 10 == 9) {
-            first_id = 1000 + (i - 7) * EVENTS; /* a retry of an append 7 records back */
+            first_id = 1000 + (i - 7) * RETRY_EVENTS; /* a retry of an append 7 records back */
             kind = EVS_EXPECT_ANY;
             expected = 0;
         } else if (i % 10 == 5) {
@@ -358,12 +363,53 @@ static void test_large_batch_reads_its_own_writes(void **unused)
         } else if (i % 10 == 3) {
             expected += 1; /* a stale expectation */
         } else {
-            versions[s] += EVENTS;
+            versions[s] += RETRY_EVENTS;
         }
-        encode_append_wide(&recs[i], stream, append_no, kind, expected, first_id, EVENTS);
+        encode_append_wide(&recs[i], stream, append_no, kind, expected, first_id,
+                           RETRY_EVENTS);
         in[i] = (evs_input_record){0, (int64_t)i, recs[i].stream, strlen(recs[i].stream),
                                    recs[i].buf.data, recs[i].buf.len};
     }
+}
+
+/* Asserts that two stores that applied the retry workload hold the same state and the
+ * same verdict for every append; returns how many retries were judged duplicates. */
+static size_t assert_same_outcome(fixture *a, fixture *b)
+{
+    evs_store_digest da, db;
+    assert_int_equal(evs_store_digest_compute(a->store, &da), 0);
+    assert_int_equal(evs_store_digest_compute(b->store, &db), 0);
+    assert_int_equal(da.version_table, db.version_table);
+    assert_int_equal(da.streams, db.streams);
+    assert_int_equal(da.event_count, db.event_count);
+    assert_int_equal(a->applier.last_position[0], b->applier.last_position[0]);
+    assert_int_equal(da.event_count, a->applier.last_position[0]); /* gapless positions */
+    size_t duplicates = 0;
+    for (uint32_t i = 0; i < RETRY_N; i++) {
+        if (i % 10 == 5)
+            continue; /* a repeated append id: the verdict is the one before */
+        uint8_t id[16];
+        int found_a = 0, found_b = 0;
+        evs_stored_verdict va, vb;
+        memset(id, 0xEE, 16);
+        memcpy(id, &i, 4);
+        assert_int_equal(evs_store_verdict_get(a->store, id, &found_a, &va), 0);
+        assert_int_equal(evs_store_verdict_get(b->store, id, &found_b, &vb), 0);
+        assert_true(found_a && found_b);
+        assert_memory_equal(&va, &vb, sizeof va);
+        if (i % 10 == 9 && va.verdict.status == EVS_VERDICT_DUPLICATE)
+            duplicates++;
+    }
+    return duplicates;
+}
+
+static void test_large_batch_reads_its_own_writes(void **unused)
+{
+    enum { N = RETRY_N };
+    static encoded recs[N];
+    static evs_input_record in[N];
+    uint64_t versions[RETRY_STREAMS];
+    make_retry_workload(recs, in, versions);
     char err[256];
     fixture a, b;
     open_fixture(&a, "large-a");
@@ -375,39 +421,16 @@ static void test_large_batch_reads_its_own_writes(void **unused)
     for (size_t i = 0; i < N; i++)
         assert_int_equal(evs_applier_apply(&b.applier, in + i, 1, err, sizeof err), 0);
 
-    evs_store_digest da, db;
-    assert_int_equal(evs_store_digest_compute(a.store, &da), 0);
-    assert_int_equal(evs_store_digest_compute(b.store, &db), 0);
-    assert_int_equal(da.version_table, db.version_table);
-    assert_int_equal(da.streams, db.streams);
-    assert_int_equal(da.event_count, db.event_count);
+    size_t duplicates = assert_same_outcome(&a, &b);
+    assert_true(duplicates > N / 20); /* the retries of accepted appends were recognised */
     assert_int_equal(a.applier.stats.skipped, N / 10);
-    assert_int_equal(a.applier.last_position[0], b.applier.last_position[0]);
-    assert_int_equal(da.event_count, a.applier.last_position[0]);
-    for (int s = 0; s < 7; s++) {
+    for (int s = 0; s < RETRY_STREAMS; s++) {
         char stream[16];
         uint64_t version = 0;
         int n = snprintf(stream, sizeof stream, "Ship-%d", s);
         assert_int_equal(evs_store_stream_version(a.store, stream, (size_t)n, &version), 0);
         assert_int_equal(version, versions[s]);
     }
-    size_t duplicates = 0;
-    for (uint32_t i = 0; i < N; i++) {
-        if (i % 10 == 5)
-            continue;
-        uint8_t id[16];
-        int found_a = 0, found_b = 0;
-        evs_stored_verdict va, vb;
-        memset(id, 0xEE, 16);
-        memcpy(id, &i, 4);
-        assert_int_equal(evs_store_verdict_get(a.store, id, &found_a, &va), 0);
-        assert_int_equal(evs_store_verdict_get(b.store, id, &found_b, &vb), 0);
-        assert_true(found_a && found_b);
-        assert_memory_equal(&va, &vb, sizeof va);
-        if (i % 10 == 9 && va.verdict.status == EVS_VERDICT_DUPLICATE)
-            duplicates++;
-    }
-    assert_true(duplicates > N / 20); /* the retries of accepted appends were recognised */
     for (size_t i = 0; i < N; i++)
         evs_buf_free(&recs[i].buf);
     close_fixture(&a);
@@ -760,8 +783,9 @@ static void test_index_entries_per_append(void **unused)
 /* The writer (apply.h): records submitted in many small batches, each judged while the one
  * before is still being written, reach the same state and verdicts as records applied one
  * by one with nothing in flight (those small batches are written on the caller's thread,
- * apply.c W4); on_commit sees every batch, in order, each with the offsets it committed. The workload's retries reach back 7 records, so they are found in
- * the batch being judged, in the batch being written, or in the database. */
+ * apply.c W4); on_commit sees every batch, in order, each with the offsets it committed.
+ * The workload's retries reach back 7 records, so they are found in the batch being
+ * judged, in the batch being written, or in the database. */
 typedef struct commits_seen {
     size_t count;
     int64_t last_next_offset;
@@ -782,30 +806,11 @@ static void note_commit(void *ctx, const evs_apply_commit *c)
 
 static void test_pipelined_batches_match_one_by_one(void **unused)
 {
-    enum { N = 1200, EVENTS = 4 };
+    enum { N = RETRY_N };
     static encoded recs[N];
     static evs_input_record in[N];
-    uint64_t versions[5] = {0};
-    for (uint32_t i = 0; i < N; i++) {
-        char stream[16];
-        int s = (int)((i % 6 == 5 ? i - 7 : i) % 5); /* a retry goes to its append's stream */
-        snprintf(stream, sizeof stream, "Pipe-%d", s);
-        uint32_t first_id = 1000 + i * EVENTS;
-        evs_expected_kind kind = EVS_EXPECT_EXACT;
-        uint64_t expected = versions[s];
-        if (i % 6 == 5) {
-            first_id = 1000 + (i - 7) * EVENTS; /* a retry of an append 7 records back */
-            kind = EVS_EXPECT_ANY;
-            expected = 0;
-        } else if (i % 6 == 2) {
-            expected += 1; /* a stale expectation */
-        } else {
-            versions[s] += EVENTS;
-        }
-        encode_append_wide(&recs[i], stream, i, kind, expected, first_id, EVENTS);
-        in[i] = (evs_input_record){0, (int64_t)i, recs[i].stream, strlen(recs[i].stream),
-                                   recs[i].buf.data, recs[i].buf.len};
-    }
+    uint64_t versions[RETRY_STREAMS];
+    make_retry_workload(recs, in, versions);
     char err[256];
     fixture a, b;
     commits_seen commits = {0, -1, 1, 0}, inline_commits = {0, -1, 1, 0};
@@ -835,28 +840,7 @@ static void test_pipelined_batches_match_one_by_one(void **unused)
     assert_true(inline_commits.in_order);
     assert_false(inline_commits.failed);
 
-    evs_store_digest da, db;
-    assert_int_equal(evs_store_digest_compute(a.store, &da), 0);
-    assert_int_equal(evs_store_digest_compute(b.store, &db), 0);
-    assert_int_equal(da.version_table, db.version_table);
-    assert_int_equal(da.streams, db.streams);
-    assert_int_equal(da.event_count, db.event_count);
-    assert_int_equal(da.event_count, b.applier.last_position[0]);
-    size_t duplicates = 0;
-    for (uint32_t i = 0; i < N; i++) {
-        uint8_t id[16];
-        int found_a = 0, found_b = 0;
-        evs_stored_verdict va, vb;
-        memset(id, 0xEE, 16);
-        memcpy(id, &i, 4);
-        assert_int_equal(evs_store_verdict_get(a.store, id, &found_a, &va), 0);
-        assert_int_equal(evs_store_verdict_get(b.store, id, &found_b, &vb), 0);
-        assert_true(found_a && found_b);
-        assert_memory_equal(&va, &vb, sizeof va);
-        if (i % 6 == 5 && va.verdict.status == EVS_VERDICT_DUPLICATE)
-            duplicates++;
-    }
-    assert_true(duplicates > N / 12); /* the retries were recognised */
+    assert_true(assert_same_outcome(&a, &b) > N / 20); /* the retries were recognised */
     for (size_t i = 0; i < N; i++)
         evs_buf_free(&recs[i].buf);
     close_fixture(&a);
