@@ -108,6 +108,14 @@ static int write_batch(evs_applier *a, evs_store_batch *b, char *err, size_t err
     return rc;
 }
 
+/* Keeps the result of a write for the next wait_writer; a->lock held. */
+static void keep_result(evs_applier *a, int rc, const char *err)
+{
+    a->write_rc = rc;
+    if (rc < 0)
+        snprintf(a->write_err, sizeof a->write_err, "%s", err);
+}
+
 static void *writer_main(void *arg)
 {
     evs_applier *a = arg;
@@ -124,9 +132,7 @@ static void *writer_main(void *arg)
         int rc = write_batch(a, b, err, sizeof err);
 
         pthread_mutex_lock(&a->lock);
-        a->write_rc = rc;
-        if (rc < 0)
-            snprintf(a->write_err, sizeof a->write_err, "%s", err);
+        keep_result(a, rc, err);
         a->writing = 0;
         pthread_cond_broadcast(&a->idle);
     }
@@ -152,7 +158,7 @@ static int wait_writer(evs_applier *a, char *err, size_t err_len)
     return rc;
 }
 
-/* Hands b to the idle writer (W1). */
+/* Hands b to the idle writer (W1), or writes it here when it is small (W4). */
 static void hand_over(evs_applier *a, evs_store_batch *b)
 {
     size_t n = (size_t)a->partition_count;
@@ -165,9 +171,7 @@ static void hand_over(evs_applier *a, evs_store_batch *b)
         int rc = write_batch(a, b, err, sizeof err);
         pthread_mutex_lock(&a->lock);
         a->in_flight = b;
-        a->write_rc = rc;
-        if (rc < 0)
-            snprintf(a->write_err, sizeof a->write_err, "%s", err);
+        keep_result(a, rc, err);
         pthread_mutex_unlock(&a->lock);
         return;
     }
