@@ -551,6 +551,30 @@ typedef struct arena {
     char *end; /* end of the block */
 } arena;
 
+/* One block for a request of n events decoded from a body of body_len bytes: the request,
+ * its events (zeroed) and an arena for their strings, which *a receives; NULL when out of
+ * memory. Every copied string or bytes value is a distinct piece of the body, so their
+ * bytes add up to at most body_len; each gets a NUL: the stream, and per event at most six
+ * (type, content_type, data, metadata, correlation_id, causation_id). UUIDs are parsed,
+ * not copied, and defaults point to static storage (invariant 4). */
+static evs_append_request *request_alloc(size_t n, size_t body_len, arena *a)
+{
+    size_t size = sizeof(evs_append_request) + n * sizeof(evs_record_event) + body_len + 1 + 6 * n;
+    char *block = malloc(size);
+    if (block == NULL)
+        return NULL;
+    evs_append_request *req = (evs_append_request *)block;
+    memset(req, 0, sizeof *req);
+    req->arena_ = block;
+    req->events = n ? (evs_record_event *)(block + sizeof *req) : NULL;
+    req->event_count = n;
+    if (n)
+        memset(req->events, 0, n * sizeof *req->events);
+    a->p = block + sizeof *req + n * sizeof(evs_record_event);
+    a->end = block + size;
+    return req;
+}
+
 /* Copies len bytes plus a NUL into the arena (invariant 4 sized it). */
 static const char *arena_copy(arena *a, const void *s, size_t len)
 {
@@ -729,24 +753,12 @@ static int map_request(const known_schema *ks, avro_value_t *top, size_t body_le
         set_err(err, err_len, "events: cannot read the array");
         return EVS_RECORD_EMALFORMED;
     }
-    /* Every copied string or bytes value is a distinct piece of the body, so their bytes
-     * add up to at most body_len; each gets a NUL: the stream, and per event at most six
-     * (type, content_type, data, metadata, correlation_id, causation_id). UUIDs are
-     * parsed, not copied, and defaults point to static storage. */
-    size_t size = sizeof(evs_append_request) + n * sizeof(evs_record_event) + body_len + 1 + 6 * n;
-    char *block = malloc(size);
-    if (block == NULL) {
-        set_err(err, err_len, "out of memory (%zu bytes)", size);
+    arena a;
+    evs_append_request *req = request_alloc(n, body_len, &a);
+    if (req == NULL) {
+        set_err(err, err_len, "out of memory (%zu events, %zu bytes)", n, body_len);
         return EVS_RECORD_ENOMEM;
     }
-    evs_append_request *req = (evs_append_request *)block;
-    memset(req, 0, sizeof *req);
-    req->arena_ = block;
-    req->events = n ? (evs_record_event *)(block + sizeof *req) : NULL;
-    req->event_count = n;
-    if (n)
-        memset(req->events, 0, n * sizeof *req->events);
-    arena a = {.p = block + sizeof *req + n * sizeof(evs_record_event), .end = block + size};
 
     if (map_uuid(top, ks->top[TOP_APPEND_ID], req->append_id, 0, "append_id", err, err_len) != 0 ||
         map_blob(top, ks->top[TOP_STREAM], WANT_STRING, &a, &req->stream, &req->stream_len, 0,
@@ -782,7 +794,7 @@ static int map_request(const known_schema *ks, avro_value_t *top, size_t body_le
     *out = req;
     return EVS_RECORD_OK;
 malformed:
-    free(block);
+    free(req); /* the whole block (request_alloc) */
     return EVS_RECORD_EMALFORMED;
 }
 
@@ -882,19 +894,10 @@ static int decode_fast(const known_schema *ks, const uint8_t *body, size_t body_
     if ((uint64_t)n > (uint64_t)(c.end - c.p) / EV_COUNT)
         return -1;
     size_t count = (size_t)n;
-    size_t size =
-        sizeof(evs_append_request) + count * sizeof(evs_record_event) + body_len + 1 + 6 * count;
-    char *block = malloc(size);
-    if (block == NULL)
+    arena a;
+    evs_append_request *req = request_alloc(count, body_len, &a);
+    if (req == NULL)
         return -1; /* the generic path reports it */
-    evs_append_request *req = (evs_append_request *)block;
-    memset(req, 0, sizeof *req);
-    req->arena_ = block;
-    req->events = count ? (evs_record_event *)(block + sizeof *req) : NULL;
-    req->event_count = count;
-    if (count)
-        memset(req->events, 0, count * sizeof *req->events);
-    arena a = {.p = block + sizeof *req + count * sizeof(evs_record_event), .end = block + size};
 
     if (evs_uuid_parse((const char *)append_id, append_id_len, req->append_id) != 0)
         goto fail;
@@ -927,7 +930,7 @@ static int decode_fast(const known_schema *ks, const uint8_t *body, size_t body_
     *out = req;
     return 0;
 fail:
-    free(block);
+    free(req); /* the whole block (request_alloc) */
     return -1;
 }
 
