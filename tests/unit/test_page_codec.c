@@ -23,6 +23,7 @@
 #include "event_page.h"
 #include "evstore.h"
 #include "page_codec.h"
+#include "test_files.h"
 
 #ifndef EVS_TEST_SCHEMA_DIR
 #error "EVS_TEST_SCHEMA_DIR must name schemas/"
@@ -34,21 +35,6 @@ static const char *const ID1 = "0f8fad5b-d9cb-469f-a165-70867728950e";
 static const char *const ID2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
 
 /* ---- Helpers ------------------------------------------------------------------------------ */
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 static evs_page_event make_event(const char *id, const char *stream, uint64_t version)
 {

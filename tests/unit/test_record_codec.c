@@ -28,6 +28,7 @@
 #include <pthread.h>
 
 #include "record_codec.h"
+#include "test_files.h"
 
 #ifndef EVS_TEST_DATA_DIR
 #error "EVS_TEST_DATA_DIR must name tests/data"
@@ -37,21 +38,6 @@
 #endif
 
 /* ---- Helpers ------------------------------------------------------------------------- */
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 static size_t unhex(const char *hex, uint8_t *out)
 {
