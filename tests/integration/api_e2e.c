@@ -471,27 +471,22 @@ static void check_read_forms(void)
     json_decref(check_both_forms("/all?from=100000&encoding=base64", 0));
 
     /* Categories and types, through the C API too. */
-    static const char *const categories[] = {"Api", "Bin", "Sentinel"};
-    for (size_t i = 0; i < sizeof categories / sizeof categories[0]; i++) {
+    static const struct {
+        const char *route, *name;
+        int (*read)(evs_client *, const char *, int32_t, uint64_t, size_t, evs_event_list **);
+    } indexes[] = {
+        {"categories", "Api", evs_category_read},   {"categories", "Bin", evs_category_read},
+        {"categories", "Sentinel", evs_category_read}, {"types", "OrderPlaced", evs_type_read},
+        {"types", "Blob", evs_type_read},
+    };
+    for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++) {
         char path[128];
+        snprintf(path, sizeof path, "/%s/%s?limit=10000&encoding=base64", indexes[i].route,
+                 indexes[i].name);
         l = NULL;
-        rc = evs_category_read(client, categories[i], 0, 0, EVS_READ_LIMIT_MAX, &l);
-        CHECK_RC(rc, 0, "evs_category_read");
-        CHECK(l && l->count > 0, "category %s has events", categories[i]);
-        snprintf(path, sizeof path, "/categories/%s?limit=10000&encoding=base64", categories[i]);
-        page = check_both_forms(path, l ? l->count : 0);
-        check_list_matches(path, l, page);
-        evs_event_list_free(l);
-        json_decref(page);
-    }
-    static const char *const types[] = {"OrderPlaced", "Blob"};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        char path[128];
-        l = NULL;
-        rc = evs_type_read(client, types[i], 0, 0, EVS_READ_LIMIT_MAX, &l);
-        CHECK_RC(rc, 0, "evs_type_read");
-        CHECK(l && l->count > 0, "type %s has events", types[i]);
-        snprintf(path, sizeof path, "/types/%s?limit=10000&encoding=base64", types[i]);
+        rc = indexes[i].read(client, indexes[i].name, 0, 0, EVS_READ_LIMIT_MAX, &l);
+        CHECK_RC(rc, 0, path);
+        CHECK(l && l->count > 0, "%s has events", path);
         page = check_both_forms(path, l ? l->count : 0);
         check_list_matches(path, l, page);
         evs_event_list_free(l);
