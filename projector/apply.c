@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int load_partitions(evs_applier *a)
 {
@@ -75,6 +76,11 @@ void evs_applier_free(evs_applier *a)
     free(a->last_position);
     free(a->commit_next_offset);
     free(a->commit_last_position);
+    for (int i = 0; i < 2; i++) {
+        free(a->judged[i].append_ids);
+        free(a->judged[i].verdicts);
+    }
+    memset(a->judged, 0, sizeof a->judged);
     a->next_offset = NULL;
     a->last_position = NULL;
     a->commit_next_offset = NULL;
@@ -92,17 +98,25 @@ void evs_applier_free(evs_applier *a)
  *     the batch being judged no longer reads through it (store.c, B5).
  * W4. A batch of fewer than inline_bytes bytes of records is written on the consumer
  *     thread itself, as the writer would (in order, on_commit, its result kept for the
- *     next wait): live, batches are small and the wait for a verdict is what counts, and
- *     each hand-off to another thread and back costs a wake-up on the way. Large batches
- *     (catching up) go to the writer so that judging and writing overlap.
+ *     next wait): live, batches are small, and a hand-off to another thread and back costs
+ *     two wake-ups, more than writing a few appends. Large batches (catching up) go to the
+ *     writer so that judging and writing overlap.
+ * W5. A batch's verdicts go to on_judged as soon as it is judged, before the wait for the
+ *     writer. They come from one of two sets, which alternate: a set is judged into again
+ *     only two batches later, after the batch it held was written and its on_commit
+ *     returned (the batch in between was handed over, so the writer was idle).
  */
 /* Writes b with the state in commit_* and reports it to on_commit (W2). */
 static int write_batch(evs_applier *a, evs_store_batch *b, char *err, size_t err_len)
 {
+    if (a->write_delay_ms > 0) {
+        struct timespec delay = {a->write_delay_ms / 1000, (a->write_delay_ms % 1000) * 1000000L};
+        nanosleep(&delay, NULL);
+    }
     int rc = evs_store_batch_write(b, 0, err, err_len);
     if (a->on_commit) {
-        evs_apply_commit c = {rc, err, a->commit_next_offset, a->commit_last_position,
-                              a->commit_stats};
+        evs_apply_commit c = {a->commit_batch, rc, err, a->commit_next_offset,
+                              a->commit_last_position, a->commit_stats};
         a->on_commit(a->on_commit_ctx, &c);
     }
     return rc;
@@ -158,13 +172,28 @@ static int wait_writer(evs_applier *a, char *err, size_t err_len)
     return rc;
 }
 
-/* Hands b to the idle writer (W1), or writes it here when it is small (W4). */
+/* Tells on_judged what the batch just judged decided (W5). */
+static void report_judged(evs_applier *a)
+{
+    evs_judged_set *js = &a->judged[a->judging];
+    a->batches++;
+    if (a->on_judged) {
+        evs_apply_judged j = {a->batches, js->count, (const uint8_t(*)[16])js->append_ids,
+                              js->verdicts, a->next_offset};
+        a->on_judged(a->on_judged_ctx, &j);
+    }
+    a->judging ^= 1;
+}
+
+/* Hands b, the batch judged last, to the idle writer (W1), or writes it here when it is
+ * small (W4). */
 static void hand_over(evs_applier *a, evs_store_batch *b)
 {
     size_t n = (size_t)a->partition_count;
     memcpy(a->commit_next_offset, a->next_offset, n * sizeof *a->next_offset);
     memcpy(a->commit_last_position, a->last_position, n * sizeof *a->last_position);
     a->commit_stats = a->stats;
+    a->commit_batch = a->batches;
     if (a->record_bytes < a->inline_bytes) {
         /* W4: the writer is idle; writing here saves two thread hand-offs. */
         char err[512];
@@ -192,6 +221,21 @@ static int skip_record(evs_applier *a, evs_store_batch *b, const evs_input_recor
     return evs_store_batch_put_skip(b, r->partition, r->offset, reason);
 }
 
+static int grow_judged(evs_judged_set *js)
+{
+    size_t cap = js->cap ? js->cap * 2 : 64;
+    void *ids = realloc(js->append_ids, cap * sizeof *js->append_ids);
+    if (ids)
+        js->append_ids = ids;
+    void *verdicts = realloc(js->verdicts, cap * sizeof *js->verdicts);
+    if (verdicts)
+        js->verdicts = verdicts;
+    if (!ids || !verdicts)
+        return -ENOMEM;
+    js->cap = cap;
+    return 0;
+}
+
 /* Applies one record whose offset is new (A2..A5). */
 static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record *r)
 {
@@ -216,41 +260,48 @@ static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record 
         goto done;
     }
 
-    evs_stored_verdict v;
-    memset(&v, 0, sizeof v);
-    v.partition = r->partition;
-    v.offset = r->offset;
-    v.expected_kind = req->expected_kind;
-    v.expected_version = req->expected_version;
-    v.event_count = (uint32_t)req->event_count;
+    evs_judged_set *js = &a->judged[a->judging];
+    if (js->count == js->cap && grow_judged(js) < 0) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    evs_stored_verdict *v = &js->verdicts[js->count];
+    memset(v, 0, sizeof *v);
+    v->partition = r->partition;
+    v->offset = r->offset;
+    v->expected_kind = req->expected_kind;
+    v->expected_version = req->expected_version;
+    v->event_count = (uint32_t)req->event_count;
     size_t slen = req->stream_len < EVS_STREAM_NAME_MAX ? req->stream_len : EVS_STREAM_NAME_MAX;
-    memcpy(v.stream, req->stream, slen);
+    memcpy(v->stream, req->stream, slen);
 
     if (r->key_len != req->stream_len || (r->key_len && memcmp(r->key, req->stream, r->key_len))) {
-        v.verdict.status = EVS_VERDICT_INVALID; /* A4 */
-        snprintf(v.reason, sizeof v.reason, "the record key is not the stream name");
-    } else if (evs_record_validate(req, v.reason, sizeof v.reason) < 0) {
-        v.verdict.status = EVS_VERDICT_INVALID; /* A4 */
+        v->verdict.status = EVS_VERDICT_INVALID; /* A4 */
+        snprintf(v->reason, sizeof v->reason, "the record key is not the stream name");
+    } else if (evs_record_validate(req, v->reason, sizeof v->reason) < 0) {
+        v->verdict.status = EVS_VERDICT_INVALID; /* A4 */
     } else {
         rc = evs_store_batch_prefetch_ids(b, req);
         if (rc == 0)
-            rc = evs_rule_judge(req, evs_store_batch_rule_state(b), &v.verdict); /* A5 */
+            rc = evs_rule_judge(req, evs_store_batch_rule_state(b), &v->verdict); /* A5 */
         if (rc < 0)
             goto done;
-        if (v.verdict.status == EVS_VERDICT_ACCEPTED) {
+        if (v->verdict.status == EVS_VERDICT_ACCEPTED) {
             uint64_t first_position = a->last_position[r->partition] + 1;
-            v.verdict.first_position = first_position;
-            v.verdict.last_position = first_position + req->event_count - 1;
-            rc = evs_store_batch_put_events(b, req, r->partition, v.verdict.first_version,
+            v->verdict.first_position = first_position;
+            v->verdict.last_position = first_position + req->event_count - 1;
+            rc = evs_store_batch_put_events(b, req, r->partition, v->verdict.first_version,
                                             first_position);
             if (rc < 0)
                 goto done;
-            a->last_position[r->partition] = v.verdict.last_position;
+            a->last_position[r->partition] = v->verdict.last_position;
             a->stats.events += req->event_count;
         }
     }
     a->stats.records++;
-    rc = evs_store_batch_put_verdict(b, req->append_id, &v);
+    rc = evs_store_batch_put_verdict(b, req->append_id, v);
+    if (rc == 0)
+        memcpy(js->append_ids[js->count++], req->append_id, 16);
 done:
     evs_append_request_free(req);
     return rc;
@@ -267,6 +318,7 @@ int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n
      * thread: B5 lets the records below see it either way. */
     evs_store_batch_set_behind(b, a->in_flight);
     a->record_bytes = 0;
+    a->judged[a->judging].count = 0;
     int touched = 0;
     for (size_t i = 0; i < n; i++) {
         const evs_input_record *r = &records[i];
@@ -297,6 +349,7 @@ int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n
     for (int32_t p = 0; p < a->partition_count; p++)
         evs_store_batch_set_partition(b, p, a->next_offset[p], a->last_position[p]);
     evs_store_batch_set_behind(b, NULL); /* W3: judged; the earlier batch may go */
+    report_judged(a); /* W5 */
     rc = wait_writer(a, err, err_len);
     if (rc < 0)
         goto fail; /* b was judged on top of a batch that is not in the store */

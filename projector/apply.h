@@ -19,6 +19,11 @@
  * (live traffic, where latency counts) are written on the caller's thread instead. Batches
  * are written, and on_commit is called, in submission order; at most one batch is being
  * written at a time. The caller's thread is the only one that judges.
+ *
+ * Verdicts ahead of the write. A verdict depends only on the records before it, so it is
+ * final once judged: on_judged receives each batch's verdicts just before the batch is
+ * written, and the projector answers verdict requests from them while the write goes on
+ * (docs/ARCHITECTURE.md, "Verdicts before the write").
  */
 #ifndef EVS_APPLY_H
 #define EVS_APPLY_H
@@ -51,6 +56,7 @@ typedef struct evs_apply_stats {
 /* What a written batch made true, as on_commit receives it (pointers valid during the
  * call only). */
 typedef struct evs_apply_commit {
+    uint64_t batch;                 /* the batch's number, as on_judged received it */
     int rc;                         /* 0, or the write's negative error code */
     const char *err;                /* why, when rc < 0 */
     const int64_t *next_offset;     /* per partition, as committed */
@@ -59,6 +65,28 @@ typedef struct evs_apply_commit {
 } evs_apply_commit;
 
 typedef void (*evs_apply_commit_fn)(void *ctx, const evs_apply_commit *commit);
+
+/* What a judged batch decided, as on_judged receives it before the batch is written: the
+ * verdict of every record that has one (A3..A5; verdicts[i] is append_ids[i]'s) and each
+ * partition's next offset after it. The pointers stay valid until this batch's on_commit
+ * has returned, and not longer; next_offset only during the call. */
+typedef struct evs_apply_judged {
+    uint64_t batch;                 /* numbers the batches judged: 1, 2, ... */
+    size_t count;
+    const uint8_t (*append_ids)[16];
+    const evs_stored_verdict *verdicts;
+    const int64_t *next_offset;
+} evs_apply_judged;
+
+typedef void (*evs_apply_judged_fn)(void *ctx, const evs_apply_judged *judged);
+
+/* The verdicts of one batch (the applier keeps two: the batch being judged's, or judged
+ * and waiting for the writer, and the batch being written's). */
+typedef struct evs_judged_set {
+    uint8_t (*append_ids)[16];
+    evs_stored_verdict *verdicts;
+    size_t count, cap;
+} evs_judged_set;
 
 typedef struct evs_applier {
     evs_store *store;
@@ -71,9 +99,16 @@ typedef struct evs_applier {
      * on the caller's for a batch written there (apply.c, W4). */
     evs_apply_commit_fn on_commit;
     void *on_commit_ctx;
+    /* Called with each batch's verdicts once it is judged, on the caller's thread, in
+     * order, possibly while the batch before is still being written (W5). */
+    evs_apply_judged_fn on_judged;
+    void *on_judged_ctx;
     /* Batches of fewer bytes of records than this are written on the caller's thread
      * (apply.c, W4); 0: every batch goes to the writer thread. */
     size_t inline_bytes;
+    /* For tests only: milliseconds to wait before each write, so that a test can observe
+     * what is judged but not written yet (EVSTORE_TEST_WRITE_DELAY_MS). */
+    int write_delay_ms;
 
     /* The writer (apply.c); the fields below are the applier's own. */
     pthread_t writer;
@@ -90,6 +125,10 @@ typedef struct evs_applier {
     int64_t *commit_next_offset;   /* the state in_flight commits, for on_commit */
     uint64_t *commit_last_position;
     evs_apply_stats commit_stats;
+    uint64_t commit_batch;
+    uint64_t batches;              /* batches judged */
+    evs_judged_set judged[2];      /* [judging]: the batch being judged's verdicts */
+    int judging;
 } evs_applier;
 
 /* Loads each partition's state from the store and starts the writer. */

@@ -847,6 +847,108 @@ static void test_pipelined_batches_match_one_by_one(void **unused)
     close_fixture(&b);
 }
 
+/* What on_judged and on_commit reported, for test_verdicts_are_reported_before_the_write. */
+typedef struct judged_seen {
+    evs_store *store;
+    evs_stored_verdict verdicts[RETRY_N]; /* by append number */
+    int reported[RETRY_N];
+    uint64_t judged, committed;  /* the last batch numbers seen */
+    int in_order;                /* batches numbered 1, 2, ...; each judged before its commit */
+    int written_early;           /* a reported verdict was in the store already */
+    int64_t next_offset;         /* as the last on_judged saw it */
+} judged_seen;
+
+static void note_judged(void *ctx, const evs_apply_judged *j)
+{
+    judged_seen *s = ctx;
+    if (j->batch != s->judged + 1 || j->batch > s->committed + 2)
+        s->in_order = 0;
+    s->judged = j->batch;
+    s->next_offset = j->next_offset[0];
+    for (size_t i = 0; i < j->count; i++) {
+        uint32_t no;
+        memcpy(&no, j->append_ids[i], 4);
+        if (no >= RETRY_N || s->reported[no]++)
+            s->in_order = 0; /* not an append of the workload, or reported twice */
+        else
+            s->verdicts[no] = j->verdicts[i];
+        int found = 1;
+        evs_stored_verdict stored;
+        evs_store_verdict_get(s->store, j->append_ids[i], &found, &stored);
+        if (found)
+            s->written_early = 1;
+    }
+}
+
+static void note_judged_commit(void *ctx, const evs_apply_commit *c)
+{
+    judged_seen *s = ctx;
+    if (c->rc < 0 || c->batch != s->committed + 1 || c->batch > s->judged)
+        s->in_order = 0;
+    s->committed = c->batch;
+}
+
+/* apply.c, W5: every verdict reaches on_judged before its batch is written (while the batch
+ * before may still be written), once, numbered in order, and equal to the stored one. */
+static void test_verdicts_are_reported_before_the_write(void **unused)
+{
+    enum { N = RETRY_N };
+    static encoded recs[N];
+    static evs_input_record in[N];
+    static judged_seen reports[2];
+    uint64_t versions[RETRY_STREAMS];
+    make_retry_workload(recs, in, versions);
+    char err[256];
+    for (int inline_writes = 0; inline_writes < 2; inline_writes++) {
+        fixture f;
+        judged_seen *s = &reports[inline_writes];
+        open_fixture(&f, inline_writes ? "judged-inline" : "judged-writer");
+        memset(s, 0, sizeof *s);
+        s->store = f.store;
+        s->in_order = 1;
+        f.applier.on_judged = note_judged;
+        f.applier.on_judged_ctx = s;
+        f.applier.on_commit = note_judged_commit;
+        f.applier.on_commit_ctx = s;
+        if (!inline_writes)
+            f.applier.inline_bytes = 0; /* every batch through the writer thread */
+        size_t batches = 0;
+        for (size_t i = 0; i < N; batches++) {
+            size_t n = 1 + batches % 4;
+            if (n > N - i)
+                n = N - i;
+            assert_int_equal(evs_applier_submit(&f.applier, in + i, n, err, sizeof err), 0);
+            i += n;
+            assert_int_equal(s->next_offset, (int64_t)i);
+        }
+        assert_int_equal(evs_applier_flush(&f.applier, err, sizeof err), 0);
+        assert_true(s->in_order);
+        assert_false(s->written_early);
+        assert_int_equal(s->judged, batches);
+        assert_int_equal(s->committed, batches);
+        for (uint32_t i = 0; i < N; i++) {
+            if (i % 10 == 5) { /* a repeated append id: skipped, nothing to report */
+                assert_int_equal(s->reported[i], 0);
+                continue;
+            }
+            assert_int_equal(s->reported[i], 1);
+            uint8_t id[16];
+            int found = 0;
+            evs_stored_verdict stored;
+            memset(id, 0xEE, 16);
+            memcpy(id, &i, 4);
+            assert_int_equal(evs_store_verdict_get(f.store, id, &found, &stored), 0);
+            assert_true(found);
+            /* The reason is compared as a string: the bytes after its NUL are not stored. */
+            assert_memory_equal(&stored, &s->verdicts[i], offsetof(evs_stored_verdict, reason));
+            assert_string_equal(stored.reason, s->verdicts[i].reason);
+        }
+        close_fixture(&f);
+    }
+    for (size_t i = 0; i < N; i++)
+        evs_buf_free(&recs[i].buf);
+}
+
 /* store.c, B5: a batch judged on top of one that is not written yet reads that batch's
  * puts (stream version, event ids, verdicts), its own puts before them, and the database
  * after both; still so once the earlier batch is written. */
@@ -972,6 +1074,7 @@ int main(void)
         cmocka_unit_test(test_old_format_store_is_refused),
         cmocka_unit_test(test_pipelined_batches_match_one_by_one),
         cmocka_unit_test(test_batch_reads_through_the_batch_behind),
+        cmocka_unit_test(test_verdicts_are_reported_before_the_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
