@@ -34,6 +34,8 @@
 #define READ_LIMIT_DEFAULT 100
 #define VERDICT_TIMEOUT_DEFAULT_MS 10000
 #define VERDICT_TIMEOUT_MAX_MS 60000
+/* How long a read waits for the batches judged before it to be written (P4). */
+#define READ_BARRIER_TIMEOUT_MS 10000
 
 struct evs_http_server {
     struct MHD_Daemon *daemon;
@@ -261,6 +263,21 @@ static enum MHD_Result get_all(evs_projector *p, struct MHD_Connection *c)
     return get_ordered(p, c, EVS_INDEX_CATEGORY, NULL);
 }
 
+/* The answer when the read barrier (P4 in projector.c) was not passed. */
+static enum MHD_Result not_written(evs_projector *p, struct MHD_Connection *c)
+{
+    char failure[sizeof p->failure];
+    pthread_mutex_lock(&p->lock);
+    snprintf(failure, sizeof failure, "%s", p->failure);
+    pthread_mutex_unlock(&p->lock);
+    if (failure[0])
+        return evs_http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                   "the projector stopped: %s", failure);
+    return evs_http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "the projector is stopping or has not written what it judged "
+                               "within %d ms", READ_BARRIER_TIMEOUT_MS);
+}
+
 static const char *expected_text(const evs_stored_verdict *v, char *buf, size_t n)
 {
     switch (v->expected_kind) {
@@ -288,10 +305,10 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
 
     int64_t next = 0;
     if (has_offset) {
-        if (!evs_projector_wait_applied(p, (int32_t)partition, (int64_t)offset, (int)timeout_ms,
-                                        &next))
+        if (!evs_projector_wait_judged(p, (int32_t)partition, (int64_t)offset, (int)timeout_ms,
+                                       &next))
             return evs_http_send_error(c, MHD_HTTP_GATEWAY_TIMEOUT,
-                              "projector has not applied partition %d offset %llu within %d ms "
+                              "projector has not judged partition %d offset %llu within %d ms "
                               "(next offset %lld)",
                               (int)partition, (unsigned long long)offset, (int)timeout_ms,
                               (long long)next);
@@ -306,10 +323,10 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
         }
         for (int32_t i = 0; i < p->partition_count; i++) {
             int64_t last = hw[i] - 1;
-            if (last >= 0 && !evs_projector_wait_applied(p, i, last, (int)timeout_ms, &next)) {
+            if (last >= 0 && !evs_projector_wait_judged(p, i, last, (int)timeout_ms, &next)) {
                 free(hw); /* not before: the message below used to read hw[i] after it */
                 return evs_http_send_error(c, MHD_HTTP_GATEWAY_TIMEOUT,
-                                  "projector has not applied partition %d offset %lld within "
+                                  "projector has not judged partition %d offset %lld within "
                                   "%d ms (next offset %lld)",
                                   i, (long long)last, (int)timeout_ms, (long long)next);
             }
@@ -317,9 +334,13 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
         free(hw);
     }
 
+    /* Judged is final (P4 in projector.c): the verdict of a batch still being written is
+     * answered from memory; any other, or a skip, from the store once that write is done. */
     evs_stored_verdict v;
-    int found = 0;
-    if (evs_store_verdict_get(p->store, append_id, &found, &v) < 0)
+    int found = evs_projector_verdict_ahead(p, append_id, &v);
+    if (!found && !evs_projector_wait_written(p, (int)timeout_ms))
+        return not_written(p, c);
+    if (!found && evs_store_verdict_get(p->store, append_id, &found, &v) < 0)
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
     if (!found) {
         char *reason = NULL;
@@ -378,8 +399,10 @@ static enum MHD_Result get_status(evs_projector *p, struct MHD_Connection *c)
     }
     evs_out_str(&o, ",\"partitions\":[");
     for (int32_t i = 0; i < n; i++) {
-        evs_out_fmt(&o, "%s{\"partition\":%d,\"assigned\":%s,\"next_offset\":%lld,", i ? "," : "", i,
-                p->assigned[i] ? "true" : "false", (long long)p->next_offset[i]);
+        evs_out_fmt(&o, "%s{\"partition\":%d,\"assigned\":%s,\"next_offset\":%lld,"
+                    "\"judged_offset\":%lld,", i ? "," : "", i,
+                p->assigned[i] ? "true" : "false", (long long)p->next_offset[i],
+                (long long)p->judged_offset[i]);
         if (have_hw)
             evs_out_fmt(&o, "\"high_watermark\":%lld,\"lag\":%lld,", (long long)hw[i],
                     (long long)(hw[i] - p->next_offset[i]));
@@ -454,22 +477,23 @@ typedef struct route {
     int exact;
     const char *methods;
     evs_http_handler handler;
+    int reads_log; /* reads events: passes the read barrier first (P4 in projector.c) */
 } route;
 
 static const route routes[] = {
-    {"/health", 1, "GET", route_health},
-    {"/status", 1, "GET", route_status},
-    {"/all", 1, "GET", route_all},
-    {"/streams/", 0, "GET", route_stream},
-    {"/streams/", 0, "POST", evs_http_append},
-    {"/verdicts/", 0, "GET", route_verdict},
-    {"/categories/", 0, "GET", route_category},
-    {"/types/", 0, "GET", route_type},
-    {"/subscriptions/", 0, "GET", evs_subscription_handle},
-    {"/checkpoints/", 0, "GET,PUT,DELETE", evs_checkpoint_handle},
-    {"/snapshots/", 0, "GET,PUT", evs_snapshot_handle},
-    {"/groups", 1, "GET", evs_groups_list_handle},
-    {"/groups/", 0, "GET,PUT,POST,DELETE", evs_groups_handle},
+    {"/health", 1, "GET", route_health, 0},
+    {"/status", 1, "GET", route_status, 0},
+    {"/all", 1, "GET", route_all, 1},
+    {"/streams/", 0, "GET", route_stream, 1},
+    {"/streams/", 0, "POST", evs_http_append, 0},
+    {"/verdicts/", 0, "GET", route_verdict, 0}, /* has a barrier of its own */
+    {"/categories/", 0, "GET", route_category, 1},
+    {"/types/", 0, "GET", route_type, 1},
+    {"/subscriptions/", 0, "GET", evs_subscription_handle, 1},
+    {"/checkpoints/", 0, "GET,PUT,DELETE", evs_checkpoint_handle, 0},
+    {"/snapshots/", 0, "GET,PUT", evs_snapshot_handle, 0},
+    {"/groups", 1, "GET", evs_groups_list_handle, 0},
+    {"/groups/", 0, "GET,PUT,POST,DELETE", evs_groups_handle, 1},
 };
 
 /* Per-request state: the body as it arrives. */
@@ -554,6 +578,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                      rt->methods);
             continue;
         }
+        if (rt->reads_log && !evs_projector_wait_written(s->projector, READ_BARRIER_TIMEOUT_MS))
+            return not_written(s->projector, c);
         evs_http_request req = {s->projector, c, method, url, rt->exact ? "" : url + n,
                                 st->body ? st->body : "", st->len};
         return rt->handler(&req);

@@ -99,6 +99,8 @@ int main(int argc, char **argv)
         .replication_factor = -1,
         .batch_records_max = EVS_BATCH_RECORDS_DEFAULT,
         .batch_bytes_max = EVS_BATCH_BYTES_DEFAULT,
+        /* A test hook, not an option: delays every RocksDB write (TESTING.md). */
+        .test_write_delay_ms = atoi(env_or("EVSTORE_TEST_WRITE_DELAY_MS", "0")),
     };
     int hash = 0;
     enum { O_BROKERS = 1, O_TOPIC, O_GROUP, O_DATA, O_HTTP, O_PARTS, O_RF, O_BATCH, O_REBUILD,

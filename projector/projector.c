@@ -10,6 +10,11 @@
  *      leader election, min.insync.replicas >= 2 when replicated, and the partition count
  *      recorded at the first start. Otherwise the projector refuses to start.
  *  P3. Only this thread writes the store; readers learn progress through p->next_offset.
+ *  P4. A verdict is answered once its record is judged, before the batch is written
+ *      (p->judged_offset, p->ahead). Everything that reads the store for a client first
+ *      waits until the batches judged before its request are written (the read barrier,
+ *      evs_projector_wait_written), so an append whose verdict a client has seen is in
+ *      every read it makes afterwards.
  */
 #include "projector.h"
 
@@ -23,6 +28,7 @@
 #define ADMIN_TIMEOUT_MS 15000
 
 static void publish(void *ctx, const evs_apply_commit *c);
+static void publish_judged(void *ctx, const evs_apply_judged *j);
 
 static void set_failure(evs_projector *p, const char *msg)
 {
@@ -371,13 +377,15 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
         return -1;
     }
     p->next_offset = calloc((size_t)partitions, sizeof *p->next_offset);
+    p->judged_offset = calloc((size_t)partitions, sizeof *p->judged_offset);
     p->last_position = calloc((size_t)partitions, sizeof *p->last_position);
     p->assigned = calloc((size_t)partitions, sizeof *p->assigned);
-    if (!p->next_offset || !p->last_position || !p->assigned) {
+    if (!p->next_offset || !p->judged_offset || !p->last_position || !p->assigned) {
         snprintf(err, err_len, "out of memory");
         return -1;
     }
     memcpy(p->next_offset, p->applier.next_offset, (size_t)partitions * sizeof(int64_t));
+    memcpy(p->judged_offset, p->applier.next_offset, (size_t)partitions * sizeof(int64_t));
     memcpy(p->last_position, p->applier.last_position, (size_t)partitions * sizeof(uint64_t));
     evs_store_skip_count(p->store, &p->skipped_records);
     /* The applier counts on from the stored total, so that /status keeps counting the
@@ -385,6 +393,9 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     p->applier.stats.skipped = p->skipped_records;
     p->applier.on_commit = publish;
     p->applier.on_commit_ctx = p;
+    p->applier.write_delay_ms = config->test_write_delay_ms;
+    p->applier.on_judged = publish_judged;
+    p->applier.on_judged_ctx = p;
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, config->topic, RD_KAFKA_PARTITION_UA);
@@ -406,27 +417,45 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The applier's on_commit, on its writer thread: makes a written batch visible to verdict
- * waiters, subscribers and /status; a failed write stops the projector (P3). */
+/* The applier's on_judged, before the batch is written: its verdicts can be answered (P4). */
+static void publish_judged(void *ctx, const evs_apply_judged *j)
+{
+    evs_projector *p = ctx;
+    pthread_mutex_lock(&p->lock);
+    p->ahead[j->batch % 2] = *j; /* valid until this batch's publish, which drops it */
+    p->ahead[j->batch % 2].next_offset = NULL;
+    memcpy(p->judged_offset, j->next_offset, (size_t)p->partition_count * sizeof(int64_t));
+    p->judged_batches = j->batch;
+    pthread_cond_broadcast(&p->applied);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The applier's on_commit, after the batch's write: makes it visible to readers,
+ * subscribers and /status; a failed write stops the projector (P3). */
 static void publish(void *ctx, const evs_apply_commit *c)
 {
     evs_projector *p = ctx;
-    if (c->rc < 0) {
+    pthread_mutex_lock(&p->lock);
+    /* The applier may reuse the batch's verdicts from now on. */
+    memset(&p->ahead[c->batch % 2], 0, sizeof p->ahead[0]);
+    if (c->rc == 0) {
+        memcpy(p->next_offset, c->next_offset, (size_t)p->partition_count * sizeof(int64_t));
+        memcpy(p->last_position, c->last_position,
+               (size_t)p->partition_count * sizeof(uint64_t));
+        p->skipped_records = c->stats.skipped;
+        p->applied_events = c->stats.events;
+        p->commits++;
+        p->written_batches = c->batch;
+        pthread_cond_broadcast(&p->applied);
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (c->rc < 0) { /* the read barrier waits in vain from now on: readers get an error */
         char msg[sizeof p->failure];
         snprintf(msg, sizeof msg, "%s", c->err);
         fprintf(stderr, "evstore-projector: %s; stopping\n", msg);
         set_failure(p, msg);
         p->stop = 1;
-        return;
     }
-    pthread_mutex_lock(&p->lock);
-    memcpy(p->next_offset, c->next_offset, (size_t)p->partition_count * sizeof(int64_t));
-    memcpy(p->last_position, c->last_position, (size_t)p->partition_count * sizeof(uint64_t));
-    p->skipped_records = c->stats.skipped;
-    p->applied_events = c->stats.events;
-    p->commits++;
-    pthread_cond_broadcast(&p->applied);
-    pthread_mutex_unlock(&p->lock);
 }
 
 /* The high watermark of partition i from the consumer's latest fetch: 0, or -1 when the
@@ -624,6 +653,7 @@ void evs_projector_free(evs_projector *p)
     evs_applier_free(&p->applier);
     evs_store_close(p->store);
     free(p->next_offset);
+    free(p->judged_offset);
     free(p->last_position);
     free(p->assigned);
     pthread_cond_destroy(&p->applied);
@@ -638,8 +668,7 @@ void evs_projector_wake_all(evs_projector *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
-                               int timeout_ms, int64_t *next_out)
+static struct timespec deadline_after(int timeout_ms)
 {
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
@@ -649,15 +678,57 @@ int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offs
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
+    return deadline;
+}
+
+int evs_projector_wait_judged(evs_projector *p, int32_t partition, int64_t offset,
+                              int timeout_ms, int64_t *next_out)
+{
+    struct timespec deadline = deadline_after(timeout_ms);
     pthread_mutex_lock(&p->lock);
     int done;
-    while (!(done = p->next_offset[partition] > offset) && !p->failure[0] && !p->stop) {
+    while (!(done = p->judged_offset[partition] > offset) && !p->failure[0] && !p->stop) {
         if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT) {
-            done = p->next_offset[partition] > offset;
+            done = p->judged_offset[partition] > offset;
             break;
         }
     }
-    *next_out = p->next_offset[partition];
+    *next_out = p->judged_offset[partition];
+    pthread_mutex_unlock(&p->lock);
+    return done;
+}
+
+int evs_projector_verdict_ahead(evs_projector *p, const uint8_t append_id[16],
+                                evs_stored_verdict *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&p->lock);
+    for (int k = 0; k < 2 && !found; k++) {
+        const evs_apply_judged *j = &p->ahead[k];
+        for (size_t i = 0; i < j->count; i++) {
+            if (!memcmp(j->append_ids[i], append_id, 16)) {
+                *out = j->verdicts[i];
+                found = 1;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return found;
+}
+
+int evs_projector_wait_written(evs_projector *p, int timeout_ms)
+{
+    struct timespec deadline = deadline_after(timeout_ms);
+    pthread_mutex_lock(&p->lock);
+    uint64_t target = p->judged_batches;
+    int done;
+    while (!(done = p->written_batches >= target) && !p->failure[0] && !p->stop) {
+        if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT) {
+            done = p->written_batches >= target;
+            break;
+        }
+    }
     pthread_mutex_unlock(&p->lock);
     return done;
 }

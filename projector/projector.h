@@ -41,6 +41,7 @@ typedef struct evs_projector_config {
     int batch_records_max;    /* records per write batch */
     size_t batch_bytes_max;   /* record bytes per write batch */
     int rebuild;
+    int test_write_delay_ms;  /* tests only: see evs_applier.write_delay_ms */
 } evs_projector_config;
 
 typedef struct evs_projector {
@@ -55,8 +56,13 @@ typedef struct evs_projector {
                                   and closed by main.c, NULL when appends are off */
 
     pthread_mutex_t lock;      /* guards the fields below */
-    pthread_cond_t applied;    /* broadcast after every commit */
-    int64_t *next_offset;      /* published copy of applier.next_offset */
+    pthread_cond_t applied;    /* broadcast after every batch judged and every commit */
+    int64_t *next_offset;      /* per partition: next offset written to the store */
+    int64_t *judged_offset;    /* per partition: next offset judged (its verdict known) */
+    evs_apply_judged ahead[2]; /* verdicts judged but not written yet, by batch number
+                                  modulo 2: at most two batches are (P4) */
+    uint64_t judged_batches;   /* the number of the last batch judged (P4) */
+    uint64_t written_batches;  /* the number of the last batch written */
     uint64_t *last_position;   /* published copy of applier.last_position */
     int *assigned;             /* 1 if this projector owns the partition now */
     uint64_t skipped_records;
@@ -76,10 +82,18 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
 int evs_projector_run(evs_projector *p);
 void evs_projector_free(evs_projector *p);
 
-/* Waits until partition's next offset exceeds offset, at most timeout_ms. Returns 1 if it
- * did, 0 on timeout. *next_out receives the next offset seen last. */
-int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
-                               int timeout_ms, int64_t *next_out);
+/* Waits until the record at partition/offset is judged, at most timeout_ms. Returns 1 if
+ * it was, 0 on timeout. *next_out receives the next offset to judge seen last. */
+int evs_projector_wait_judged(evs_projector *p, int32_t partition, int64_t offset,
+                              int timeout_ms, int64_t *next_out);
+/* Looks append_id up among the verdicts judged but not written yet. Returns 1 and fills
+ * *out when found there; 0 otherwise (the verdict, if any, is then in the store or in a
+ * batch judged later). */
+int evs_projector_verdict_ahead(evs_projector *p, const uint8_t append_id[16],
+                                evs_stored_verdict *out);
+/* The read barrier (P4): waits until every batch judged before the call is written, at
+ * most timeout_ms. Returns 1 if so; 0 on timeout, or when the projector stopped first. */
+int evs_projector_wait_written(evs_projector *p, int timeout_ms);
 /* Asks the brokers for the high watermarks of every partition (for /status and lookups
  * without an offset). hw must hold partition_count entries. Returns 0 or -1. */
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms);

@@ -314,7 +314,7 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
     if (rc != 0)
         goto fail;
 
-    /* Step 3: the verdict, once the projector has applied our offset. */
+    /* Step 3: the verdict, once the projector has judged our offset. */
     char path[160];
     snprintf(path, sizeof path,
              "/verdicts/%s?partition=%" PRId32 "&offset=%" PRId64 "&timeout_ms=%d",
