@@ -124,8 +124,9 @@ int evs_event_type_valid(const char *type, size_t len);
  * into out[37]. evs_uuid_parse returns 0 or -1. */
 int evs_uuid_parse(const char *text, size_t len, uint8_t out[16]);
 void evs_uuid_format(const uint8_t id[16], char out[37]);
-/* A random (version 4) UUID. */
+/* A random (version 4) UUID; n of them, from one request to the kernel's random source. */
 void evs_uuid_generate(uint8_t out[16]);
+void evs_uuid_generate_n(uint8_t (*out)[16], size_t n);
 
 /* The CRC-64-AVRO (Rabin) fingerprint of the current AppendRequest schema's Parsing
  * Canonical Form, as written in bytes 2..9 of every record this build encodes. */

@@ -1102,6 +1102,27 @@ static void test_uuid(void **state)
     assert_memory_not_equal(id, again, 16);
     assert_int_equal(id[6] >> 4, 4);      /* version 4 */
     assert_int_equal(id[8] & 0xc0, 0x80); /* RFC 4122 variant */
+    /* Many at once: each a version 4 UUID, all different, and the random bits vary (every
+     * bit outside the version and variant is set in some id and clear in another). */
+    enum { MANY = 300 };
+    static uint8_t many[MANY][16];
+    uint8_t ones[16] = {0}, zeros[16] = {0};
+    evs_uuid_generate_n(many, MANY);
+    for (size_t i = 0; i < MANY; i++) {
+        assert_int_equal(many[i][6] >> 4, 4);
+        assert_int_equal(many[i][8] & 0xc0, 0x80);
+        for (size_t j = 0; j < i; j++)
+            assert_memory_not_equal(many[i], many[j], 16);
+        for (size_t b = 0; b < 16; b++) {
+            ones[b] |= many[i][b];
+            zeros[b] |= (uint8_t)~many[i][b];
+        }
+    }
+    for (size_t b = 0; b < 16; b++) {
+        uint8_t fixed = b == 6 ? 0xf0 : b == 8 ? 0xc0 : 0;
+        assert_int_equal(ones[b] | fixed, 0xff);
+        assert_int_equal(zeros[b] | fixed, 0xff);
+    }
     evs_uuid_format(id, text);
     assert_int_equal(evs_uuid_parse(text, 36, again), 0);
     assert_memory_equal(id, again, 16);
