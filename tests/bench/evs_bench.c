@@ -1964,11 +1964,12 @@ static void *kc_writer_main(void *arg)
     int have_payload = payload_init(&p, (size_t)o->events_per_append, (size_t)o->data_bytes,
                                     (size_t)o->metadata_bytes) == 0;
     evs_record_event *events = calloc((size_t)o->events_per_append, sizeof *events);
+    uint8_t (*ids)[16] = calloc((size_t)o->events_per_append + 1, sizeof *ids);
     evs_buf buf = {0};
     char stream[BENCH_STREAM_PREFIX_MAX + 24];
 
     pthread_barrier_wait(&run->start);
-    if (!have_payload || !events) {
+    if (!have_payload || !events || !ids) {
         fprintf(stderr, "evs_bench: out of memory in writer %ld\n", w->index);
         atomic_store(&run->stop, 1);
         goto done;
@@ -1979,7 +1980,9 @@ static void *kc_writer_main(void *arg)
                          1 + (long)(bench_rng_next(&rng) % (uint64_t)o->streams));
         evs_append_request req;
         memset(&req, 0, sizeof req);
-        evs_uuid_generate(req.append_id);
+        /* The append id and the event ids, from the generator libevstore uses. */
+        evs_uuid_generate_n(ids, p.event_count + 1);
+        memcpy(req.append_id, ids[p.event_count], 16);
         req.stream = stream;
         req.stream_len = (size_t)n;
         req.expected_kind = EVS_EXPECT_ANY;
@@ -1990,7 +1993,7 @@ static void *kc_writer_main(void *arg)
             evs_record_event *e = &events[i];
             const evs_event_data *in = &p.events[i];
             memset(e, 0, sizeof *e);
-            evs_uuid_generate(e->event_id);
+            memcpy(e->event_id, ids[i], 16);
             e->type = in->type;
             e->type_len = strlen(in->type);
             e->content_type = "application/json";
@@ -2045,6 +2048,7 @@ static void *kc_writer_main(void *arg)
 done:
     evs_buf_free(&buf);
     free(events);
+    free(ids);
     if (have_payload)
         payload_free(&p);
     atomic_fetch_add(&run->finished_writers, 1);
