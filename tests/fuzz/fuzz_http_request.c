@@ -243,6 +243,7 @@ static void teardown(void)
     evs_store_close(g.p.store);
     g.p.store = NULL;
     free(g.p.next_offset);
+    free(g.p.judged_offset);
     free(g.p.last_position);
     free(g.p.assigned);
     if (g.dir[0]) {
@@ -299,11 +300,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     p->applier.quiet = 1;
     apply_fixture(&p->applier);
     p->next_offset = calloc(1, sizeof *p->next_offset);
+    p->judged_offset = calloc(1, sizeof *p->judged_offset);
     p->last_position = calloc(1, sizeof *p->last_position);
     p->assigned = calloc(1, sizeof *p->assigned);
-    if (!p->next_offset || !p->last_position || !p->assigned)
+    if (!p->next_offset || !p->judged_offset || !p->last_position || !p->assigned)
         FAIL("out of memory");
     p->next_offset[0] = p->applier.next_offset[0];
+    p->judged_offset[0] = p->applier.next_offset[0]; /* everything judged is written */
     p->last_position[0] = p->applier.last_position[0];
     p->assigned[0] = 1;
     p->commits = 1;
