@@ -35,6 +35,7 @@ static void set_failure(evs_projector *p, const char *msg)
     pthread_mutex_lock(&p->lock);
     snprintf(p->failure, sizeof p->failure, "%s", msg);
     pthread_cond_broadcast(&p->applied);
+    pthread_cond_broadcast(&p->judged);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -330,6 +331,7 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     p->config = *config;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->applied, NULL);
+    pthread_cond_init(&p->judged, NULL);
 
     if (config->rebuild && evs_store_reset(config->data_dir, err, err_len) < 0)
         return -1;
@@ -426,7 +428,7 @@ static void publish_judged(void *ctx, const evs_apply_judged *j)
     p->ahead[j->batch % 2].next_offset = NULL;
     memcpy(p->judged_offset, j->next_offset, (size_t)p->partition_count * sizeof(int64_t));
     p->judged_batches = j->batch;
-    pthread_cond_broadcast(&p->applied);
+    pthread_cond_broadcast(&p->judged);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -657,6 +659,7 @@ void evs_projector_free(evs_projector *p)
     free(p->last_position);
     free(p->assigned);
     pthread_cond_destroy(&p->applied);
+    pthread_cond_destroy(&p->judged);
     pthread_mutex_destroy(&p->lock);
     memset(p, 0, sizeof *p);
 }
@@ -665,6 +668,7 @@ void evs_projector_wake_all(evs_projector *p)
 {
     pthread_mutex_lock(&p->lock);
     pthread_cond_broadcast(&p->applied);
+    pthread_cond_broadcast(&p->judged);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -688,7 +692,7 @@ int evs_projector_wait_judged(evs_projector *p, int32_t partition, int64_t offse
     pthread_mutex_lock(&p->lock);
     int done;
     while (!(done = p->judged_offset[partition] > offset) && !p->failure[0] && !p->stop) {
-        if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT) {
+        if (pthread_cond_timedwait(&p->judged, &p->lock, &deadline) == ETIMEDOUT) {
             done = p->judged_offset[partition] > offset;
             break;
         }

@@ -56,7 +56,8 @@ typedef struct evs_projector {
                                   and closed by main.c, NULL when appends are off */
 
     pthread_mutex_t lock;      /* guards the fields below */
-    pthread_cond_t applied;    /* broadcast after every batch judged and every commit */
+    pthread_cond_t applied;    /* broadcast after every commit */
+    pthread_cond_t judged;     /* broadcast after every batch judged (verdict waiters) */
     int64_t *next_offset;      /* per partition: next offset written to the store */
     int64_t *judged_offset;    /* per partition: next offset judged (its verdict known) */
     evs_apply_judged ahead[2]; /* verdicts judged but not written yet, by batch number
@@ -98,7 +99,7 @@ int evs_projector_wait_written(evs_projector *p, int timeout_ms);
  * without an offset). hw must hold partition_count entries. Returns 0 or -1. */
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms);
 
-/* Wakes every thread waiting on `applied` (at shutdown, after setting stop). */
+/* Wakes every thread waiting on `applied` or `judged` (at shutdown, after setting stop). */
 void evs_projector_wake_all(evs_projector *p);
 
 /* The HTTP API (http_api.c). */

@@ -293,6 +293,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     p->partition_count = 1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->applied, NULL);
+    pthread_cond_init(&p->judged, NULL);
     if (evs_store_open(g.dir, &p->store, err, sizeof err) != 0)
         FAIL("cannot open the store in %s: %s", g.dir, err);
     if (evs_applier_init(&p->applier, p->store, 1) != 0)
