@@ -340,11 +340,21 @@ enum { RETRY_N = 1200, RETRY_EVENTS = 4, RETRY_STREAMS = 7 };
 /* The workload of the batch tests: RETRY_N appends of 4 events to Ship-0..Ship-6 with exact
  * expectations, except that every tenth is a retry (expectation any) of the append 7
  * records back, in the same stream; every tenth repeats the previous append id (skipped,
- * the first verdict stands); every tenth has a stale expectation. versions receives each
- * stream's final version. recs must be freed with evs_buf_free. */
-static void make_retry_workload(encoded *recs, evs_input_record *in,
-                                uint64_t versions[RETRY_STREAMS])
+ * the first verdict stands); every tenth has a stale expectation. Free it with
+ * free_retry_workload. */
+typedef struct retry_workload {
+    encoded recs[RETRY_N];
+    evs_input_record in[RETRY_N];
+    uint64_t versions[RETRY_STREAMS]; /* each stream's final version */
+} retry_workload;
+
+static retry_workload workload; /* the tests' one workload, made anew by each */
+
+static void make_retry_workload(retry_workload *w)
 {
+    encoded *recs = w->recs;
+    evs_input_record *in = w->in;
+    uint64_t *versions = w->versions;
     memset(versions, 0, RETRY_STREAMS * sizeof *versions);
     for (uint32_t i = 0; i < RETRY_N; i++) {
         char stream[16];
@@ -370,6 +380,33 @@ static void make_retry_workload(encoded *recs, evs_input_record *in,
         in[i] = (evs_input_record){0, (int64_t)i, recs[i].stream, strlen(recs[i].stream),
                                    recs[i].buf.data, recs[i].buf.len};
     }
+}
+
+static void free_retry_workload(retry_workload *w)
+{
+    for (size_t i = 0; i < RETRY_N; i++)
+        evs_buf_free(&w->recs[i].buf);
+}
+
+/* Submits in[0..n) in batches of 1, 2, 3, 4, 1, ... records, so that the workload's retries
+ * straddle batches, then flushes; returns the number of batches. With judged_next, asserts
+ * after each submit that it holds the next offset to judge (as on_judged reported it). */
+static size_t submit_small_batches(evs_applier *a, const evs_input_record *in, size_t n,
+                                   const int64_t *judged_next)
+{
+    char err[256];
+    size_t batches = 0;
+    for (size_t i = 0; i < n; batches++) {
+        size_t k = 1 + batches % 4;
+        if (k > n - i)
+            k = n - i;
+        assert_int_equal(evs_applier_submit(a, in + i, k, err, sizeof err), 0);
+        i += k;
+        if (judged_next)
+            assert_int_equal(*judged_next, (int64_t)i);
+    }
+    assert_int_equal(evs_applier_flush(a, err, sizeof err), 0);
+    return batches;
 }
 
 /* Asserts that two stores that applied the retry workload hold the same state and the
@@ -406,10 +443,8 @@ static size_t assert_same_outcome(fixture *a, fixture *b)
 static void test_large_batch_reads_its_own_writes(void **unused)
 {
     enum { N = RETRY_N };
-    static encoded recs[N];
-    static evs_input_record in[N];
-    uint64_t versions[RETRY_STREAMS];
-    make_retry_workload(recs, in, versions);
+    const evs_input_record *in = workload.in;
+    make_retry_workload(&workload);
     char err[256];
     fixture a, b;
     open_fixture(&a, "large-a");
@@ -429,10 +464,9 @@ static void test_large_batch_reads_its_own_writes(void **unused)
         uint64_t version = 0;
         int n = snprintf(stream, sizeof stream, "Ship-%d", s);
         assert_int_equal(evs_store_stream_version(a.store, stream, (size_t)n, &version), 0);
-        assert_int_equal(version, versions[s]);
+        assert_int_equal(version, workload.versions[s]);
     }
-    for (size_t i = 0; i < N; i++)
-        evs_buf_free(&recs[i].buf);
+    free_retry_workload(&workload);
     close_fixture(&a);
     close_fixture(&b);
 }
@@ -807,10 +841,8 @@ static void note_commit(void *ctx, const evs_apply_commit *c)
 static void test_pipelined_batches_match_one_by_one(void **unused)
 {
     enum { N = RETRY_N };
-    static encoded recs[N];
-    static evs_input_record in[N];
-    uint64_t versions[RETRY_STREAMS];
-    make_retry_workload(recs, in, versions);
+    const evs_input_record *in = workload.in;
+    make_retry_workload(&workload);
     char err[256];
     fixture a, b;
     commits_seen commits = {0, -1, 1, 0}, inline_commits = {0, -1, 1, 0};
@@ -823,15 +855,7 @@ static void test_pipelined_batches_match_one_by_one(void **unused)
     b.applier.inline_bytes = 0; /* every batch through the writer thread (apply.c, W4) */
     for (size_t i = 0; i < N; i++)
         assert_int_equal(evs_applier_apply(&a.applier, in + i, 1, err, sizeof err), 0);
-    size_t batches = 0;
-    for (size_t i = 0; i < N; batches++) {
-        size_t n = 1 + batches % 4; /* 1..4 records: retries straddle batches */
-        if (n > N - i)
-            n = N - i;
-        assert_int_equal(evs_applier_submit(&b.applier, in + i, n, err, sizeof err), 0);
-        i += n;
-    }
-    assert_int_equal(evs_applier_flush(&b.applier, err, sizeof err), 0);
+    size_t batches = submit_small_batches(&b.applier, in, N, NULL);
     assert_int_equal(commits.count, batches);
     assert_true(commits.in_order);
     assert_false(commits.failed);
@@ -841,8 +865,7 @@ static void test_pipelined_batches_match_one_by_one(void **unused)
     assert_false(inline_commits.failed);
 
     assert_true(assert_same_outcome(&a, &b) > N / 20); /* the retries were recognised */
-    for (size_t i = 0; i < N; i++)
-        evs_buf_free(&recs[i].buf);
+    free_retry_workload(&workload);
     close_fixture(&a);
     close_fixture(&b);
 }
@@ -893,12 +916,9 @@ static void note_judged_commit(void *ctx, const evs_apply_commit *c)
 static void test_verdicts_are_reported_before_the_write(void **unused)
 {
     enum { N = RETRY_N };
-    static encoded recs[N];
-    static evs_input_record in[N];
+    const evs_input_record *in = workload.in;
     static judged_seen reports[2];
-    uint64_t versions[RETRY_STREAMS];
-    make_retry_workload(recs, in, versions);
-    char err[256];
+    make_retry_workload(&workload);
     for (int inline_writes = 0; inline_writes < 2; inline_writes++) {
         fixture f;
         judged_seen *s = &reports[inline_writes];
@@ -912,16 +932,7 @@ static void test_verdicts_are_reported_before_the_write(void **unused)
         f.applier.on_commit_ctx = s;
         if (!inline_writes)
             f.applier.inline_bytes = 0; /* every batch through the writer thread */
-        size_t batches = 0;
-        for (size_t i = 0; i < N; batches++) {
-            size_t n = 1 + batches % 4;
-            if (n > N - i)
-                n = N - i;
-            assert_int_equal(evs_applier_submit(&f.applier, in + i, n, err, sizeof err), 0);
-            i += n;
-            assert_int_equal(s->next_offset, (int64_t)i);
-        }
-        assert_int_equal(evs_applier_flush(&f.applier, err, sizeof err), 0);
+        size_t batches = submit_small_batches(&f.applier, in, N, &s->next_offset);
         assert_true(s->in_order);
         assert_false(s->written_early);
         assert_int_equal(s->judged, batches);
@@ -945,8 +956,7 @@ static void test_verdicts_are_reported_before_the_write(void **unused)
         }
         close_fixture(&f);
     }
-    for (size_t i = 0; i < N; i++)
-        evs_buf_free(&recs[i].buf);
+    free_retry_workload(&workload);
 }
 
 /* store.c, B5: a batch judged on top of one that is not written yet reads that batch's
