@@ -11,7 +11,7 @@
  * kind of expectation; idempotent retries answer duplicate with the original versions; a
  * partial duplicate is EVS_EIDEMPOTENCY; EVS_EINVAL for every kind of invalid input, with
  * nothing produced (the record offsets of two sentinel appends around the invalid calls are
- * consecutive, and the projector's next_offset agrees); forwards/backwards reads with
+ * consecutive, and the projector's judged_offset agrees); forwards/backwards reads with
  * from/limit/next/end_of_stream; $all in gapless position order.
  * Both forms of a page (docs/HTTP-API.md, "The binary page"): every read endpoint (streams
  * both ways, $all, categories, types, empty pages) fetched as JSON (encoding=base64) and as
@@ -123,8 +123,10 @@ static size_t stream_count(const char *stream)
     return n;
 }
 
-/* The projector's next_offset of partition 0, from evs_client_status(). -1 on failure. */
-static long long status_next_offset(void)
+/* The projector's judged_offset of partition 0, from evs_client_status(). -1 on failure.
+ * Right after an append's verdict it is exactly the next offset; next_offset (written) may
+ * still lag behind it by the batch being written. */
+static long long status_judged_offset(void)
 {
     char *text = NULL;
     long long next = -1;
@@ -137,8 +139,8 @@ static long long status_next_offset(void)
     CHECK(root != NULL, "status is JSON: %s", text);
     json_t *parts = root ? json_object_get(root, "partitions") : NULL;
     json_t *p0 = parts ? json_array_get(parts, 0) : NULL;
-    json_t *n = p0 ? json_object_get(p0, "next_offset") : NULL;
-    CHECK(json_is_integer(n), "status has partitions[0].next_offset: %s", text);
+    json_t *n = p0 ? json_object_get(p0, "judged_offset") : NULL;
+    CHECK(json_is_integer(n), "status has partitions[0].judged_offset: %s", text);
     if (json_is_integer(n))
         next = json_integer_value(n);
     json_decref(root);
@@ -768,8 +770,8 @@ int main(void)
     rc = append1("Sentinel-1", expect(EVS_EXPECT_ANY, 0), &sentinel, &rs1);
     REQUIRE(rc == 0, "sentinel append before the invalid calls: %d", rc);
     accepted_events += 1;
-    long long next_before = status_next_offset();
-    CHECK(next_before == rs1.offset + 1, "after the sentinel, next_offset %lld == offset %lld + 1",
+    long long next_before = status_judged_offset();
+    CHECK(next_before == rs1.offset + 1, "after the sentinel, judged_offset %lld == offset %lld + 1",
           next_before, (long long)rs1.offset);
 
     char long_name[EVS_STREAM_NAME_MAX + 2];
@@ -919,8 +921,8 @@ int main(void)
     CHECK(rs2.offset == rs1.offset + 1,
           "nothing was produced by the invalid calls: sentinel offsets %lld and %lld",
           (long long)rs1.offset, (long long)rs2.offset);
-    long long next_after = status_next_offset();
-    CHECK(next_after == rs2.offset + 1, "next_offset %lld after the second sentinel at %lld",
+    long long next_after = status_judged_offset();
+    CHECK(next_after == rs2.offset + 1, "judged_offset %lld after the second sentinel at %lld",
           next_after, (long long)rs2.offset);
     CHECK(stream_count("Valid-1") == 0, "no invalid append created a stream");
 
