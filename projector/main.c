@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "http_append.h"
-#include "projector.h"
+#include "http/http_append.h"
+#include "judge/projector.h"
 
 static evs_projector projector;
 

@@ -57,7 +57,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "evstore.h"
-#include "projector.h"
+#include "judge/projector.h"
 #include "record_codec.h"
 
 #define IDLE_MS 40         /* no byte for this long: release waiting handlers (p->stop) */

@@ -7,7 +7,7 @@ Driven by openapi_test.sh, in phases that share a state file (the coverage seen 
   unknown-outcome  POST /streams/{stream} through a projector that does not own the
                    partition (504), settled by GET /verdicts on the owner
   unavailable      POST /streams/{stream} once the topic is gone (503)
-  report           every route of projector/http_api.c is documented, every operation of
+  report           every route of projector/http/http_api.c is documented, every operation of
                    the document was exercised, and every documented status code except
                    UNREACHABLE
 
@@ -518,7 +518,7 @@ def phase_report(checker, routes_path):
 
 
 def routes_documented(checker, routes_path):
-    """Each (prefix, method) of the routing table in projector/http_api.c has an operation in
+    """Each (prefix, method) of the routing table in projector/http/http_api.c has an operation in
     the document: a path equal to an exact prefix, or under a prefix entry."""
     with open(routes_path) as f:
         text = f.read()
@@ -570,7 +570,7 @@ def main():
     ap.add_argument("--brokers")
     ap.add_argument("--topic")
     ap.add_argument("--kcat")
-    ap.add_argument("--routes", help="projector/http_api.c, whose routing table must be documented")
+    ap.add_argument("--routes", help="projector/http/http_api.c, whose routing table must be documented")
     args = ap.parse_args()
     checker = Checker(args.spec, args.state, [u for u in (args.url, args.owner_url) if u])
     api = Api(checker, args.url) if args.url else None

@@ -40,4 +40,4 @@ stop_projector p2
 
 "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC" >/dev/null || fail "could not delete the topic"
 check unavailable --url "$P1_URL"
-check report --routes "$IT_SRC_DIR/../../projector/http_api.c"
+check report --routes "$IT_SRC_DIR/../../projector/http/http_api.c"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # verdict_ahead_test.sh - a verdict is answered once its record is judged, before the batch
 # is written to RocksDB, and every read waits for that write (HTTP-API.md, "Verdicts and
-# reads"; P4 in projector/projector.c).
+# reads"; P4 in projector/judge/projector.c).
 #
 # The projector runs with EVSTORE_TEST_WRITE_DELAY_MS, so that each batch stays judged but
 # unwritten for 1.5 s. Asserts: the append's answer comes while its record is judged but

@@ -1,5 +1,5 @@
 /*
- * test_apply.c - applying records to a real RocksDB store (projector/apply.h, store.h),
+ * test_apply.c - applying records to a real RocksDB store (projector/judge/apply.h, store.h),
  * without Kafka: the records are encoded with the real codec and fed in offset order.
  */
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "apply.h"
+#include "judge/apply.h"
 
 /* ---- Fixtures ------------------------------------------------------------------------ */
 

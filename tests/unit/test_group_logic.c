@@ -1,5 +1,5 @@
 /*
- * test_group_logic.c - the consumer-group state machine (projector/group_logic.h): stream
+ * test_group_logic.c - the consumer-group state machine (projector/groups/group_logic.h): stream
  * ownership, per-stream order, the checkpoint, retries and parking, member and ack
  * timeouts, replays, and that what a flush stores is enough to resume after a restart.
  *
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "group_logic.h"
+#include "groups/group_logic.h"
 
 #define NAME "g"
 

@@ -1,5 +1,5 @@
 /*
- * test_rule.c - the concurrency rule (projector/rule.h), table-driven.
+ * test_rule.c - the concurrency rule (projector/judge/rule.h), table-driven.
  *
  * A fake state holds one stream's current version and a table of stored event ids; each
  * case names the request and the verdict the rule must reach.
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "rule.h"
+#include "judge/rule.h"
 
 typedef struct stored_id {
     uint8_t id;           /* event ids are 16 bytes of this value */

@@ -4,7 +4,7 @@
 #ifndef EVS_SUBSCRIPTIONS_H
 #define EVS_SUBSCRIPTIONS_H
 
-#include "http_util.h"
+#include "http/http_util.h"
 
 /* GET /subscriptions/{all | streams/NAME | categories/NAME | types/NAME} */
 enum MHD_Result evs_subscription_handle(const evs_http_request *request);

@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+#include "index/store.h"
 
 /* Batches below this many bytes of records are written without the writer thread. */
 #define EVS_APPLY_INLINE_BYTES_DEFAULT ((size_t)1 << 20)

@@ -29,7 +29,7 @@
 #include <jansson.h>
 
 #include "base64_decode.h"
-#include "http_append.h"
+#include "http/http_append.h"
 #include "json_text.h"
 
 #define MESSAGE_MAX 1024

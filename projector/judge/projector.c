@@ -16,7 +16,7 @@
  *      evs_projector_wait_written), so an append whose verdict a client has seen is in
  *      every read it makes afterwards.
  */
-#include "projector.h"
+#include "judge/projector.h"
 
 #include <errno.h>
 #include <stdio.h>

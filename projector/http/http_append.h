@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "evstore.h"
-#include "http_util.h"
+#include "http/http_util.h"
 
 /* Opens the client that POST /streams/{stream} appends with: config's brokers and topic,
  * and the projector's own HTTP address (config->http_address, with 0.0.0.0 read as

@@ -15,9 +15,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "apply.h"
+#include "judge/apply.h"
 #include "evstore.h"
-#include "store.h"
+#include "index/store.h"
 
 /* A batch of records ends at this many records or bytes of records, whichever comes
  * first. Batches are this large only while the projector catches up (a rebuild, a

@@ -38,7 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h" /* evs_local_op */
+#include "index/store.h" /* evs_local_op */
 
 /* ---- Limits (docs/HTTP-API.md, "Consumer groups") ------------------------------------ */
 #define EVS_GROUPS_MAX 64              /* groups per projector */

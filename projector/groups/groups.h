@@ -5,7 +5,7 @@
 #ifndef EVS_GROUPS_H
 #define EVS_GROUPS_H
 
-#include "http_util.h"
+#include "http/http_util.h"
 
 /* GET /groups */
 enum MHD_Result evs_groups_list_handle(const evs_http_request *request);

@@ -20,8 +20,8 @@
 
 #include "base64_decode.h"
 #include "json_text.h"
-#include "byte_order.h"
-#include "saved_state.h"
+#include "index/byte_order.h"
+#include "state/saved_state.h"
 
 #define SNAPSHOTS_KEPT 5
 

@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "http_util.h"
-#include "subscriptions.h"
+#include "http/http_util.h"
+#include "http/subscriptions.h"
 
 #define SUBSCRIPTION_PAGE_EVENTS 1000
 #define SUBSCRIPTION_PAGE_BYTES (1u << 20)

@@ -1,7 +1,7 @@
 /*
  * apply.c - applying records to the store (rules A1..A5 in apply.h).
  */
-#include "apply.h"
+#include "judge/apply.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -17,8 +17,8 @@
  * 'e' and a 'p' record in the store (e_stored, p_stored) and whether its 'e' value changed
  * (dirty); the flush writes what differs from what G5 wants stored.
  */
-#include "byte_order.h"
-#include "group_logic.h"
+#include "index/byte_order.h"
+#include "groups/group_logic.h"
 
 #include <assert.h>
 #include <errno.h>

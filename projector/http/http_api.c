@@ -22,12 +22,12 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "groups.h"
-#include "http_append.h"
-#include "http_util.h"
+#include "groups/groups.h"
+#include "http/http_append.h"
+#include "http/http_util.h"
+#include "http/subscriptions.h"
 #include "page_codec.h"
-#include "saved_state.h"
-#include "subscriptions.h"
+#include "state/saved_state.h"
 
 #define HTTP_CONNECTIONS_MAX 512
 #define HTTP_URL_MAX 2048

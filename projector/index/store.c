@@ -14,9 +14,9 @@
  *   be64 expected version, be64 current, first version, last version, first position,
  *   last position, be32 event count, be32 stream length + stream, be32 reason length + reason
  */
-#include "store.h"
+#include "index/store.h"
 
-#include "byte_order.h"
+#include "index/byte_order.h"
 
 #include <assert.h>
 #include <errno.h>

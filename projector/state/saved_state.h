@@ -5,7 +5,7 @@
 #ifndef EVS_SAVED_STATE_H
 #define EVS_SAVED_STATE_H
 
-#include "http_util.h"
+#include "http/http_util.h"
 
 /* GET, PUT, DELETE /checkpoints/{name} */
 enum MHD_Result evs_checkpoint_handle(const evs_http_request *request);

@@ -23,8 +23,8 @@
  *      under "GD/", state under "GS/" (group_logic.h). The registry serves one projector; a
  *      request from another (unit tests) reloads it.
  */
-#include "byte_order.h"
-#include "groups.h"
+#include "index/byte_order.h"
+#include "groups/groups.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@
 
 #include <jansson.h>
 
-#include "group_logic.h"
+#include "groups/group_logic.h"
 
 #define POLL_SLICE_MS 50
 #define FETCH_DEFAULT 100

@@ -47,7 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rule.h"
+#include "judge/rule.h"
 
 typedef struct evs_store evs_store;
 

@@ -14,7 +14,7 @@
 
 #include <microhttpd.h>
 
-#include "projector.h"
+#include "judge/projector.h"
 
 /* A growable NUL-terminated text buffer. Zero-initialise; an allocation failure sets oom
  * and later appends do nothing, so a handler checks once, at the end (send_json does). */

@@ -1,7 +1,7 @@
 /*
  * rule.c - the concurrency rule (see rule.h for the numbered clauses R1..R4).
  */
-#include "rule.h"
+#include "judge/rule.h"
 
 #include <assert.h>
 #include <string.h>

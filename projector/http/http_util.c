@@ -1,7 +1,7 @@
 /*
  * http_util.c - shared pieces of the projector's HTTP endpoints (see http_util.h).
  */
-#include "http_util.h"
+#include "http/http_util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
