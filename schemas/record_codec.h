@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "evstore.h" /* evs_expected_kind, limits */
+#include "evstore_limits.h" /* evs_expected_kind, limits */
 
 #ifdef __cplusplus
 extern "C" {

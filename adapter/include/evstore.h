@@ -101,13 +101,7 @@ int evs_client_open(const evs_client_options *options, evs_client **out);
 void evs_client_close(evs_client *client);
 
 /* ---- Appending --------------------------------------------------------------------- */
-typedef enum evs_expected_kind {
-    EVS_EXPECT_ANY = 0,           /* append whatever the stream's version */
-    EVS_EXPECT_NO_STREAM = 1,     /* the stream must not exist yet */
-    EVS_EXPECT_STREAM_EXISTS = 2, /* the stream must have at least one event */
-    EVS_EXPECT_EXACT = 3,         /* the stream must be at exactly `version` (0 = no stream) */
-} evs_expected_kind;
-
+/* evs_expected_kind (EVS_EXPECT_*) is declared in evstore_limits.h with the format. */
 typedef struct evs_expected {
     evs_expected_kind kind;
     uint64_t version; /* used with EVS_EXPECT_EXACT only */

@@ -1,5 +1,7 @@
 /*
- * evstore_limits.h - every limit evstore enforces, in one place.
+ * evstore_limits.h - every limit evstore enforces, and the expected-version kinds an append
+ * record carries: the constants of the format, in one place, shared by libevstore,
+ * schemas/ and the projector without the client API.
  *
  * These are compile-time constants on purpose: the projector applies them when it judges
  * a record, and the concurrency rule must not depend on configuration that could differ
@@ -34,6 +36,15 @@
 #define EVS_SNAPSHOT_DATA_MAX (4 * 1024 * 1024)
 /* A UUID in text form (8-4-4-4-12 hex digits), without the terminating NUL. */
 #define EVS_UUID_TEXT_LEN 36
+
+/* ---- What an append expects of its stream's version: the record's ExpectedKind. The
+ * values are the format's; the rule judges them (docs/ARCHITECTURE.md, "The rule"). */
+typedef enum evs_expected_kind {
+    EVS_EXPECT_ANY = 0,           /* append whatever the stream's version */
+    EVS_EXPECT_NO_STREAM = 1,     /* the stream must not exist yet */
+    EVS_EXPECT_STREAM_EXISTS = 2, /* the stream must have at least one event */
+    EVS_EXPECT_EXACT = 3,         /* the stream must be at exactly `version` (0 = no stream) */
+} evs_expected_kind;
 
 /* ---- Client-side limits of libevstore (not part of the format; changing them changes no
  * verdict). */
