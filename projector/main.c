@@ -25,14 +25,13 @@ static void usage(FILE *f)
           "  --brokers HOST:PORT[,...]  Kafka bootstrap servers (env EVSTORE_BROKERS;\n"
           "                             default 127.0.0.1:18092)\n"
           "  --topic NAME               events topic (env EVSTORE_TOPIC; default evstore.events)\n"
-          "  --group NAME               consumer group (default evstore-projector)\n"
-          "  --instance-id ID           static group member id (default: derived from the\n"
-          "                             host and --data-dir; \"none\" for a dynamic member)\n"
           "  --data-dir DIR             RocksDB state (env EVSTORE_DATA_DIR/projector;\n"
           "                             default ./var/projector)\n"
           "  --http HOST:PORT           query API address (env EVSTORE_PROJECTOR_HTTP;\n"
           "                             default 127.0.0.1:18080)\n"
           "  --partitions N             partitions when creating the topic (default 1)\n"
+          "  --serve-partitions LIST    the shard this projector consumes and serves, e.g.\n"
+          "                             0,2-3 (default: every partition)\n"
           "  --replication-factor N     replication when creating the topic\n"
           "                             (default: 3, or fewer if there are fewer brokers)\n"
           "  --batch-records N          most records per RocksDB write batch (default 10000;\n"
@@ -92,7 +91,6 @@ int main(int argc, char **argv)
     evs_projector_config cfg = {
         .brokers = env_or("EVSTORE_BROKERS", "127.0.0.1:18092"),
         .topic = env_or("EVSTORE_TOPIC", "evstore.events"),
-        .group = "evstore-projector",
         .data_dir = default_dir,
         .http_address = env_or("EVSTORE_PROJECTOR_HTTP", "127.0.0.1:18080"),
         .partitions = 1,
@@ -101,18 +99,19 @@ int main(int argc, char **argv)
         .batch_bytes_max = EVS_BATCH_BYTES_DEFAULT,
         /* A test hook, not an option: delays every RocksDB write (TESTING.md). */
         .test_write_delay_ms = atoi(env_or("EVSTORE_TEST_WRITE_DELAY_MS", "0")),
+        /* A test hook too: consumes nothing while the named file exists (TESTING.md). */
+        .test_pause_file = env_or("EVSTORE_TEST_PAUSE_FILE", NULL),
     };
     int hash = 0;
-    enum { O_BROKERS = 1, O_TOPIC, O_GROUP, O_DATA, O_HTTP, O_PARTS, O_RF, O_BATCH, O_REBUILD,
-           O_HASH, O_HELP, O_INSTANCE };
+    enum { O_BROKERS = 1, O_TOPIC, O_DATA, O_HTTP, O_PARTS, O_SERVE, O_RF, O_BATCH, O_REBUILD,
+           O_HASH, O_HELP };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, O_BROKERS},
         {"topic", required_argument, 0, O_TOPIC},
-        {"group", required_argument, 0, O_GROUP},
-        {"instance-id", required_argument, 0, O_INSTANCE},
         {"data-dir", required_argument, 0, O_DATA},
         {"http", required_argument, 0, O_HTTP},
         {"partitions", required_argument, 0, O_PARTS},
+        {"serve-partitions", required_argument, 0, O_SERVE},
         {"replication-factor", required_argument, 0, O_RF},
         {"batch-records", required_argument, 0, O_BATCH},
         {"rebuild", no_argument, 0, O_REBUILD},
@@ -136,11 +135,17 @@ int main(int argc, char **argv)
         switch (c) {
         case O_BROKERS: cfg.brokers = optarg; break;
         case O_TOPIC: cfg.topic = optarg; break;
-        case O_GROUP: cfg.group = optarg; break;
-        case O_INSTANCE: cfg.instance_id = optarg; break;
         case O_DATA: cfg.data_dir = optarg; break;
         case O_HTTP: cfg.http_address = optarg; break;
         case O_PARTS: cfg.partitions = (int32_t)v; break;
+        case O_SERVE:
+            if (!*optarg) {
+                fprintf(stderr, "evstore-projector: --serve-partitions needs a list of "
+                                "partitions, e.g. 0,2-3 (leave it out to serve every one)\n");
+                return 2;
+            }
+            cfg.serve_partitions = optarg;
+            break;
         case O_RF: cfg.replication_factor = (int)v; break;
         case O_BATCH: cfg.batch_records_max = (int)v; break;
         case O_REBUILD: cfg.rebuild = 1; break;

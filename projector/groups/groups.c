@@ -597,6 +597,8 @@ static enum MHD_Result put_group(const evs_http_request *r, const char *name)
     json_decref(body);
     if (rc < 0)
         return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
+    if (!evs_http_served(p, c, def.partition, &ret))
+        return ret;
 
     pthread_mutex_lock(&registry.lock);
     if (registry_ensure(p) < 0) {
@@ -1313,6 +1315,11 @@ enum MHD_Result evs_groups_handle(const evs_http_request *r)
     group *g = group_acquire(r->projector, name, &store_failed);
     if (!g)
         return no_group(c, name, store_failed);
+    enum MHD_Result ret;
+    if (!evs_http_served(r->projector, c, g->def.partition, &ret)) {
+        group_release(g);
+        return ret;
+    }
     switch (which) {
     case E_GROUP:
         return get_group(r, g);

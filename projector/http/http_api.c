@@ -125,6 +125,8 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
                           "invalid stream name: use 1 to %d of letters, digits and _.:@- "
                           "(not starting with $)",
                           EVS_STREAM_NAME_MAX);
+    if (!evs_http_stream_served(p, c, name, len, &ret))
+        return ret;
     uint64_t from, limit;
     if (evs_http_query_u64(c, "from", 0, 0, INT64_MAX, &from, &ret) < 0 ||
         evs_http_query_u64(c, "limit", READ_LIMIT_DEFAULT, 1, EVS_READ_LIMIT_MAX, &limit, &ret) < 0)
@@ -205,7 +207,8 @@ static enum MHD_Result get_ordered(evs_projector *p, struct MHD_Connection *c,
                            &ret) < 0 ||
         evs_http_query_u64(c, "from", 1, 0, INT64_MAX, &from, &ret) < 0 ||
         evs_http_query_u64(c, "limit", READ_LIMIT_DEFAULT, 1, EVS_READ_LIMIT_MAX, &limit,
-                           &ret) < 0)
+                           &ret) < 0 ||
+        !evs_http_served(p, c, (int32_t)partition, &ret))
         return ret;
     if (from == 0)
         from = 1;
@@ -303,6 +306,9 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
         evs_http_query_u64(c, "offset", 0, 0, INT64_MAX, &offset, &ret) < 0)
         return ret;
 
+    int has_partition = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "partition") != NULL;
+    if ((has_offset || has_partition) && !evs_http_served(p, c, (int32_t)partition, &ret))
+        return ret;
     int64_t next = 0;
     if (has_offset) {
         if (!evs_projector_wait_judged(p, (int32_t)partition, (int64_t)offset, (int)timeout_ms,
@@ -323,7 +329,7 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
         }
         for (int32_t i = 0; i < p->partition_count; i++) {
             int64_t last = hw[i] - 1;
-            if (last >= 0 && !evs_projector_wait_judged(p, i, last, (int)timeout_ms, &next)) {
+            if (p->assigned[i] && last >= 0 && !evs_projector_wait_judged(p, i, last, (int)timeout_ms, &next)) {
                 free(hw); /* not before: the message below used to read hw[i] after it */
                 return evs_http_send_error(c, MHD_HTTP_GATEWAY_TIMEOUT,
                                   "projector has not judged partition %d offset %lld within "
@@ -351,6 +357,14 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
                              "record at partition %d offset %llu was skipped: %s",
                              (int)partition, (unsigned long long)offset, reason);
             free(reason);
+            return ret;
+        }
+        /* Not here is no answer when the append may be in a partition served elsewhere. */
+        if (!p->serves_all && !has_partition) {
+            int32_t unserved = 0;
+            while (p->assigned[unserved])
+                unserved++;
+            evs_http_served(p, c, unserved, &ret);
             return ret;
         }
         return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "no append with id %s", id);
@@ -388,8 +402,6 @@ static enum MHD_Result get_status(evs_projector *p, struct MHD_Connection *c)
     evs_out_jstr(&o, p->config.topic, strlen(p->config.topic));
     evs_out_str(&o, ",\"brokers\":");
     evs_out_jstr(&o, p->config.brokers, strlen(p->config.brokers));
-    evs_out_str(&o, ",\"group\":");
-    evs_out_jstr(&o, p->config.group, strlen(p->config.group));
     pthread_mutex_lock(&p->lock);
     evs_out_fmt(&o, ",\"state\":\"%s\",\"skipped_records\":%llu", p->failure[0] ? "failed" : "running",
             (unsigned long long)p->skipped_records);

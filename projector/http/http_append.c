@@ -425,6 +425,11 @@ enum MHD_Result evs_http_append(const evs_http_request *request)
         ret = send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input", message, NULL, NULL);
         goto done;
     }
+    /* Refused before anything is produced: this projector could not judge it. */
+    size_t name_len = strlen(request->rest);
+    if (evs_stream_name_valid(request->rest, name_len) &&
+        !evs_http_stream_served(request->projector, c, request->rest, name_len, &ret))
+        goto done;
     evs_append_result result;
     int rc =
         evs_append(client, request->rest, in.expected, in.events, in.count, in.append_id, &result);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "json_text.h"
+#include "partitioner.h"
 
 /* ---- A small JSON text builder ------------------------------------------------------ */
 
@@ -306,6 +307,36 @@ enum MHD_Result evs_http_send_error(struct MHD_Connection *c, unsigned status, c
     evs_out_jstr(&o, msg, strlen(msg));
     evs_out_str(&o, "}");
     return evs_http_send_json(c, status, &o);
+}
+
+int evs_http_served(evs_projector *p, struct MHD_Connection *c, int32_t partition,
+                    enum MHD_Result *ret)
+{
+    if (p->serves_all || (partition >= 0 && partition < p->partition_count &&
+                          p->assigned[partition]))
+        return 1;
+    evs_out served = {0};
+    for (int32_t i = 0, n = 0; i < p->partition_count; i++)
+        if (p->assigned[i])
+            evs_out_fmt(&served, "%s%d", n++ ? "," : "", i);
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "partition %d is not served by this projector (it serves %s); ask a projector "
+             "that serves it", (int)partition, served.p ? served.p : "none");
+    evs_out o = {0};
+    evs_out_str(&o, "{\"error\":");
+    evs_out_jstr(&o, msg, strlen(msg));
+    evs_out_fmt(&o, ",\"error_type\":\"not_served\",\"partition\":%d,\"served\":[%s]}",
+                (int)partition, served.p ? served.p : "");
+    free(served.p);
+    *ret = evs_http_send_json(c, MHD_HTTP_MISDIRECTED_REQUEST, &o);
+    return 0;
+}
+
+int evs_http_stream_served(evs_projector *p, struct MHD_Connection *c, const char *name,
+                           size_t len, enum MHD_Result *ret)
+{
+    return evs_http_served(p, c, evs_stream_partition(name, len, p->partition_count), ret);
 }
 
 /* Parses an optional unsigned query parameter in [min, max]. Returns 0, or -1 after sending

@@ -59,6 +59,16 @@ int evs_http_query_u64(struct MHD_Connection *c, const char *name, uint64_t def,
                        uint64_t max, uint64_t *value, enum MHD_Result *ret);
 /* The encoding parameter: 1 for base64, 0 for json (default), -1 after queueing a 400. */
 int evs_http_query_encoding(struct MHD_Connection *c, enum MHD_Result *ret);
+/* Whether this projector serves `partition` (its --serve-partitions shard). When it does
+ * not, queues 421 Misdirected Request, {"error": ..., "error_type": "not_served",
+ * "partition": N, "served": [...]}, into *ret and returns 0: nothing here can answer for
+ * that partition, and no answer (not even a 404) is given from its unconsumed state. */
+int evs_http_served(evs_projector *p, struct MHD_Connection *c, int32_t partition,
+                    enum MHD_Result *ret);
+/* The same for the partition of a stream. */
+int evs_http_stream_served(evs_projector *p, struct MHD_Connection *c, const char *name,
+                           size_t len, enum MHD_Result *ret);
+
 /* libmicrohttpd's unescape callback (a decoded NUL becomes 0x01, which no name accepts). */
 size_t evs_http_unescape(void *cls, struct MHD_Connection *c, char *s);
 

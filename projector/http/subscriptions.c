@@ -277,6 +277,11 @@ enum MHD_Result evs_subscription_handle(const evs_http_request *r)
         return ret;
     }
     s->partition = (int32_t)partition;
+    if (s->kind == TARGET_STREAM ? !evs_http_stream_served(p, c, s->name, s->name_len, &ret)
+                                 : !evs_http_served(p, c, s->partition, &ret)) {
+        free(s);
+        return ret;
+    }
     if (parse_from(s, c, &ret) < 0) {
         free(s);
         return ret;

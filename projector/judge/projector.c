@@ -1,11 +1,17 @@
 /*
- * projector.c - the consumer side of evstore-projector: topic checks, partition ownership
- * and the apply loop.
+ * projector.c - the consumer side of evstore-projector: topic checks, the partitions this
+ * projector serves, and the apply loop.
+ *
+ * Every projector is a hot replica: it takes the partitions of its shard (--serve-partitions,
+ * default all) by assignment, not through a consumer group, so any number of projectors on
+ * one topic consume and judge every record of the partitions they serve at once, and by
+ * the rule reach the same state. None waits as a standby; none replays on another's
+ * failure.
  *
  * Invariants:
- *  P1. Offsets live in the store, never in Kafka: on assignment a partition is read from
- *      the store's next offset (offset 0 with no state), and auto.offset.reset is "error",
- *      so records can never be skipped silently.
+ *  P1. Offsets live in the store, never in Kafka: a served partition is read from the
+ *      store's next offset (offset 0 with no state), and auto.offset.reset is "error",
+ *      so records can never be skipped silently. Nothing is committed to Kafka.
  *  P2. The topic must not lose records: delete policy, infinite retention, no unclean
  *      leader election, min.insync.replicas >= 2 when replicated, and the partition count
  *      recorded at the first start. Otherwise the projector refuses to start.
@@ -223,44 +229,70 @@ done:
     return rc < 0 ? -1 : 0;
 }
 
-/* ---- Partition ownership (P1) ------------------------------------------------------ */
+/* ---- The shard: which partitions this projector serves (P1) ------------------------ */
 
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+int evs_partition_set_parse(const char *spec, int32_t count, int *out, char *err, size_t err_len)
 {
-    evs_projector *p = opaque;
-    int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
-    /* Only partitions of our topic are taken. The group may hand over another topic's: a
-     * static member (same --group and instance id, e.g. the same --data-dir) that rejoins
-     * soon after one that consumed another topic gets that member's assignment back
-     * without a rebalance. Applying those records would build this topic's store from
-     * another topic's log. */
-    rd_kafka_topic_partition_list_t *ours = rd_kafka_topic_partition_list_new(parts->cnt);
-    pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < parts->cnt; i++) {
-        int32_t part = parts->elems[i].partition;
-        if (strcmp(parts->elems[i].topic, p->config.topic) != 0) {
-            fprintf(stderr, "evstore-projector: the group %s partition %d of topic %s, not "
-                            "%s: ignored (another consumer with this group and instance id "
-                            "read that topic)\n", assign ? "assigned" : "revoked", part,
-                    parts->elems[i].topic, p->config.topic);
-            if (assign)
-                p->foreign_assignment = 1;
-            continue;
+    for (int32_t i = 0; i < count; i++)
+        out[i] = !spec || !*spec;
+    if (!spec || !*spec)
+        return 0;
+    const char *s = spec;
+    int any = 0;
+    for (;;) {
+        char *end;
+        errno = 0;
+        long lo = strtol(s, &end, 10), hi = lo;
+        if (end == s || *s == '-' || *s == '+' || errno)
+            goto bad;
+        if (*end == '-') {
+            const char *h = end + 1;
+            hi = strtol(h, &end, 10);
+            if (end == h || *h == '-' || *h == '+' || errno || hi < lo)
+                goto bad;
         }
-        if (part < 0 || part >= p->partition_count)
-            continue;
-        if (assign)
-            rd_kafka_topic_partition_list_add(ours, p->config.topic, part)->offset =
-                p->applier.next_offset[part];
-        p->assigned[part] = assign;
-        fprintf(stderr, "evstore-projector: %s partition %d at offset %lld\n",
-                assign ? "assigned" : "revoked", part,
-                (long long)p->applier.next_offset[part]);
+        if (hi >= count) {
+            snprintf(err, err_len,
+                     "--serve-partitions %s names partition %ld, but the topic has %d "
+                     "partitions (0 to %d)", spec, hi, count, count - 1);
+            return -1;
+        }
+        for (long i = lo; i <= hi; i++)
+            out[i] = any = 1;
+        if (*end == 0)
+            break;
+        if (*end != ',')
+            goto bad;
+        s = end + 1;
     }
-    pthread_mutex_unlock(&p->lock);
-    rd_kafka_assign(rk, assign ? ours : NULL);
-    rd_kafka_topic_partition_list_destroy(ours);
+    if (any)
+        return 0;
+bad:
+    snprintf(err, err_len,
+             "--serve-partitions %s: expected partition numbers and ranges, e.g. 0,2-3", spec);
+    return -1;
+}
+
+/* Assigns the served partitions to the consumer, each from its stored next offset. */
+static int assign_served(evs_projector *p, char *err, size_t err_len)
+{
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(p->partition_count);
+    for (int32_t i = 0; i < p->partition_count; i++) {
+        if (!p->assigned[i])
+            continue;
+        rd_kafka_topic_partition_list_add(parts, p->config.topic, i)->offset =
+            p->applier.next_offset[i];
+        fprintf(stderr, "evstore-projector: serving partition %d from offset %lld\n", i,
+                (long long)p->applier.next_offset[i]);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_assign(p->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (e) {
+        snprintf(err, err_len, "cannot assign the partitions of %s: %s", p->config.topic,
+                 rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
 }
 
 static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
@@ -269,7 +301,9 @@ static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     const char *settings[][2] = {
         {"bootstrap.servers", p->config.brokers},
-        {"group.id", p->config.group},
+        /* librdkafka's consumer wants a group id even for assign(); none is ever joined
+         * and no offset is committed or fetched under it, so replicas may share it. */
+        {"group.id", "evstore-projector"},
         {"client.id", "evstore-projector"},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
@@ -279,8 +313,6 @@ static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
         {"fetch.wait.max.ms", "100"},
         {"fetch.error.backoff.ms", "50"},
         {"queued.min.messages", "100000"},
-        {"session.timeout.ms", "10000"},
-        {"heartbeat.interval.ms", "1000"},
     };
     for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
         if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof errstr)) {
@@ -289,31 +321,6 @@ static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
             return NULL;
         }
     }
-    /* Static membership: a projector restarted after a crash rejoins as the same member
-     * and gets its partitions back at once, instead of waiting for the broker to expire
-     * the old session. The id names this store, so two stores never share one. */
-    char instance[64];
-    if (p->config.instance_id && *p->config.instance_id) {
-        snprintf(instance, sizeof instance, "%s", p->config.instance_id);
-    } else {
-        char host[256] = "", path[4096];
-        gethostname(host, sizeof host - 1);
-        if (!realpath(p->config.data_dir, path))
-            snprintf(path, sizeof path, "%s", p->config.data_dir);
-        uint64_t h = 14695981039346656037ULL;
-        for (const char *s = host; *s; s++)
-            h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-        for (const char *s = path; *s; s++)
-            h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-        snprintf(instance, sizeof instance, "evstore-projector-%016llx", (unsigned long long)h);
-    }
-    if (strcmp(instance, "none") &&
-        rd_kafka_conf_set(conf, "group.instance.id", instance, errstr, sizeof errstr)) {
-        snprintf(err, err_len, "consumer setting group.instance.id: %s", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!rk) {
@@ -386,6 +393,12 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
         snprintf(err, err_len, "out of memory");
         return -1;
     }
+    if (evs_partition_set_parse(config->serve_partitions, partitions, p->assigned, err,
+                                err_len) < 0)
+        return -1;
+    p->serves_all = 1;
+    for (int32_t i = 0; i < partitions; i++)
+        p->serves_all &= p->assigned[i];
     memcpy(p->next_offset, p->applier.next_offset, (size_t)partitions * sizeof(int64_t));
     memcpy(p->judged_offset, p->applier.next_offset, (size_t)partitions * sizeof(int64_t));
     memcpy(p->last_position, p->applier.last_position, (size_t)partitions * sizeof(uint64_t));
@@ -399,15 +412,7 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     p->applier.on_judged = publish_judged;
     p->applier.on_judged_ctx = p;
 
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, config->topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(p->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (e) {
-        snprintf(err, err_len, "cannot subscribe to %s: %s", config->topic, rd_kafka_err2str(e));
-        return -1;
-    }
-    return 0;
+    return assign_served(p, err, err_len);
 }
 
 /* ---- The apply loop ------------------------------------------------------------------ */
@@ -479,13 +484,15 @@ static int cached_high_watermark(evs_projector *p, int32_t i, int64_t *high)
     return 0;
 }
 
-/* The sum of the high watermarks of all partitions from the consumer's fetch cache (no
- * request), into *total; -1 if a partition is not assigned here or not fetched yet. */
+/* The sum of the high watermarks of the served partitions from the consumer's fetch cache
+ * (no request), into *total; -1 if one is not fetched yet. */
 static int cached_end(evs_projector *p, int64_t *total)
 {
     *total = 0;
     for (int32_t i = 0; i < p->partition_count; i++) {
         int64_t high;
+        if (!p->assigned[i])
+            continue;
         if (cached_high_watermark(p, i, &high) < 0)
             return -1;
         *total += high;
@@ -506,7 +513,8 @@ static void report_rebuild(evs_projector *p, double started, double *last_report
     uint64_t events;
     pthread_mutex_lock(&p->lock); /* what is written, not only judged */
     for (int32_t i = 0; i < p->partition_count; i++)
-        applied += p->next_offset[i];
+        if (p->assigned[i])
+            applied += p->next_offset[i];
     events = p->applied_events;
     pthread_mutex_unlock(&p->lock);
     if (now - *last_report < 1.0) {
@@ -519,7 +527,8 @@ static void report_rebuild(evs_projector *p, double started, double *last_report
             return;
         }
         for (int32_t i = 0; i < p->partition_count; i++)
-            total += hw[i];
+            if (p->assigned[i])
+                total += hw[i];
         free(hw);
     }
     *last_report = now;
@@ -530,30 +539,6 @@ static void report_rebuild(evs_projector *p, double started, double *last_report
         fprintf(stderr, "evstore-projector: rebuild complete in %.2f s\n", now - started);
         *done = 1;
     }
-}
-
-/* After the group assigned another topic's partitions (rebalance_cb): joins the group
- * again, with this projector's subscription, so that the group assigns this topic. */
-static int resubscribe(evs_projector *p)
-{
-    p->foreign_assignment = 0;
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, p->config.topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(p->consumer);
-    if (!e)
-        e = rd_kafka_subscribe(p->consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (e) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "cannot subscribe to %s again: %s", p->config.topic,
-                 rd_kafka_err2str(e));
-        fprintf(stderr, "evstore-projector: %s\n", msg);
-        set_failure(p, msg);
-        return -1;
-    }
-    fprintf(stderr, "evstore-projector: joining group %s again for topic %s\n",
-            p->config.group, p->config.topic);
-    return 0;
 }
 
 int evs_projector_run(evs_projector *p)
@@ -576,9 +561,10 @@ int evs_projector_run(evs_projector *p)
     while (!p->stop) {
         int n = 0;
         size_t bytes = 0;
-        if (p->foreign_assignment && resubscribe(p) < 0) {
-            rc = -1;
-            goto out;
+        if (p->config.test_pause_file && access(p->config.test_pause_file, F_OK) == 0) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, 100);
         while (m) {
@@ -596,11 +582,6 @@ int evs_projector_run(evs_projector *p)
                     goto out;
                 }
                 fprintf(stderr, "evstore-projector: consumer: %s\n", rd_kafka_message_errstr(m));
-                rd_kafka_message_destroy(m);
-            } else if (strcmp(rd_kafka_topic_name(m->rkt), p->config.topic) != 0) {
-                /* Never another topic's record (see rebalance_cb). */
-                fprintf(stderr, "evstore-projector: a record of topic %s ignored\n",
-                        rd_kafka_topic_name(m->rkt));
                 rd_kafka_message_destroy(m);
             } else {
                 msgs[n] = m;

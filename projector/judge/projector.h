@@ -32,8 +32,7 @@
 typedef struct evs_projector_config {
     const char *brokers;
     const char *topic;
-    const char *group;
-    const char *instance_id;  /* static group membership id; NULL = derived from the store */
+    const char *serve_partitions; /* the shard: "0,2-3"; NULL or "" = every partition */
     const char *data_dir;
     const char *http_address; /* host:port */
     int32_t partitions;       /* used when creating the topic */
@@ -42,6 +41,8 @@ typedef struct evs_projector_config {
     size_t batch_bytes_max;   /* record bytes per write batch */
     int rebuild;
     int test_write_delay_ms;  /* tests only: see evs_applier.write_delay_ms */
+    const char *test_pause_file; /* tests only: while this file exists, nothing is consumed
+                                    (a replica that lags on purpose) */
 } evs_projector_config;
 
 typedef struct evs_projector {
@@ -65,18 +66,25 @@ typedef struct evs_projector {
     uint64_t judged_batches;   /* the number of the last batch judged (P4) */
     uint64_t written_batches;  /* the number of the last batch written */
     uint64_t *last_position;   /* published copy of applier.last_position */
-    int *assigned;             /* 1 if this projector owns the partition now */
+    int *assigned;             /* 1 if this projector serves the partition (its shard,
+                                  fixed at start); the others are not consumed here */
+    int serves_all;            /* every partition is assigned */
     uint64_t skipped_records;
     uint64_t applied_events;   /* events accepted since this start */
-    int foreign_assignment;    /* the group assigned partitions of another topic */
     uint64_t commits;          /* counts committed batches: what subscribers wait on */
     char failure[512];         /* set when the projector stopped applying, and why */
 
     volatile sig_atomic_t stop;
 } evs_projector;
 
-/* Connects to Kafka, creates or checks the topic, opens the store. On a refusal (unsafe
- * topic, changed partition count) returns -1 with the reason in err. */
+/* Parses a --serve-partitions list ("0,2-3") over a topic of count partitions into
+ * out[count] (1 = served). NULL or "" serves all. Returns 0, or -1 with the reason in err
+ * (bad syntax, a partition the topic does not have, an empty list). */
+int evs_partition_set_parse(const char *spec, int32_t count, int *out, char *err, size_t err_len);
+
+/* Connects to Kafka, creates or checks the topic, opens the store, and assigns the served
+ * partitions to the consumer. On a refusal (unsafe topic, changed partition count, a shard
+ * outside the topic) returns -1 with the reason in err. */
 int evs_projector_start(evs_projector *p, const evs_projector_config *config, char *err,
                         size_t err_len);
 /* Runs the consumer loop until p->stop is set or applying fails. Returns 0 or -1. */

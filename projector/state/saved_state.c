@@ -411,6 +411,10 @@ enum MHD_Result evs_snapshot_handle(const evs_http_request *r)
                                    "invalid stream name: use 1 to %d of letters, digits and "
                                    "_.:@- (not starting with $)",
                                    EVS_STREAM_NAME_MAX);
+    /* A snapshot is checked against its stream's version: only where the stream is. */
+    enum MHD_Result ret;
+    if (!evs_http_stream_served(r->projector, r->connection, r->rest, len, &ret))
+        return ret;
     if (!strcmp(r->method, "PUT"))
         return snapshot_put(r, r->rest, len);
     return snapshot_get(r, r->rest, len);

@@ -12,7 +12,7 @@
 #     does not answer, and stops it again at the end;
 #  3. creates a fresh topic evstore.bench.<timestamp>-<pid> (1 partition; flush.messages=1
 #     unless EVSTORE_BENCH_KAFKA_FSYNC=0: the broker fsyncs before it acknowledges), starts
-#     its own projector on it (fresh state directory, free port, unique consumer group);
+#     its own projector on it (fresh state directory, free port);
 #  4. evstore: pre-fills the store with EVSTORE_BENCH_PREFILL events (4 writers, 100 events
 #     per append), then W1 (twice: producer linger 1 ms, the default, and 0), W2 and W3
 #     (16 and 64 writers, 1 event per append, 10,000 streams, uniform and Zipf, exact
@@ -85,7 +85,6 @@ wants() { [[ " $systems " == *" $1 "* ]]; }
 
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 topic="evstore.bench.$stamp-$$"
-group="evstore-bench-$stamp-$$"
 work="$(mktemp -d "${TMPDIR:-/tmp}/evstore-bench.XXXXXX")"
 state="$work/projector"
 report="$out_dir/report-$stamp.md"
@@ -200,12 +199,12 @@ pick_port() {
 port="$(pick_port)"
 projector_url="http://127.0.0.1:$port"
 
-# start_projector LOG GROUP [ARGS...]: starts it in the background; sets projector_pid.
+# start_projector LOG [ARGS...]: starts it in the background; sets projector_pid.
 start_projector() {
-  local log="$1" group_name="$2"
-  shift 2
+  local log="$1"
+  shift
   "$bin/evstore-projector" --brokers "$brokers" --topic "$topic" --data-dir "$state" \
-    --http "127.0.0.1:$port" --group "$group_name" "$@" >"$log" 2>&1 &
+    --http "127.0.0.1:$port" "$@" >"$log" 2>&1 &
   projector_pid=$!
   topic_used=1
 }
@@ -304,7 +303,7 @@ if wants evstore; then
   bash "$repo/deploy/kafka.sh" topics --create --topic "$topic" --partitions 1 \
     --replication-factor 1 "${topic_config[@]}" >&2 || die "cannot create topic $topic"
   say "topic $topic, projector $projector_url, state $state"
-  start_projector "$work/projector.log" "$group"
+  start_projector "$work/projector.log"
   wait_healthy "$work/projector.log"
 
   if ((fill_appends > 0)); then
@@ -344,7 +343,7 @@ if wants evstore; then
     stop_projector
     rebuild_log="$work/projector-rebuild.log"
     t0="$(now)"
-    start_projector "$rebuild_log" "$group-rebuild" --rebuild
+    start_projector "$rebuild_log" --rebuild
     caught_up=""
     deadline=$((SECONDS + 1800))
     until grep -q "rebuild complete" "$rebuild_log"; do

@@ -492,17 +492,16 @@ PY
 # data dir and measures the recovery: FO_T_HEALTH_MS (start -> GET /health 200) and
 # FO_T_CAUGHT_MS (start -> applied everything the topic held at the start, lag 0).
 fo_restart_timed() {
-  local name=$1 dir group port url logf pid t0 code ends
+  local name=$1 dir port url logf pid t0 code ends
   shift
   dir=$(proj_var "$name" DIR)
-  group=$(proj_var "$name" GROUP)
   port=$(proj_var "$name" PORT)
   url=$(proj_var "$name" URL)
   logf=$(proj_var "$name" LOG)
   ends=$(topic_end_offsets)
   printf -- '==== timed start %s: %s\n' "$(date +%T.%N)" "$*" >>"$logf"
   t0=$(now_ms)
-  "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" --group "$group" --data-dir "$dir" \
+  "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" --data-dir "$dir" \
     --http "127.0.0.1:$port" --partitions 1 --replication-factor 1 "$@" >>"$logf" 2>&1 </dev/null &
   pid=$!
   track_pid "$pid"

@@ -12,7 +12,7 @@
 # without serving, its stderr must name the setting, and the topic must be left as it was.
 # A second projector (another topic, a fresh store) given the HTTP address of a running one
 # must refuse to start, naming the address, and the address must keep answering for the
-# first. A projector started with the --group and --data-dir of one that just stopped, but on
+# first. A projector started with --rebuild on the data dir of one that just stopped, but on
 # another topic, must apply only its own topic. Then the topic of a projector that built its
 # store (two appends) gets a second partition
 # (add-partitions): restarted on the same store, the projector must refuse, naming the
@@ -41,7 +41,7 @@ refused() {
   local brokers=$1 topic=$2 dir=$3 regex=$4 desc=$5 rc=0 port
   port=$(free_port)
   timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$brokers" --topic "$topic" \
-    --group "evstore.it.misconfig.$IT_RUN_ID.$RANDOM" --data-dir "$dir" \
+    --data-dir "$dir" \
     --http "127.0.0.1:$port" >"$T/refused.out" 2>"$T/refused.err" </dev/null || rc=$?
   log "$desc: exit $rc: $(tr '\n' ' ' <"$T/refused.err" | cut -c1-300)"
   [[ $rc -ne 124 && $rc -ne 137 ]] || fail "$desc: the projector was still running after 60 s"
@@ -100,7 +100,7 @@ MADE_TOPICS+=("$BROKERS $TOPIC.second")
 start_projector p3
 rc=0
 timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC.second" \
-  --group "evstore.it.misconfig.$IT_RUN_ID.second" --data-dir "$T/second/store" \
+  --data-dir "$T/second/store" \
   --http "127.0.0.1:$P3_PORT" >"$T/second.out" 2>"$T/second.err" </dev/null || rc=$?
 log "a second projector on $P3_URL: exit $rc: $(tr '\n' ' ' <"$T/second.err" | cut -c1-300)"
 [[ $rc -ne 124 && $rc -ne 137 ]] || fail "the second projector on $P3_URL was still running after 60 s"
@@ -112,10 +112,9 @@ assert_imatch "$body" "\"topic\":\"$TOPIC\"" "the address still answers for the 
 stop_projector p3
 REFUSALS=$((REFUSALS + 1))
 
-# The same --group and --data-dir (so the same static instance id) on another topic, right
-# after a projector of the first topic stopped: the group hands the first topic's partition
-# back to the new member. The projector must take only its own topic's partitions: its
-# store holds its topic's events and none of the other's.
+# The same --data-dir, rebuilt for another topic, right after a projector of the first topic
+# stopped: the projector must take only its own topic's partitions: its store holds its
+# topic's events and none of the other's.
 "$FO_KAFKA" create "$BROKERS" "$TOPIC.stale_a" 1 1 "${GOOD[@]}" || fail "could not create $TOPIC.stale_a"
 "$FO_KAFKA" create "$BROKERS" "$TOPIC.stale_b" 1 1 "${GOOD[@]}" || fail "could not create $TOPIC.stale_b"
 MADE_TOPICS+=("$BROKERS $TOPIC.stale_a" "$BROKERS $TOPIC.stale_b")
@@ -126,7 +125,6 @@ TOPIC=$TOPIC_A EVS_PROJ=p5 expect_ok "append to the first topic" append StaleA-1
 TOPIC=$TOPIC_B EVS_PROJ=p5 EVS_TIMEOUT_MS=1000 evs append StaleB-1 --type B --data '{}'
 stop_projector p5
 proj_set p6 DIR "$(proj_var p5 DIR)"
-proj_set p6 GROUP "$(proj_var p5 GROUP)"
 TOPIC=$TOPIC_B start_projector p6 --rebuild
 TOPIC=$TOPIC_B wait_caught_up p6 60
 TOPIC=$TOPIC_B EVS_PROJ=p6 expect_ok "read \$all of the second topic" read-all
@@ -135,7 +133,7 @@ if grep -q 'StaleA-1' <<<"$OUT"; then
   fail "the projector of $TOPIC_B applied a record of $TOPIC_A: $OUT"
 fi
 pass
-log "the group's assignment on start: $(grep -E 'assigned|ignored|again' "$(proj_var p6 LOG)" | tr '\n' ' ' | cut -c1-400)"
+log "the partitions served on start: $(grep -E 'serving partition' "$(proj_var p6 LOG)" | tr '\n' ' ' | cut -c1-400)"
 stop_projector p6
 
 # A partition count raised after the store was built.

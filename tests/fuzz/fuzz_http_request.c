@@ -288,7 +288,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     evs_projector *p = &g.p;
     p->config.brokers = "mock";
     p->config.topic = TOPIC;
-    p->config.group = "evstore-projector-fuzz";
     p->config.data_dir = g.dir;
     p->partition_count = 1;
     pthread_mutex_init(&p->lock, NULL);
@@ -310,6 +309,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     p->judged_offset[0] = p->applier.next_offset[0]; /* everything judged is written */
     p->last_position[0] = p->applier.last_position[0];
     p->assigned[0] = 1;
+    p->serves_all = 1;
     p->commits = 1;
     char bootstraps[256];
     p->querier = g.querier =

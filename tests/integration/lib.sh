@@ -261,7 +261,8 @@ assert_imatch() { # TEXT REGEX(ERE, case-insensitive) MESSAGE
 # ---- projectors ------------------------------------------------------------------------
 #
 # A projector instance has a NAME (e.g. p1); its settings live in variables
-# <NAME>_PID, _PORT, _URL, _DIR, _GROUP, _LOG (NAME upper-cased).
+# <NAME>_PID, _PORT, _URL, _DIR, _LOG, _PAUSE (NAME upper-cased). Every projector started
+# here is a hot replica of the test's topic (its own data dir and port).
 
 proj_var() { local v="${1^^}_$2"; printf '%s' "${!v:-}"; }
 proj_set() { printf -v "${1^^}_$2" '%s' "$3"; }
@@ -271,22 +272,21 @@ free_port() {
 }
 
 # start_projector NAME [--fresh] [EXTRA ARGS...]: starts (or restarts) projector NAME on the
-# test's topic and waits (bounded) until GET /health answers 200. The data dir and group
-# are kept across restarts of the same NAME; --fresh is not needed for the first start.
-# A restart reuses the previous port when it is still free. Sets ${NAME}_URL etc.
+# test's topic and waits (bounded) until GET /health answers 200. The data dir is kept
+# across restarts of the same NAME; --fresh is not needed for the first start. A restart
+# reuses the previous port when it is still free. Sets ${NAME}_URL etc. While the file
+# ${NAME}_PAUSE exists (pause_projector), the projector consumes nothing.
 start_projector() {
   local name=$1
   shift
-  local dir group port logf attempt pid
+  local dir port logf attempt pid
   dir=$(proj_var "$name" DIR)
   if [[ -z "$dir" ]]; then
     dir=$T/$name.data
-    group="evstore.it.${IT_NAME}.${IT_RUN_ID}.$name"
     proj_set "$name" DIR "$dir"
-    proj_set "$name" GROUP "$group"
+    proj_set "$name" PAUSE "$T/$name.pause"
     IT_PROJECTORS+=("$name")
   fi
-  group=$(proj_var "$name" GROUP)
   logf=$T/$name.log
   proj_set "$name" LOG "$logf"
   for attempt in 1 2 3; do
@@ -295,7 +295,8 @@ start_projector() {
     proj_set "$name" PORT "$port"
     proj_set "$name" URL "http://127.0.0.1:$port"
     printf -- '==== start %s (attempt %s): %s\n' "$(date +%T.%N)" "$attempt" "$*" >>"$logf"
-    "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" --group "$group" \
+    EVSTORE_TEST_PAUSE_FILE=$(proj_var "$name" PAUSE) \
+      "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" \
       --data-dir "$dir" --http "127.0.0.1:$port" --partitions 1 --replication-factor 1 \
       "$@" >>"$logf" 2>&1 </dev/null &
     pid=$!
@@ -400,7 +401,7 @@ topic_end_offsets() {
 }
 
 # wait_caught_up [NAME] [SECONDS]: waits until projector NAME has applied everything the
-# broker holds (next_offset >= the broker's end offset, lag 0, on every partition).
+# broker holds (next_offset >= the broker's end offset, lag 0) on every partition it serves.
 wait_caught_up() {
   local name=${1:-p1} secs=${2:-60} deadline ends
   deadline=$((SECONDS + secs))
@@ -408,7 +409,7 @@ wait_caught_up() {
   while :; do
     HTTP_PROJ=$name http GET /status
     if [[ "$HTTP_CODE" == 200 ]] &&
-      [[ "$(IT_E=$ends jget 'len(d["partitions"]) == len(E) and all(p["next_offset"] >= E[str(p["partition"])] and p["lag"] == 0 for p in d["partitions"])' "$HTTP_BODY" 2>/dev/null)" == true ]]; then
+      [[ "$(IT_E=$ends jget 'len(d["partitions"]) == len(E) and all(p["next_offset"] >= E[str(p["partition"])] and p["lag"] == 0 for p in d["partitions"] if p["assigned"])' "$HTTP_BODY" 2>/dev/null)" == true ]]; then
       return 0
     fi
     ((SECONDS < deadline)) ||
@@ -420,9 +421,8 @@ wait_caught_up() {
 # ---- the CLI ---------------------------------------------------------------------------
 
 # evs ARGS...: runs the CLI against the test's topic and projector p1 (or $EVS_PROJ), with
-# --timeout-ms $EVS_TIMEOUT_MS (default 30000: a projector restarted after kill -9 may wait
-# for the consumer group's session timeout before it applies again), bounded to 60 s in
-# all. Sets RC, OUT, ERR; fails the test only if the CLI hangs.
+# --timeout-ms $EVS_TIMEOUT_MS (default 30000: a projector restarted after kill -9 replays
+# what it had not written), bounded to 60 s in all. Sets RC, OUT, ERR; fails the test only if the CLI hangs.
 evs() {
   local url
   url=$(proj_var "${EVS_PROJ:-p1}" URL)
@@ -469,26 +469,8 @@ record_offset() {
   jget 'd["offset"]' "$HTTP_BODY"
 }
 
-# wait_sole_owner NAME_A NAME_B: for two projectors in one consumer group on a one-partition
-# topic, waits (bounded) until exactly one owns partition 0 and it stays so for 2 s, then
-# sets OWNER and OTHER to their names.
-wait_sole_owner() {
-  local a=$1 b=$2 deadline=$((SECONDS + 90)) first="" now
-  while ((SECONDS < deadline)); do
-    now="$(HTTP_PROJ=$a http GET /status && jget 'd["partitions"][0]["assigned"]' "$HTTP_BODY"),"
-    now+="$(HTTP_PROJ=$b http GET /status && jget 'd["partitions"][0]["assigned"]' "$HTTP_BODY")"
-    if [[ "$now" == true,false || "$now" == false,true ]]; then
-      if [[ "$now" == "$first" ]]; then
-        if [[ "$now" == true,false ]]; then OWNER=$a OTHER=$b; else OWNER=$b OTHER=$a; fi
-        log "partition 0 is owned by $OWNER, not by $OTHER"
-        return 0
-      fi
-      first=$now
-      sleep 2
-      continue
-    fi
-    first=""
-    sleep 0.5
-  done
-  fail "partition 0 was not owned by exactly one of $a and $b within 90 s"
-}
+# pause_projector NAME / resume_projector NAME: the projector stops consuming (it keeps
+# serving what it has applied, and its verdict waits time out) until resumed: a replica
+# that lags on purpose (EVSTORE_TEST_PAUSE_FILE, docs/TESTING.md).
+pause_projector() { touch "$(proj_var "$1" PAUSE)"; }
+resume_projector() { rm -f "$(proj_var "$1" PAUSE)"; }

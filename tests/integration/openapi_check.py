@@ -4,8 +4,11 @@
 Driven by openapi_test.sh, in phases that share a state file (the coverage seen so far):
 
   main             every endpoint and every answer one running projector can give
-  unknown-outcome  POST /streams/{stream} through a projector that does not own the
-                   partition (504), settled by GET /verdicts on the owner
+  unknown-outcome  POST /streams/{stream} through a replica that does not judge it in time
+                   (504), settled by GET /verdicts on another replica
+  not-served       every route that answers 421 for a partition the projector does not
+                   serve, asked of a projector serving partition 1 of 2 (--group names a
+                   consumer group of partition 0 made while it served both)
   unavailable      POST /streams/{stream} once the topic is gone (503)
   report           every route of projector/http/http_api.c is documented, every operation of
                    the document was exercised, and every documented status code except
@@ -503,6 +506,64 @@ def phase_unknown_outcome(checker, api, args):
             failed("the append of unknown outcome was judged %s" % v["status"])
 
 
+def murmur2(key):
+    """Kafka's murmur2 (schemas/partitioner.c), to find streams of a given partition."""
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    h = (0x9747B28C ^ len(key)) & mask
+    whole = len(key) & ~3
+    for i in range(0, whole, 4):
+        k = int.from_bytes(key[i:i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> 24
+        k = (k * m) & mask
+        h = ((h * m) & mask) ^ k
+    rest = len(key) & 3
+    if rest == 3:
+        h ^= key[whole + 2] << 16
+    if rest >= 2:
+        h ^= key[whole + 1] << 8
+    if rest >= 1:
+        h ^= key[whole]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    return h ^ (h >> 15)
+
+
+def phase_not_served(checker, api, args):
+    stream = next("Far-%d" % i for i in range(1000)
+                  if (murmur2(("Far-%d" % i).encode()) & 0x7FFFFFFF) % 2 == 0)
+    member = "0" * 32
+    calls = [
+        ("GET", "/streams/" + stream, None, None),
+        ("POST", "/streams/" + stream, None, append_body([{"type": "Never", "data": {}}])),
+        ("GET", "/all", {"partition": 0}, None),
+        ("GET", "/categories/Far", {"partition": 0}, None),
+        ("GET", "/types/Never", {"partition": 0}, None),
+        ("GET", "/verdicts/" + str(uuid.uuid4()), {"timeout_ms": 100}, None),
+        ("GET", "/subscriptions/all", {"partition": 0, "follow": "false"}, None),
+        ("GET", "/subscriptions/streams/" + stream, {"follow": "false"}, None),
+        ("GET", "/subscriptions/categories/Far", {"partition": 0, "follow": "false"}, None),
+        ("GET", "/subscriptions/types/Never", {"partition": 0, "follow": "false"}, None),
+        ("PUT", "/snapshots/" + stream, None, {"version": 1, "data": {}}),
+        ("GET", "/snapshots/" + stream, None, None),
+        ("PUT", "/groups/zero2", None, {"source": "$all", "partition": 0}),
+        ("GET", "/groups/" + args.group, None, None),
+        ("POST", "/groups/%s/members" % args.group, None, None),
+        ("DELETE", "/groups/%s/members/%s" % (args.group, member), None, None),
+        ("GET", "/groups/%s/members/%s/events" % (args.group, member), None, None),
+        ("POST", "/groups/%s/ack" % args.group, None, {"member_id": member, "positions": [1]}),
+        ("POST", "/groups/%s/nack" % args.group, None, {"member_id": member, "positions": [1]}),
+        ("GET", "/groups/%s/parked" % args.group, None, None),
+        ("POST", "/groups/%s/parked/replay" % args.group, None, None),
+    ]
+    for method, path, query, body in calls:
+        answer = api.call(method, path, query, body=body, expect=421)
+        if answer and (answer["partition"] != 0 or answer["served"] != [1]):
+            failed("%s %s: 421 names partition %s and serves %s, expected 0 and [1]"
+                   % (method, path, answer["partition"], answer["served"]))
+
+
 def phase_unavailable(checker, api, args):
     api.call("POST", "/streams/Gone-1", body=append_body([{"type": "Gone", "data": {}}]),
              expect=503, what="POST while the topic does not exist")
@@ -562,7 +623,8 @@ def coverage(checker):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("phase", choices=["main", "unknown-outcome", "unavailable", "report"])
+    ap.add_argument("phase", choices=["main", "unknown-outcome", "not-served", "unavailable",
+                                      "report"])
     ap.add_argument("--spec", required=True)
     ap.add_argument("--state", required=True)
     ap.add_argument("--url")
@@ -570,6 +632,7 @@ def main():
     ap.add_argument("--brokers")
     ap.add_argument("--topic")
     ap.add_argument("--kcat")
+    ap.add_argument("--group", help="not-served: a consumer group of partition 0")
     ap.add_argument("--routes", help="projector/http/http_api.c, whose routing table must be documented")
     args = ap.parse_args()
     checker = Checker(args.spec, args.state, [u for u in (args.url, args.owner_url) if u])
@@ -578,6 +641,8 @@ def main():
         phase_main(checker, api, args)
     elif args.phase == "unknown-outcome":
         phase_unknown_outcome(checker, api, args)
+    elif args.phase == "not-served":
+        phase_not_served(checker, api, args)
     elif args.phase == "unavailable":
         phase_unavailable(checker, api, args)
     else:

@@ -6,8 +6,8 @@
 # Phases (openapi_check.py): main (every endpoint and status one projector can give, Server-
 # Sent Events parsed and checked message by message, negative controls proving the
 # validator rejects answers that do not match); unknown-outcome (POST through a second
-# projector of the group that does not own the partition: 504, settled by the owner);
-# unavailable (POST once the topic is gone: 503); report (every route of the server's table
+# replica, paused, that does not judge it: 504, settled by the first); not-served (a shard
+# of partition 1 asked about partition 0 on every route that can answer 421); unavailable (POST once the topic is gone: 503); report (every route of the server's table
 # is documented, and every operation and every documented status but the unreachable ones
 # was exercised).
 # shellcheck source=tests/integration/lib.sh
@@ -33,10 +33,26 @@ check() {
 start_projector p1
 check main --url "$P1_URL" --brokers "$BROKERS" --topic "$TOPIC" --kcat "$(command -v kcat || true)"
 
-start_projector p2 --group "$(proj_var p1 GROUP)"
-wait_sole_owner p1 p2
-check unknown-outcome --url "$(proj_var "$OTHER" URL)" --owner-url "$(proj_var "$OWNER" URL)"
+# A second replica, paused, cannot judge the append it produces: 504.
+start_projector p2
+pause_projector p2
+check unknown-outcome --url "$P2_URL" --owner-url "$P1_URL"
 stop_projector p2
+
+# A shard: partition 1 of a 2-partition topic, on a store that has a consumer group of
+# partition 0 from when it served both. Every route about partition 0 answers 421.
+MAIN_TOPIC=$TOPIC
+TOPIC=$MAIN_TOPIC.shard
+start_projector s --partitions 2
+HTTP_PROJ=s http PUT /groups/zero -H 'Content-Type: application/json' \
+  --data-binary '{"source":"$all","partition":0}'
+[[ "$HTTP_CODE" == 201 || "$HTTP_CODE" == 200 ]] || fail "PUT /groups/zero answered $HTTP_CODE: $HTTP_BODY"
+stop_projector s
+start_projector s --serve-partitions 1
+check not-served --url "$S_URL" --group zero
+stop_projector s
+"$TOPIC_TOOL" delete "$BROKERS" "$TOPIC" >/dev/null || fail "could not delete $TOPIC"
+TOPIC=$MAIN_TOPIC
 
 "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC" >/dev/null || fail "could not delete the topic"
 check unavailable --url "$P1_URL"

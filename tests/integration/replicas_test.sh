@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# replicas_test.sh - every projector is a hot replica, and a shard serves only its own
+# partitions (docs/ARCHITECTURE.md, "Replicas and shards").
+#
+# Replicas: p1 and p2 on one topic, each with its own store. Appends go through both (the
+# CLI waits for the verdict of the projector it names, so each one judges while the other
+# does too). Asserts: both serve partition 0 from the start; every append is readable
+# through both with the same events; a verdict judged by one is answered by the other;
+# stopped, their stores have the same --hash, equal to a fresh --rebuild's.
+#
+# Shards: a topic of 2 partitions, projector a serving both and projector b started with
+# --serve-partitions 1. Asserts: b's /status serves partition 1 only; streams of partition 1
+# (found through a's append answers, so the partitioner of libevstore decides) read the
+# same through b as through a; every route of b asked about partition 0 (a stream read, an
+# unknown stream, $all, a category, a verdict by id and by partition, a subscription, a
+# snapshot, an HTTP append) answers 421 not_served naming partition 0 and serving [1], never
+# 404 or a stale page; the refused append wrote nothing to the topic. A shard outside the
+# topic (--serve-partitions 5) and a malformed one are refused at start.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+it_init replicas "$@"
+
+# ---- replicas ------------------------------------------------------------------------------
+start_projector p1
+start_projector p2
+for n in p1 p2; do
+  HTTP_PROJ=$n http GET /status
+  jcheck 'd["partitions"] == [dict(d["partitions"][0], assigned=True)]' "$HTTP_BODY" \
+    "$n serves partition 0"
+done
+for i in $(seq 1 20); do
+  EVS_PROJ=p$((i % 2 + 1)) expect_ok "append $i through p$((i % 2 + 1))" \
+    append "Rep-$((i % 4))" --type Step --data "{\"i\":$i}"
+done
+LAST_ID=$(jget 'd["append_id"]' "$OUT")
+for n in p1 p2; do wait_caught_up "$n" 60; done
+ALL1=$(EVS_PROJ=p1 read_all_json)
+ALL2=$(EVS_PROJ=p2 read_all_json)
+assert_eq "$(wc -l <<<"$ALL1")" 20 "p1 has all 20 events in \$all"
+assert_eq "$ALL2" "$ALL1" "p2's \$all equals p1's, event for event"
+for n in p1 p2; do
+  HTTP_PROJ=$n http GET "/verdicts/$LAST_ID"
+  assert_eq "$HTTP_CODE" 200 "$n answers the verdict of the last append"
+  eval "V_$n=\$HTTP_BODY"
+done
+IT_E=$V_p1 jcheck 'd == E' "$V_p2" "both replicas give the same verdict"
+stop_projector p1
+stop_projector p2
+H1=$(projector_hash p1)
+H2=$(projector_hash p2)
+IT_E=$H1 jcheck 'd == E' "$H2" "the replicas' stores have the same --hash"
+start_projector p3 --rebuild
+wait_caught_up p3 60
+stop_projector p3
+IT_E=$H1 jcheck 'd == E' "$(projector_hash p3)" "and a fresh rebuild has it too"
+
+# ---- shards --------------------------------------------------------------------------------
+MAIN_TOPIC=$TOPIC
+TOPIC=$MAIN_TOPIC.shards
+start_projector a --partitions 2
+start_projector b --serve-partitions 1
+HTTP_PROJ=b http GET /status
+jcheck '[p["assigned"] for p in d["partitions"]] == [False, True]' "$HTTP_BODY" \
+  "b serves partition 1 and not partition 0"
+grep -q 'serving partition 1 from offset 0' "$B_LOG" && ! grep -q 'serving partition 0' "$B_LOG" ||
+  fail "b's log does not say it serves partition 1 only: $(grep serving "$B_LOG")"
+pass
+
+# Streams until both partitions have one, appended through a (which serves both).
+declare -A IN=()
+for i in $(seq 0 40); do
+  HTTP_PROJ=a http POST "/streams/Shard-$i" -H 'Content-Type: application/json' \
+    --data-binary "{\"events\":[{\"type\":\"Made\",\"data\":{\"i\":$i}}]}"
+  assert_eq "$HTTP_CODE" 200 "append to Shard-$i through a"
+  part=$(jget 'd["partition"]' "$HTTP_BODY")
+  [[ -n "${IN[$part]:-}" ]] || IN[$part]="Shard-$i $(jget 'd["append_id"]' "$HTTP_BODY")"
+  [[ -n "${IN[0]:-}" && -n "${IN[1]:-}" ]] && break
+done
+[[ -n "${IN[0]:-}" && -n "${IN[1]:-}" ]] || fail "41 streams did not cover both partitions"
+read -r S0 A0 <<<"${IN[0]}"
+read -r S1 A1 <<<"${IN[1]}"
+log "partition 0 holds $S0, partition 1 holds $S1"
+wait_caught_up a 60
+wait_caught_up b 60
+
+HTTP_PROJ=a http GET "/streams/$S1"
+FROM_A=$HTTP_BODY
+HTTP_PROJ=b http GET "/streams/$S1"
+assert_eq "$HTTP_CODE" 200 "b reads $S1 of its own partition"
+IT_E=$FROM_A jcheck 'd == E' "$HTTP_BODY" "b's answer for $S1 equals a's"
+HTTP_PROJ=b http GET "/verdicts/$A1"
+assert_eq "$HTTP_CODE" 200 "b answers the verdict of an append to partition 1"
+HTTP_PROJ=a http GET "/all?partition=1"
+FROM_A=$HTTP_BODY
+HTTP_PROJ=b http GET "/all?partition=1"
+IT_E=$FROM_A jcheck 'd == E' "$HTTP_BODY" "b's \$all of partition 1 equals a's"
+
+ENDS_BEFORE=$(topic_end_offsets)
+# not_served DESCRIPTION METHOD PATH [CURL ARGS]: b answers 421 for partition 0.
+not_served() {
+  local desc=$1 method=$2 path=$3
+  shift 3
+  HTTP_PROJ=b http "$method" "$path" --max-time 5 "$@"
+  assert_eq "$HTTP_CODE" 421 "b, $desc"
+  jcheck 'd["error_type"] == "not_served" and d["partition"] == 0 and d["served"] == [1] and "partition 0 is not served" in d["error"]' \
+    "$HTTP_BODY" "b, $desc: the answer names the partition and what b serves"
+}
+not_served "read of $S0" GET "/streams/$S0"
+# A stream b has never seen, in partition 0: not a 404, which would claim it does not exist.
+for i in $(seq 100 200); do
+  HTTP_PROJ=a http GET "/streams/Unseen-$i"
+  [[ "$HTTP_CODE" == 404 ]] || fail "a: GET /streams/Unseen-$i answered $HTTP_CODE"
+  HTTP_PROJ=b http GET "/streams/Unseen-$i"
+  if [[ "$HTTP_CODE" == 421 ]]; then
+    not_served "read of the unknown stream Unseen-$i" GET "/streams/Unseen-$i"
+    break
+  fi
+done
+not_served "\$all of partition 0" GET "/all?partition=0"
+not_served "\$all without a partition (0 by default)" GET "/all"
+not_served "category Shard of partition 0" GET "/categories/Shard?partition=0"
+not_served "verdict of an append to partition 0" GET "/verdicts/$A0"
+not_served "verdict asked with partition 0" GET "/verdicts/$A0?partition=0&offset=0"
+not_served "subscription to $S0" GET "/subscriptions/streams/$S0?follow=false"
+not_served "snapshot of $S0" PUT "/snapshots/$S0" -H 'Content-Type: application/json' \
+  --data-binary '{"version":1,"data":{}}'
+not_served "append to $S0" POST "/streams/$S0" -H 'Content-Type: application/json' \
+  --data-binary '{"events":[{"type":"Never","data":{}}]}'
+assert_eq "$(topic_end_offsets)" "$ENDS_BEFORE" "the refused append wrote nothing to the topic"
+HTTP_PROJ=a http GET "/streams/$S0"
+jcheck 'd["current_version"] == 1' "$HTTP_BODY" "$S0 still has its one event"
+
+# Shards that cannot be served are refused before serving.
+for spec in 5 1-x ""; do
+  rc=0
+  timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" \
+    --data-dir "$T/refused.data" --http "127.0.0.1:$(free_port)" \
+    --serve-partitions "$spec" >"$T/refused.out" 2>"$T/refused.err" </dev/null || rc=$?
+  log "--serve-partitions '$spec': exit $rc: $(tr '\n' ' ' <"$T/refused.err" | cut -c1-300)"
+  assert_ne "$rc" 0 "--serve-partitions '$spec' is refused"
+  assert_imatch "$(cat "$T/refused.err")" "serve-partitions" "the refusal names the flag"
+done
+stop_projector a
+stop_projector b
+"$TOPIC_TOOL" delete "$BROKERS" "$TOPIC" >/dev/null || fail "could not delete $TOPIC"
+TOPIC=$MAIN_TOPIC
