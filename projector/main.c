@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/membership.h"
 #include "http/http_append.h"
 #include "judge/projector.h"
 
@@ -29,6 +30,10 @@ static void usage(FILE *f)
           "                             default ./var/projector)\n"
           "  --http HOST:PORT           query API address (env EVSTORE_PROJECTOR_HTTP;\n"
           "                             default 127.0.0.1:18080)\n"
+          "  --member-id ID             this projector's id in GET /cluster (default\n"
+          "                             HOSTNAME:PORT of --http)\n"
+          "  --advertise URL            the URL clients reach it at (default http:// and the\n"
+          "                             --http address; 0.0.0.0 becomes the host name)\n"
           "  --partitions N             partitions when creating the topic (default 1)\n"
           "  --serve-partitions LIST    the shard this projector consumes and serves, e.g.\n"
           "                             0,2-3 (default: every partition)\n"
@@ -103,8 +108,9 @@ int main(int argc, char **argv)
         .test_pause_file = env_or("EVSTORE_TEST_PAUSE_FILE", NULL),
     };
     int hash = 0;
+    evs_membership_config member = {.lease_ms = EVS_LEASE_MS_DEFAULT};
     enum { O_BROKERS = 1, O_TOPIC, O_DATA, O_HTTP, O_PARTS, O_SERVE, O_RF, O_BATCH, O_REBUILD,
-           O_HASH, O_HELP };
+           O_HASH, O_HELP, O_MEMBER, O_ADVERTISE };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, O_BROKERS},
         {"topic", required_argument, 0, O_TOPIC},
@@ -112,6 +118,8 @@ int main(int argc, char **argv)
         {"http", required_argument, 0, O_HTTP},
         {"partitions", required_argument, 0, O_PARTS},
         {"serve-partitions", required_argument, 0, O_SERVE},
+        {"member-id", required_argument, 0, O_MEMBER},
+        {"advertise", required_argument, 0, O_ADVERTISE},
         {"replication-factor", required_argument, 0, O_RF},
         {"batch-records", required_argument, 0, O_BATCH},
         {"rebuild", no_argument, 0, O_REBUILD},
@@ -148,6 +156,8 @@ int main(int argc, char **argv)
             break;
         case O_RF: cfg.replication_factor = (int)v; break;
         case O_BATCH: cfg.batch_records_max = (int)v; break;
+        case O_MEMBER: member.id = optarg; break;
+        case O_ADVERTISE: member.url = optarg; break;
         case O_REBUILD: cfg.rebuild = 1; break;
         case O_HASH: hash = 1; break;
         case O_HELP: usage(stdout); return 0;
@@ -181,9 +191,26 @@ int main(int argc, char **argv)
         evs_projector_free(&projector);
         return 3;
     }
+    /* The members topic before the HTTP API, so that GET /cluster always answers; the
+     * announcements once it listens. */
+    if (evs_membership_start(&projector, &member, err, sizeof err) < 0) {
+        fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_client_close(projector.client);
+        evs_projector_free(&projector);
+        return 3;
+    }
     evs_http_server *http = NULL;
     if (evs_http_start(&projector, cfg.http_address, &http, err, sizeof err) < 0) {
         fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_membership_stop(&projector);
+        evs_client_close(projector.client);
+        evs_projector_free(&projector);
+        return 3;
+    }
+    if (evs_membership_announce(&projector, err, sizeof err) < 0) {
+        fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_http_stop(http);
+        evs_membership_stop(&projector);
         evs_client_close(projector.client);
         evs_projector_free(&projector);
         return 3;
@@ -194,6 +221,7 @@ int main(int argc, char **argv)
     /* After a failure keep answering /health with the reason until told to stop. */
     while (rc < 0 && !projector.stop)
         pause();
+    evs_membership_stop(&projector);
     evs_http_stop(http);
     evs_client_close(projector.client);
     evs_projector_free(&projector);

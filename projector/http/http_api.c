@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "cluster/membership.h"
 #include "groups/groups.h"
 #include "http/http_append.h"
 #include "http/http_util.h"
@@ -36,6 +37,9 @@
 #define VERDICT_TIMEOUT_MAX_MS 60000
 /* How long a read waits for the batches judged before it to be written (P4). */
 #define READ_BARRIER_TIMEOUT_MS 10000
+/* How long a read waits for its causal token's offsets to be applied here. */
+#define TOKEN_WAIT_MS 5000
+#define TOKEN_WAIT_MAX_MS 60000
 
 struct evs_http_server {
     struct MHD_Daemon *daemon;
@@ -495,6 +499,7 @@ typedef struct route {
 static const route routes[] = {
     {"/health", 1, "GET", route_health, 0},
     {"/status", 1, "GET", route_status, 0},
+    {"/cluster", 1, "GET", evs_cluster_handle, 0},
     {"/all", 1, "GET", route_all, 1},
     {"/streams/", 0, "GET", route_stream, 1},
     {"/streams/", 0, "POST", evs_http_append, 0},
@@ -554,6 +559,73 @@ static int append_body(request_state *st, const char *data, size_t n)
     return 0;
 }
 
+/* A read's causal token, "P:O[,P:O...]" (docs/HTTP-API.md, "Causal tokens"): waits until
+ * this projector has written offset O of each partition P, at most token_wait_ms in all
+ * (default TOKEN_WAIT_MS).
+ * Returns 1 to go on with the read; 0 after queueing 400 (malformed), 421 (a partition not
+ * served here) or 503 behind (not applied in time) into *ret. */
+static int wait_token(evs_projector *p, struct MHD_Connection *c, enum MHD_Result *ret)
+{
+    const char *token = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
+    if (!token)
+        return 1;
+    uint64_t wait_ms;
+    if (evs_http_query_u64(c, "token_wait_ms", TOKEN_WAIT_MS, 0, TOKEN_WAIT_MAX_MS, &wait_ms,
+                           ret) < 0)
+        return 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    const char *s = token;
+    int items = 0;
+    do {
+        char *end;
+        if (*s < '0' || *s > '9')
+            goto bad;
+        errno = 0;
+        unsigned long long part = strtoull(s, &end, 10);
+        if (errno || *end != ':' || end[1] < '0' || end[1] > '9')
+            goto bad;
+        unsigned long long offset = strtoull(end + 1, &end, 10);
+        if (errno || (*end && *end != ',') || offset > INT64_MAX || ++items > 1000)
+            goto bad;
+        if (part >= (unsigned long long)p->partition_count) {
+            *ret = evs_http_send_error(c, MHD_HTTP_BAD_REQUEST,
+                                       "token names partition %llu; the topic has %d", part,
+                                       (int)p->partition_count);
+            return 0;
+        }
+        if (!evs_http_served(p, c, (int32_t)part, ret))
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        int64_t next = 0;
+        if (!evs_projector_wait_applied(p, (int32_t)part, (int64_t)offset,
+                                        spent < (long)wait_ms ? (int)(wait_ms - spent) : 0,
+                                        &next)) {
+            char msg[256];
+            snprintf(msg, sizeof msg,
+                     "this projector has not applied partition %llu offset %llu within %d ms "
+                     "(it is at %lld); ask another replica or retry", part, offset,
+                     (int)wait_ms, (long long)next);
+            evs_out o = {0};
+            evs_out_str(&o, "{\"error\":");
+            evs_out_jstr(&o, msg, strlen(msg));
+            evs_out_fmt(&o, ",\"error_type\":\"behind\",\"partition\":%llu,\"offset\":%llu,"
+                        "\"applied\":%lld}", part, offset, (long long)next);
+            *ret = evs_http_send_json(c, MHD_HTTP_SERVICE_UNAVAILABLE, &o);
+            return 0;
+        }
+        s = end;
+        if (*s == ',' && !*++s)
+            goto bad; /* a trailing comma */
+    } while (*s);
+    return 1;
+bad:
+    *ret = evs_http_send_error(c, MHD_HTTP_BAD_REQUEST,
+                               "invalid token: expected PARTITION:OFFSET[,PARTITION:OFFSET...]");
+    return 0;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
@@ -590,6 +662,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                      rt->methods);
             continue;
         }
+        enum MHD_Result ret;
+        if (rt->reads_log && !wait_token(s->projector, c, &ret))
+            return ret;
         if (rt->reads_log && !evs_projector_wait_written(s->projector, READ_BARRIER_TIMEOUT_MS))
             return not_written(s->projector, c);
         evs_http_request req = {s->projector, c, method, url, rt->exact ? "" : url + n,

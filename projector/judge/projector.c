@@ -47,30 +47,23 @@ static void set_failure(evs_projector *p, const char *msg)
 
 /* ---- Topic: create when missing, then check that it cannot lose records ------------- */
 
-static int create_topic(evs_projector *p, int broker_count, char *err, size_t err_len)
+int evs_projector_create_topic(evs_projector *p, const char *name, int partitions,
+                               const char *const (*settings)[2], size_t count, char *err,
+                               size_t err_len)
 {
     int rf = p->config.replication_factor;
     if (rf <= 0)
-        rf = broker_count < 3 ? broker_count : 3;
-    char isr[16], max_bytes[32];
-    snprintf(isr, sizeof isr, "%d", rf >= 3 ? 2 : 1);
-    snprintf(max_bytes, sizeof max_bytes, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
+        rf = p->broker_count < 3 ? p->broker_count : 3;
     char errstr[256];
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(p->config.topic, p->config.partitions, rf,
-                                                    errstr, sizeof errstr);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, partitions, rf, errstr, sizeof errstr);
     if (!nt) {
-        snprintf(err, err_len, "cannot create topic %s: %s", p->config.topic, errstr);
+        snprintf(err, err_len, "cannot create topic %s: %s", name, errstr);
         return -1;
     }
-    const char *settings[][2] = {
-        {"cleanup.policy", "delete"},
-        {"retention.ms", "-1"},
-        {"retention.bytes", "-1"},
-        {"unclean.leader.election.enable", "false"},
-        {"min.insync.replicas", isr},
-        {"max.message.bytes", max_bytes},
-    };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+    char isr[16];
+    snprintf(isr, sizeof isr, "%d", rf >= 3 ? 2 : 1);
+    rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", isr);
+    for (size_t i = 0; i < count; i++)
         rd_kafka_NewTopic_set_config(nt, settings[i][0], settings[i][1]);
 
     rd_kafka_queue_t *q = rd_kafka_queue_new(p->consumer);
@@ -81,23 +74,22 @@ static int create_topic(evs_projector *p, int broker_count, char *err, size_t er
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS + 5000);
     int rc = -1;
     if (!ev) {
-        snprintf(err, err_len, "creating topic %s timed out", p->config.topic);
+        snprintf(err, err_len, "creating topic %s timed out", name);
     } else if (rd_kafka_event_error(ev)) {
-        snprintf(err, err_len, "cannot create topic %s: %s", p->config.topic,
-                 rd_kafka_event_error_string(ev));
+        snprintf(err, err_len, "cannot create topic %s: %s", name, rd_kafka_event_error_string(ev));
     } else {
         size_t cnt;
         const rd_kafka_topic_result_t **res =
             rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
         rd_kafka_resp_err_t terr = cnt ? rd_kafka_topic_result_error(res[0]) : 0;
         if (terr && terr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-            snprintf(err, err_len, "cannot create topic %s: %s", p->config.topic,
+            snprintf(err, err_len, "cannot create topic %s: %s", name,
                      rd_kafka_topic_result_error_string(res[0]));
         else
             rc = 0;
         if (!terr)
             fprintf(stderr, "evstore-projector: created topic %s (%d partitions, replication %d)\n",
-                    p->config.topic, p->config.partitions, rf);
+                    name, partitions, rf);
     }
     if (ev)
         rd_kafka_event_destroy(ev);
@@ -105,6 +97,21 @@ static int create_topic(evs_projector *p, int broker_count, char *err, size_t er
     rd_kafka_queue_destroy(q);
     rd_kafka_NewTopic_destroy(nt);
     return rc;
+}
+
+static int create_topic(evs_projector *p, char *err, size_t err_len)
+{
+    char max_bytes[32];
+    snprintf(max_bytes, sizeof max_bytes, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
+    const char *const settings[][2] = {
+        {"cleanup.policy", "delete"},
+        {"retention.ms", "-1"},
+        {"retention.bytes", "-1"},
+        {"unclean.leader.election.enable", "false"},
+        {"max.message.bytes", max_bytes},
+    };
+    return evs_projector_create_topic(p, p->config.topic, p->config.partitions, settings,
+                                      sizeof settings / sizeof settings[0], err, err_len);
 }
 
 /* Fetches the topic's metadata: partition count and replication factor; *partitions is 0
@@ -360,8 +367,9 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     int partitions, replication, brokers;
     if (topic_metadata(p, &partitions, &replication, &brokers, err, err_len) < 0)
         return -1;
+    p->broker_count = brokers;
     if (partitions == 0) {
-        if (create_topic(p, brokers, err, err_len) < 0)
+        if (create_topic(p, err, err_len) < 0)
             return -1;
         /* Metadata can lag behind the creation for a moment. */
         for (int i = 0; i < 100 && partitions == 0; i++) {
@@ -700,6 +708,23 @@ int evs_projector_verdict_ahead(evs_projector *p, const uint8_t append_id[16],
     }
     pthread_mutex_unlock(&p->lock);
     return found;
+}
+
+int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
+                               int timeout_ms, int64_t *next_out)
+{
+    struct timespec deadline = deadline_after(timeout_ms);
+    pthread_mutex_lock(&p->lock);
+    int done;
+    while (!(done = p->next_offset[partition] > offset) && !p->failure[0] && !p->stop) {
+        if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT) {
+            done = p->next_offset[partition] > offset;
+            break;
+        }
+    }
+    *next_out = p->next_offset[partition];
+    pthread_mutex_unlock(&p->lock);
+    return done;
 }
 
 int evs_projector_wait_written(evs_projector *p, int timeout_ms)

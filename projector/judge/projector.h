@@ -53,6 +53,8 @@ typedef struct evs_projector {
     rd_kafka_t *querier;       /* a second connection for offset queries: a query on the
                                   consumer's connection would queue behind its fetch wait */
     int32_t partition_count;
+    int broker_count;          /* brokers in the cluster's metadata at start */
+    struct evs_membership *membership; /* cluster/membership.h; set and stopped by main.c */
     evs_client *client;        /* appends of POST /streams/{stream} (http_append.c); set
                                   and closed by main.c, NULL when appends are off */
 
@@ -87,6 +89,13 @@ int evs_partition_set_parse(const char *spec, int32_t count, int *out, char *err
  * outside the topic) returns -1 with the reason in err. */
 int evs_projector_start(evs_projector *p, const evs_projector_config *config, char *err,
                         size_t err_len);
+/* Creates topic `name` unless it exists, with the replication of the events topic
+ * (--replication-factor, else min(3, brokers)), min.insync.replicas 2 when replicated to 3 or
+ * more, and the given settings. Returns 0, or -1 with the reason in err. */
+int evs_projector_create_topic(evs_projector *p, const char *name, int partitions,
+                               const char *const (*settings)[2], size_t count, char *err,
+                               size_t err_len);
+
 /* Runs the consumer loop until p->stop is set or applying fails. Returns 0 or -1. */
 int evs_projector_run(evs_projector *p);
 void evs_projector_free(evs_projector *p);
@@ -100,6 +109,12 @@ int evs_projector_wait_judged(evs_projector *p, int32_t partition, int64_t offse
  * batch judged later). */
 int evs_projector_verdict_ahead(evs_projector *p, const uint8_t append_id[16],
                                 evs_stored_verdict *out);
+/* Waits until offset `offset` of `partition` is written to the store (next_offset above
+ * it), at most timeout_ms: what a read's causal token asks (docs/HTTP-API.md, "Causal
+ * tokens"). Returns 1 if so; 0 on timeout or when the projector stopped. *next_out receives
+ * the partition's next offset seen last. */
+int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
+                               int timeout_ms, int64_t *next_out);
 /* The read barrier (P4): waits until every batch judged before the call is written, at
  * most timeout_ms. Returns 1 if so; 0 on timeout, or when the projector stopped first. */
 int evs_projector_wait_written(evs_projector *p, int timeout_ms);

@@ -294,6 +294,9 @@ def phase_main(checker, api, args):
     # ---- operations
     call("GET", "/health")
     call("GET", "/status")
+    cluster = call("GET", "/cluster")
+    if cluster and not any(m["id"] == cluster["self"] and m["live"] for m in cluster["members"]):
+        failed("GET /cluster does not list the answering projector as live: %r" % cluster)
 
     # ---- appends
     e1, e2, a1 = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
@@ -390,6 +393,20 @@ def phase_main(checker, api, args):
     call("GET", "/subscriptions/streams/Order-1", {"follow": "false"}, headers={"Last-Event-ID": "1"})
     call("GET", "/subscriptions/categories/Order", {"follow": "false", "from": "now"})
     call("GET", "/subscriptions/types/OrderPlaced", {"follow": "false"})
+
+    # ---- causal tokens: satisfied at once, malformed, and ahead of this projector (503)
+    reads = [("/streams/Order-1", {}), ("/all", {}), ("/categories/Order", {}),
+             ("/types/OrderPlaced", {}), ("/subscriptions/all", {"follow": "false"}),
+             ("/subscriptions/streams/Order-1", {"follow": "false"}),
+             ("/subscriptions/categories/Order", {"follow": "false"}),
+             ("/subscriptions/types/OrderPlaced", {"follow": "false"})]
+    for path, query in reads:
+        call("GET", path, dict(query, token="0:0"))
+        call("GET", path, dict(query, token="0:999999999", token_wait_ms=0), expect=503)
+    call("GET", "/streams/Order-1", {"token": "0:0,0:1"})
+    for bad in ("0", "0:", ":1", "0:1,", "x:1", "7:0"):
+        call("GET", "/streams/Order-1", {"token": bad}, expect=400, valid_request=False)
+    call("GET", "/all", {"token": "0:0", "token_wait_ms": 60001}, expect=400, valid_request=False)
     call("GET", "/subscriptions/all", {"follow": "maybe"}, expect=400, valid_request=False)
     call("GET", "/subscriptions/streams/Order-1", {"from": "soon"}, expect=400, valid_request=False)
     call("GET", "/subscriptions/types/bad type", {"follow": "false"}, expect=400, valid_request=False)

@@ -6,7 +6,11 @@
 # CLI waits for the verdict of the projector it names, so each one judges while the other
 # does too). Asserts: both serve partition 0 from the start; every append is readable
 # through both with the same events; a verdict judged by one is answered by the other;
-# stopped, their stores have the same --hash, equal to a fresh --rebuild's.
+# GET /cluster on either lists both live with what they serve; a read through a paused
+# replica with the causal token of an append judged by the other waits until the replica
+# has applied it and then has the event (and answers 503 behind when it may not wait); a
+# replica that stopped is listed as gone (stopped), one killed with -9 as gone once its
+# lease ran out; stopped, their stores have the same --hash, equal to a fresh --rebuild's.
 #
 # Shards: a topic of 2 partitions, projector a serving both and projector b started with
 # --serve-partitions 1. Asserts: b's /status serves partition 1 only; streams of partition 1
@@ -44,6 +48,72 @@ for n in p1 p2; do
   eval "V_$n=\$HTTP_BODY"
 done
 IT_E=$V_p1 jcheck 'd == E' "$V_p2" "both replicas give the same verdict"
+
+# ---- membership: GET /cluster on either lists both, live, with what each serves and applied
+ENDS=$(topic_end_offsets)
+for n in p1 p2; do
+  HTTP_PROJ=$n http GET /cluster
+  assert_eq "$HTTP_CODE" 200 "GET /cluster on $n"
+  IT_E="{\"ends\":$ENDS,\"u1\":\"$P1_URL\",\"u2\":\"$P2_URL\"}" jcheck \
+    'd["partitions"] == 1 and sorted(m["url"] for m in d["members"] if m["live"]) == sorted([E["u1"], E["u2"]]) and all(m["partitions"] == [0] and m["applied"]["0"] <= E["ends"]["0"] and m["state"] == "running" for m in d["members"] if m["live"])' \
+    "$HTTP_BODY" "$n lists both replicas live, serving partition 0"
+done
+HTTP_PROJ=p1 http GET /cluster
+IT_E="\"$P1_URL\"" jcheck 'any(m["id"] == d["self"] and m["url"] == E for m in d["members"])' \
+  "$HTTP_BODY" "self names the answering member"
+
+# ---- causal reads: a replica that lags answers a read with the token of a verdict only
+# once it has applied it; without the wait in time, 503 behind.
+pause_projector p2
+sleep 0.5
+expect_ok "append through p1 while p2 is paused" append Rep-Late --type Late --data '{}'
+LATE_ID=$(jget 'd["append_id"]' "$OUT")
+HTTP_PROJ=p1 http GET "/verdicts/$LATE_ID"
+TOKEN=$(jget '"%d:%d" % (d["partition"], d["offset"])' "$HTTP_BODY")
+HTTP_PROJ=p2 http GET "/streams/Rep-Late"
+assert_eq "$HTTP_CODE" 404 "without the token the paused replica does not have the event yet"
+HTTP_PROJ=p2 http GET "/streams/Rep-Late?token=$TOKEN&token_wait_ms=300"
+assert_eq "$HTTP_CODE" 503 "with the token and no time to wait: 503"
+IT_E="\"$TOKEN\"" jcheck 'd["error_type"] == "behind" and "%d:%d" % (d["partition"], d["offset"]) == E and d["applied"] <= d["offset"]' \
+  "$HTTP_BODY" "503 behind names the partition, the offset and how far it has applied"
+( sleep 1.5; resume_projector p2 ) &
+RESUMER=$!
+t0=$(date +%s%N)
+HTTP_PROJ=p2 http GET "/streams/Rep-Late?token=$TOKEN&token_wait_ms=10000"
+waited=$(( ($(date +%s%N) - t0) / 1000000 ))
+assert_eq "$HTTP_CODE" 200 "the read with the token waits for the lagging replica"
+jcheck 'd["current_version"] == 1 and d["events"][0]["type"] == "Late"' "$HTTP_BODY" \
+  "and answers with the event (read-your-writes through another replica)"
+((waited >= 1000)) || fail "the read answered after $waited ms, before the replica resumed"
+pass
+log "read with the token through the paused replica answered after $waited ms"
+wait "$RESUMER"
+
+stop_projector p2
+HTTP_PROJ=p1 http GET /cluster
+IT_E="\"$P2_URL\"" jcheck '[(m["live"], m["state"]) for m in d["members"] if m["url"] == E] == [(False, "stopped")]' \
+  "$HTTP_BODY" "a replica that stopped is listed as gone, state stopped"
+start_projector p2
+wait_caught_up p2 60
+# until_member_is P1_VIEW_EXPR SECONDS DESCRIPTION: polls p1's /cluster until the member at
+# P2's URL is (live, state) as given.
+until_member_is() {
+  local want=$1 secs=$2 desc=$3 deadline=$((SECONDS + $2))
+  while :; do
+    HTTP_PROJ=p1 http GET /cluster
+    [[ "$(IT_E="\"$P2_URL\"" jget "[(m['live'], m['state']) for m in d['members'] if m['url'] == E] == [$want]" "$HTTP_BODY")" == true ]] && break
+    ((SECONDS < deadline)) || fail "$desc: not so within $secs s: $HTTP_BODY"
+    sleep 0.5
+  done
+  pass
+}
+until_member_is '(True, "running")' 15 "the restarted replica is listed live again"
+kill -KILL "$P2_PID"
+wait "$P2_PID" 2>/dev/null || true
+until_member_is '(False, "running")' 15 "a replica killed with -9 is gone once its lease ran out"
+log "the killed replica is listed as gone after its lease: $HTTP_BODY"
+start_projector p2
+wait_caught_up p2 60
 stop_projector p1
 stop_projector p2
 H1=$(projector_hash p1)
