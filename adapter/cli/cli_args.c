@@ -74,8 +74,12 @@ const char EVS_CLI_USAGE[] =
     "Global options (before or after the command):\n"
     "  --brokers B       Kafka bootstrap servers (env EVSTORE_BROKERS; default " EVS_DEFAULT_BROKERS
     ")\n"
-    "  --projector URL   projector HTTP API (env EVSTORE_PROJECTOR; default " EVS_DEFAULT_PROJECTOR
-    ")\n"
+    "  --projector URLS  projector HTTP API: one URL, or several comma-separated seed URLs of\n"
+    "                    replicas (env EVSTORE_PROJECTOR; default " EVS_DEFAULT_PROJECTOR ").\n"
+    "                    The client learns which projector serves which partition from\n"
+    "                    GET /cluster, sends each request to one serving it and moves to\n"
+    "                    another when one is down or behind; checkpoints, snapshots and\n"
+    "                    groups go to the first projector that answers (each keeps its own)\n"
     "  --topic T         events topic (env EVSTORE_TOPIC; default " EVS_DEFAULT_TOPIC ")\n"
     "  --timeout-ms N    produce, verdict and request timeout (default 10000)\n"
     "  -h, --help        this text\n"

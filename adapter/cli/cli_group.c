@@ -35,9 +35,11 @@ const char EVS_CLI_GROUP_USAGE[] =
     "  group replay-parked NAME   delivers every parked event again (fresh attempts)\n"
     "  group delete NAME          deletes the group, its progress and parked events\n"
     "\n"
-    "Global options: --projector URL (env EVSTORE_PROJECTOR), --timeout-ms N; --brokers and\n"
-    "--topic are accepted and not used. Exit codes: 0 ok, 2 bad usage or a setting the group\n"
-    "refuses, 5 projector unavailable, 6 no such group, 1 anything else.\n";
+    "Global options: --projector URLS (env EVSTORE_PROJECTOR; one URL or comma-separated\n"
+    "seeds: the group lives in the first projector that answers, and is not replicated to\n"
+    "the others), --timeout-ms N; --brokers and --topic are accepted and not used. Exit\n"
+    "codes: 0 ok, 2 bad usage or a setting the group refuses, 5 projector unavailable, 6 no\n"
+    "such group, 1 anything else.\n";
 
 typedef struct group_args {
     const char *sub;

@@ -3,7 +3,10 @@
  *
  * A client appends events to streams by producing one Avro record per append to the
  * events topic in Kafka, then waits for the projector's verdict on that record (the log
- * decides: see docs/ARCHITECTURE.md). Reads go to the projector's HTTP query API.
+ * decides: see docs/ARCHITECTURE.md). Reads go to the projectors' HTTP query API: any
+ * number of projectors may serve one topic as hot replicas, each serving some or all of its
+ * partitions, and the client sends each request to one that serves what it is about
+ * (evs_client_open).
  *
  * Conventions:
  *  - Every function that can fail returns an int: 0 on success, a negative EVS_E* code on
@@ -70,10 +73,12 @@ typedef struct evs_client evs_client;
 typedef struct evs_client_options {
     const char *brokers;       /* Kafka bootstrap servers; default EVS_DEFAULT_BROKERS */
     const char *topic;         /* events topic; default EVS_DEFAULT_TOPIC */
-    const char *projector_url; /* projector HTTP base URL; default EVS_DEFAULT_PROJECTOR */
+    const char *projector_url; /* projector HTTP base URLs, comma-separated (seeds: see
+                                  evs_client_open); default EVS_DEFAULT_PROJECTOR */
     int produce_timeout_ms;    /* how long Kafka may take to acknowledge; default 10000 */
     int verdict_timeout_ms;    /* how long to wait for the verdict; default 10000 */
-    int request_timeout_ms;    /* HTTP read timeout; default 10000 */
+    int request_timeout_ms;    /* HTTP request timeout, all projectors tried included;
+                                  default 10000 */
     int linger_ms;             /* producer batching delay; default 1 */
 } evs_client_options;
 
@@ -94,7 +99,38 @@ void evs_client_options_init(evs_client_options *options);
  * which is pinned: every writer, in any language, must place a stream on the same
  * partition. librdkafka's own log lines are dropped unless the environment variable
  * EVSTORE_KAFKA_LOG is set (to anything but "" or "0"); broker errors still appear in
- * evs_last_error() messages. */
+ * evs_last_error() messages.
+ *
+ * Projectors. projector_url is one URL or a comma-separated list of seed URLs, e.g.
+ * "http://10.0.0.1:18080,http://10.0.0.2:18080" (blanks around each are ignored; at most
+ * EVS_CLIENT_PROJECTORS_MAX). Each must start with http:// or https:// and name a host; an
+ * empty element or any other URL fails with EVS_EINVAL naming it. The client learns the
+ * cluster from GET /cluster of the first seed that answers (on first use, then at most once
+ * a second, and when a request fails over): the topic's partition count and which member
+ * serves which partitions. A seed that answers 404 there (an older projector) is taken to
+ * serve every partition, so one URL works exactly as before. Then:
+ *  - a request about one partition (a stream read, an append's verdict wait, a read or
+ *    subscription of $all, a category or a type with its partition) goes to a live member
+ *    serving that partition (a stream's partition is Kafka's murmur2 of its name,
+ *    schemas/partitioner.h), preferring the one the last such request succeeded on;
+ *  - a request about no partition (status, lookups by append id, checkpoints, snapshots,
+ *    consumer groups) goes to the "home" projector: the first that answers, in the order
+ *    of the seeds, kept until it fails;
+ *  - a member the cluster lists as not live is never used; seeds not listed stay
+ *    candidates, after the members known to serve the partition;
+ *  - a projector that cannot be reached or does not answer in time, answers 503 (stopped,
+ *    or behind the client's own writes: see "Read your writes") or 421 (does not serve the
+ *    partition) hands the request to the next candidate, invisibly to the caller, within
+ *    the call's own timeout. Any other answer (found, not found, refused, ...) is final.
+ * Checkpoints, snapshots and consumer-group progress are kept by each projector for now,
+ * not replicated: when the home projector fails over, they are asked of one that may not
+ * have them.
+ *
+ * Read your writes. The client remembers, per partition, the highest offset of its own
+ * appends whose verdict it learned; a later read of that partition (stream reads, $all,
+ * category and type reads, subscriptions from history) asks the projector to answer only
+ * once it has written that offset (the query parameter token=P:O), so a read through any
+ * replica sees the client's own accepted appends. */
 int evs_client_open(const evs_client_options *options, evs_client **out);
 
 /* Waits for in-flight produces to finish, then frees the client. NULL is allowed. */
@@ -141,13 +177,18 @@ typedef struct evs_append_result {
  * Returns 0 (accepted or duplicate: see result->duplicate), EVS_EWRONG_VERSION,
  * EVS_EIDEMPOTENCY, EVS_EINVAL, EVS_EUNAVAILABLE (nothing written) or EVS_EUNKNOWN_OUTCOME
  * (result->append_id names the append to look up). result is always filled as far as
- * known. */
+ * known. The verdict is asked of a projector serving the record's partition; when that one
+ * is lost, answers 503, or has not judged the record within the wait (504), the others
+ * serving the partition are asked with what is left of verdict_timeout_ms, so
+ * EVS_EUNKNOWN_OUTCOME means that no replica could give the verdict in time. */
 int evs_append(evs_client *client, const char *stream, evs_expected expected,
                const evs_event_data *events, size_t n, const char *append_id,
                evs_append_result *result);
 
 /* Looks up the verdict of an earlier append by its id, waiting up to timeout_ms for the
- * projector to catch up with the log. Returns what evs_append() would have returned, or
+ * projector to catch up with the log. It asks the home projector first; one that does not
+ * serve every partition and has not judged the append (421), or has not caught up (504), or
+ * is unavailable, hands over to the next. Returns what evs_append() would have returned, or
  * EVS_ENOT_FOUND if no record with that append id has been applied. */
 int evs_append_lookup(evs_client *client, const char *append_id, int timeout_ms,
                       evs_append_result *result);
@@ -219,10 +260,11 @@ int evs_type_read(evs_client *client, const char *type, int32_t partition, uint6
  * so a slow consumer slows only its own connection and memory stays bounded.
  *
  * Reconnection: when the connection drops (or stays silent for
- * EVS_CLIENT_SUBSCRIPTION_IDLE_MS) the subscription reconnects by itself and resumes after
- * the last event it received (Last-Event-ID), retrying up to
- * EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX times with growing pauses before it gives up with
- * EVS_EUNAVAILABLE. No event is lost or delivered twice across a reconnection.
+ * EVS_CLIENT_SUBSCRIPTION_IDLE_MS) the subscription reconnects by itself, to another
+ * projector serving its partition when there is one, and resumes after the last event it
+ * received (Last-Event-ID; positions and versions are the same on every replica), retrying
+ * up to EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX times with growing pauses before it gives up
+ * with EVS_EUNAVAILABLE. No event is lost or delivered twice across a reconnection.
  *
  * Positions: for $all, category and type subscriptions an event's position within its
  * partition; for a stream subscription its version. */
@@ -254,11 +296,12 @@ typedef struct evs_subscription_options {
 /* Fills *options with the defaults above. */
 void evs_subscription_options_init(evs_subscription_options *options);
 
-/* Opens a subscription and waits (at most the client's request timeout) until the projector
- * has accepted it, so a bad name or partition fails here with EVS_EINVAL, an unreachable
- * projector with EVS_EUNAVAILABLE. The strings in options are copied. The client must stay
- * open until the subscription is closed. A subscription is used by one thread at a time
- * (any thread); many subscriptions may share a client. On success *out is closed with
+/* Opens a subscription and waits (at most the client's request timeout) until a projector
+ * serving its partition has accepted it (one that is unreachable or answers 503 or 421
+ * hands over to the next), so a bad name or partition fails here with EVS_EINVAL, no
+ * reachable projector with EVS_EUNAVAILABLE. The strings in options are copied. The client
+ * must stay open until the subscription is closed. A subscription is used by one thread at
+ * a time (any thread); many subscriptions may share a client. On success *out is closed with
  * evs_subscription_close(). */
 int evs_subscription_open(evs_client *client, const evs_subscription_options *options,
                           evs_subscription **out);
@@ -295,7 +338,9 @@ void evs_subscription_close(evs_subscription *subscription);
 /* ---- Checkpoints -------------------------------------------------------------------- */
 /* A checkpoint is a named position kept by the projector, for a subscriber to resume from
  * after a restart. Names follow the rules of stream names. Checkpoints survive projector
- * restarts and rebuilds. */
+ * restarts and rebuilds. They are kept by the client's home projector (evs_client_open)
+ * and not replicated yet: after a failover of the home they are asked of another projector,
+ * which may not have them. */
 
 /* Saves (creates or overwrites) checkpoint name at position. */
 int evs_checkpoint_save(evs_client *client, const char *name, uint64_t position);
@@ -310,7 +355,9 @@ int evs_checkpoint_delete(evs_client *client, const char *name);
 /* A snapshot is a stream's state at a version, computed by the application and stored by
  * the projector as opaque bytes with a content type and a schema version. Loading the
  * latest snapshot, then reading the stream from its version + 1, gives the same state as
- * reading the whole stream. The projector keeps the latest few snapshots of each stream. */
+ * reading the whole stream. The projector keeps the latest few snapshots of each stream.
+ * Like checkpoints, snapshots go to the client's home projector and are kept per projector
+ * (not replicated yet), so after a failover of the home a load may find none. */
 
 typedef struct evs_snapshot {
     char *stream;
@@ -342,9 +389,9 @@ void evs_snapshot_free(evs_snapshot *snapshot);
 
 /* ---- Operations -------------------------------------------------------------------- */
 
-/* The projector's status as a JSON object (topic, brokers, per-partition applied offsets,
- * high watermarks and lag, skipped records). *json_out is a NUL-terminated malloc'd string
- * owned by the caller (free()). */
+/* The home projector's status (evs_client_open) as a JSON object (topic, brokers,
+ * per-partition applied offsets, high watermarks and lag, skipped records). *json_out is a
+ * NUL-terminated malloc'd string owned by the caller (free()). */
 int evs_client_status(evs_client *client, char **json_out);
 
 /* ---- Consumer groups (competing consumers) ----------------------------------------- */
@@ -362,6 +409,10 @@ int evs_client_status(evs_client *client, char **json_out);
  *    events go to the others.
  *  - The group's checkpoint (every event below it is acked or parked) is stored by the
  *    projector and survives its restarts; events that were in flight are delivered again.
+ *  - Groups live in the client's home projector (evs_client_open) and are not replicated
+ *    yet: after a failover of the home, a group's requests reach a projector that may not
+ *    have the group or its progress (EVS_ENOT_FOUND), so give every member of a group the
+ *    same projector URL first.
  * Group names follow the rules of stream names. */
 
 typedef struct evs_group_options {

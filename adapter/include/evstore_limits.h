@@ -69,5 +69,20 @@ typedef enum evs_expected_kind {
 /* Reconnection attempts in a row before a subscription gives up (EVS_EUNAVAILABLE); the
  * pause before attempt n is 100 ms * 2^(n-1), at most 5 s (about 16 s in all). */
 #define EVS_CLIENT_SUBSCRIPTION_RETRIES_MAX 8
+/* Projectors one client knows: the seed URLs of evs_client_options.projector_url (more is
+ * EVS_EINVAL) plus the members GET /cluster lists (members beyond the bound are not used). */
+#define EVS_CLIENT_PROJECTORS_MAX 32
+/* The longest projector URL, a seed's or one a /cluster answer lists (longer ones are
+ * refused at open, or not used). */
+#define EVS_CLIENT_PROJECTOR_URL_MAX 512
+/* The largest partition count the client routes by; a /cluster answer naming more
+ * partitions is not used (requests then go to any projector, as with one). */
+#define EVS_CLIENT_PARTITIONS_MAX 65536
+/* The client asks GET /cluster again before a request when its view of the cluster is
+ * older than this, and when a request fails over and the view is older than
+ * EVS_CLIENT_CLUSTER_FAILOVER_REFRESH_MS, so that many failing requests do not hammer the
+ * projectors. */
+#define EVS_CLIENT_CLUSTER_REFRESH_MS 1000
+#define EVS_CLIENT_CLUSTER_FAILOVER_REFRESH_MS 100
 
 #endif /* EVSTORE_LIMITS_H */

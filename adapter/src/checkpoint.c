@@ -4,7 +4,8 @@
  *
  * A checkpoint name follows the rules of stream names, whose alphabet needs no escaping in
  * a URL path, and is checked here so that a bad name fails with EVS_EINVAL before any
- * request.
+ * request. Checkpoints belong to no partition: they go to the client's home projector
+ * (router.h, R2), which keeps them in its own store (they are not replicated yet).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,8 +49,8 @@ int evs_checkpoint_save(evs_client *client, const char *name, uint64_t position)
                               position, INT64_MAX);
     snprintf(what, sizeof what, "checkpoint %s", name);
     int n = snprintf(body, sizeof body, "{\"position\":%" PRIu64 "}", position);
-    rc = evs__http_request(evs__client_http(client), "PUT", path, body, (size_t)n,
-                           evs__client_request_timeout_ms(client), &response);
+    rc = evs__client_home_request(client, "PUT", path, body, (size_t)n,
+                                  evs__client_request_timeout_ms(client), &response);
     if (rc != 0)
         goto done;
     if (response.status != 200)
@@ -73,8 +74,8 @@ int evs_checkpoint_load(evs_client *client, const char *name, uint64_t *position
     if ((rc = checkpoint_path(client, name, "evs_checkpoint_load", path)) != 0)
         return rc;
     snprintf(what, sizeof what, "checkpoint %s", name);
-    rc = evs__http_get(evs__client_http(client), path, evs__client_request_timeout_ms(client),
-                       &response);
+    rc = evs__client_home_request(client, "GET", path, NULL, 0,
+                                  evs__client_request_timeout_ms(client), &response);
     if (rc != 0)
         goto done;
     if (response.status != 200) {
@@ -105,8 +106,8 @@ int evs_checkpoint_delete(evs_client *client, const char *name)
     if ((rc = checkpoint_path(client, name, "evs_checkpoint_delete", path)) != 0)
         return rc;
     snprintf(what, sizeof what, "checkpoint %s", name);
-    rc = evs__http_request(evs__client_http(client), "DELETE", path, NULL, 0,
-                           evs__client_request_timeout_ms(client), &response);
+    rc = evs__client_home_request(client, "DELETE", path, NULL, 0,
+                                  evs__client_request_timeout_ms(client), &response);
     if (rc != 0)
         goto done;
     if (response.status != 200)

@@ -7,15 +7,24 @@
  *     (evs_record_validate). Invalid input returns EVS_EINVAL and produces NOTHING.
  *  2. Produce it as one Kafka record, key = stream, and wait for the acknowledgement that
  *     gives its partition and offset (producer.c).
- *  3. Ask the projector for the verdict of the append id, telling it the partition and
- *     offset to wait for (GET /verdicts/{id}?partition=P&offset=O). Once step 2 succeeded the
- *     record IS in the log: from here on any failure to learn the verdict is
+ *  3. Ask a projector serving the record's partition for the verdict of the append id,
+ *     telling it the partition and offset to wait for
+ *     (GET /verdicts/{id}?partition=P&offset=O). A replica that is gone, unavailable (503)
+ *     or has not judged the offset in time (504) hands the question to the next one with
+ *     what is left of the wait (router.h, R4). Once step 2 succeeded the record IS in the
+ *     log: from here on failing to learn the verdict from every replica is
  *     EVS_EUNKNOWN_OUTCOME with the append id, never "nothing was written".
+ *  4. A verdict learned (by the append or a lookup) is noted with the router, so that later
+ *     reads of its partition carry the read-your-writes token (router.h).
+ *
+ * Every request goes through the router (router.h): reads about a stream go to a projector
+ * serving the stream's partition, reads of $all, a category or a type to one serving the
+ * partition asked for, the status to the home projector.
  *
  * The Kafka producer is created by the first append (its settings are checked at open), so
  * a client that only reads never connects to Kafka. Besides that one-time creation, guarded
- * by producer_lock, a client holds no mutable state but the producer and the HTTP handle
- * pool, both thread-safe, so every call may run from any number of threads at once.
+ * by producer_lock, a client holds no mutable state but the producer and the router, both
+ * thread-safe, so every call may run from any number of threads at once.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -33,6 +42,7 @@
 #include "page_codec.h"
 #include "producer.h"
 #include "record_codec.h"
+#include "router.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_LINGER_MS 1
@@ -43,7 +53,7 @@ struct evs_client {
     pthread_mutex_t producer_lock;         /* guards producer's creation */
     evs_producer *producer;                /* NULL until the first append */
     evs_producer_options producer_options; /* brokers and topic owned by the client */
-    evs_http *http;
+    evs_router *router;
     int produce_timeout_ms;
     int verdict_timeout_ms;
     int request_timeout_ms;
@@ -107,7 +117,8 @@ int evs_client_open(const evs_client_options *options, evs_client **out)
                                 ? options->projector_url
                                 : EVS_DEFAULT_PROJECTOR;
     int connect_timeout_ms = client->request_timeout_ms < 5000 ? client->request_timeout_ms : 5000;
-    if ((rc = evs__http_open(projector, connect_timeout_ms, &client->http)) != 0)
+    if ((rc = evs__router_open(projector, client->request_timeout_ms, connect_timeout_ms,
+                               &client->router)) != 0)
         goto fail;
     *out = client;
     return 0;
@@ -121,21 +132,41 @@ void evs_client_close(evs_client *client)
     if (!client)
         return;
     evs__producer_close(client->producer);
-    evs__http_close(client->http);
+    evs__router_close(client->router);
     pthread_mutex_destroy(&client->producer_lock);
     free((char *)client->producer_options.brokers);
     free((char *)client->producer_options.topic);
     free(client);
 }
 
-evs_http *evs__client_http(const evs_client *client)
+evs_router *evs__client_router(const evs_client *client)
 {
-    return client->http;
+    return client->router;
 }
 
 int evs__client_request_timeout_ms(const evs_client *client)
 {
     return client->request_timeout_ms;
+}
+
+int evs__client_home_request(evs_client *client, const char *method, const char *path,
+                             const char *body, size_t body_len, long budget_ms,
+                             evs_http_response *response)
+{
+    evs_route_request request = {.method = method,
+                                 .path = path,
+                                 .body = body,
+                                 .body_len = body_len,
+                                 .partition = EVS_ROUTE_HOME,
+                                 .verdict_wait_ms = -1,
+                                 .budget_ms = budget_ms};
+    return evs__router_request(client->router, &request, response);
+}
+
+/* 1 if rc says a verdict was learned (whatever it was), so its offset was judged. */
+static int verdict_learned(int rc)
+{
+    return rc == 0 || rc == EVS_EWRONG_VERSION || rc == EVS_EIDEMPOTENCY || rc == EVS_EREJECTED;
 }
 
 /* ---- Appending ----------------------------------------------------------------------- */
@@ -321,13 +352,18 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
     if (rc != 0)
         goto fail;
 
-    /* Step 3: the verdict, once the projector has judged our offset. */
+    /* Step 3: the verdict, once a replica serving the partition has judged our offset
+     * (the router appends timeout_ms: the rest of the wait, on each replica it asks). */
     char path[160];
-    snprintf(path, sizeof path,
-             "/verdicts/%s?partition=%" PRId32 "&offset=%" PRId64 "&timeout_ms=%d",
-             result->append_id, result->partition, result->offset, client->verdict_timeout_ms);
-    rc = evs__http_get(client->http, path,
-                       (long)client->verdict_timeout_ms + client->request_timeout_ms, &response);
+    snprintf(path, sizeof path, "/verdicts/%s?partition=%" PRId32 "&offset=%" PRId64,
+             result->append_id, result->partition, result->offset);
+    evs_route_request request = {
+        .method = "GET",
+        .path = path,
+        .partition = result->partition,
+        .verdict_wait_ms = client->verdict_timeout_ms,
+        .budget_ms = (long)client->verdict_timeout_ms + client->request_timeout_ms};
+    rc = evs__router_request(client->router, &request, &response);
     if (rc != 0) {
         rc = unknown_after_produce(result);
         goto fail;
@@ -336,7 +372,9 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
     evs__expected_format(expected, expected_text);
     rc = evs__verdict_from_http(response.status, response.body, response.body_len, expected_text,
                                 result);
-    if (rc != 0 && rc != EVS_EWRONG_VERSION && rc != EVS_EIDEMPOTENCY && rc != EVS_EREJECTED)
+    if (verdict_learned(rc)) /* step 4 */
+        evs__router_note_verdict(client->router, result->partition, result->offset);
+    else
         rc = unknown_after_produce(result);
 fail:
     evs__http_response_free(&response);
@@ -371,13 +409,21 @@ int evs_append_lookup(evs_client *client, const char *append_id, int timeout_ms,
         timeout_ms = client->verdict_timeout_ms;
     if (timeout_ms > VERDICT_WAIT_MAX_MS)
         timeout_ms = VERDICT_WAIT_MAX_MS;
+    /* By id alone: the home projector first; a shard that has not judged it answers 421
+     * and a replica that has not caught up 504, and the next one is asked. */
     char path[120];
-    snprintf(path, sizeof path, "/verdicts/%s?timeout_ms=%d", result->append_id, timeout_ms);
-    rc =
-        evs__http_get(client->http, path, (long)timeout_ms + client->request_timeout_ms, &response);
+    snprintf(path, sizeof path, "/verdicts/%s", result->append_id);
+    evs_route_request request = {.method = "GET",
+                                 .path = path,
+                                 .partition = EVS_ROUTE_HOME,
+                                 .verdict_wait_ms = timeout_ms,
+                                 .budget_ms = (long)timeout_ms + client->request_timeout_ms};
+    rc = evs__router_request(client->router, &request, &response);
     if (rc != 0)
         goto fail;
     rc = evs__verdict_from_http(response.status, response.body, response.body_len, NULL, result);
+    if (verdict_learned(rc) && result->partition >= 0 && result->offset >= 0)
+        evs__router_note_verdict(client->router, result->partition, result->offset);
 fail:
     evs__http_response_free(&response);
     return rc;
@@ -385,17 +431,27 @@ fail:
 
 /* ---- Reading ------------------------------------------------------------------------- */
 
-/* GETs path and parses an event list; what names the request in messages. The request asks
- * for the binary page (page_codec.h), which costs a fraction of the JSON page to decode; a
- * projector that does not know it answers JSON (the path asks for base64 payloads, so the
- * JSON holds the exact bytes too), and the answer's Content-Type says which it is. */
-static int read_events(evs_client *client, const char *path, const char *what, evs_event_list **out)
+/* GETs path from a projector serving stream's partition (stream not NULL) or partition,
+ * and parses an event list; what names the request in messages. The read carries the
+ * read-your-writes token of its partition. It asks for the binary page (page_codec.h),
+ * which costs a fraction of the JSON page to decode; a projector that does not know it
+ * answers JSON (the path asks for base64 payloads, so the JSON holds the exact bytes too),
+ * and the answer's Content-Type says which it is. */
+static int read_events(evs_client *client, const char *stream, int32_t partition,
+                       const char *path, const char *what, evs_event_list **out)
 {
     int rc;
     evs_http_response response = {0};
 
-    rc = evs__http_get_accept(client->http, path, EVS_PAGE_MEDIA_TYPE,
-                              client->request_timeout_ms, &response);
+    evs_route_request request = {.method = "GET",
+                                 .path = path,
+                                 .accept = EVS_PAGE_MEDIA_TYPE,
+                                 .partition = partition,
+                                 .stream = stream,
+                                 .read = 1,
+                                 .verdict_wait_ms = -1,
+                                 .budget_ms = client->request_timeout_ms};
+    rc = evs__router_request(client->router, &request, &response);
     if (rc != 0)
         goto fail;
     if (response.status != 200) {
@@ -439,7 +495,7 @@ int evs_stream_read(evs_client *client, const char *stream, uint64_t from, size_
              stream, from, limit, direction == EVS_FORWARDS ? "forwards" : "backwards");
     char what[EVS_STREAM_NAME_MAX + 16];
     snprintf(what, sizeof what, "stream %s", stream);
-    return read_events(client, path, what, out);
+    return read_events(client, stream, EVS_ROUTE_HOME, path, what, out);
 }
 
 int evs_all_read(evs_client *client, int32_t partition, uint64_t from, size_t limit,
@@ -466,7 +522,7 @@ int evs_all_read(evs_client *client, int32_t partition, uint64_t from, size_t li
                  partition, limit);
     char what[64];
     snprintf(what, sizeof what, "$all of partition %" PRId32, partition);
-    return read_events(client, path, what, out);
+    return read_events(client, NULL, partition, path, what, out);
 }
 
 /* Reads the category (is_type 0) or event type index named name. */
@@ -505,7 +561,7 @@ static int index_read(evs_client *client, int is_type, const char *name, int32_t
     char what[EVS_EVENT_TYPE_MAX + 64];
     snprintf(what, sizeof what, "%s %s of partition %" PRId32, is_type ? "event type" : "category",
              name, partition);
-    return read_events(client, path, what, out);
+    return read_events(client, NULL, partition, path, what, out);
 }
 
 int evs_category_read(evs_client *client, const char *category, int32_t partition, uint64_t from,
@@ -532,7 +588,8 @@ int evs_client_status(evs_client *client, char **json_out)
     *json_out = NULL;
     if (!client)
         return evs__set_error(EVS_EINVAL, "evs_client_status: client is NULL");
-    rc = evs__http_get(client->http, "/status", client->request_timeout_ms, &response);
+    rc = evs__client_home_request(client, "GET", "/status", NULL, 0, client->request_timeout_ms,
+                                  &response);
     if (rc != 0)
         goto fail;
     if (response.status != 200) {

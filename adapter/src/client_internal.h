@@ -3,19 +3,27 @@
  * checkpoints, ...) may use of an evs_client, whose struct stays private to client.c.
  *
  * Everything returned here is owned by the client and lives as long as it: a module that
- * keeps a pointer (an open subscription keeps the base URL) requires that the client outlive
- * it, which the public header states for each such handle.
+ * keeps a pointer (an open subscription keeps the router and the URLs it hands out)
+ * requires that the client outlive it, which the public header states for each such
+ * handle.
  */
 #ifndef EVS_CLIENT_INTERNAL_H
 #define EVS_CLIENT_INTERNAL_H
 
 #include "evstore.h"
-#include "http_client.h"
+#include "router.h"
 
-/* The client's shared, thread-safe HTTP client for the projector. */
-evs_http *evs__client_http(const evs_client *client);
+/* The client's shared, thread-safe router: every request to a projector goes through it
+ * (router.h), so that it reaches a projector serving what it is about and fails over. */
+evs_router *evs__client_router(const evs_client *client);
 
 /* The client's request timeout (evs_client_options.request_timeout_ms, defaulted). */
 int evs__client_request_timeout_ms(const evs_client *client);
+
+/* One request about no partition (status, checkpoints, snapshots, groups: router.h, R2)
+ * taking at most budget_ms: evs__router_request with its return and ownership rules. */
+int evs__client_home_request(evs_client *client, const char *method, const char *path,
+                             const char *body, size_t body_len, long budget_ms,
+                             evs_http_response *response);
 
 #endif /* EVS_CLIENT_INTERNAL_H */

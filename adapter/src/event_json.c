@@ -83,6 +83,9 @@ int evs__http_error(long http_status, const char *body, size_t body_len, const c
         return evs__set_error(EVS_EINVAL, "projector refused the request for %s: %s", what, text);
     if (http_status == 504)
         return evs__set_error(EVS_ETIMEOUT, "projector timed out on %s: %s", what, text);
+    if (http_status == 421) /* the last candidate did not serve it either (router.h, R4) */
+        return evs__set_error(EVS_EUNAVAILABLE,
+                              "no projector the client could reach serves %s: %s", what, text);
     if (http_status >= 500)
         return evs__set_error(EVS_EUNAVAILABLE, "projector unavailable for %s (HTTP %ld): %s", what,
                               http_status, text);

@@ -20,7 +20,8 @@ void evs__expected_format(evs_expected expected, char out[32]);
  *   200 wrong_expected_version -> EVS_EWRONG_VERSION (result->current_version filled);
  *   200 idempotency_conflict -> EVS_EIDEMPOTENCY; 200 invalid -> EVS_EREJECTED;
  *   404 -> EVS_ENOT_FOUND; 422 (record skipped) -> EVS_EREJECTED; 504 -> EVS_ETIMEOUT;
- *   400 -> EVS_EINVAL; other 5xx -> EVS_EUNAVAILABLE; anything else -> EVS_EPROTOCOL.
+ *   400 -> EVS_EINVAL; 421 and other 5xx -> EVS_EUNAVAILABLE; anything else ->
+ *   EVS_EPROTOCOL.
  * expected, if not NULL, is the text of the expectation the caller appended with; it is
  * used in the wrong-version message instead of the verdict's own `expected` field.
  * Fields the verdict lacks are left as they were in result. */
@@ -39,7 +40,7 @@ int evs__event_from_json(const char *text, size_t text_len, evs_event_list **out
 
 /* Maps a non-200 answer of a read to a code and sets the last error from the body's
  * `error` member: 404 -> EVS_ENOT_FOUND, 400 -> EVS_EINVAL, 504 -> EVS_ETIMEOUT,
- * other 5xx -> EVS_EUNAVAILABLE, anything else -> EVS_EPROTOCOL. what names the request
+ * 421 (not served) and other 5xx -> EVS_EUNAVAILABLE, anything else -> EVS_EPROTOCOL. what names the request
  * ("stream Order-7") for the message. */
 int evs__http_error(long http_status, const char *body, size_t body_len, const char *what);
 

@@ -9,6 +9,9 @@
  *  - evs_group_ack and evs_group_nack, which send more than EVS_GROUP_POSITIONS_PER_CALL
  *    positions in several requests.
  * Group names follow stream-name rules and member ids are hex, so paths need no escaping.
+ * Every request goes to the client's home projector (router.h, R2), which keeps the group;
+ * when the home fails over, the next projector has its own groups (they are not replicated
+ * yet), and a fetch there joins again on its 410.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -75,8 +78,8 @@ static int answer_error(const evs_http_response *response, const char *what)
 static int request(evs_client *client, const char *method, const char *path, const char *body,
                    long timeout_ms, const char *what, evs_http_response *response)
 {
-    int rc = evs__http_request(evs__client_http(client), method, path, body,
-                               body ? strlen(body) : 0, timeout_ms, response);
+    int rc = evs__client_home_request(client, method, path, body, body ? strlen(body) : 0,
+                                      timeout_ms, response);
     if (rc != 0)
         return rc;
     if (response->status < 200 || response->status > 299) {
@@ -376,9 +379,9 @@ int evs_group_fetch(evs_group_member *m, size_t max, int wait_ms, evs_group_batc
                  max, wait_ms);
         snprintf(what, sizeof what, "fetch of member %s of group %s", m->id, m->group);
         /* The long poll adds its wait to the usual request timeout. */
-        rc =
-            evs__http_request(evs__client_http(m->client), "GET", path, NULL, 0,
-                              (long)evs__client_request_timeout_ms(m->client) + wait_ms, &response);
+        rc = evs__client_home_request(m->client, "GET", path, NULL, 0,
+                                      (long)evs__client_request_timeout_ms(m->client) + wait_ms,
+                                      &response);
         if (rc != 0)
             return rc;
         if (response.status == 410 && attempt == 0) {

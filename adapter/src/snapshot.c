@@ -7,6 +7,9 @@
  * ONE allocation laid out as
  *     evs_snapshot | stream NUL | content_type NUL | data bytes NUL
  * so evs_snapshot_free() is a single free().
+ *
+ * Snapshots go to the client's home projector (router.h, R2; one that does not serve the
+ * stream's partition answers 421 and the next is asked); each projector keeps its own.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -125,8 +128,8 @@ int evs_snapshot_save(evs_client *client, const char *stream, uint64_t version,
     encoded = NULL;
     snprintf(path, sizeof path, "/snapshots/%s", stream);
     snprintf(what, sizeof what, "a snapshot of stream %s", stream);
-    rc = evs__http_request(evs__client_http(client), "PUT", path, body, strlen(body),
-                           evs__client_request_timeout_ms(client), &response);
+    rc = evs__client_home_request(client, "PUT", path, body, strlen(body),
+                                  evs__client_request_timeout_ms(client), &response);
     if (rc != 0)
         goto done;
     if (response.status != 200)
@@ -160,8 +163,8 @@ int evs_snapshot_load(evs_client *client, const char *stream, uint64_t max_versi
     else
         snprintf(path, sizeof path, "/snapshots/%s?encoding=base64", stream);
     snprintf(what, sizeof what, "the snapshot of stream %s", stream);
-    rc = evs__http_get(evs__client_http(client), path, evs__client_request_timeout_ms(client),
-                       &response);
+    rc = evs__client_home_request(client, "GET", path, NULL, 0,
+                                  evs__client_request_timeout_ms(client), &response);
     if (rc != 0)
         goto done;
     if (response.status != 200) {

@@ -26,6 +26,14 @@
  *     exists. Between connections reconnect_at_ms says when to try again.
  *  5. A failure that ends the subscription is sticky: failed_rc and failed_message are set
  *     once and every later call returns them.
+ *  6. Which projector. Every connection goes to the projector the router picks (router.h)
+ *     for the subscription's partition (a stream's, or the one asked for): at open, a
+ *     projector that cannot be reached or answers 503 or 421 hands over to the next
+ *     candidate within the request timeout; after a lost connection the reconnection goes
+ *     to another candidate when there is one, resuming after last_received there, since
+ *     positions and versions are the same on every replica. Each connection of a
+ *     subscription that does not start from "now" carries the client's read-your-writes
+ *     token for the partition.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -42,6 +50,7 @@
 #include "event_json.h"
 #include "evstore.h"
 #include "record_codec.h"
+#include "router.h"
 #include "sse_parser.h"
 #include "subscription_internal.h"
 
@@ -72,10 +81,15 @@ struct evs_subscription {
     /* What and where (fixed at open). */
     evs_subscription_options options; /* options.name points to name */
     char *name;
-    char *base_url;
     char *path;                         /* path and query without the starting point */
     char what[EVS_EVENT_TYPE_MAX + 64]; /* names the subscription in messages */
     int request_timeout_ms;
+
+    /* Where (invariant 6). */
+    evs_route_attempt route;
+    const char *url;   /* the current projector's base URL, owned by the client's router */
+    int open_rc;       /* at open: why the last projector tried refused, and its message */
+    char open_message[EVS__ERROR_MAX];
 
     /* The connection (invariant 4). */
     CURLM *multi;
@@ -314,6 +328,8 @@ static size_t on_header(char *bytes, size_t size, size_t nitems, void *user)
             sub->event_stream = content_type && strncmp(content_type, "text/event-stream", 17) == 0;
             sub->status = status;
             sub->headers_done = 1;
+            if (status == 200 && sub->event_stream)
+                evs__route_done(&sub->route, EVS_ROUTE_OK); /* sticky (router.h, R1) */
             if (status == 200 && !sub->event_stream) {
                 evs__set_error(EVS_EPROTOCOL,
                                "%s: the projector answered %s, not "
@@ -346,6 +362,7 @@ static int connection_open(evs_subscription *sub)
 {
     int rc;
     char from[48] = "";
+    char token[96] = "";
     char last_event_id[64] = "";
     char *url = NULL;
 
@@ -360,7 +377,11 @@ static int connection_open(evs_subscription *sub)
     else if (sub->options.from != EVS_FROM_START)
         snprintf(from, sizeof from, "&from=%" PRIu64, sub->options.from);
 
-    size_t url_len = strlen(sub->base_url) + strlen(sub->path) + strlen(from) + 1;
+    char value[64];
+    if (strcmp(from, "&from=now") != 0 && evs__route_token(&sub->route, value, sizeof value))
+        snprintf(token, sizeof token, "&token=%s", value);
+
+    size_t url_len = strlen(sub->url) + strlen(sub->path) + strlen(from) + strlen(token) + 1;
     url = malloc(url_len);
     struct curl_slist *accept = curl_slist_append(NULL, "Accept: text/event-stream");
     sub->headers = accept && last_event_id[0] ? curl_slist_append(accept, last_event_id) : accept;
@@ -371,7 +392,7 @@ static int connection_open(evs_subscription *sub)
         rc = evs__set_error(EVS_ENOMEM, "%s: out of memory connecting", sub->what);
         goto fail;
     }
-    snprintf(url, url_len, "%s%s%s", sub->base_url, sub->path, from);
+    snprintf(url, url_len, "%s%s%s%s", sub->url, sub->path, from, token);
     CURL *e = sub->easy;
     curl_easy_setopt(e, CURLOPT_URL, url); /* curl copies the URL */
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
@@ -438,13 +459,47 @@ static void reconnect_later(evs_subscription *sub, int made_progress, const char
     sub->reconnect_at_ms = now_ms() + backoff_ms(sub->attempts);
 }
 
+/* After a connection was lost (or refused in a way another projector may not refuse):
+ * tells the router, then reconnects later, to another projector when there is one
+ * (invariant 6). */
+static void connection_lost(evs_subscription *sub, int made_progress, evs_route_outcome outcome,
+                            const char *cause)
+{
+    evs__route_done(&sub->route, outcome);
+    reconnect_later(sub, made_progress, cause);
+}
+
+/* Chooses the projector of the next connection (invariant 6): 0 with sub->url set, or
+ * EVS_EUNAVAILABLE. may_restart: when every candidate was tried since the last success,
+ * start over with all of them. */
+static int projector_pick(evs_subscription *sub, int may_restart)
+{
+    if (evs__route_next(&sub->route, &sub->url, NULL))
+        return 0;
+    if (may_restart) {
+        evs__route_restart(&sub->route, sub->request_timeout_ms, 0);
+        if (evs__route_next(&sub->route, &sub->url, NULL))
+            return 0;
+    }
+    return evs__set_error(EVS_EUNAVAILABLE, "%s: no live projector serves it", sub->what);
+}
+
+/* 1 if an answer with this status may come out otherwise from another projector, or from
+ * the same one later: 421 and 503 always, any 5xx once the subscription was accepted. */
+static int status_moves_on(const evs_subscription *sub, long status)
+{
+    return status == 421 || status == 503 || (!sub->opening && status >= 500);
+}
+
 /* Settles a finished connection: the end of a subscription without follow, a refusal that
- * ends the subscription, or a loss to reconnect from. */
+ * ends the subscription, or a loss to reconnect from (at open: a refusal that the next
+ * projector is asked about instead, by evs_subscription_open). */
 static void connection_finished(evs_subscription *sub, CURLcode result)
 {
     char cause[CURL_ERROR_SIZE + 600];
     int progress = sub->got_body;
     long status = sub->headers_done ? sub->status : 0;
+    evs_route_outcome outcome = EVS_ROUTE_GONE;
 
     if (sub->failed_rc) { /* set by a callback (a protocol error, no memory) */
         connection_close(sub);
@@ -457,12 +512,17 @@ static void connection_finished(evs_subscription *sub, CURLcode result)
     }
     if (status != 0 && status != 200) {
         const char *body = sub->error_body ? sub->error_body : "";
-        if (status < 500 || sub->opening) { /* refused: retrying cannot help (or the caller
-                                               wants to know now) */
-            fail_sticky(sub, evs__http_error(status, body, sub->error_body_len, sub->what));
+        int rc = evs__http_error(status, body, sub->error_body_len, sub->what);
+        if (!status_moves_on(sub, status)) { /* refused: retrying cannot help */
+            fail_sticky(sub, rc);
             connection_close(sub);
             return;
         }
+        if (sub->opening) {
+            sub->open_rc = rc;
+            snprintf(sub->open_message, sizeof sub->open_message, "%s", evs_last_error());
+        }
+        outcome = status == 421 ? EVS_ROUTE_NOT_SERVED : EVS_ROUTE_BUSY;
         snprintf(cause, sizeof cause, "HTTP %ld: %.500s", status, body);
     } else if (result != CURLE_OK) {
         snprintf(cause, sizeof cause, "%s",
@@ -474,14 +534,17 @@ static void connection_finished(evs_subscription *sub, CURLcode result)
     }
     connection_close(sub);
     if (sub->opening && status != 200) { /* once accepted, a drop is a drop like any other */
-        evs__set_error(EVS_EUNAVAILABLE,
-                       "%s: projector at %s is unreachable (%s); is evstore-projector running "
-                       "there?",
-                       sub->what, sub->base_url, cause);
-        fail_sticky(sub, EVS_EUNAVAILABLE);
-        return;
+        evs__route_done(&sub->route, outcome);
+        if (status == 0) {
+            sub->open_rc = EVS_EUNAVAILABLE;
+            snprintf(sub->open_message, sizeof sub->open_message,
+                     "%s: projector at %.300s is unreachable (%.300s); is evstore-projector "
+                     "running there?",
+                     sub->what, sub->url, cause);
+        }
+        return; /* evs_subscription_open asks the next projector, or fails with open_rc */
     }
-    reconnect_later(sub, progress, cause);
+    connection_lost(sub, progress, outcome, cause);
 }
 
 /* One round of the transfer: lets curl move bytes, then settles a finished connection. */
@@ -514,6 +577,14 @@ static void pump(evs_subscription *sub, int64_t deadline_ms)
                 curl_multi_poll(sub->multi, NULL, 0, (int)(until - now), NULL);
             return;
         }
+        /* A fresh budget; the projectors tried since the last success come last. */
+        evs__route_restart(&sub->route, sub->request_timeout_ms, 1);
+        if (projector_pick(sub, 1) != 0) { /* nobody to ask: counts as a failed attempt */
+            char cause[EVS__ERROR_MAX];
+            snprintf(cause, sizeof cause, "%s", evs_last_error());
+            reconnect_later(sub, 0, cause);
+            return;
+        }
         int rc = connection_open(sub);
         if (rc != 0) {
             fail_sticky(sub, rc);
@@ -531,7 +602,7 @@ static void pump(evs_subscription *sub, int64_t deadline_ms)
         char cause[96];
         snprintf(cause, sizeof cause, "nothing received for %d ms, not even a heartbeat",
                  EVS_CLIENT_SUBSCRIPTION_IDLE_MS);
-        reconnect_later(sub, progress, cause);
+        connection_lost(sub, progress, EVS_ROUTE_GONE, cause);
         return;
     }
     int64_t wait = deadline_ms - now;
@@ -648,16 +719,18 @@ int evs_subscription_open(evs_client *client, const evs_subscription_options *op
     if ((rc = subscription_prepare(sub, options)) != 0)
         goto fail;
     sub->request_timeout_ms = evs__client_request_timeout_ms(client);
-    sub->base_url = strdup(evs__http_base_url(evs__client_http(client)));
     sub->multi = curl_multi_init();
-    if (!sub->base_url || !sub->multi) {
+    if (!sub->multi) {
         rc = evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
         goto fail;
     }
+    evs__route_begin(&sub->route, evs__client_router(client), sub->options.partition,
+                     sub->options.target == EVS_SUBSCRIBE_STREAM ? sub->name : NULL,
+                     sub->request_timeout_ms);
 
-    /* Wait for the projector's answer so that a refusal is reported here. */
+    /* Wait for a projector's answer so that a refusal is reported here. */
     sub->opening = 1;
-    if ((rc = connection_open(sub)) != 0)
+    if ((rc = projector_pick(sub, 0)) != 0 || (rc = connection_open(sub)) != 0)
         goto fail;
     int64_t deadline = now_ms() + sub->request_timeout_ms;
     for (;;) {
@@ -669,9 +742,19 @@ int evs_subscription_open(evs_client *client, const evs_subscription_options *op
             rc = evs__set_error(sub->failed_rc, "%s", sub->failed_message);
             goto fail;
         }
+        if (!sub->easy) { /* refused or unreachable: the next projector, if any (inv. 6) */
+            if (projector_pick(sub, 0) != 0) {
+                rc = evs__set_error(sub->open_rc ? sub->open_rc : EVS_EUNAVAILABLE, "%s",
+                                    sub->open_message);
+                goto fail;
+            }
+            if ((rc = connection_open(sub)) != 0)
+                goto fail;
+            continue;
+        }
         if (now_ms() >= deadline) {
             rc = evs__set_error(EVS_ETIMEOUT, "%s: projector at %s did not answer within %d ms",
-                                sub->what, sub->base_url, sub->request_timeout_ms);
+                                sub->what, sub->url, sub->request_timeout_ms);
             goto fail;
         }
         int wait = (int)(deadline - now_ms());
@@ -791,7 +874,6 @@ void evs_subscription_close(evs_subscription *sub)
     free(sub->queue.buf);
     free(sub->error_body);
     free(sub->path);
-    free(sub->base_url);
     free(sub->name);
     free(sub);
 }

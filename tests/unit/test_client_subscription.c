@@ -9,6 +9,8 @@
  *   end the subscription; refusals at open (400, 503, nobody listening); reconnection
  *   attempts that all fail end in EVS_EUNAVAILABLE; a burst larger than the queue pauses
  *   the transfer instead of queueing it all (subscription.c, invariant 1).
+ * The server answers GET /cluster with 404, as a projector that knows no cluster, and
+ * does not count those requests as connections.
  */
 #include <setjmp.h> /* cmocka needs these first */
 #include <stdarg.h>
@@ -123,6 +125,14 @@ static void *server_main(void *arg)
             request[len] = '\0';
         }
         request[len] = '\0';
+        if (strncmp(request, "GET /cluster ", 13) == 0) {
+            /* The client asks for the cluster first: answer as a projector without one, and
+             * do not count it among the subscription's connections. */
+            send_text(fd, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                          "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+            close(fd);
+            continue;
+        }
         pthread_mutex_lock(&server->lock);
         int index = server->connections++;
         if (index < MAX_CONNECTIONS)
