@@ -473,5 +473,7 @@ record_offset() {
 # pause_projector NAME / resume_projector NAME: the projector stops consuming (it keeps
 # serving what it has applied, and its verdict waits time out) until resumed: a replica
 # that lags on purpose (EVSTORE_TEST_PAUSE_FILE, docs/TESTING.md).
-pause_projector() { touch "$(proj_var "$1" PAUSE)"; }
+# The projector looks for the file before each poll of at most 100 ms, so pause_projector
+# returns after 0.5 s, when it has surely seen it.
+pause_projector() { touch "$(proj_var "$1" PAUSE)"; sleep 0.5; }
 resume_projector() { rm -f "$(proj_var "$1" PAUSE)"; }

@@ -4,8 +4,8 @@
 Driven by openapi_test.sh, in phases that share a state file (the coverage seen so far):
 
   main             every endpoint and every answer one running projector can give
-  unknown-outcome  POST /streams/{stream} through a replica that does not judge it in time
-                   (504), settled by GET /verdicts on another replica
+  unknown-outcome  POST /streams/{stream} that no replica judges in time (504), settled by
+                   GET /verdicts once the paused projector is resumed (--resume-file)
   not-served       every route that answers 421 for a partition the projector does not
                    serve, asked of a projector serving partition 1 of 2 (--group names a
                    consumer group of partition 0 made while it served both)
@@ -515,7 +515,9 @@ def phase_main(checker, api, args):
 
 def phase_unknown_outcome(checker, api, args):
     answer = api.call("POST", "/streams/Lost-1", body=append_body([{"type": "Lost", "data": {}}]),
-                      expect=504, what="POST through a projector that does not own the partition")
+                      expect=504, what="POST that no replica judges in time")
+    if args.resume_file and os.path.exists(args.resume_file):
+        os.remove(args.resume_file)
     if answer:
         owner = Api(checker, args.owner_url)
         v = owner.call("GET", "/verdicts/" + answer["append_id"], {"timeout_ms": 20000})
@@ -650,6 +652,7 @@ def main():
     ap.add_argument("--topic")
     ap.add_argument("--kcat")
     ap.add_argument("--group", help="not-served: a consumer group of partition 0")
+    ap.add_argument("--resume-file", help="unknown-outcome: the pause file to remove after the 504")
     ap.add_argument("--routes", help="projector/http/http_api.c, whose routing table must be documented")
     args = ap.parse_args()
     checker = Checker(args.spec, args.state, [u for u in (args.url, args.owner_url) if u])
