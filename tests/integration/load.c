@@ -23,7 +23,7 @@
  * error code evs_append() does not document. An append it could not settle within
  * 180 s is counted as unsettled (exit 1).
  *
- * Prints a one-line JSON summary on stdout at exit.
+ * Prints a one-line JSON summary on stdout at exit, with the slowest evs_append call.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -51,6 +51,7 @@ static FILE *out;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int stop_flag;
 
+static atomic_long max_append_ms; /* the slowest evs_append call: a stall */
 static atomic_long n_appends, n_events, n_wrong, n_unknown, n_unavailable, n_duplicates,
     n_violations, n_unsettled, n_lookups, n_other_codes;
 
@@ -169,7 +170,12 @@ static void *thread_main(void *arg)
             evs_append_result r;
             memset(&r, 0, sizeof r);
             evs_expected e = {use_any ? EVS_EXPECT_ANY : EVS_EXPECT_EXACT, known[s]};
+            double t0 = now_s();
             int rc = evs_append(client, stream, e, evs, (size_t)k, NULL, &r);
+            long took_ms = (long)((now_s() - t0) * 1000);
+            for (long max = atomic_load(&max_append_ms);
+                 took_ms > max && !atomic_compare_exchange_weak(&max_append_ms, &max, took_ms);)
+                ;
             if (rc != 0 && rc != EVS_EWRONG_VERSION && rc != EVS_EUNAVAILABLE &&
                 rc != EVS_EUNKNOWN_OUTCOME) {
                 /* Not one of the documented answers. If an append id came back, the record
@@ -309,10 +315,10 @@ int main(int argc, char **argv)
     fclose(out);
     printf("{\"appends\":%ld,\"events\":%ld,\"wrong_version\":%ld,\"unknown_outcome\":%ld,"
            "\"unavailable\":%ld,\"duplicates\":%ld,\"lookups\":%ld,\"other_codes\":%ld,"
-           "\"violations\":%ld,\"unsettled\":%ld}\n",
+           "\"violations\":%ld,\"unsettled\":%ld,\"max_append_ms\":%ld}\n",
            atomic_load(&n_appends), atomic_load(&n_events), atomic_load(&n_wrong),
            atomic_load(&n_unknown), atomic_load(&n_unavailable), atomic_load(&n_duplicates),
            atomic_load(&n_lookups), atomic_load(&n_other_codes), atomic_load(&n_violations),
-           atomic_load(&n_unsettled));
+           atomic_load(&n_unsettled), atomic_load(&max_append_ms));
     return (atomic_load(&n_violations) || atomic_load(&n_unsettled)) ? 1 : 0;
 }
