@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Run the evstore projector (build/bin/evstore-projector) in the background.
 #
-#   deploy/projector.sh start    start unless already healthy; wait for GET /health = 200
-#   deploy/projector.sh stop     SIGTERM, wait (SIGKILL after 60 s)
-#   deploy/projector.sh status   exit 0 if /health answers 200, 1 if not
+#   deploy/projector.sh start [--replicas N]
+#                                start unless already healthy; wait for GET /health = 200.
+#                                With --replicas N, N hot replicas of the topic (replica 1 as
+#                                without it; replica i on the port of EVSTORE_PROJECTOR_HTTP
+#                                plus i-1, state in projector-i/, log projector-i.log), and
+#                                print the seed list for EVSTORE_PROJECTOR
+#   deploy/projector.sh stop     every replica started here: SIGTERM, wait (SIGKILL after 60 s)
+#   deploy/projector.sh status   exit 0 if every replica started here answers /health 200
 #
 # Environment (defaults in brackets):
 #   EVSTORE_DATA_DIR         [<repo>/var]  projector state in $EVSTORE_DATA_DIR/projector,
@@ -25,10 +30,37 @@ bin="${EVSTORE_PROJECTOR_BIN:-$repo/build/bin/evstore-projector}"
 start_timeout="${EVSTORE_PROJECTOR_START_TIMEOUT:-60}"
 read -r -a extra_args <<<"${EVSTORE_PROJECTOR_ARGS:-}"
 
-state_dir="$data_root/projector"
-logfile="$data_root/projector.log"
-pidfile="$data_root/projector.pid"
-health_url="http://$http/health"
+http_host="${http%:*}"
+http_port="${http##*:}"
+
+# select_replica I: the settings of replica I (1 = the plain projector of old).
+select_replica() {
+  replica=$1
+  if ((replica == 1)); then
+    name=projector
+    http="$http_host:$http_port"
+  else
+    name="projector-$replica"
+    http="$http_host:$((http_port + replica - 1))"
+  fi
+  state_dir="$data_root/$name"
+  logfile="$data_root/$name.log"
+  pidfile="$data_root/$name.pid"
+  health_url="http://$http/health"
+}
+select_replica 1
+
+# The replicas this script has pid files for (1 always), ascending.
+known_replicas() {
+  local f n
+  echo 1
+  for f in "$data_root"/projector-*.pid; do
+    [[ -e "$f" ]] || continue
+    n="${f##*/projector-}"
+    n="${n%.pid}"
+    [[ "$n" =~ ^[0-9]+$ ]] && echo "$n"
+  done | sort -n
+}
 
 say() { printf 'projector.sh: %s\n' "$*"; }
 die() { printf 'projector.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -79,8 +111,8 @@ cmd_start() {
   fi
   # One start at a time: a second one waits, then finds the first one's projector.
   mkdir -p "$data_root"
-  exec 9>"$data_root/.projector-start.lock"
-  flock -w $((start_timeout + 30)) 9 || die "another start holds $data_root/.projector-start.lock"
+  exec 9>"$data_root/.$name-start.lock"
+  flock -w $((start_timeout + 30)) 9 || die "another start holds $data_root/.$name-start.lock"
   if healthy; then
     say "already running: $health_url answers 200"
     return 0
@@ -160,12 +192,42 @@ cmd_status() {
   return 1
 }
 
+usage() {
+  echo "usage: $0 start [--replicas N] | stop | status" >&2
+  exit 2
+}
+
 case "${1:-}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  *)
-    echo "usage: $0 start|stop|status" >&2
-    exit 2
+  start)
+    replicas=1
+    if (($# > 1)); then
+      [[ "${2:-}" == --replicas && "${3:-}" =~ ^[1-9][0-9]?$ && $# -eq 3 ]] || usage
+      replicas=$3
+    fi
+    seeds=""
+    for ((r = 1; r <= replicas; r++)); do
+      select_replica "$r"
+      # Each start holds its own lock on fd 9 in a subshell, released when it returns.
+      (cmd_start)
+      seeds+="${seeds:+,}http://$http"
+    done
+    ((replicas == 1)) || say "replicas: EVSTORE_PROJECTOR=$seeds"
     ;;
+  stop)
+    [[ $# -eq 1 ]] || usage
+    for r in $(known_replicas | sort -rn); do
+      select_replica "$r"
+      cmd_stop
+    done
+    ;;
+  status)
+    [[ $# -eq 1 ]] || usage
+    rc=0
+    for r in $(known_replicas); do
+      select_replica "$r"
+      cmd_status || rc=1
+    done
+    exit "$rc"
+    ;;
+  *) usage ;;
 esac
