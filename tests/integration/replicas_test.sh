@@ -18,7 +18,8 @@
 # same through b as through a; every route of b asked about partition 0 (a stream read, an
 # unknown stream, $all, a category, a verdict by id and by partition, a subscription, a
 # snapshot, an HTTP append) answers 421 not_served naming partition 0 and serving [1], never
-# 404 or a stale page; the refused append wrote nothing to the topic. A shard outside the
+# 404 or a stale page; the refused append wrote nothing to the topic; a CLI given only b's
+# URL appends to and reads a stream of partition 0 (routed to a by /cluster). A shard outside the
 # topic (--serve-partitions 5) and a malformed one are refused at start.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -198,6 +199,22 @@ not_served "append to $S0" POST "/streams/$S0" -H 'Content-Type: application/jso
 assert_eq "$(topic_end_offsets)" "$ENDS_BEFORE" "the refused append wrote nothing to the topic"
 HTTP_PROJ=a http GET "/streams/$S0"
 jcheck 'd["current_version"] == 1' "$HTTP_BODY" "$S0 still has its one event"
+
+# A client given only b's URL learns from b's /cluster that a serves partition 0: it
+# appends to and reads a stream of partition 0 without an error, and reads a stream of
+# partition 1 from b.
+for _ in $(seq 1 40); do
+  HTTP_PROJ=b http GET /cluster
+  [[ "$(jget 'sum(m["live"] for m in d["members"]) == 2' "$HTTP_BODY")" == true ]] && break
+  sleep 0.25
+done
+EVS_PROJ=b expect_ok "append to $S0 (partition 0) with only b as seed" \
+  append "$S0" --type Routed --data '{}' --expected 1
+jcheck 'd["first_version"] == 2' "$OUT" "the append through the seed b was judged at version 2"
+EVS_PROJ=b expect_ok "read $S0 with only b as seed" read "$S0"
+assert_eq "$(wc -l <<<"$OUT")" 2 "the read routed to a has both events of $S0"
+EVS_PROJ=b expect_ok "read $S1 with only b as seed" read "$S1"
+assert_eq "$(wc -l <<<"$OUT")" 1 "the read of $S1 has its event"
 
 # Shards that cannot be served are refused before serving.
 for spec in 5 1-x ""; do
