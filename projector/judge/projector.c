@@ -481,11 +481,8 @@ static void publish(void *ctx, const evs_apply_commit *c)
 static int cached_high_watermark(evs_projector *p, int32_t i, int64_t *high)
 {
     int64_t low;
-    pthread_mutex_lock(&p->lock);
-    int assigned = p->assigned[i];
-    pthread_mutex_unlock(&p->lock);
     *high = -1;
-    if (!assigned || !p->consumer ||
+    if (!p->assigned[i] || !p->consumer || /* assigned is fixed at start: no lock */
         rd_kafka_get_watermark_offsets(p->consumer, p->config.topic, i, &low, high) ||
         *high < 0)
         return -1;
@@ -674,21 +671,35 @@ static struct timespec deadline_after(int timeout_ms)
     return deadline;
 }
 
-int evs_projector_wait_judged(evs_projector *p, int32_t partition, int64_t offset,
-                              int timeout_ms, int64_t *next_out)
+/* Waits on cond until next[partition] (one of p's published offset arrays) is above
+ * offset, at most timeout_ms; what evs_projector_wait_judged and _wait_applied share. */
+static int wait_offset(evs_projector *p, const int64_t *next, pthread_cond_t *cond,
+                       int32_t partition, int64_t offset, int timeout_ms, int64_t *next_out)
 {
     struct timespec deadline = deadline_after(timeout_ms);
     pthread_mutex_lock(&p->lock);
     int done;
-    while (!(done = p->judged_offset[partition] > offset) && !p->failure[0] && !p->stop) {
-        if (pthread_cond_timedwait(&p->judged, &p->lock, &deadline) == ETIMEDOUT) {
-            done = p->judged_offset[partition] > offset;
+    while (!(done = next[partition] > offset) && !p->failure[0] && !p->stop) {
+        if (pthread_cond_timedwait(cond, &p->lock, &deadline) == ETIMEDOUT) {
+            done = next[partition] > offset;
             break;
         }
     }
-    *next_out = p->judged_offset[partition];
+    *next_out = next[partition];
     pthread_mutex_unlock(&p->lock);
     return done;
+}
+
+int evs_projector_wait_judged(evs_projector *p, int32_t partition, int64_t offset,
+                              int timeout_ms, int64_t *next_out)
+{
+    return wait_offset(p, p->judged_offset, &p->judged, partition, offset, timeout_ms, next_out);
+}
+
+int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
+                               int timeout_ms, int64_t *next_out)
+{
+    return wait_offset(p, p->next_offset, &p->applied, partition, offset, timeout_ms, next_out);
 }
 
 int evs_projector_verdict_ahead(evs_projector *p, const uint8_t append_id[16],
@@ -708,23 +719,6 @@ int evs_projector_verdict_ahead(evs_projector *p, const uint8_t append_id[16],
     }
     pthread_mutex_unlock(&p->lock);
     return found;
-}
-
-int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
-                               int timeout_ms, int64_t *next_out)
-{
-    struct timespec deadline = deadline_after(timeout_ms);
-    pthread_mutex_lock(&p->lock);
-    int done;
-    while (!(done = p->next_offset[partition] > offset) && !p->failure[0] && !p->stop) {
-        if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT) {
-            done = p->next_offset[partition] > offset;
-            break;
-        }
-    }
-    *next_out = p->next_offset[partition];
-    pthread_mutex_unlock(&p->lock);
-    return done;
 }
 
 int evs_projector_wait_written(evs_projector *p, int timeout_ms)

@@ -38,6 +38,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "evstore.h"
+#include "test_http_server.h"
 
 #define TOPIC "evstore.unit"
 #define ID "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
@@ -140,18 +141,9 @@ static void *stub_connection(void *arg)
     int fd = (int)(intptr_t)arg;
     char request[4096];
     size_t have = 0;
-    for (;;) {
-        char *end = have ? memmem(request, have, "\r\n\r\n", 4) : NULL;
-        if (!end) {
-            if (have == sizeof request)
-                break;
-            ssize_t n = recv(fd, request + have, sizeof request - have, 0);
-            if (n <= 0)
-                break;
-            have += (size_t)n;
-            continue;
-        }
-        size_t request_len = (size_t)(end - request) + 4;
+    size_t request_len, head_len;
+    while ((request_len = test_http_read_request(fd, request, sizeof request, &have,
+                                                 &head_len)) != 0) {
         char path[512] = "";
         sscanf(request, "GET %511s", path);
         pthread_mutex_lock(&stub.lock);
@@ -169,8 +161,7 @@ static void *stub_connection(void *arg)
                          status, strlen(body), body);
         if (send(fd, response, (size_t)n, MSG_NOSIGNAL) != n)
             break;
-        memmove(request, request + request_len, have - request_len);
-        have -= request_len;
+        test_http_consume(request, &have, request_len);
     }
     close(fd);
     atomic_fetch_sub(&stub.open_connections, 1);

@@ -44,6 +44,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "evstore.h"
+#include "test_http_server.h"
 #include "partitioner.h"
 
 #define TOPIC "evstore.route"
@@ -270,40 +271,19 @@ static void *fake_connection(void *arg)
     free(c);
     char request[8192];
     size_t have = 0;
-    for (;;) {
-        char *end = have ? memmem(request, have, "\r\n\r\n", 4) : NULL;
-        if (!end) {
-            if (have == sizeof request)
-                break;
-            ssize_t n = recv(fd, request + have, sizeof request - have, 0);
-            if (n <= 0)
-                break;
-            have += (size_t)n;
-            continue;
-        }
-        size_t head_len = (size_t)(end - request) + 4;
+    size_t request_len, head_len;
+    while ((request_len = test_http_read_request(fd, request, sizeof request, &have,
+                                                 &head_len)) != 0) { /* bodies are ignored */
         char method[16] = "", path[512] = "";
         sscanf(request, "%15s %511s", method, path);
-        const char *length = memmem(request, head_len, "Content-Length:", 15);
-        size_t body_len = length ? (size_t)atol(length + 15) : 0;
-        while (have < head_len + body_len && have < sizeof request) { /* the body, ignored */
-            ssize_t n = recv(fd, request + have, sizeof request - have, 0);
-            if (n <= 0)
-                goto done;
-            have += (size_t)n;
-        }
-        if (head_len + body_len > have)
-            break;
         const char *resume = memmem(request, head_len, "Last-Event-ID: ", 15);
         pthread_mutex_lock(&f->lock);
         f->last_event_id = resume ? atol(resume + 15) : 0;
         pthread_mutex_unlock(&f->lock);
         if (fake_answer(f, fd, path) != 0)
             break;
-        memmove(request, request + head_len + body_len, have - head_len - body_len);
-        have -= head_len + body_len;
+        test_http_consume(request, &have, request_len);
     }
-done:
     close(fd);
     atomic_fetch_sub(&f->open_connections, 1);
     return NULL;
