@@ -11,50 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "schema_canonical.h"
-#include "schema_graph.h"
-#include "schemas_builtin.h"
+#include "object_codec.h"
 
 /* Field order of evstore.Member. */
 enum { F_ID, F_URL, F_TOPIC, F_COUNT, F_PARTITIONS, F_APPLIED, F_LEASE, F_STATE, F_STARTED,
        F_HEARTBEAT, F_FIELDS };
 
-#define HEADER_LEN 10
-
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static uint64_t fingerprint;
-static evs_schema_graph *graph;
-static avro_schema_t schema;
-static avro_value_iface_t *iface;
-
-static void init(void)
-{
-    char err[256] = "";
-    const evs_builtin_schema *b = NULL;
-    char *canonical = NULL;
-    for (size_t i = 0; i < evs__builtin_schema_count && !b; i++)
-        if (!strcmp(evs__builtin_schemas[i].file_name, EVS_MEMBER_SCHEMA_FILE))
-            b = &evs__builtin_schemas[i];
-    if (!b)
-        snprintf(err, sizeof err, "missing");
-    else if (evs__schema_canonical(b->json, b->json_len, &canonical, &fingerprint, err,
-                                   sizeof err) == 0 &&
-             evs__schema_graph_build(canonical, &graph, err, sizeof err) == 0 &&
-             avro_schema_from_json_length(b->json, b->json_len, &schema) == 0 &&
-             (iface = avro_generic_class_from_schema(schema)) != NULL) {
-        free(canonical);
-        return;
-    }
-    /* A build without the schema, or with a broken one: the unit tests catch it. */
-    fprintf(stderr, "evstore: built-in schema %s: %s\n", EVS_MEMBER_SCHEMA_FILE,
-            err[0] ? err : avro_strerror());
-    abort();
-}
+static evs_object_schema member_schema = EVS_OBJECT_SCHEMA(EVS_MEMBER_SCHEMA_FILE);
 
 uint64_t evs_member_fingerprint(void)
 {
-    pthread_once(&init_once, init);
-    return fingerprint;
+    return evs__object_schema_get(&member_schema)->fingerprint;
 }
 
 int evs_member_id_valid(const char *id, size_t len)
@@ -123,11 +90,11 @@ static int member_check(const evs_member *m, char *err, size_t err_len)
 
 int evs_member_encode(const evs_member *m, evs_buf *out)
 {
-    pthread_once(&init_once, init);
+    evs_object_schema *s = evs__object_schema_get(&member_schema);
     if (member_check(m, NULL, 0) < 0)
         return -1;
     avro_value_t v, f, item;
-    if (avro_generic_value_new(iface, &v) != 0)
+    if (avro_generic_value_new(s->iface, &v) != 0)
         return -1;
     int rc = -1;
     if (avro_value_get_by_index(&v, F_ID, &f, NULL) || avro_value_set_string(&f, m->id) ||
@@ -153,69 +120,25 @@ int evs_member_encode(const evs_member *m, evs_buf *out)
         avro_value_get_by_index(&v, F_HEARTBEAT, &f, NULL) ||
         avro_value_set_long(&f, m->heartbeat_us))
         goto done;
-    size_t body = 0;
-    if (avro_value_sizeof(&v, &body))
-        goto done;
-    uint8_t *data = realloc(out->data, HEADER_LEN + body);
-    if (!data)
-        goto done;
-    out->data = data;
-    out->cap = HEADER_LEN + body;
-    data[0] = 0xC3;
-    data[1] = 0x01;
-    for (int i = 0; i < 8; i++)
-        data[2 + i] = (uint8_t)(fingerprint >> (8 * i));
-    avro_writer_t w = avro_writer_memory((char *)data + HEADER_LEN, (int64_t)body);
-    if (!w)
-        goto done;
-    rc = avro_value_write(w, &v) ? -1 : 0;
-    avro_writer_free(w);
-    out->len = rc == 0 ? HEADER_LEN + body : 0;
+    rc = evs__object_write(s, &v, out);
 done:
     avro_value_decref(&v);
     return rc;
 }
 
-static int get_text(avro_value_t *v, int index, char *dst, size_t cap)
-{
-    avro_value_t f;
-    const char *s;
-    size_t size; /* with the NUL avro-c adds */
-    if (avro_value_get_by_index(v, index, &f, NULL) || avro_value_get_string(&f, &s, &size) ||
-        size == 0 || size > cap || memchr(s, 0, size - 1))
-        return -1;
-    memcpy(dst, s, size - 1);
-    dst[size - 1] = 0;
-    return 0;
-}
-
 int evs_member_decode(const void *value, size_t len, evs_member *out, char *err, size_t err_len)
 {
-    pthread_once(&init_once, init);
-    const uint8_t *p = value;
+    evs_object_schema *s = evs__object_schema_get(&member_schema);
     memset(out, 0, sizeof *out);
-    if (!p || len < HEADER_LEN || p[0] != 0xC3 || p[1] != 0x01)
-        return fail(err, err_len, "not an Avro single-object record");
-    uint64_t fp = 0;
-    for (int i = 0; i < 8; i++)
-        fp |= (uint64_t)p[2 + i] << (8 * i);
-    if (fp != fingerprint)
-        return fail(err, err_len, "unknown writer schema (fingerprint 0x%016llx)",
-                    (unsigned long long)fp);
-    if (evs__schema_body_check(graph, p + HEADER_LEN, len - HEADER_LEN, err, err_len) < 0)
-        return -1;
     avro_value_t v, f, item;
-    if (avro_generic_value_new(iface, &v) != 0)
-        return fail(err, err_len, "out of memory");
-    avro_reader_t r = avro_reader_memory((const char *)p + HEADER_LEN, (int64_t)(len - HEADER_LEN));
+    if (evs__object_read(s, value, len, &v, err, err_len) < 0)
+        return -1;
     int rc = fail(err, err_len, "cannot read the member record");
     size_t n = 0, napplied = 0;
     int state = 0;
-    if (!r || avro_value_read(r, &v))
-        goto done;
-    if (get_text(&v, F_ID, out->id, sizeof out->id) ||
-        get_text(&v, F_URL, out->url, sizeof out->url) ||
-        get_text(&v, F_TOPIC, out->topic, sizeof out->topic)) {
+    if (evs__object_get_text(&v, F_ID, out->id, sizeof out->id) ||
+        evs__object_get_text(&v, F_URL, out->url, sizeof out->url) ||
+        evs__object_get_text(&v, F_TOPIC, out->topic, sizeof out->topic)) {
         rc = fail(err, err_len, "member id, url or topic too long or not text");
         goto done;
     }
@@ -255,8 +178,6 @@ int evs_member_decode(const void *value, size_t len, evs_member *out, char *err,
     out->state = (evs_member_state)state;
     rc = member_check(out, err, err_len);
 done:
-    if (r)
-        avro_reader_free(r);
     avro_value_decref(&v);
     if (rc < 0)
         evs_member_clear(out);
