@@ -246,6 +246,76 @@ int evs_category_read(evs_client *client, const char *category, int32_t partitio
 int evs_type_read(evs_client *client, const char *type, int32_t partition, uint64_t from,
                   size_t limit, evs_event_list **out);
 
+/* ---- Across partitions -------------------------------------------------------------- */
+/* The events topic has one or more partitions; a stream lives in one of them (Kafka's
+ * murmur2 of its name). What order holds:
+ *  - within a stream, version order, always (a stream is in one partition);
+ *  - within a partition, position order: $all, a category and a type are each one order
+ *    per partition, the same on every replica;
+ *  - across partitions, no order at all: two events of different partitions may be
+ *    delivered in either order, whatever their creation times or positions (a position
+ *    numbers the events of its own partition only). Do not compare positions of different
+ *    partitions.
+ * So a reader of $all, a category or a type over several partitions keeps one position per
+ * partition: a position vector. The calls above read one partition; the calls below, and a
+ * subscription with partition EVS_PARTITION_ALL, cover every partition of the topic and
+ * keep the vector for the caller, who saves it and passes it back to go on where it was. */
+
+/* evs_subscription_options.partition: every partition of the topic. */
+#define EVS_PARTITION_ALL (-1)
+
+/* Where to go on in each partition: positions[p] for p in 0..count is the next position to
+ * read or deliver in partition p (inclusive, as `from` is), or 0 for "not known": the first
+ * event for a read, the subscription's own `from` for a subscription. Partitions at count
+ * or beyond are not known either. The vector owns positions, allocated by the library
+ * (malloc) and freed with evs_position_vector_free(); the struct itself is the caller's.
+ * A zeroed struct ({NULL, 0}) is the empty vector: nothing known.
+ *
+ * The text form, for saving and for the CLI, is "P:POS" for every partition, in partition
+ * order, comma-separated: "0:13,1:41,2:8". */
+typedef struct evs_position_vector {
+    uint64_t *positions;
+    int32_t count;
+} evs_position_vector;
+
+/* Frees vector->positions and empties the vector ({NULL, 0}). NULL is allowed. */
+void evs_position_vector_free(evs_position_vector *vector);
+
+/* Parses the text form into *out (which must be empty or zeroed; on failure it stays
+ * empty). Pairs may come in any order and partitions missing from the text are 0 (not
+ * known), so count is the highest partition named + 1; each partition may be named once;
+ * a partition is below EVS_CLIENT_PARTITIONS_MAX and a position at most INT64_MAX; no
+ * blanks. Returns 0, EVS_EINVAL naming the bad part, or EVS_ENOMEM. */
+int evs_position_vector_parse(const char *text, evs_position_vector *out);
+
+/* Writes the text form of vector into *text_out, a NUL-terminated malloc'd string owned by
+ * the caller (free()); "" for the empty vector. Returns 0 or EVS_ENOMEM. */
+int evs_position_vector_format(const evs_position_vector *vector, char **text_out);
+
+/* The topic's partition count as the projectors tell it (GET /cluster), into *count_out:
+ * at least 1 (1 when the projector is too old to say). Asks a projector when the client
+ * has not learned the cluster yet. Returns 0, or EVS_EUNAVAILABLE when none answers. */
+int evs_client_partitions(evs_client *client, int32_t *count_out);
+
+/* Reads the next page of $all, of a category or of an event type across every partition.
+ * The page is up to limit (1..EVS_READ_LIMIT_MAX) events of ONE partition, in position
+ * order: of the first partition, in partition order, that has events at or after its
+ * position in *cursor, each event saying its partition. On success *cursor is advanced
+ * past the page (grown to the topic's partition count), so calling again with it goes on
+ * where this call stopped; list->end_of_stream is 1 when every partition was read to its
+ * end (then the list may be empty), and list->next is the position to go on from in the
+ * page's partition (cursor says it too). A cursor naming a partition the topic does not
+ * have is EVS_EINVAL. Reading pages until end_of_stream gives every partition's events
+ * once, each partition in position order, partition 0 first: not a global order, which
+ * there is none of (above). On failure *cursor is unchanged. On success *out is freed
+ * with evs_event_list_free(). */
+int evs_all_read_across(evs_client *client, evs_position_vector *cursor, size_t limit,
+                        evs_event_list **out);
+int evs_category_read_across(evs_client *client, const char *category,
+                             evs_position_vector *cursor, size_t limit, evs_event_list **out);
+int evs_type_read_across(evs_client *client, const char *type, evs_position_vector *cursor,
+                         size_t limit, evs_event_list **out);
+
 /* ---- Subscriptions ------------------------------------------------------------------ */
 /* A catch-up subscription delivers the events of $all, of a stream, of a category or of an
  * event type in order: first the history from a starting point, then (with follow) live
@@ -267,7 +337,19 @@ int evs_type_read(evs_client *client, const char *type, int32_t partition, uint6
  * with EVS_EUNAVAILABLE. No event is lost or delivered twice across a reconnection.
  *
  * Positions: for $all, category and type subscriptions an event's position within its
- * partition; for a stream subscription its version. */
+ * partition; for a stream subscription its version.
+ *
+ * Across partitions: a $all, category or type subscription with partition
+ * EVS_PARTITION_ALL covers every partition of the topic (as many as
+ * evs_client_partitions() says at open). It holds one connection per partition, each
+ * routed, resumed and flow-controlled as above on its own (so it may hold that many times
+ * the queue bounds), and evs_subscription_next() hands out their events one at a time,
+ * taking the partitions in turn. Each partition's events come in position order with no
+ * gap and no duplicate; between partitions there is no order (see "Across partitions"
+ * above), and every event says its partition and position. EVS_ECAUGHT_UP comes once,
+ * when every partition has delivered its history; EVS_EEND when every partition has ended.
+ * evs_subscription_positions() gives the position vector to resume from: a subscription
+ * opened with it as from_positions delivers exactly the events after those delivered. */
 typedef struct evs_subscription evs_subscription;
 
 typedef enum evs_subscription_target {
@@ -284,13 +366,19 @@ typedef enum evs_subscription_target {
 typedef struct evs_subscription_options {
     evs_subscription_target target; /* default EVS_SUBSCRIBE_ALL */
     const char *name;      /* the stream, category or type; NULL for EVS_SUBSCRIBE_ALL */
-    int32_t partition;     /* the partition of $all, category and type subscriptions;
-                              default 0 (ignored for a stream) */
+    int32_t partition;     /* the partition of $all, category and type subscriptions, or
+                              EVS_PARTITION_ALL for every partition ("Across partitions"
+                              below); default 0 (ignored for a stream) */
     uint64_t from;         /* the first position (version) to deliver, inclusive, or
-                              EVS_FROM_START (default) or EVS_FROM_NOW. To resume after a
-                              saved position P, pass P + 1. */
+                              EVS_FROM_START (default) or EVS_FROM_NOW; across partitions,
+                              in each partition that from_positions does not know. To
+                              resume after a saved position P, pass P + 1. */
     int follow;            /* 1 (default): after the history, deliver live events until
                               closed; 0: end after the history (EVS_EEND) */
+    const evs_position_vector *from_positions; /* for $all, category and type: where to
+                              begin in each partition, as evs_subscription_positions()
+                              gave it (copied at open); where it says 0, `from` applies.
+                              Default NULL: `from` everywhere */
 } evs_subscription_options;
 
 /* Fills *options with the defaults above. */
@@ -298,8 +386,10 @@ void evs_subscription_options_init(evs_subscription_options *options);
 
 /* Opens a subscription and waits (at most the client's request timeout) until a projector
  * serving its partition has accepted it (one that is unreachable or answers 503 or 421
- * hands over to the next), so a bad name or partition fails here with EVS_EINVAL, no
- * reachable projector with EVS_EUNAVAILABLE. The strings in options are copied. The client
+ * hands over to the next; across partitions, one for each partition in turn), so a bad
+ * name or partition fails here with EVS_EINVAL, no reachable projector with
+ * EVS_EUNAVAILABLE. A from_positions naming a partition the topic does not have is
+ * EVS_EINVAL. The strings in options are copied. The client
  * must stay open until the subscription is closed. A subscription is used by one thread at
  * a time (any thread); many subscriptions may share a client. On success *out is closed with
  * evs_subscription_close(). */
@@ -320,13 +410,28 @@ int evs_subscription_open(evs_client *client, const evs_subscription_options *op
  *                   stream (for example an event out of order), EVS_EINVAL /
  *                   EVS_ENOT_FOUND it refused the subscription on reconnecting, EVS_ENOMEM.
  *                   These end the subscription: every later call returns the same code.
- *                   Open a new one from evs_subscription_position() + 1. */
+ *                   Open a new one from evs_subscription_position() + 1 (across
+ *                   partitions: from_positions = evs_subscription_positions()). */
 int evs_subscription_next(evs_subscription *subscription, int timeout_ms,
                           evs_event **event_out);
 
 /* The position (version, for a stream) of the last event evs_subscription_next() delivered,
- * or 0 if none yet. Save it as a checkpoint to resume from position + 1 later. */
+ * or 0 if none yet. Save it as a checkpoint to resume from position + 1 later. Across
+ * partitions it is the position of that event within its own partition, which says
+ * nothing of the others: save evs_subscription_positions() instead. */
 uint64_t evs_subscription_position(const evs_subscription *subscription);
+
+/* The position vector to resume a $all, category or type subscription from, into *out
+ * (which must be empty or zeroed; free it with evs_position_vector_free()): for each
+ * partition the subscription covers, the position after the last event delivered there,
+ * or, once that partition's history was delivered, where its live events begin (so a
+ * subscription from EVS_FROM_NOW that got nothing from a partition still resumes there
+ * without replaying it); 0 where neither is known yet (a partition of a subscription from
+ * EVS_FROM_NOW before its history was delivered). A one-partition subscription gives a
+ * vector naming its partition only. Passed back as from_positions of a new subscription
+ * (with the same from), it delivers every event after those delivered, none twice.
+ * Returns 0, EVS_EINVAL for a stream subscription, or EVS_ENOMEM. */
+int evs_subscription_positions(const evs_subscription *subscription, evs_position_vector *out);
 
 /* 1 once the subscription has delivered its history (EVS_ECAUGHT_UP was returned), else 0. */
 int evs_subscription_caught_up(const evs_subscription *subscription);

@@ -19,7 +19,9 @@
  *
  * Every request goes through the router (router.h): reads about a stream go to a projector
  * serving the stream's partition, reads of $all, a category or a type to one serving the
- * partition asked for, the status to the home projector.
+ * partition asked for, the status to the home projector. A read across partitions
+ * (evs_all_read_across, ...) is one such read per partition, from partition 0 on, until one
+ * has events: its page is that partition's, and the cursor moves in that partition only.
  *
  * The Kafka producer is created by the first append (its settings are checked at open), so
  * a client that only reads never connects to Kafka. Besides that one-time creation, guarded
@@ -40,6 +42,7 @@
 #include "evstore.h"
 #include "http_client.h"
 #include "page_codec.h"
+#include "position_vector.h"
 #include "producer.h"
 #include "record_codec.h"
 #include "router.h"
@@ -574,6 +577,89 @@ int evs_type_read(evs_client *client, const char *type, int32_t partition, uint6
                   size_t limit, evs_event_list **out)
 {
     return index_read(client, 1, type, partition, from, limit, out);
+}
+
+/* ---- Across partitions ---------------------------------------------------------------- */
+
+int evs_client_partitions(evs_client *client, int32_t *count_out)
+{
+    if (!count_out)
+        return evs__set_error(EVS_EINVAL, "evs_client_partitions: count_out is NULL");
+    *count_out = 0;
+    if (!client)
+        return evs__set_error(EVS_EINVAL, "evs_client_partitions: client is NULL");
+    int32_t count = evs__router_partitions(client->router, client->request_timeout_ms);
+    if (count < 0)
+        return evs__set_error(EVS_EUNAVAILABLE,
+                              "no projector answered GET /cluster (seeds: %s); is "
+                              "evstore-projector running there?",
+                              evs__router_first_url(client->router));
+    *count_out = count > 0 ? count : 1; /* an older projector: one partition it serves */
+    return 0;
+}
+
+/* The next page of $all (type_index -1), a category (0) or a type (1) across partitions:
+ * the first partition, from 0, with events at or after its cursor position. Only the
+ * page's partition moves in the cursor, and only on success. */
+static int read_across(evs_client *client, int type_index, const char *name,
+                       evs_position_vector *cursor, size_t limit, evs_event_list **out)
+{
+    int rc;
+    int32_t partitions;
+
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "reading across partitions: out is NULL");
+    *out = NULL;
+    if (!client || !cursor)
+        return evs__set_error(EVS_EINVAL, "reading across partitions: %s is NULL",
+                              client ? "cursor" : "client");
+    if ((rc = evs_client_partitions(client, &partitions)) != 0)
+        return rc;
+    if ((rc = evs__position_vector_check(cursor, partitions, "reading across partitions")) != 0)
+        return rc;
+    int every_ended = 1; /* each partition before this one answered an empty end page */
+    for (int32_t p = 0; p < partitions; p++) {
+        evs_event_list *list = NULL;
+        uint64_t from = evs__position_vector_get(cursor, p);
+        rc = type_index < 0 ? evs_all_read(client, p, from, limit, &list)
+                            : index_read(client, type_index, name, p, from, limit, &list);
+        if (rc != 0)
+            return rc;
+        if (list->count == 0 && p + 1 < partitions) {
+            every_ended &= list->end_of_stream;
+            evs_event_list_free(list);
+            continue;
+        }
+        if (list->count > 0 && list->next > from) {
+            if ((rc = evs__position_vector_resize(cursor, partitions)) != 0) {
+                evs_event_list_free(list);
+                return rc;
+            }
+            cursor->positions[p] = list->next;
+        }
+        list->end_of_stream = every_ended && list->end_of_stream && p + 1 == partitions;
+        *out = list;
+        return 0;
+    }
+    return evs__set_error(EVS_EINTERNAL, "a topic of no partitions"); /* count is >= 1 */
+}
+
+int evs_all_read_across(evs_client *client, evs_position_vector *cursor, size_t limit,
+                        evs_event_list **out)
+{
+    return read_across(client, -1, NULL, cursor, limit, out);
+}
+
+int evs_category_read_across(evs_client *client, const char *category,
+                             evs_position_vector *cursor, size_t limit, evs_event_list **out)
+{
+    return read_across(client, 0, category, cursor, limit, out);
+}
+
+int evs_type_read_across(evs_client *client, const char *type, evs_position_vector *cursor,
+                         size_t limit, evs_event_list **out)
+{
+    return read_across(client, 1, type, cursor, limit, out);
 }
 
 /* ---- Operations ---------------------------------------------------------------------- */

@@ -420,6 +420,20 @@ static void view_refresh_if_older(evs_router *r, int max_age_ms, const evs_route
     pthread_mutex_unlock(&r->refresh_lock);
 }
 
+int32_t evs__router_partitions(evs_router *r, long budget_ms)
+{
+    evs_route_attempt a;
+    evs__route_begin(&a, r, EVS_ROUTE_HOME, NULL, budget_ms);
+    view_refresh_if_older(r, EVS_CLIENT_CLUSTER_REFRESH_MS, &a);
+    pthread_mutex_lock(&r->lock);
+    int32_t count = r->partitions > 0 ? r->partitions : -1;
+    for (int i = 0; count < 0 && i < r->endpoint_count; i++)
+        if (r->endpoints[i].legacy)
+            count = 0;
+    pthread_mutex_unlock(&r->lock);
+    return count;
+}
+
 /* ---- Read-your-writes ------------------------------------------------------------------- */
 
 void evs__router_note_verdict(evs_router *r, int32_t partition, int64_t offset)

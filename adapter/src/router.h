@@ -66,6 +66,12 @@ void evs__router_close(evs_router *router);
 /* The first seed's URL (without a trailing '/'). Owned by the router. */
 const char *evs__router_first_url(const evs_router *router);
 
+/* The topic's partition count from the view, asking for one first (R5) when the client has
+ * none yet or it is older than EVS_CLIENT_CLUSTER_REFRESH_MS, within budget_ms: the count,
+ * 0 when the projectors that answered do not know the cluster (older projectors, 404), or
+ * -1 when none answered. */
+int32_t evs__router_partitions(evs_router *router, long budget_ms);
+
 /* Remembers that the client learned the verdict of its own append at offset of partition:
  * later reads of that partition carry a token at least this high. */
 void evs__router_note_verdict(evs_router *router, int32_t partition, int64_t offset);

@@ -34,6 +34,21 @@
  *     positions and versions are the same on every replica. Each connection of a
  *     subscription that does not start from "now" carries the client's read-your-writes
  *     token for the partition.
+ *  7. Across partitions. A $all, category or type subscription opened with partition
+ *     EVS_PARTITION_ALL is an owner of parts: one subscription of one partition per
+ *     partition of the topic, each keeping invariants 1-6 on its own (its connection,
+ *     queue, progress, failure). The owner has no connection and no queue; its multi
+ *     handle holds every part's connection (the parts borrow it, shared_multi), so one
+ *     poll waits for all, and a finished transfer is settled on the part whose easy handle
+ *     it was (CURLOPT_PRIVATE). next() hands out the parts' events, taking the parts in
+ *     turn from the one after the last that delivered, so a busy partition cannot starve
+ *     the others; it reports caught-up once, when the last part has delivered its
+ *     caught-up marker; it ends when every part has ended; a part's failure ends the owner
+ *     (invariant 5, with the part's message, which names its partition).
+ *  8. Resume positions. delivered_next is the position to resume from after what was
+ *     handed out: the last event's id + 1, or the caught-up marker's next once the marker
+ *     was handed out (everything before it was), whichever is higher; at open, `from` when
+ *     it is a position (1 for "start"), 0 (not known) for "now".
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -50,6 +65,7 @@
 #include "event_json.h"
 #include "evstore.h"
 #include "record_codec.h"
+#include "position_vector.h"
 #include "router.h"
 #include "sse_parser.h"
 #include "subscription_internal.h"
@@ -124,6 +140,14 @@ struct evs_subscription {
 
     int failed_rc; /* invariant 5 */
     char failed_message[EVS__ERROR_MAX];
+
+    /* Across partitions (invariant 7). */
+    evs_subscription **parts;    /* the owner's parts, one per partition; NULL otherwise */
+    int32_t part_count;
+    int32_t turn;                /* the part the next call of next() asks first */
+    evs_subscription *last_part; /* the part whose event was handed out last */
+    int shared_multi;            /* a part: multi is the owner's */
+    uint64_t delivered_next;     /* invariant 8 */
 };
 
 static int64_t now_ms(void)
@@ -408,6 +432,7 @@ static int connection_open(evs_subscription *sub)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, sub);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, sub);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)sub); /* invariant 7 */
     sub->curl_error[0] = '\0';
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, sub->curl_error);
     if (curl_multi_add_handle(sub->multi, e) != CURLM_OK) {
@@ -547,72 +572,110 @@ static void connection_finished(evs_subscription *sub, CURLcode result)
     connection_lost(sub, progress, outcome, cause);
 }
 
-/* One round of the transfer: lets curl move bytes, then settles a finished connection. */
-static void transfer_step(evs_subscription *sub)
+/* One round of the transfers of owner's multi handle (its own connection, or its parts'):
+ * lets curl move bytes, then settles each finished connection on its subscription. */
+static void transfer_step(evs_subscription *owner)
 {
     int running;
-    CURLMcode mc = curl_multi_perform(sub->multi, &running);
+    CURLMcode mc = curl_multi_perform(owner->multi, &running);
     if (mc != CURLM_OK) {
-        evs__set_error(EVS_EINTERNAL, "%s: libcurl failed: %s", sub->what, curl_multi_strerror(mc));
-        fail_sticky(sub, EVS_EINTERNAL);
+        evs__set_error(EVS_EINTERNAL, "%s: libcurl failed: %s", owner->what,
+                       curl_multi_strerror(mc));
+        fail_sticky(owner, EVS_EINTERNAL);
         return;
     }
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(sub->multi, &left)) != NULL) {
-        if (msg->msg == CURLMSG_DONE && msg->easy_handle == sub->easy)
+    while ((msg = curl_multi_info_read(owner->multi, &left)) != NULL) {
+        char *private = NULL;
+        if (msg->msg != CURLMSG_DONE ||
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &private) != CURLE_OK)
+            continue;
+        evs_subscription *sub = (evs_subscription *)private;
+        if (sub && msg->easy_handle == sub->easy)
             connection_finished(sub, msg->data.result);
     }
 }
 
-/* Drives the subscription once: (re)connects when due, moves bytes, waits at most until
- * deadline_ms for more. Returns after any progress, a state change, or the wait. */
-static void pump(evs_subscription *sub, int64_t deadline_ms)
+/* Starts sub's next connection when it has none and its pause before reconnecting is over
+ * (not when it failed or ended). */
+static void reconnect_if_due(evs_subscription *sub, int64_t now)
+{
+    if (sub->easy || sub->failed_rc || sub->ended || now < sub->reconnect_at_ms)
+        return;
+    /* A fresh budget; the projectors tried since the last success come last. */
+    evs__route_restart(&sub->route, sub->request_timeout_ms, 1);
+    if (projector_pick(sub, 1) != 0) { /* nobody to ask: counts as a failed attempt */
+        char cause[EVS__ERROR_MAX];
+        snprintf(cause, sizeof cause, "%s", evs_last_error());
+        reconnect_later(sub, 0, cause);
+        return;
+    }
+    int rc = connection_open(sub);
+    if (rc != 0)
+        fail_sticky(sub, rc);
+}
+
+/* 1 when next() has something to report at once: a failure, a queued record, or the end
+ * of every one of subs[0..n). */
+static int has_news(const evs_subscription *owner, evs_subscription *const *subs, int32_t n)
+{
+    int ended = 1;
+    if (owner->failed_rc)
+        return 1;
+    for (int32_t k = 0; k < n; k++) {
+        if (subs[k]->failed_rc || subs[k]->queue.count)
+            return 1;
+        ended &= subs[k]->ended;
+    }
+    return ended;
+}
+
+/* Drives the connections of subs[0..n) (the subscription itself, or an owner's parts, all
+ * in owner's multi handle) once: (re)connects those due, moves bytes, and waits at most
+ * until deadline_ms for more, or for the first reconnection or idle deadline. Returns
+ * after any progress, a state change, or the wait. */
+static void pump(evs_subscription *owner, evs_subscription *const *subs, int32_t n,
+                 int64_t deadline_ms)
 {
     int64_t now = now_ms();
-    if (!sub->easy) {
-        if (now < sub->reconnect_at_ms) {
-            int64_t until = deadline_ms < sub->reconnect_at_ms ? deadline_ms : sub->reconnect_at_ms;
-            if (until > now)
-                curl_multi_poll(sub->multi, NULL, 0, (int)(until - now), NULL);
-            return;
-        }
-        /* A fresh budget; the projectors tried since the last success come last. */
-        evs__route_restart(&sub->route, sub->request_timeout_ms, 1);
-        if (projector_pick(sub, 1) != 0) { /* nobody to ask: counts as a failed attempt */
-            char cause[EVS__ERROR_MAX];
-            snprintf(cause, sizeof cause, "%s", evs_last_error());
-            reconnect_later(sub, 0, cause);
-            return;
-        }
-        int rc = connection_open(sub);
-        if (rc != 0) {
-            fail_sticky(sub, rc);
-            return;
-        }
-    }
-    transfer_step(sub);
-    if (sub->failed_rc || sub->queue.count || sub->ended || !sub->easy)
+    for (int32_t k = 0; k < n; k++)
+        reconnect_if_due(subs[k], now);
+    transfer_step(owner);
+    if (has_news(owner, subs, n))
         return;
     now = now_ms();
-    int64_t idle_deadline = sub->last_bytes_ms + EVS_CLIENT_SUBSCRIPTION_IDLE_MS;
-    if (!sub->paused && now >= idle_deadline) {
-        int progress = sub->got_body;
-        connection_close(sub);
-        char cause[96];
-        snprintf(cause, sizeof cause, "nothing received for %d ms, not even a heartbeat",
-                 EVS_CLIENT_SUBSCRIPTION_IDLE_MS);
-        connection_lost(sub, progress, EVS_ROUTE_GONE, cause);
-        return;
+    int64_t wake = deadline_ms;
+    for (int32_t k = 0; k < n; k++) {
+        evs_subscription *sub = subs[k];
+        if (sub->failed_rc || sub->ended)
+            continue;
+        if (!sub->easy) {
+            if (sub->reconnect_at_ms < wake)
+                wake = sub->reconnect_at_ms;
+            continue;
+        }
+        if (sub->paused) /* its queue is full: nothing to wait for from it */
+            continue;
+        int64_t idle_deadline = sub->last_bytes_ms + EVS_CLIENT_SUBSCRIPTION_IDLE_MS;
+        if (now >= idle_deadline) {
+            int progress = sub->got_body;
+            connection_close(sub);
+            char cause[96];
+            snprintf(cause, sizeof cause, "nothing received for %d ms, not even a heartbeat",
+                     EVS_CLIENT_SUBSCRIPTION_IDLE_MS);
+            connection_lost(sub, progress, EVS_ROUTE_GONE, cause);
+            return;
+        }
+        if (idle_deadline < wake)
+            wake = idle_deadline;
     }
-    int64_t wait = deadline_ms - now;
-    if (wait > idle_deadline - now)
-        wait = idle_deadline - now;
+    int64_t wait = wake - now;
     if (wait > POLL_SLICE_MS)
         wait = POLL_SLICE_MS;
     if (wait > 0)
-        curl_multi_poll(sub->multi, NULL, 0, (int)wait, NULL);
-    transfer_step(sub);
+        curl_multi_poll(owner->multi, NULL, 0, (int)wait, NULL);
+    transfer_step(owner);
 }
 
 /* ---- The public API ------------------------------------------------------------------ */
@@ -635,8 +698,10 @@ static int subscription_prepare(evs_subscription *sub, const evs_subscription_op
     char path[sizeof escaped + 128];
     _Static_assert(EVS_STREAM_NAME_MAX <= EVS_EVENT_TYPE_MAX, "escaped must hold a stream name");
 
-    if (options->partition < 0)
-        return evs__set_error(EVS_EINVAL, "subscription: partition %" PRId32 " is negative",
+    if (options->partition < 0 && options->target != EVS_SUBSCRIBE_STREAM)
+        return evs__set_error(EVS_EINVAL,
+                              "subscription: partition %" PRId32 " is neither a partition nor "
+                              "EVS_PARTITION_ALL",
                               options->partition);
     switch (options->target) {
     case EVS_SUBSCRIBE_ALL:
@@ -690,6 +755,10 @@ static int subscription_prepare(evs_subscription *sub, const evs_subscription_op
     sub->options = *options;
     sub->options.follow = options->follow ? 1 : 0;
     sub->options.name = NULL;
+    sub->options.from_positions = NULL; /* not the subscription's to keep: applied at open */
+    sub->delivered_next = options->from == EVS_FROM_START ? 1
+                          : options->from == EVS_FROM_NOW ? 0
+                                                          : options->from; /* invariant 8 */
     if (options->target != EVS_SUBSCRIBE_ALL) {
         if (!(sub->name = strdup(name)))
             return evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
@@ -700,18 +769,16 @@ static int subscription_prepare(evs_subscription *sub, const evs_subscription_op
     return 0;
 }
 
-int evs_subscription_open(evs_client *client, const evs_subscription_options *options,
-                          evs_subscription **out)
+/* Opens a subscription of one partition (or a stream) and waits until a projector accepted
+ * it (evs_subscription_open). owner NULL: it gets a multi handle of its own; else it is a
+ * part of owner and its connections go into owner's multi handle (invariant 7). */
+static int subscription_open_one(evs_client *client, const evs_subscription_options *options,
+                                 evs_subscription *owner, evs_subscription **out)
 {
     int rc;
     evs_subscription *sub = NULL;
 
-    if (!out)
-        return evs__set_error(EVS_EINVAL, "evs_subscription_open: out is NULL");
     *out = NULL;
-    if (!client || !options)
-        return evs__set_error(EVS_EINVAL, "evs_subscription_open: %s is NULL",
-                              client ? "options" : "client");
     sub = calloc(1, sizeof *sub);
     if (!sub)
         return evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
@@ -719,11 +786,14 @@ int evs_subscription_open(evs_client *client, const evs_subscription_options *op
     if ((rc = subscription_prepare(sub, options)) != 0)
         goto fail;
     sub->request_timeout_ms = evs__client_request_timeout_ms(client);
-    sub->multi = curl_multi_init();
+    sub->shared_multi = owner != NULL;
+    sub->multi = owner ? owner->multi : curl_multi_init();
     if (!sub->multi) {
         rc = evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
         goto fail;
     }
+    if (!owner)
+        owner = sub;
     evs__route_begin(&sub->route, evs__client_router(client), sub->options.partition,
                      sub->options.target == EVS_SUBSCRIBE_STREAM ? sub->name : NULL,
                      sub->request_timeout_ms);
@@ -738,8 +808,9 @@ int evs_subscription_open(evs_client *client, const evs_subscription_options *op
          * after the events received before it. */
         if (sub->headers_done && sub->status == 200 && sub->event_stream)
             break;
-        if (sub->failed_rc) {
-            rc = evs__set_error(sub->failed_rc, "%s", sub->failed_message);
+        if (sub->failed_rc || owner->failed_rc) {
+            rc = sub->failed_rc ? evs__set_error(sub->failed_rc, "%s", sub->failed_message)
+                                : evs__set_error(owner->failed_rc, "%s", owner->failed_message);
             goto fail;
         }
         if (!sub->easy) { /* refused or unreachable: the next projector, if any (inv. 6) */
@@ -759,14 +830,88 @@ int evs_subscription_open(evs_client *client, const evs_subscription_options *op
         }
         int wait = (int)(deadline - now_ms());
         curl_multi_poll(sub->multi, NULL, 0, wait < POLL_SLICE_MS ? wait : POLL_SLICE_MS, NULL);
-        transfer_step(sub);
+        transfer_step(owner);
     }
     sub->opening = 0;
-    evs__clear_error();
     *out = sub;
     return 0;
 fail:
     evs_subscription_close(sub);
+    return rc;
+}
+
+/* Opens an owner and one part per partition of the topic (invariant 7). */
+static int subscription_open_across(evs_client *client, const evs_subscription_options *options,
+                                    evs_subscription **out)
+{
+    int rc;
+    int32_t partitions;
+    evs_subscription_options first = *options;
+    evs_subscription *owner = calloc(1, sizeof *owner);
+
+    if (!owner)
+        return evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
+    /* The options are checked as those of the first part would be, before asking anyone. */
+    first.partition = 0;
+    if ((rc = subscription_prepare(owner, &first)) != 0)
+        goto fail;
+    owner->options.partition = EVS_PARTITION_ALL;
+    snprintf(owner->what, sizeof owner->what, "subscription to %s%.*s of every partition",
+             options->target == EVS_SUBSCRIBE_ALL        ? "$all"
+             : options->target == EVS_SUBSCRIBE_CATEGORY ? "category "
+                                                         : "event type ",
+             EVS_EVENT_TYPE_MAX, owner->name ? owner->name : "");
+    if ((rc = evs_client_partitions(client, &partitions)) != 0)
+        goto fail;
+    const evs_position_vector *from_positions = options->from_positions;
+    if ((rc = evs__position_vector_check(from_positions, partitions, owner->what)) != 0)
+        goto fail;
+    owner->multi = curl_multi_init();
+    owner->parts = calloc((size_t)partitions, sizeof *owner->parts);
+    if (!owner->multi || !owner->parts) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
+        goto fail;
+    }
+    for (int32_t p = 0; p < partitions; p++) {
+        evs_subscription_options part = *options;
+        part.partition = p;
+        part.from_positions = NULL;
+        if (evs__position_vector_get(from_positions, p) > 0)
+            part.from = evs__position_vector_get(from_positions, p);
+        if ((rc = subscription_open_one(client, &part, owner, &owner->parts[p])) != 0)
+            goto fail;
+        owner->part_count = p + 1;
+    }
+    *out = owner;
+    return 0;
+fail:
+    evs_subscription_close(owner);
+    return rc;
+}
+
+int evs_subscription_open(evs_client *client, const evs_subscription_options *options,
+                          evs_subscription **out)
+{
+    int rc;
+
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_open: out is NULL");
+    *out = NULL;
+    if (!client || !options)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_open: %s is NULL",
+                              client ? "options" : "client");
+    if (options->target != EVS_SUBSCRIBE_STREAM && options->partition == EVS_PARTITION_ALL) {
+        rc = subscription_open_across(client, options, out);
+    } else {
+        evs_subscription_options one = *options;
+        one.from_positions = NULL;
+        uint64_t from = evs__position_vector_get(options->from_positions, options->partition);
+        if (options->target != EVS_SUBSCRIBE_STREAM && from > 0)
+            one.from = from;
+        rc = subscription_open_one(client, &one, NULL, out);
+    }
+    if (rc == 0)
+        evs__clear_error();
     return rc;
 }
 
@@ -804,15 +949,77 @@ static int deliver_front(evs_subscription *sub, evs_event **event_out)
     }
     if (kind == RECORD_EVENT) {
         sub->delivered = id;
+        sub->delivered_next = id + 1; /* invariant 8: ids increase (invariant 2) */
         *event_out = &sub->current->events[0];
         return 0;
     }
+    if (kind == RECORD_CAUGHT_UP && id > sub->delivered_next)
+        sub->delivered_next = id; /* every event before the marker was handed out */
     if (kind == RECORD_CAUGHT_UP && !sub->caught_up) {
         sub->caught_up = 1;
         evs__set_error(EVS_ECAUGHT_UP, "%s has delivered its history", sub->what);
         return EVS_ECAUGHT_UP;
     }
     return 1;
+}
+
+/* 1 once every part of owner has handed out its caught-up marker. */
+static int parts_caught_up(const evs_subscription *owner)
+{
+    for (int32_t k = 0; k < owner->part_count; k++)
+        if (!owner->parts[k]->caught_up)
+            return 0;
+    return 1;
+}
+
+/* evs_subscription_next of an owner (invariant 7). */
+static int next_across(evs_subscription *owner, int64_t deadline, int timeout_ms,
+                       evs_event **event_out)
+{
+    if (owner->last_part) { /* the event handed out last is no longer the caller's */
+        evs_event_list_free(owner->last_part->current);
+        owner->last_part->current = NULL;
+        owner->last_part = NULL;
+    }
+    int waited = 0;
+    for (;;) {
+        if (owner->failed_rc)
+            return evs__set_error(owner->failed_rc, "%s", owner->failed_message);
+        int ended = 1;
+        for (int32_t k = 0; k < owner->part_count; k++) {
+            int32_t i = (owner->turn + k) % owner->part_count;
+            evs_subscription *part = owner->parts[i];
+            while (part->queue.count && !part->failed_rc) {
+                int rc = deliver_front(part, event_out);
+                if (rc == 0) {
+                    owner->turn = (i + 1) % owner->part_count;
+                    owner->last_part = part;
+                    owner->delivered = part->delivered;
+                    return 0;
+                }
+                if (rc == EVS_ECAUGHT_UP && parts_caught_up(owner)) {
+                    owner->caught_up = 1;
+                    return evs__set_error(EVS_ECAUGHT_UP, "%s has delivered its history",
+                                          owner->what);
+                }
+            }
+            if (part->failed_rc) { /* invariant 5, with the part's message */
+                evs__set_error(part->failed_rc, "%s", part->failed_message);
+                return fail_sticky(owner, part->failed_rc);
+            }
+            ended &= part->ended;
+        }
+        if (ended) {
+            owner->ended = 1;
+            return evs__set_error(EVS_EEND, "%s has ended: every event was delivered",
+                                  owner->what);
+        }
+        if (waited && now_ms() >= deadline)
+            return evs__set_error(EVS_ETIMEOUT, "%s: no event within %d ms", owner->what,
+                                  timeout_ms);
+        pump(owner, owner->parts, owner->part_count, deadline);
+        waited = 1;
+    }
 }
 
 int evs_subscription_next(evs_subscription *sub, int timeout_ms, evs_event **event_out)
@@ -822,10 +1029,12 @@ int evs_subscription_next(evs_subscription *sub, int timeout_ms, evs_event **eve
     *event_out = NULL;
     if (!sub)
         return evs__set_error(EVS_EINVAL, "evs_subscription_next: subscription is NULL");
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+    if (sub->parts)
+        return next_across(sub, deadline, timeout_ms, event_out);
     evs_event_list_free(sub->current);
     sub->current = NULL;
 
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
     int waited = 0;
     for (;;) {
         if (sub->queue.count) {
@@ -840,7 +1049,7 @@ int evs_subscription_next(evs_subscription *sub, int timeout_ms, evs_event **eve
             return evs__set_error(EVS_EEND, "%s has ended: every event was delivered", sub->what);
         if (waited && now_ms() >= deadline)
             return evs__set_error(EVS_ETIMEOUT, "%s: no event within %d ms", sub->what, timeout_ms);
-        pump(sub, deadline);
+        pump(sub, &sub, 1, deadline);
         waited = 1;
     }
 }
@@ -855,6 +1064,31 @@ int evs_subscription_caught_up(const evs_subscription *sub)
     return sub ? sub->caught_up : 0;
 }
 
+int evs_subscription_positions(const evs_subscription *sub, evs_position_vector *out)
+{
+    int rc;
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_positions: out is NULL");
+    out->positions = NULL;
+    out->count = 0;
+    if (!sub)
+        return evs__set_error(EVS_EINVAL, "evs_subscription_positions: subscription is NULL");
+    if (sub->options.target == EVS_SUBSCRIBE_STREAM)
+        return evs__set_error(EVS_EINVAL, "%s counts versions, not positions of partitions: "
+                              "resume it from evs_subscription_position() + 1", sub->what);
+    if (sub->parts) {
+        if ((rc = evs__position_vector_resize(out, sub->part_count)) != 0)
+            return rc;
+        for (int32_t p = 0; p < sub->part_count; p++)
+            out->positions[p] = sub->parts[p]->delivered_next;
+        return 0;
+    }
+    if ((rc = evs__position_vector_resize(out, sub->options.partition + 1)) != 0)
+        return rc;
+    out->positions[sub->options.partition] = sub->delivered_next;
+    return 0;
+}
+
 size_t evs__subscription_queue_high_water(const evs_subscription *sub, size_t *bytes)
 {
     if (bytes)
@@ -866,8 +1100,11 @@ void evs_subscription_close(evs_subscription *sub)
 {
     if (!sub)
         return;
+    for (int32_t k = 0; k < sub->part_count; k++) /* before the multi handle they use */
+        evs_subscription_close(sub->parts[k]);
+    free(sub->parts);
     connection_close(sub);
-    if (sub->multi)
+    if (sub->multi && !sub->shared_multi)
         curl_multi_cleanup(sub->multi);
     evs__sse_free(&sub->parser);
     evs_event_list_free(sub->current);

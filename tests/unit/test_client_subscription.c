@@ -496,7 +496,7 @@ static void test_refusals_at_open(void **state)
     options.name = NULL;
     assert_int_equal(evs_subscription_open(client, &options, &sub), EVS_EINVAL);
     options.target = EVS_SUBSCRIBE_ALL;
-    options.partition = -1;
+    options.partition = -2; /* negative, and not EVS_PARTITION_ALL */
     assert_int_equal(evs_subscription_open(client, &options, &sub), EVS_EINVAL);
     options.partition = 0;
     options.target = (evs_subscription_target)9;
