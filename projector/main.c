@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cluster/membership.h"
+#include "groups/coordinator.h"
+#include "state/state_log.h"
 #include "http/http_append.h"
 #include "judge/projector.h"
 
@@ -88,6 +90,19 @@ static int print_hash(const char *dir)
     return 0;
 }
 
+/* Stops what started, in reverse order; each stop accepts what never started. Leaving the
+ * coordinators' group first hands this projector's consumer groups to the others at once. */
+static void shut_down(evs_http_server *http)
+{
+    evs_coordinator_stop(&projector);
+    evs_membership_stop(&projector);
+    if (http)
+        evs_http_stop(http);
+    evs_state_log_stop(&projector);
+    evs_client_close(projector.client);
+    evs_projector_free(&projector);
+}
+
 int main(int argc, char **argv)
 {
     char default_dir[4096];
@@ -106,6 +121,8 @@ int main(int argc, char **argv)
         .test_write_delay_ms = atoi(env_or("EVSTORE_TEST_WRITE_DELAY_MS", "0")),
         /* A test hook too: consumes nothing while the named file exists (TESTING.md). */
         .test_pause_file = env_or("EVSTORE_TEST_PAUSE_FILE", NULL),
+        /* And one more: how long a save waits to be applied here (TESTING.md). */
+        .test_state_wait_ms = atoi(env_or("EVSTORE_TEST_STATE_WAIT_MS", "0")),
     };
     int hash = 0;
     evs_membership_config member = {.lease_ms = EVS_LEASE_MS_DEFAULT};
@@ -199,20 +216,15 @@ int main(int argc, char **argv)
         evs_projector_free(&projector);
         return 3;
     }
+    /* Saved state (checkpoints, snapshots, consumer groups) from the state topic, caught
+     * up before anything is served; then the coordinators' Kafka group. */
     evs_http_server *http = NULL;
-    if (evs_http_start(&projector, cfg.http_address, &http, err, sizeof err) < 0) {
+    if (evs_state_log_start(&projector, evs_membership_id(&projector), err, sizeof err) < 0 ||
+        evs_coordinator_start(&projector, err, sizeof err) < 0 ||
+        evs_http_start(&projector, cfg.http_address, &http, err, sizeof err) < 0 ||
+        evs_membership_announce(&projector, err, sizeof err) < 0) {
         fprintf(stderr, "evstore-projector: %s\n", err);
-        evs_membership_stop(&projector);
-        evs_client_close(projector.client);
-        evs_projector_free(&projector);
-        return 3;
-    }
-    if (evs_membership_announce(&projector, err, sizeof err) < 0) {
-        fprintf(stderr, "evstore-projector: %s\n", err);
-        evs_http_stop(http);
-        evs_membership_stop(&projector);
-        evs_client_close(projector.client);
-        evs_projector_free(&projector);
+        shut_down(http);
         return 3;
     }
     fprintf(stderr, "evstore-projector: serving http://%s, topic %s, state in %s%s\n",
@@ -221,10 +233,7 @@ int main(int argc, char **argv)
     /* After a failure keep answering /health with the reason until told to stop. */
     while (rc < 0 && !projector.stop)
         pause();
-    evs_membership_stop(&projector);
-    evs_http_stop(http);
-    evs_client_close(projector.client);
-    evs_projector_free(&projector);
+    shut_down(http);
     fprintf(stderr, "evstore-projector: stopped\n");
     return rc < 0 ? 1 : 0;
 }

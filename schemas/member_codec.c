@@ -15,7 +15,7 @@
 
 /* Field order of evstore.Member. */
 enum { F_ID, F_URL, F_TOPIC, F_COUNT, F_PARTITIONS, F_APPLIED, F_LEASE, F_STATE, F_STARTED,
-       F_HEARTBEAT, F_FIELDS };
+       F_HEARTBEAT, F_COORDINATES, F_FIELDS };
 
 static evs_object_schema member_schema = EVS_OBJECT_SCHEMA(EVS_MEMBER_SCHEMA_FILE);
 
@@ -81,6 +81,9 @@ static int member_check(const evs_member *m, char *err, size_t err_len)
         if (m->applied[i] < 0)
             return fail(err, err_len, "member %s: negative applied offset", m->id);
     }
+    for (size_t i = 0; i < m->coordinated_count; i++)
+        if (m->coordinated[i] < 0 || (i > 0 && m->coordinated[i] <= m->coordinated[i - 1]))
+            return fail(err, err_len, "member %s: coordinated partitions not ascending", m->id);
     if (m->lease_ms < 1)
         return fail(err, err_len, "member %s: lease must be positive", m->id);
     if ((unsigned)m->state > EVS_MEMBER_STOPPED)
@@ -118,8 +121,12 @@ int evs_member_encode(const evs_member *m, evs_buf *out)
         avro_value_get_by_index(&v, F_STARTED, &f, NULL) ||
         avro_value_set_long(&f, m->started_us) ||
         avro_value_get_by_index(&v, F_HEARTBEAT, &f, NULL) ||
-        avro_value_set_long(&f, m->heartbeat_us))
+        avro_value_set_long(&f, m->heartbeat_us) ||
+        avro_value_get_by_index(&v, F_COORDINATES, &f, NULL))
         goto done;
+    for (size_t i = 0; i < m->coordinated_count; i++)
+        if (avro_value_append(&f, &item, NULL) || avro_value_set_int(&item, m->coordinated[i]))
+            goto done;
     rc = evs__object_write(s, &v, out);
 done:
     avro_value_decref(&v);
@@ -173,8 +180,20 @@ int evs_member_decode(const void *value, size_t len, evs_member *out, char *err,
         avro_value_get_by_index(&v, F_STARTED, &f, NULL) ||
         avro_value_get_long(&f, &out->started_us) ||
         avro_value_get_by_index(&v, F_HEARTBEAT, &f, NULL) ||
-        avro_value_get_long(&f, &out->heartbeat_us))
+        avro_value_get_long(&f, &out->heartbeat_us) ||
+        avro_value_get_by_index(&v, F_COORDINATES, &f, NULL) || avro_value_get_size(&f, &n) ||
+        n > EVS_MEMBER_PARTITIONS_MAX)
         goto done;
+    out->coordinated = malloc((n ? n : 1) * sizeof *out->coordinated);
+    if (!out->coordinated) {
+        rc = fail(err, err_len, "out of memory");
+        goto done;
+    }
+    out->coordinated_count = n;
+    for (size_t i = 0; i < n; i++)
+        if (avro_value_get_by_index(&f, i, &item, NULL) ||
+            avro_value_get_int(&item, &out->coordinated[i]))
+            goto done;
     out->state = (evs_member_state)state;
     rc = member_check(out, err, err_len);
 done:
@@ -188,7 +207,10 @@ void evs_member_clear(evs_member *m)
 {
     free(m->served);
     free(m->applied);
+    free(m->coordinated);
     m->served = NULL;
     m->applied = NULL;
+    m->coordinated = NULL;
     m->served_count = 0;
+    m->coordinated_count = 0;
 }

@@ -46,6 +46,9 @@ typedef struct evs_member {
     evs_member_state state;
     int64_t started_us;
     int64_t heartbeat_us;
+    size_t coordinated_count;
+    int32_t *coordinated; /* state partitions whose groups it coordinates, ascending; owned
+                             like served */
 } evs_member;
 
 /* Encodes m into out (replacing its contents). Returns 0, or -1 when m breaks a rule of

@@ -11,7 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "groups/coordinator.h"
 #include "member_codec.h"
+#include "state/state_log.h"
+
+/* State partitions one member lists as coordinated. */
+#define EVS_COORDINATED_MAX 1024
 
 /* A heartbeat that Kafka has not taken within this long is dropped: the next one follows. */
 #define HEARTBEAT_DELIVERY_MS 5000
@@ -70,7 +75,8 @@ static int self_record(evs_membership *ms, evs_member_state state, evs_member *m
     m->partition_count = p->partition_count;
     m->served = malloc((size_t)p->partition_count * sizeof *m->served);
     m->applied = malloc((size_t)p->partition_count * sizeof *m->applied);
-    if (!m->served || !m->applied) {
+    m->coordinated = malloc(EVS_COORDINATED_MAX * sizeof *m->coordinated);
+    if (!m->served || !m->applied || !m->coordinated) {
         evs_member_clear(m);
         return -1;
     }
@@ -84,6 +90,7 @@ static int self_record(evs_membership *ms, evs_member_state state, evs_member *m
     if (state == EVS_MEMBER_RUNNING && p->failure[0])
         state = EVS_MEMBER_FAILED;
     pthread_mutex_unlock(&p->lock);
+    m->coordinated_count = evs_coordinator_partitions(p, m->coordinated, EVS_COORDINATED_MAX);
     m->lease_ms = ms->lease_ms;
     m->state = state;
     m->started_us = ms->started_us;
@@ -208,30 +215,6 @@ static void *membership_thread(void *arg)
 
 /* ---- Start and stop ---------------------------------------------------------------- */
 
-static rd_kafka_t *make_client(rd_kafka_type_t type, const char *brokers,
-                               const char *const (*settings)[2], size_t count, char *err,
-                               size_t err_len)
-{
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr)) {
-        snprintf(err, err_len, "members topic client: %s", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    for (size_t i = 0; i < count; i++) {
-        if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof errstr)) {
-            snprintf(err, err_len, "members topic client setting %s: %s", settings[i][0], errstr);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
-    if (!rk)
-        snprintf(err, err_len, "cannot create the members topic client: %s", errstr);
-    return rk;
-}
-
 /* The default id and URL from the --http address (membership.h). */
 static void defaults(evs_projector *p, const evs_membership_config *c, evs_membership *ms)
 {
@@ -305,14 +288,16 @@ int evs_membership_start(evs_projector *p, const evs_membership_config *config, 
         {"auto.offset.reset", "earliest"},
         {"fetch.wait.max.ms", "100"},
     };
-    ms->producer = make_client(RD_KAFKA_PRODUCER, p->config.brokers, producer_settings,
-                               sizeof producer_settings / sizeof producer_settings[0], err,
-                               err_len);
+    ms->producer = evs_projector_kafka_client(p, RD_KAFKA_PRODUCER, "members topic", NULL,
+                                              producer_settings,
+                                              sizeof producer_settings / sizeof producer_settings[0],
+                                              err, err_len);
     if (!ms->producer)
         goto fail;
-    ms->consumer = make_client(RD_KAFKA_CONSUMER, p->config.brokers, consumer_settings,
-                               sizeof consumer_settings / sizeof consumer_settings[0], err,
-                               err_len);
+    ms->consumer = evs_projector_kafka_client(p, RD_KAFKA_CONSUMER, "members topic", NULL,
+                                              consumer_settings,
+                                              sizeof consumer_settings / sizeof consumer_settings[0],
+                                              err, err_len);
     if (!ms->consumer)
         goto fail;
     rd_kafka_poll_set_consumer(ms->consumer);
@@ -340,6 +325,11 @@ int evs_membership_announce(evs_projector *p, char *err, size_t err_len)
     ms->thread_started = 1;
     fprintf(stderr, "evstore-projector: member %s at %s (topic %s)\n", ms->id, ms->url, ms->topic);
     return 0;
+}
+
+const char *evs_membership_id(const evs_projector *p)
+{
+    return p->membership ? p->membership->id : NULL;
 }
 
 void evs_membership_stop(evs_projector *p)
@@ -387,7 +377,10 @@ static void out_member(evs_out *o, const evs_member *m, int live, int64_t age_ms
     for (size_t i = 0; i < m->served_count; i++)
         evs_out_fmt(o, "%s\"%d\":%lld", i ? "," : "", (int)m->served[i],
                     (long long)m->applied[i]);
-    evs_out_fmt(o, "},\"live\":%s,\"heartbeat_age_ms\":%lld,\"state\":\"%s\"}",
+    evs_out_str(o, "},\"coordinates\":[");
+    for (size_t i = 0; i < m->coordinated_count; i++)
+        evs_out_fmt(o, "%s%d", i ? "," : "", (int)m->coordinated[i]);
+    evs_out_fmt(o, "],\"live\":%s,\"heartbeat_age_ms\":%lld,\"state\":\"%s\"}",
                 live ? "true" : "false", (long long)(age_ms > 0 ? age_ms : 0),
                 state_name(m->state));
 }
@@ -411,7 +404,8 @@ enum MHD_Result evs_cluster_handle(const evs_http_request *r)
     evs_out o = {0};
     evs_out_str(&o, "{\"topic\":");
     evs_out_jstr(&o, p->config.topic, strlen(p->config.topic));
-    evs_out_fmt(&o, ",\"partitions\":%d,\"self\":", (int)p->partition_count);
+    evs_out_fmt(&o, ",\"partitions\":%d,\"state_partitions\":%d,\"self\":",
+                (int)p->partition_count, (int)evs_state_partition_count(p));
     evs_out_jstr(&o, ms->id, strlen(ms->id));
     evs_out_fmt(&o, ",\"lease_ms\":%d,\"members\":[", ms->lease_ms);
 

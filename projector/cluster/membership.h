@@ -50,6 +50,9 @@ int evs_membership_announce(evs_projector *p, char *err, size_t err_len);
  * thread, frees everything and clears p->membership. p->membership NULL is allowed. */
 void evs_membership_stop(evs_projector *p);
 
+/* This projector's member id (set by evs_membership_start; NULL before). */
+const char *evs_membership_id(const evs_projector *p);
+
 /* GET /cluster. */
 enum MHD_Result evs_cluster_handle(const evs_http_request *r);
 

@@ -21,7 +21,14 @@
  *      rebalancing). While it waits, its member counts as alive.
  *  C4. Groups are loaded from the store on the first request that needs them; definitions
  *      under "GD/", state under "GS/" (group_logic.h). The registry serves one projector; a
- *      request from another (unit tests) reloads it.
+ *      request from another (unit tests) reloads it. Every write goes through the state
+ *      topic (state/state_log.h), so the store of every replica has every group; the
+ *      registry follows definitions that other replicas wrote (evs_state_definitions_
+ *      generation).
+ *  C5. Only the group's coordinator (groups/coordinator.h) serves a group's requests and
+ *      holds its state: it checks that it coordinates before it locks the group, and again
+ *      under the lock with the epoch it was given; a state loaded in another epoch is
+ *      dropped and loaded again. Anyone else answers 421 not_coordinator.
  */
 #include "index/byte_order.h"
 #include "groups/groups.h"
@@ -35,7 +42,9 @@
 
 #include <jansson.h>
 
+#include "groups/coordinator.h"
 #include "groups/group_logic.h"
+#include "state/state_log.h"
 
 #define POLL_SLICE_MS 50
 #define FETCH_DEFAULT 100
@@ -76,13 +85,17 @@ typedef struct group {
     group_def def;
     evs_group_state *state;    /* NULL until loaded, or after a failed write (C2) */
     uint64_t state_generation; /* bumped whenever state is loaded or dropped */
+    uint64_t epoch;            /* the coordination epoch the state was loaded in (C5) */
+    int32_t state_partition;   /* the state-topic partition of the group's keys */
     int deleted;
+    int seen;      /* registry.lock: found by the current load of the definitions */
     unsigned refs; /* registry.lock */
 } group;
 
 static struct {
     pthread_mutex_t lock;
     evs_projector *projector; /* the projector the groups were loaded for */
+    uint64_t generation;      /* evs_state_definitions_generation when last loaded (C4) */
     group *groups[EVS_GROUPS_MAX];
     size_t count;
 } registry = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -96,13 +109,14 @@ static void group_free(group *g)
     free(g);
 }
 
-static group *group_new(const char *name, const group_def *def)
+static group *group_new(evs_projector *p, const char *name, const group_def *def)
 {
     group *g = calloc(1, sizeof *g);
     if (!g)
         return NULL;
     snprintf(g->name, sizeof g->name, "%s", name);
     g->def = *def;
+    g->state_partition = p->state_log ? evs_state_partition_of(p, name, strlen(name)) : 0;
     pthread_mutex_init(&g->lock, NULL);
     return g;
 }
@@ -199,6 +213,18 @@ static void out_def_fields(evs_out *o, const group_def *d)
                 d->settings.max_attempts, d->settings.member_timeout_ms, (long long)d->created_us);
 }
 
+static int def_equal(const group_def *a, const group_def *b)
+{
+    return !strcmp(a->category, b->category) && a->partition == b->partition &&
+           a->from == b->from && a->created_us == b->created_us &&
+           a->settings.ack_timeout_ms == b->settings.ack_timeout_ms &&
+           a->settings.max_attempts == b->settings.max_attempts &&
+           a->settings.member_timeout_ms == b->settings.member_timeout_ms;
+}
+
+static group *registry_find(const char *name);
+static void group_drop_state(group *g);
+
 static int load_definition(void *ctx, const char *key, size_t key_len, const char *value,
                            size_t value_len)
 {
@@ -220,31 +246,25 @@ static int load_definition(void *ctx, const char *key, size_t key_len, const cha
                 name);
         return 0;
     }
+    group *g = registry_find(name);
+    if (g) {
+        /* Known: take a changed definition (its settings), keep the state. */
+        pthread_mutex_lock(&g->lock);
+        g->seen = 1;
+        if (!def_equal(&g->def, &def)) {
+            g->def = def;
+            if (g->state)
+                evs_group_state_set_settings(g->state, &def.settings);
+        }
+        pthread_mutex_unlock(&g->lock);
+        return 0;
+    }
     if (registry.count == EVS_GROUPS_MAX)
         return 1;
-    group *g = group_new(name, &def);
-    if (!g)
+    if (!(g = group_new(p, name, &def)))
         return 1;
+    g->seen = 1;
     registry.groups[registry.count++] = g;
-    return 0;
-}
-
-/* Loads the definitions for p once (C4). registry.lock held. */
-static int registry_ensure(evs_projector *p)
-{
-    if (registry.projector == p)
-        return 0;
-    for (size_t i = 0; i < registry.count; i++) {
-        if (registry.groups[i]->refs == 0)
-            group_free(registry.groups[i]);
-        else
-            registry.groups[i]->deleted = 1; /* freed by its last user */
-    }
-    registry.count = 0;
-    registry.projector = NULL;
-    if (evs_store_local_scan(p->store, "GD/", 3, NULL, 0, load_definition, p) < 0)
-        return -1;
-    registry.projector = p;
     return 0;
 }
 
@@ -264,6 +284,42 @@ static void registry_remove(group *g)
             return;
         }
     }
+}
+
+/* Takes g out of the registry (registry.lock held); freed now or by its last user. */
+static void registry_drop(group *g)
+{
+    registry_remove(g);
+    pthread_mutex_lock(&g->lock);
+    g->deleted = 1;
+    group_drop_state(g);
+    pthread_mutex_unlock(&g->lock);
+    if (g->refs == 0)
+        group_free(g);
+}
+
+/* Makes the registry match the definitions in the store (C4): loads them for p, and again
+ * whenever the state topic applied a definition since. Groups still defined keep their
+ * state; groups no longer defined go. registry.lock held. */
+static int registry_ensure(evs_projector *p)
+{
+    uint64_t generation = evs_state_definitions_generation(p);
+    if (registry.projector == p && registry.generation == generation)
+        return 0;
+    if (registry.projector != p)
+        while (registry.count)
+            registry_drop(registry.groups[0]);
+    registry.projector = NULL;
+    for (size_t i = 0; i < registry.count; i++)
+        registry.groups[i]->seen = 0;
+    if (evs_store_local_scan(p->store, "GD/", 3, NULL, 0, load_definition, p) < 0)
+        return -1;
+    for (size_t i = registry.count; i-- > 0;)
+        if (!registry.groups[i]->seen)
+            registry_drop(registry.groups[i]);
+    registry.projector = p;
+    registry.generation = generation;
+    return 0;
 }
 
 /* The group named name with a reference, NULL if there is none (*store_failed set when the
@@ -364,15 +420,16 @@ static void group_drop_state(group *g)
 static int commit(evs_projector *p, group *g)
 {
     evs_group_ops ops = {0};
+    char err[512] = "out of memory";
     int rc = evs_group_state_flush(g->state, g->name, &ops);
     if (rc == 0 && ops.count)
-        rc = evs_store_local_write(p->store, ops.ops, ops.count);
+        rc = evs_state_write(p, ops.ops, ops.count, err, sizeof err);
     evs_group_ops_free(&ops);
     if (rc < 0) {
         fprintf(stderr,
-                "evstore-projector: consumer group %s: cannot store its progress; "
+                "evstore-projector: consumer group %s: cannot save its progress (%s); "
                 "reloading it from the store\n",
-                g->name);
+                g->name, err);
         group_drop_state(g);
         return -1;
     }
@@ -444,11 +501,62 @@ static enum MHD_Result state_failed(struct MHD_Connection *c, group *g)
                                "cannot read or write the group's state in the store");
 }
 
+/* 421 for a group this projector does not coordinate (C5), 503 when it cannot tell. */
+static enum MHD_Result not_coordinator(struct MHD_Connection *c, const char *name, int failed,
+                                       const char *err)
+{
+    if (failed)
+        return evs_http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                   "cannot take over consumer group %s yet: %s", name, err);
+    char message[EVS_STREAM_NAME_MAX + 200];
+    snprintf(message, sizeof message,
+             "this projector does not coordinate consumer group %s; ask another (GET /cluster "
+             "lists the state partitions each one coordinates)",
+             name);
+    evs_out o = {0};
+    evs_out_str(&o, "{\"error\":");
+    evs_out_jstr(&o, message, strlen(message));
+    evs_out_str(&o, ",\"error_type\":\"not_coordinator\",\"group\":");
+    evs_out_jstr(&o, name, strlen(name));
+    evs_out_str(&o, "}");
+    return evs_http_send_json(c, MHD_HTTP_MISDIRECTED_REQUEST, &o);
+}
+
+/* Whether this projector coordinates the group named name now (C5). When it does not,
+ * queues the answer into *ret and returns 0. */
+static int coordinates(const evs_http_request *r, const char *name, uint64_t *epoch,
+                       enum MHD_Result *ret)
+{
+    evs_projector *p = r->projector;
+    char err[512] = "";
+    int32_t k = p->state_log ? evs_state_partition_of(p, name, strlen(name)) : 0;
+    int rc = evs_coordinator_acquire(p, k, epoch, err, sizeof err);
+    if (rc == 1)
+        return 1;
+    *ret = not_coordinator(r->connection, name, rc < 0, err);
+    return 0;
+}
+
 /* Locks g and loads its state. Returns 0, or -1 with g unlocked and released and an answer
  * queued into *ret. */
 static int lock_state(const evs_http_request *r, group *g, enum MHD_Result *ret)
 {
+    uint64_t epoch;
+    if (!coordinates(r, g->name, &epoch, ret)) {
+        group_release(g);
+        return -1;
+    }
     pthread_mutex_lock(&g->lock);
+    /* C5: handed over since, or state loaded in an earlier epoch. */
+    if (!evs_coordinator_current(r->projector, g->state_partition, epoch)) {
+        pthread_mutex_unlock(&g->lock);
+        *ret = not_coordinator(r->connection, g->name, 0, "");
+        group_release(g);
+        return -1;
+    }
+    if (g->state && g->epoch != epoch)
+        group_drop_state(g);
+    g->epoch = epoch;
     if (g->deleted) {
         pthread_mutex_unlock(&g->lock);
         *ret =
@@ -552,9 +660,11 @@ static int collect_key(void *ctx, const char *key, size_t key_len, const char *v
     return l->count == DELETE_CHUNK_KEYS;
 }
 
-/* Deletes every state key of the group named name, in chunks. */
-static int delete_state_keys(evs_store *store, const char *name)
+/* Deletes every state key of the group named name, in chunks, through the state topic. */
+static int delete_state_keys(evs_projector *p, const char *name)
 {
+    evs_store *store = p->store;
+    char err[512];
     uint8_t prefix[EVS_GROUP_KEY_MAX];
     size_t prefix_len = evs_group_key(prefix, name, 'c', 0) - 1;
     key_list l = {malloc(DELETE_CHUNK_KEYS * sizeof *l.keys),
@@ -571,8 +681,10 @@ static int delete_state_keys(evs_store *store, const char *name)
             break;
         for (size_t i = 0; i < l.count; i++)
             ops[i] = (evs_local_op){l.keys[i], l.lens[i], NULL, 0};
-        if (evs_store_local_write(store, ops, l.count) < 0)
+        if (evs_state_write(p, ops, l.count, err, sizeof err) < 0) {
+            fprintf(stderr, "evstore-projector: deleting consumer group %s: %s\n", name, err);
             goto done;
+        }
     }
     rc = 0;
 done:
@@ -597,7 +709,8 @@ static enum MHD_Result put_group(const evs_http_request *r, const char *name)
     json_decref(body);
     if (rc < 0)
         return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "%s", err);
-    if (!evs_http_served(p, c, def.partition, &ret))
+    uint64_t epoch;
+    if (!evs_http_served(p, c, def.partition, &ret) || !coordinates(r, name, &epoch, &ret))
         return ret;
 
     pthread_mutex_lock(&registry.lock);
@@ -642,10 +755,10 @@ static enum MHD_Result put_group(const evs_http_request *r, const char *name)
     out_def_fields(&stored, &def);
     evs_out_str(&stored, "}");
     uint8_t key[EVS_GROUP_KEY_MAX];
-    rc = stored.oom || (!g && delete_state_keys(p->store, name) < 0)
+    evs_local_op op = {key, evs_group_definition_key(key, name), stored.p, stored.len};
+    rc = stored.oom || (!g && delete_state_keys(p, name) < 0)
              ? -1
-             : evs_store_local_put(p->store, key, evs_group_definition_key(key, name), stored.p,
-                                   stored.len);
+             : evs_state_write(p, &op, 1, err, sizeof err);
     free(stored.p);
     if (g) {
         if (rc == 0) {
@@ -655,7 +768,7 @@ static enum MHD_Result put_group(const evs_http_request *r, const char *name)
         }
         pthread_mutex_unlock(&g->lock);
     } else if (rc == 0) {
-        if ((g = group_new(name, &def)))
+        if ((g = group_new(p, name, &def)))
             registry.groups[registry.count++] = g;
         else
             rc = -1;
@@ -676,6 +789,10 @@ static enum MHD_Result delete_group(const evs_http_request *r, const char *name)
 {
     struct MHD_Connection *c = r->connection;
     evs_projector *p = r->projector;
+    uint64_t epoch;
+    enum MHD_Result ret;
+    if (!coordinates(r, name, &epoch, &ret))
+        return ret;
     /* The registry stays locked until the keys are gone, so that a group created again
      * under the same name cannot see them (C1). */
     pthread_mutex_lock(&registry.lock);
@@ -688,19 +805,20 @@ static enum MHD_Result delete_group(const evs_http_request *r, const char *name)
         pthread_mutex_unlock(&registry.lock);
         return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "no consumer group %s", name);
     }
-    registry_remove(g);
-    pthread_mutex_lock(&g->lock);
-    g->deleted = 1;
-    group_drop_state(g);
-    pthread_mutex_unlock(&g->lock);
+    if (!evs_http_served(p, c, g->def.partition, &ret)) {
+        pthread_mutex_unlock(&registry.lock);
+        return ret;
+    }
+    registry_drop(g);
+    /* The state first, the definition last: a deletion cut short leaves a group that is
+     * still defined, never state under no definition. */
     uint8_t key[EVS_GROUP_KEY_MAX];
-    int rc = delete_state_keys(p->store, name);
+    char err[512];
+    evs_local_op op = {key, evs_group_definition_key(key, name), NULL, 0};
+    int rc = delete_state_keys(p, name);
     if (rc == 0)
-        rc = evs_store_local_delete(p->store, key, evs_group_definition_key(key, name));
-    int free_now = g->refs == 0;
+        rc = evs_state_write(p, &op, 1, err, sizeof err);
     pthread_mutex_unlock(&registry.lock);
-    if (free_now)
-        group_free(g);
     if (rc < 0)
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                                    "store write failed while deleting group %s", name);
@@ -1230,6 +1348,22 @@ static enum MHD_Result replay_parked(const evs_http_request *r, group *g)
     evs_out_fmt(&o, "{\"replayed\":%zu,\"parked\":%llu,\"replaying\":%zu}", replayed,
                 (unsigned long long)st.parked, st.replaying);
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
+}
+
+/* ---- Coordination ----------------------------------------------------------------------- */
+
+void evs_groups_release_partition(evs_projector *p, int32_t partition)
+{
+    pthread_mutex_lock(&registry.lock);
+    for (size_t i = 0; registry.projector == p && i < registry.count; i++) {
+        group *g = registry.groups[i];
+        if (g->state_partition != partition)
+            continue;
+        pthread_mutex_lock(&g->lock);
+        group_drop_state(g);
+        pthread_mutex_unlock(&g->lock);
+    }
+    pthread_mutex_unlock(&registry.lock);
 }
 
 /* ---- Routing

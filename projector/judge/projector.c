@@ -99,6 +99,31 @@ int evs_projector_create_topic(evs_projector *p, const char *name, int partition
     return rc;
 }
 
+rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, const char *what,
+                                       rd_kafka_conf_t *conf, const char *const (*settings)[2],
+                                       size_t count, char *err, size_t err_len)
+{
+    char errstr[512];
+    if (!conf)
+        conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", p->config.brokers, errstr, sizeof errstr)) {
+        snprintf(err, err_len, "%s client: %s", what, errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof errstr)) {
+            snprintf(err, err_len, "%s client setting %s: %s", what, settings[i][0], errstr);
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (!rk)
+        snprintf(err, err_len, "cannot create the %s client: %s", what, errstr);
+    return rk;
+}
+
 static int create_topic(evs_projector *p, char *err, size_t err_len)
 {
     char max_bytes[32];

@@ -42,7 +42,9 @@ typedef struct evs_projector_config {
     int rebuild;
     int test_write_delay_ms;  /* tests only: see evs_applier.write_delay_ms */
     const char *test_pause_file; /* tests only: while this file exists, nothing is consumed
-                                    (a replica that lags on purpose) */
+                                    (a replica that lags on purpose), the state topic neither */
+    int test_state_wait_ms;      /* tests only: how long a save waits to be applied
+                                    (state_log.h, EVS_STATE_WAIT_MS when 0) */
 } evs_projector_config;
 
 typedef struct evs_projector {
@@ -55,6 +57,8 @@ typedef struct evs_projector {
     int32_t partition_count;
     int broker_count;          /* brokers in the cluster's metadata at start */
     struct evs_membership *membership; /* cluster/membership.h; set and stopped by main.c */
+    struct evs_state_log *state_log;   /* state/state_log.h; set and stopped by main.c */
+    struct evs_coordinator *coordinator; /* groups/coordinator.h; set and stopped by main.c */
     evs_client *client;        /* appends of POST /streams/{stream} (http_append.c); set
                                   and closed by main.c, NULL when appends are off */
 
@@ -95,6 +99,13 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
 int evs_projector_create_topic(evs_projector *p, const char *name, int partitions,
                                const char *const (*settings)[2], size_t count, char *err,
                                size_t err_len);
+
+/* A Kafka client of the projector's brokers with the given settings, on top of conf (taken;
+ * NULL for a new one, else one with callbacks set); `what` names it in err ("members
+ * topic"). Returns NULL with the reason in err. */
+rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, const char *what,
+                                       rd_kafka_conf_t *conf, const char *const (*settings)[2],
+                                       size_t count, char *err, size_t err_len);
 
 /* Runs the consumer loop until p->stop is set or applying fails. Returns 0 or -1. */
 int evs_projector_run(evs_projector *p);

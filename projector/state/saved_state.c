@@ -2,8 +2,9 @@
  * saved_state.c - checkpoints and snapshots: state that clients save in the projector
  * (docs/HTTP-API.md, "Checkpoints" and "Snapshots").
  *
- * Both live in the store's local state (store.h, 'L' keys), written with a synced WAL and
- * kept across --rebuild:
+ * Both are saved through the state topic (state_log.h): a save returns once this projector
+ * has applied it, and every replica applies it too. They live in the store's local state
+ * (store.h, 'L' keys), kept across --rebuild:
  *   "C/" name                          -> checkpoint: be64 position, be64 updated_us
  *   "S/" stream 0x00 be64 version      -> snapshot: be32 schema_version, be64 created_us,
  *                                         be32 content type length, content type, data
@@ -22,6 +23,7 @@
 #include "json_text.h"
 #include "index/byte_order.h"
 #include "state/saved_state.h"
+#include "state/state_log.h"
 
 #define SNAPSHOTS_KEPT 5
 
@@ -68,6 +70,13 @@ static int member_u64(const evs_http_request *r, json_t *obj, const char *name, 
     return 0;
 }
 
+/* A save the state topic did not take, or whose outcome this projector has not seen in
+ * time: 503, so that a client tries again (saving the same value twice is harmless). */
+static enum MHD_Result save_failed(struct MHD_Connection *c, const char *err)
+{
+    return evs_http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not saved: %s", err);
+}
+
 /* ---- Checkpoints --------------------------------------------------------------------- */
 
 static enum MHD_Result checkpoint_answer(struct MHD_Connection *c, const char *name,
@@ -112,8 +121,10 @@ enum MHD_Result evs_checkpoint_handle(const evs_http_request *r)
         int64_t updated = now_us();
         put_be64(value, position);
         put_be64(value + 8, (uint64_t)updated);
-        if (evs_store_local_put(store, key, klen, value, sizeof value) < 0)
-            return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store write failed");
+        char err[512];
+        evs_local_op op = {key, klen, value, sizeof value};
+        if (evs_state_write(r->projector, &op, 1, err, sizeof err) < 0)
+            return save_failed(c, err);
         return checkpoint_answer(c, r->rest, position, updated);
     }
 
@@ -129,8 +140,10 @@ enum MHD_Result evs_checkpoint_handle(const evs_http_request *r)
     int64_t updated = (int64_t)get_be64((const uint8_t *)value + 8);
     free(value);
     if (!strcmp(r->method, "DELETE")) {
-        if (evs_store_local_delete(store, key, klen) < 0)
-            return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store write failed");
+        char err[512];
+        evs_local_op op = {key, klen, NULL, 0};
+        if (evs_state_write(r->projector, &op, 1, err, sizeof err) < 0)
+            return save_failed(c, err);
         evs_out o = {0};
         evs_out_str(&o, "{\"name\":");
         evs_out_jstr(&o, r->rest, len);
@@ -312,10 +325,12 @@ static enum MHD_Result snapshot_put(const evs_http_request *r, const char *strea
         memcpy(value + 16 + ct_len, data, data_len);
         ops[nops++] = (evs_local_op){key, klen, value, vlen};
     }
-    int rc = evs_store_local_write(r->projector->store, ops, nops);
+    /* One transaction: the deletes of the older snapshots and the new one. */
+    char err[512];
+    int rc = evs_state_write(r->projector, ops, nops, err, sizeof err);
     free(value);
     if (rc < 0) {
-        ret = evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store write failed");
+        ret = save_failed(c, err);
         goto done;
     }
     evs_out o = {0};

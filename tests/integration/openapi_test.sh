@@ -5,7 +5,8 @@
 #
 # Phases (openapi_check.py): main (every endpoint and status one projector can give, Server-
 # Sent Events parsed and checked message by message, negative controls proving the
-# validator rejects answers that do not match); unknown-outcome (POST through a second
+# validator rejects answers that do not match); not-saved (saves through a paused applier:
+# 503); unknown-outcome (POST through a second
 # the only projector paused, so that no replica judges it: 504, settled once resumed); not-served (a shard
 # of partition 1 asked about partition 0 on every route that can answer 421); unavailable (POST once the topic is gone: 503); report (every route of the server's table
 # is documented, and every operation and every documented status but the unreachable ones
@@ -30,8 +31,12 @@ check() {
   pass
 }
 
-start_projector p1
+# Saves wait 1 s, not 15, to be applied (the not-saved phase).
+EVSTORE_TEST_STATE_WAIT_MS=1000 start_projector p1
 check main --url "$P1_URL" --brokers "$BROKERS" --topic "$TOPIC" --kcat "$(command -v kcat || true)"
+
+# Saves through p1 with its state-topic applier paused: 503, nothing saved here.
+check not-saved --url "$P1_URL" --pause-file "$P1_PAUSE"
 
 # The only projector, paused, cannot judge the append it produces, and no other can: 504;
 # the checker resumes it (removes the pause file) and settles the append id.

@@ -18,6 +18,7 @@
 
 static int32_t served[] = {0, 2, 5};
 static int64_t applied[] = {120, 0, 7};
+static int32_t coordinated[] = {1, 4};
 
 static evs_member sample(void)
 {
@@ -34,6 +35,8 @@ static evs_member sample(void)
     m.state = EVS_MEMBER_RUNNING;
     m.started_us = 1765000000000000LL;
     m.heartbeat_us = 1765000001234567LL;
+    m.coordinated_count = 2;
+    m.coordinated = coordinated;
     return m;
 }
 
@@ -56,6 +59,8 @@ static void test_round_trip(void **state)
     assert_int_equal(d.lease_ms, 6000);
     assert_int_equal(d.state, EVS_MEMBER_RUNNING);
     assert_true(d.started_us == m.started_us && d.heartbeat_us == m.heartbeat_us);
+    assert_int_equal(d.coordinated_count, 2);
+    assert_memory_equal(d.coordinated, coordinated, sizeof coordinated);
     evs_member_clear(&d);
 
     /* A member that serves nothing yet (and a stopped one) round-trips too. */
@@ -75,6 +80,10 @@ static void test_encoder_refuses(void **state)
     evs_member m = sample();
     int32_t unordered[] = {2, 0, 5};
     m.served = unordered;
+    assert_int_equal(evs_member_encode(&m, &buf), -1);
+    m = sample();
+    int32_t twice[] = {4, 4};
+    m.coordinated = twice;
     assert_int_equal(evs_member_encode(&m, &buf), -1);
     m = sample();
     int32_t outside[] = {0, 2, 6};
