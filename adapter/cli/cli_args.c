@@ -39,18 +39,31 @@ const char EVS_CLI_USAGE[] =
     "       \"metadata\"}. created is ISO-8601 UTC with microseconds. data and metadata are\n"
     "      embedded as JSON when they are JSON, else base64 strings (then \"data_encoding\"\n"
     "      or \"metadata_encoding\" is \"base64\"); metadata is null when empty.\n"
-    "  read-all [--from POSITION] [--limit N] [--partition P]\n"
-    "      Prints the accepted events of one partition in global order, same format.\n"
-    "  read-category CATEGORY [--from POSITION] [--limit N] [--partition P]\n"
-    "  read-type TYPE [--from POSITION] [--limit N] [--partition P]\n"
+    "  read-all [--from POSITION|VECTOR] [--limit N] [--partition P]\n"
+    "      Prints the accepted events of $all, same format. A topic of one partition has\n"
+    "      one order. On a topic of several, without --partition, it prints every\n"
+    "      partition, partition 0 first, each in its own order (there is no order across\n"
+    "      partitions), and each line also says its \"partition\" after \"position\";\n"
+    "      positions count per partition. --partition P prints partition P only.\n"
+    "  read-category CATEGORY [--from POSITION|VECTOR] [--limit N] [--partition P]\n"
+    "  read-type TYPE [--from POSITION|VECTOR] [--limit N] [--partition P]\n"
     "      The same, restricted to the streams of one category (the part of a stream name\n"
     "      before its first '-') or to one event type.\n"
-    "  subscribe (STREAM | --all | --category C | --type T) [--from POSITION|start|now]\n"
-    "            [--partition P] [--no-follow]\n"
+    "  subscribe (STREAM | --all | --category C | --type T)\n"
+    "            [--from POSITION|start|now|VECTOR] [--partition P] [--no-follow]\n"
+    "            [--count N]\n"
     "      Prints the events from POSITION (a version for a stream; default start) as\n"
     "      `read` does, then follows live events until interrupted (Ctrl-C exits 0).\n"
-    "      With --no-follow it exits once the history is printed. A lost connection is\n"
-    "      resumed where it stopped; no event is printed twice.\n"
+    "      With --no-follow it exits once the history is printed, with --count N after N\n"
+    "      events. A lost connection is resumed where it stopped; no event is printed\n"
+    "      twice. On a topic of several partitions, --all, --category and --type without\n"
+    "      --partition follow every partition at once: each partition's events in order,\n"
+    "      partitions interleaved, lines with \"partition\" as in read-all; on exit it\n"
+    "      prints \"evstore: resume with --from VECTOR\" to standard error, and\n"
+    "      --from VECTOR goes on after the last event printed, in every partition.\n"
+    "      A VECTOR is where to begin in each partition, PARTITION:POSITION pairs\n"
+    "      comma-separated (0:13,1:41,2:8); a partition it leaves out, or gives as 0,\n"
+    "      begins at its start. Across partitions a plain POSITION applies in each.\n"
     "  checkpoint save NAME POSITION | checkpoint load NAME | checkpoint delete NAME\n"
     "      Saves, prints ({\"name\",\"position\"}) or deletes a named position kept by\n"
     "      the projector (exit 6 if there is no such checkpoint).\n"
@@ -121,6 +134,7 @@ enum {
     OPT_ALL,
     OPT_CATEGORY,
     OPT_NO_FOLLOW,
+    OPT_COUNT_EVENTS,
     OPT_SCHEMA_VERSION,
     OPT_COUNT
 };
@@ -163,6 +177,7 @@ static const struct option_spec {
     [OPT_ALL] = {"all", 0, FOR(EVS_CLI_SUBSCRIBE)},
     [OPT_CATEGORY] = {"category", 1, FOR(EVS_CLI_SUBSCRIBE)},
     [OPT_NO_FOLLOW] = {"no-follow", 0, FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_COUNT_EVENTS] = {"count", 1, FOR(EVS_CLI_SUBSCRIBE)},
     [OPT_SCHEMA_VERSION] = {"schema-version", 1, FOR(EVS_CLI_SNAPSHOT)},
 };
 
@@ -261,6 +276,38 @@ static int number_option(const char *name, const char *text, uint64_t min, uint6
                  (unsigned long long)min, (unsigned long long)max);
         return -1;
     }
+    return 0;
+}
+
+/* --from VECTOR: only where a position per partition means something, and well formed. */
+static int vector_option(evs_cli_args *args, const char *text, int partition_given, char *err,
+                         size_t err_len)
+{
+    int by_position = args->command == EVS_CLI_READ_ALL ||
+                      args->command == EVS_CLI_READ_CATEGORY ||
+                      args->command == EVS_CLI_READ_TYPE ||
+                      (args->command == EVS_CLI_SUBSCRIBE && !args->target);
+    if (!by_position) {
+        snprintf(err, err_len,
+                 "--from \"%.100s\" is a position vector, which only $all, a category or a "
+                 "type has (not a stream)",
+                 text);
+        return -1;
+    }
+    if (partition_given) {
+        snprintf(err, err_len,
+                 "--from \"%.100s\" is a position vector, for every partition: it cannot be "
+                 "combined with --partition (give that partition's position alone)",
+                 text);
+        return -1;
+    }
+    evs_position_vector vector = {NULL, 0};
+    if (evs_position_vector_parse(text, &vector) != 0) {
+        snprintf(err, err_len, "--from: %s", evs_last_error());
+        return -1;
+    }
+    evs_position_vector_free(&vector);
+    args->from_positions = text;
     return 0;
 }
 
@@ -505,8 +552,11 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
         }
     }
 
-    if (seen[OPT_FROM] && args->command == EVS_CLI_SUBSCRIBE &&
-        (strcmp(values[OPT_FROM], "start") == 0 || strcmp(values[OPT_FROM], "now") == 0)) {
+    if (seen[OPT_FROM] && strchr(values[OPT_FROM], ':')) {
+        if (vector_option(args, values[OPT_FROM], seen[OPT_PARTITION], err, err_len) != 0)
+            return -1;
+    } else if (seen[OPT_FROM] && args->command == EVS_CLI_SUBSCRIBE &&
+               (strcmp(values[OPT_FROM], "start") == 0 || strcmp(values[OPT_FROM], "now") == 0)) {
         args->from = values[OPT_FROM][0] == 's' ? EVS_FROM_START : EVS_FROM_NOW;
     } else if (seen[OPT_FROM] &&
                number_option("from", values[OPT_FROM], 0, INT64_MAX, &args->from, err, err_len)) {
@@ -524,7 +574,12 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
                           err_len) != 0)
             return -1;
         args->partition = (int32_t)number;
+        args->partition_given = 1;
     }
+    if (seen[OPT_COUNT_EVENTS] &&
+        number_option("count", values[OPT_COUNT_EVENTS], 1, INT64_MAX, &args->count, err,
+                      err_len))
+        return -1;
     args->all = seen[OPT_ALL];
     args->category = values[OPT_CATEGORY];
     args->no_follow = seen[OPT_NO_FOLLOW];

@@ -75,14 +75,20 @@ typedef struct evs_cli_args {
     /* read, read-all, read-category, read-type, subscribe */
     uint64_t from;     /* --from; 0 = from the start (or the end, backwards); for subscribe
                           "start" is EVS_FROM_START and "now" EVS_FROM_NOW */
+    const char *from_positions; /* --from given a position vector ("0:13,1:41,2:8", checked
+                                   with evs_position_vector_parse) for read-all,
+                                   read-category, read-type or subscribe without a stream
+                                   and without --partition; else NULL (from applies) */
     uint64_t limit;    /* --limit; 0 = no limit (read everything) */
     int backwards;     /* --backwards */
     int32_t partition; /* --partition; default 0 */
+    int partition_given; /* --partition was given: one partition, even on a topic of many */
 
     /* subscribe: exactly one of target (a stream), all, category, type */
     int all;              /* --all */
     const char *category; /* --category */
     int no_follow;        /* --no-follow */
+    uint64_t count;       /* --count: exit after that many events; 0 = no such bound */
 
     /* checkpoint save */
     uint64_t position; /* the POSITION word */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_across.h"
 #include "cli_args.h"
 #include "cli_group.h"
 #include "cli_json.h"
@@ -161,11 +162,63 @@ done:
     return code;
 }
 
-/* Pages through a stream (stream != NULL), $all, a category or an event type (by the
- * command), printing every event. */
-static int read_events(evs_client *client, const evs_cli_args *args, const char *stream)
+/* Pages through $all, a category or an event type (by the command) across every
+ * partition from scope->from (cli_across.h), printing every event with its partition when
+ * there are several. */
+static int read_across(evs_client *client, const evs_cli_args *args, evs_cli_scope *scope)
 {
     int code = EVS_CLI_EXIT_OK;
+    uint64_t remaining = args->limit ? args->limit : UINT64_MAX;
+    evs_position_vector *cursor = &scope->from;
+    evs_cli_buf out = {0};
+
+    while (remaining > 0) {
+        evs_event_list *list = NULL;
+        size_t page = remaining < READ_PAGE_EVENTS ? (size_t)remaining : READ_PAGE_EVENTS;
+        int rc = args->command == EVS_CLI_READ_CATEGORY
+                     ? evs_category_read_across(client, args->target, cursor, page, &list)
+                 : args->command == EVS_CLI_READ_TYPE
+                     ? evs_type_read_across(client, args->target, cursor, page, &list)
+                     : evs_all_read_across(client, cursor, page, &list);
+        if (rc != 0) {
+            code = fail_evs(rc);
+            break;
+        }
+        for (size_t i = 0; i < list->count; i++)
+            if (scope->with_partition)
+                evs_cli_format_event_with_partition(&out, &list->events[i]);
+            else
+                evs_cli_format_event(&out, &list->events[i]);
+        int write_rc = write_out(&out);
+        out.len = 0;
+        size_t count = list->count;
+        int end = list->end_of_stream;
+        evs_event_list_free(list);
+        if (write_rc != 0) {
+            code = EVS_CLI_EXIT_OTHER;
+            break;
+        }
+        remaining -= count;
+        if (end || count == 0) /* a page is empty only at the end of every partition */
+            break;
+    }
+    evs_cli_buf_free(&out);
+    return code;
+}
+
+/* Pages through a stream (stream != NULL), $all, a category or an event type (by the
+ * command) of one partition, printing every event; across partitions by read_across. */
+static int read_events(evs_client *client, const evs_cli_args *args, const char *stream)
+{
+    evs_cli_scope scope;
+    int code = evs_cli_scope_open(client, args, &scope);
+    if (code != 0 || scope.across) {
+        if (code == 0)
+            code = read_across(client, args, &scope);
+        evs_cli_scope_free(&scope);
+        return code;
+    }
+    code = EVS_CLI_EXIT_OK;
     uint64_t remaining = args->limit ? args->limit : UINT64_MAX;
     uint64_t from = args->from;
     evs_direction direction = args->backwards ? EVS_BACKWARDS : EVS_FORWARDS;

@@ -37,7 +37,7 @@ static void string_member(evs_cli_buf *buf, const char *key, const char *value, 
         evs_cli_buf_puts(buf, "null");
 }
 
-void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event)
+static void format_event(evs_cli_buf *buf, const evs_event *event, int with_partition)
 {
     char created[40];
     evs_cli_format_time(event->created_us, created);
@@ -47,11 +47,23 @@ void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event)
     string_member(buf, "type", event->type, 0);
     evs_cli_buf_printf(buf, ",\"version\":%" PRIu64 ",\"position\":%" PRIu64, event->version,
                        event->position);
+    if (with_partition)
+        evs_cli_buf_printf(buf, ",\"partition\":%" PRId32, event->partition);
     string_member(buf, "created", created, 0);
     payload_member(buf, "data", event->data, event->data_len,
                    evs_cli_is_json_content_type(event->content_type));
     payload_member(buf, "metadata", event->metadata, event->metadata_len, 1);
     evs_cli_buf_puts(buf, "}\n");
+}
+
+void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event)
+{
+    format_event(buf, event, 0);
+}
+
+void evs_cli_format_event_with_partition(evs_cli_buf *buf, const evs_event *event)
+{
+    format_event(buf, event, 1);
 }
 
 void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *result)

@@ -14,6 +14,10 @@
  * empty. */
 void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event);
 
+/* The same with "partition" after "position", for lines of several partitions, where a
+ * position alone does not say which event it is. */
+void evs_cli_format_event_with_partition(evs_cli_buf *buf, const evs_event *event);
+
 /* {"stream","first_version","last_version","first_position","last_position","append_id",
  *  "duplicate"} for a successful append. */
 void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *result);

@@ -6,11 +6,16 @@
  * live events as they come while a long history is still written in large blocks. SIGINT
  * and SIGTERM only set a flag; the loop checks it at least every WAIT_SLICE_MS, closes the
  * subscription and exits 0 with everything printed so far flushed.
+ *
+ * Across partitions (cli_across.h) the subscription is one of EVS_PARTITION_ALL, and on
+ * every exit after it opened, the resume line goes to standard error once standard output
+ * is flushed: its vector is after the last event printed, never after one that was not.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_across.h"
 #include "cli_json.h"
 #include "cli_output.h"
 #include "cli_subscribe.h"
@@ -58,23 +63,37 @@ int evs_cli_subscribe(evs_client *client, const evs_cli_args *args)
     options.partition = args->partition;
     options.from = args->from;
     options.follow = !args->no_follow;
+    evs_cli_scope scope;
+    if ((code = evs_cli_scope_open(client, args, &scope)) != 0)
+        return code;
+    if (scope.across) {
+        options.partition = EVS_PARTITION_ALL;
+        options.from_positions = &scope.from;
+    }
 
     catch_signals();
     int rc = evs_subscription_open(client, &options, &sub);
-    if (rc != 0)
+    if (rc != 0) {
+        evs_cli_scope_free(&scope);
         return evs_cli_fail_evs(rc);
+    }
     int flushed = 1;
-    while (!interrupted) {
+    uint64_t printed = 0;
+    while (!interrupted && (args->count == 0 || printed < args->count)) {
         evs_event *event;
         /* Ask without waiting first: flush only when nothing more is ready. */
         rc = evs_subscription_next(sub, flushed ? WAIT_SLICE_MS : 0, &event);
         if (rc == 0) {
             out.len = 0;
-            evs_cli_format_event(&out, event);
+            if (scope.with_partition)
+                evs_cli_format_event_with_partition(&out, event);
+            else
+                evs_cli_format_event(&out, event);
             if (evs_cli_write(&out) != 0) {
                 code = EVS_CLI_EXIT_OTHER;
                 break;
             }
+            printed++;
             flushed = 0;
             continue;
         }
@@ -92,7 +111,10 @@ int evs_cli_subscribe(evs_client *client, const evs_cli_args *args)
         code = evs_cli_fail_evs(rc);
         break;
     }
+    if (scope.across && fflush(stdout) == 0)
+        evs_cli_print_resume(sub);
     evs_subscription_close(sub);
+    evs_cli_scope_free(&scope);
     evs_cli_buf_free(&out);
     return code;
 }

@@ -267,9 +267,9 @@ int evs_type_read(evs_client *client, const char *type, int32_t partition, uint6
 /* Where to go on in each partition: positions[p] for p in 0..count is the next position to
  * read or deliver in partition p (inclusive, as `from` is), or 0 for "not known": the first
  * event for a read, the subscription's own `from` for a subscription. Partitions at count
- * or beyond are not known either. The vector owns positions, allocated by the library
- * (malloc) and freed with evs_position_vector_free(); the struct itself is the caller's.
- * A zeroed struct ({NULL, 0}) is the empty vector: nothing known.
+ * or beyond are not known either. The vector owns positions, one block from malloc (the
+ * library's, or the caller's own), freed with evs_position_vector_free(); the struct
+ * itself is the caller's. A zeroed struct ({NULL, 0}) is the empty vector: nothing known.
  *
  * The text form, for saving and for the CLI, is "P:POS" for every partition, in partition
  * order, comma-separated: "0:13,1:41,2:8". */

@@ -1,7 +1,8 @@
 /*
  * test_cli_args.c - the `evstore` command line (adapter/cli/cli_args.c): commands, global
  * options before and after the command, defaults from the environment, expectation and
- * number parsing, the errors that give exit code 2, and the exit-code mapping.
+ * number parsing, position vectors, the errors that give exit code 2, and the exit-code
+ * mapping.
  */
 #include <setjmp.h> /* cmocka needs these first */
 #include <stdarg.h>
@@ -214,6 +215,40 @@ static void test_subscribe_and_index_reads(void **state)
                  "--backwards does not apply");
 }
 
+/* --from VECTOR, --partition and --count: where a read or subscription across partitions
+ * begins, and what it cannot be combined with. */
+static void test_position_vectors(void **state)
+{
+    evs_cli_args a;
+    char err[512];
+    assert_int_equal(PARSE(&a, err, "read-all", "--from", "0:13,1:41,2:8"), 0);
+    assert_string_equal(a.from_positions, "0:13,1:41,2:8");
+    assert_int_equal(a.from, 0);
+    assert_int_equal(a.partition_given, 0);
+    assert_int_equal(PARSE(&a, err, "subscribe", "--category", "Order", "--from=2:5",
+                           "--count", "40"),
+                     0);
+    assert_string_equal(a.from_positions, "2:5");
+    assert_int_equal(a.count, 40);
+    assert_int_equal(PARSE(&a, err, "read-type", "T", "--partition", "0"), 0);
+    assert_null(a.from_positions);
+    assert_int_equal(a.partition_given, 1); /* partition 0 given is not partition 0 unsaid */
+    assert_int_equal(PARSE(&a, err, "subscribe", "--all"), 0);
+    assert_int_equal(a.partition_given, 0);
+    assert_int_equal(a.count, 0);
+
+    expect_error(PARSE(&a, err, "read-all", "--from", "0:1", "--partition", "1"), err,
+                 "cannot be combined with --partition");
+    expect_error(PARSE(&a, err, "subscribe", "S-1", "--from", "0:1"), err, "not a stream");
+    expect_error(PARSE(&a, err, "read", "S-1", "--from", "0:1"), err, "not a stream");
+    expect_error(PARSE(&a, err, "read-all", "--from", "0:1,0:2"), err,
+                 "names partition 0 twice");
+    expect_error(PARSE(&a, err, "read-all", "--from", "0:x"), err, "is not PARTITION:POSITION");
+    expect_error(PARSE(&a, err, "subscribe", "--all", "--count", "0"), err, "--count");
+    expect_error(PARSE(&a, err, "read-all", "--count", "3"), err,
+                 "--count does not apply to read-all");
+}
+
 static void test_checkpoint_and_snapshot(void **state)
 {
     evs_cli_args a;
@@ -348,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup(test_other_commands, setup),
         cmocka_unit_test_setup(test_usage_errors, setup),
         cmocka_unit_test_setup(test_subscribe_and_index_reads, setup),
+        cmocka_unit_test_setup(test_position_vectors, setup),
         cmocka_unit_test_setup(test_checkpoint_and_snapshot, setup),
         cmocka_unit_test(test_expected_parse),
         cmocka_unit_test(test_u64_parse),
