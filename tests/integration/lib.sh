@@ -421,12 +421,13 @@ wait_caught_up() {
 
 # ---- the CLI ---------------------------------------------------------------------------
 
-# evs ARGS...: runs the CLI against the test's topic and projector p1 (or $EVS_PROJ), with
+# evs ARGS...: runs the CLI against the test's topic and projector p1 (or $EVS_PROJ, or the
+# comma-separated seed URLs $EVS_SEEDS when set), with
 # --timeout-ms $EVS_TIMEOUT_MS (default 30000: a projector restarted after kill -9 replays
 # what it had not written), bounded to 60 s in all. Sets RC, OUT, ERR; fails the test only if the CLI hangs.
 evs() {
   local url
-  url=$(proj_var "${EVS_PROJ:-p1}" URL)
+  url=${EVS_SEEDS:-$(proj_var "${EVS_PROJ:-p1}" URL)}
   RC=0
   timeout -k 5 60 "$CLI_BIN" --brokers "$BROKERS" --projector "$url" --topic "$TOPIC" \
     --timeout-ms "${EVS_TIMEOUT_MS:-30000}" "$@" \
