@@ -96,12 +96,13 @@ static long long query_number(const char *path, const char *name, long long def)
     return def;
 }
 
-/* Appends the event object of position `position` of partition p to out. */
+/* Writes the event object of position `position` of partition p into out. */
 static size_t event_json(char *out, size_t cap, int p, uint64_t position)
 {
     return (size_t)snprintf(out, cap,
-                            "{\"event_id\":\"5f0c2a3e-1b2c-4d5e-8f90-%04d%08llu\",\"stream\":\"S-%d\","
-                            "\"type\":\"T\",\"version\":%llu,\"position\":%llu,\"partition\":%d,"
+                            "{\"event_id\":\"5f0c2a3e-1b2c-4d5e-8f90-%04d%08llu\","
+                            "\"stream\":\"S-%d\",\"type\":\"T\",\"version\":%llu,"
+                            "\"position\":%llu,\"partition\":%d,"
                             "\"created_us\":5,\"content_type\":\"application/octet-stream\","
                             "\"data\":\"AAE=\",\"metadata\":\"\",\"correlation_id\":null,"
                             "\"causation_id\":null}",
