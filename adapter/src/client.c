@@ -156,11 +156,20 @@ int evs__client_home_request(evs_client *client, const char *method, const char 
                              const char *body, size_t body_len, long budget_ms,
                              evs_http_response *response)
 {
+    return evs__client_group_request(client, NULL, method, path, body, body_len, budget_ms,
+                                     response);
+}
+
+int evs__client_group_request(evs_client *client, const char *group, const char *method,
+                              const char *path, const char *body, size_t body_len,
+                              long budget_ms, evs_http_response *response)
+{
     evs_route_request request = {.method = method,
                                  .path = path,
                                  .body = body,
                                  .body_len = body_len,
                                  .partition = EVS_ROUTE_HOME,
+                                 .group = group,
                                  .verdict_wait_ms = -1,
                                  .budget_ms = budget_ms};
     return evs__router_request(client->router, &request, response);

@@ -20,10 +20,14 @@ evs_router *evs__client_router(const evs_client *client);
 /* The client's request timeout (evs_client_options.request_timeout_ms, defaulted). */
 int evs__client_request_timeout_ms(const evs_client *client);
 
-/* One request about no partition (status, checkpoints, snapshots, groups: router.h, R2)
- * taking at most budget_ms: evs__router_request with its return and ownership rules. */
+/* One request about no partition (status, checkpoints, snapshots: router.h, R2) taking at
+ * most budget_ms: evs__router_request with its return and ownership rules. */
 int evs__client_home_request(evs_client *client, const char *method, const char *path,
                              const char *body, size_t body_len, long budget_ms,
                              evs_http_response *response);
+/* The same for a request about consumer group `group`, sent to its coordinator (R6). */
+int evs__client_group_request(evs_client *client, const char *group, const char *method,
+                              const char *path, const char *body, size_t body_len,
+                              long budget_ms, evs_http_response *response);
 
 #endif /* EVS_CLIENT_INTERNAL_H */

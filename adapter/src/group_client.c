@@ -9,9 +9,9 @@
  *  - evs_group_ack and evs_group_nack, which send more than EVS_GROUP_POSITIONS_PER_CALL
  *    positions in several requests.
  * Group names follow stream-name rules and member ids are hex, so paths need no escaping.
- * Every request goes to the client's home projector (router.h, R2), which keeps the group;
- * when the home fails over, the next projector has its own groups (they are not replicated
- * yet), and a fetch there joins again on its 410.
+ * Every request goes to the projector that coordinates the group (router.h, R6): one at a
+ * time, chosen by Kafka. When it dies another takes the group over from the state topic;
+ * the members it knew are gone, so a fetch there joins again on its 410.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -74,12 +74,27 @@ static int answer_error(const evs_http_response *response, const char *what)
     return evs__http_error(status, response->body, response->body_len, what);
 }
 
-/* One request; 0 and the answer when its status is 2xx, else a code (the answer freed). */
+/* The group a path "/groups/NAME[/...][?...]" is about, into out (the limit's size + 1). */
+static const char *path_group(const char *path, char *out, size_t out_len)
+{
+    const char *name = path + strlen("/groups/");
+    size_t len = strcspn(name, "/?");
+    if (len >= out_len)
+        len = out_len - 1;
+    memcpy(out, name, len);
+    out[len] = 0;
+    return out;
+}
+
+/* One request to the group's coordinator; 0 and the answer when its status is 2xx, else a
+ * code (the answer freed). */
 static int request(evs_client *client, const char *method, const char *path, const char *body,
                    long timeout_ms, const char *what, evs_http_response *response)
 {
-    int rc = evs__client_home_request(client, method, path, body, body ? strlen(body) : 0,
-                                      timeout_ms, response);
+    char group[EVS_STREAM_NAME_MAX + 1];
+    int rc = evs__client_group_request(client, path_group(path, group, sizeof group), method,
+                                       path, body, body ? strlen(body) : 0, timeout_ms,
+                                       response);
     if (rc != 0)
         return rc;
     if (response->status < 200 || response->status > 299) {
@@ -379,9 +394,9 @@ int evs_group_fetch(evs_group_member *m, size_t max, int wait_ms, evs_group_batc
                  max, wait_ms);
         snprintf(what, sizeof what, "fetch of member %s of group %s", m->id, m->group);
         /* The long poll adds its wait to the usual request timeout. */
-        rc = evs__client_home_request(m->client, "GET", path, NULL, 0,
-                                      (long)evs__client_request_timeout_ms(m->client) + wait_ms,
-                                      &response);
+        rc = evs__client_group_request(m->client, m->group, "GET", path, NULL, 0,
+                                       (long)evs__client_request_timeout_ms(m->client) + wait_ms,
+                                       &response);
         if (rc != 0)
             return rc;
         if (response.status == 410 && attempt == 0) {

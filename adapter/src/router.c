@@ -39,6 +39,9 @@ typedef struct endpoint {
     int legacy;         /* answered 404 to /cluster: an older projector serving everything */
     int32_t *served;    /* when listed: the partitions it serves, sorted, no repeats */
     size_t served_count;
+    int32_t *coordinates; /* when listed: the state partitions whose consumer groups it
+                             coordinates, sorted (R6) */
+    size_t coordinated_count;
 } endpoint;
 
 struct evs_router {
@@ -50,6 +53,7 @@ struct evs_router {
     int endpoint_count;
     int seed_count;
     int32_t partitions; /* the topic's partition count from /cluster; 0 while unknown */
+    int32_t state_partitions; /* the state topic's, for consumer groups (R6); 0: unknown */
     int8_t *sticky;     /* invariant 4 */
     int home;
     int64_t refreshed_ms; /* when the last refresh began; 0 for never */
@@ -250,6 +254,7 @@ void evs__router_close(evs_router *r)
     for (int i = 0; i < r->endpoint_count; i++) {
         evs__http_close(r->endpoints[i].http);
         free(r->endpoints[i].served);
+        free(r->endpoints[i].coordinates);
     }
     free(r->sticky);
     free(r->written);
@@ -279,29 +284,40 @@ static void view_set_partitions(evs_router *r, int32_t partitions)
     r->partitions = partitions;
 }
 
-/* Fills e from one member object of /cluster; 0, or -1 when out of memory. */
-static int member_fill(endpoint *e, json_t *member, int32_t partitions)
+/* Parses member[name], a list of partitions below limit, into *out (sorted, no repeats;
+ * malloc'd) and *count; 0, or -1 when out of memory. */
+static int partition_list(json_t *member, const char *name, int32_t limit, int32_t **out,
+                          size_t *count)
 {
-    json_t *list = json_object_get(member, "partitions");
+    json_t *list = json_object_get(member, name);
     size_t n = json_is_array(list) ? json_array_size(list) : 0;
-    int32_t *served = malloc((n ? n : 1) * sizeof *served);
-    if (!served)
+    int32_t *parts = malloc((n ? n : 1) * sizeof *parts);
+    if (!parts)
         return -1;
-    size_t count = 0;
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(list, i);
-        if (json_is_integer(v) && json_integer_value(v) >= 0 &&
-            json_integer_value(v) < partitions)
-            served[count++] = (int32_t)json_integer_value(v);
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < limit)
+            parts[k++] = (int32_t)json_integer_value(v);
     }
-    qsort(served, count, sizeof *served, served_compare);
+    qsort(parts, k, sizeof *parts, served_compare);
     size_t unique = 0;
-    for (size_t i = 0; i < count; i++)
-        if (unique == 0 || served[unique - 1] != served[i])
-            served[unique++] = served[i];
-    free(e->served);
-    e->served = served;
-    e->served_count = unique;
+    for (size_t i = 0; i < k; i++)
+        if (unique == 0 || parts[unique - 1] != parts[i])
+            parts[unique++] = parts[i];
+    free(*out);
+    *out = parts;
+    *count = unique;
+    return 0;
+}
+
+/* Fills e from one member object of /cluster; 0, or -1 when out of memory. */
+static int member_fill(endpoint *e, json_t *member, int32_t partitions, int32_t state_partitions)
+{
+    if (partition_list(member, "partitions", partitions, &e->served, &e->served_count) < 0 ||
+        partition_list(member, "coordinates", state_partitions, &e->coordinates,
+                       &e->coordinated_count) < 0)
+        return -1;
     e->live = !json_is_false(json_object_get(member, "live")); /* absent: live */
     e->listed = 1;
     e->legacy = 0; /* invariant 3 */
@@ -322,6 +338,12 @@ static int view_apply(evs_router *r, int asked, const char *body, size_t body_le
     }
     int32_t partitions = (int32_t)json_integer_value(count);
     view_set_partitions(r, partitions);
+    json_t *state = json_object_get(root, "state_partitions"); /* absent: an older projector */
+    int32_t state_partitions = json_is_integer(state) && json_integer_value(state) > 0 &&
+                                       json_integer_value(state) <= EVS_CLIENT_PARTITIONS_MAX
+                                   ? (int32_t)json_integer_value(state)
+                                   : 0;
+    r->state_partitions = state_partitions;
     for (int i = 0; i < r->endpoint_count; i++)
         r->endpoints[i].listed = 0;
 
@@ -341,12 +363,12 @@ static int view_apply(evs_router *r, int asked, const char *body, size_t body_le
         int e = endpoint_find(r, url);
         if (e < 0 && endpoint_add(r, url, &e) != 0)
             continue; /* more members than EVS_CLIENT_PROJECTORS_MAX, or no memory */
-        member_fill(&r->endpoints[e], member, partitions);
+        member_fill(&r->endpoints[e], member, partitions, state_partitions);
     }
     /* The projector that answered knows itself by its id, maybe under another URL than the
      * one this client reached it by: that endpoint is the same member. */
     if (!r->endpoints[asked].listed && self_member)
-        member_fill(&r->endpoints[asked], self_member, partitions);
+        member_fill(&r->endpoints[asked], self_member, partitions, state_partitions);
     json_decref(root);
     return 0;
 }
@@ -515,13 +537,30 @@ static int32_t route_partition(const evs_router *r, const evs_route_attempt *a)
     return a->partition;
 }
 
+/* The live endpoint not in tried that the view says coordinates the group (R6), or -1. */
+static int coordinator_pick(const evs_router *r, const char *group, uint64_t tried)
+{
+    if (!group || r->state_partitions <= 0)
+        return -1;
+    int32_t k = evs_stream_partition(group, strlen(group), r->state_partitions);
+    for (int i = 0; i < r->endpoint_count; i++) {
+        const endpoint *e = &r->endpoints[i];
+        if (!(tried >> i & 1) && e->listed && e->live &&
+            bsearch(&k, e->coordinates, e->coordinated_count, sizeof k, served_compare))
+            return i;
+    }
+    return -1;
+}
+
 /* Picks under lock; the endpoint index or -1. */
 static int route_pick(evs_route_attempt *a, const char **url, evs_http **http)
 {
     evs_router *r = a->router;
     pthread_mutex_lock(&r->lock);
     a->resolved = route_partition(r, a);
-    int e = endpoint_pick(r, a->resolved, a->tried);
+    int e = coordinator_pick(r, a->group, a->tried);
+    if (e < 0)
+        e = endpoint_pick(r, a->resolved, a->tried);
     if (e >= 0) {
         *url = endpoint_url(&r->endpoints[e]);
         if (http)
@@ -641,6 +680,8 @@ int evs__router_request(evs_router *r, const evs_route_request *q, evs_http_resp
         return evs__set_error(EVS_ENOMEM, "out of memory preparing an HTTP request");
     int64_t wait_deadline_ms = now_ms() + (q->verdict_wait_ms > 0 ? q->verdict_wait_ms : 0);
     evs__route_begin(&a, r, q->partition, q->stream, q->budget_ms);
+    a.group = q->group;
+again:
     while (evs__route_next(&a, &url, &http)) {
         evs__http_response_free(response); /* the previous candidate's failover answer */
         attempt_path(&a, q, wait_deadline_ms, path, path_len);
@@ -662,6 +703,16 @@ int evs__router_request(evs_router *r, const evs_route_request *q, evs_http_resp
         last_rc = rc;
         if (rc != 0)
             snprintf(cause, sizeof cause, "%s", evs_last_error());
+    }
+    /* R6: every projector refused the group; one is being chosen to coordinate it. */
+    if (q->group && a.attempts > 0 && last_rc == 0 && response->status == 421 &&
+        now_ms() + EVS_ROUTE_GROUP_RETRY_MS < a.deadline_ms) {
+        struct timespec pause = {0, EVS_ROUTE_GROUP_RETRY_MS * 1000000L};
+        nanosleep(&pause, NULL);
+        a.tried = 0;
+        a.refreshed = 0;
+        a.failed = 1; /* refresh the view before the next pick */
+        goto again;
     }
     if (a.attempts == 0) {
         char about[64] = "the request";

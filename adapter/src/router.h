@@ -29,6 +29,13 @@
  *      The first endpoint that answers /cluster (200, or 404 for an older projector) ends
  *      a refresh.
  *
+ *  R6. A request about a consumer group goes first to the live member the view lists as
+ *      coordinating the group's state partition (Kafka's murmur2 of the group name modulo
+ *      the view's state_partitions), then as R2 says. When every candidate answers 421
+ *      (the group's coordinator is being chosen, a rebalance), the request waits
+ *      EVS_ROUTE_GROUP_RETRY_MS, refreshes the view and tries them all again, within its
+ *      budget.
+ *
  * Read-your-writes: the router keeps, for each partition, the highest offset of the
  * client's own appends whose verdict it learned (evs__router_note_verdict); a read about
  * partition P then carries token=P:O, which a projector answers only once it has written
@@ -52,6 +59,8 @@ typedef struct evs_router evs_router;
 
 /* The partition of a request about no partition (R2). */
 #define EVS_ROUTE_HOME (-1)
+/* The pause before a group request tries every projector again (R6). */
+#define EVS_ROUTE_GROUP_RETRY_MS 250
 
 /* Parses seed_list (comma-separated http:// or https:// URLs; blanks around each are
  * ignored, duplicates dropped) and opens the router. Connects nowhere. request_timeout_ms
@@ -89,6 +98,7 @@ typedef enum evs_route_outcome {
 typedef struct evs_route_attempt {
     evs_router *router;
     const char *stream; /* the stream the request is about (its partition), or NULL */
+    const char *group;  /* the consumer group it is about (R6), or NULL */
     int32_t partition;  /* else the partition it is about, or EVS_ROUTE_HOME */
     int32_t resolved;   /* the partition routed by at the last pick, or EVS_ROUTE_HOME */
     int64_t deadline_ms;
@@ -134,6 +144,7 @@ typedef struct evs_route_request {
     size_t body_len;
     int32_t partition;    /* the partition the request is about, or EVS_ROUTE_HOME */
     const char *stream;   /* or the stream whose partition it is about (partition unused) */
+    const char *group;    /* a consumer group's request: its name (R6), else NULL */
     int read;             /* a read: add the read-your-writes token */
     int verdict_wait_ms;  /* >= 0: a verdict wait; the query gets timeout_ms = the rest of
                              this wait, and a 504 fails over. -1: not one */
