@@ -43,6 +43,7 @@ packages=(
                          # Recommends of clang, and recommends are not installed here
   kcat   # command-line Kafka client, handy for poking at the broker
   curl   # projector health checks in deploy/projector.sh
+  rocksdb-tools  # ldb: integration.state edits a store the way an older version left it
 )
 
 # Java 17+ runs the broker: only install a JRE when no suitable java is on PATH.

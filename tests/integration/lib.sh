@@ -162,6 +162,7 @@ it_cleanup() {
     if [[ -z "${EVS_IT_KEEP:-}" ]]; then
       "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC" >/dev/null 2>&1 || true
       "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC.members" >/dev/null 2>&1 || true
+      "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC.state" >/dev/null 2>&1 || true
       rm -rf "$T"
     fi
     log "PASS ($IT_CHECKS checks)"
