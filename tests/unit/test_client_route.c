@@ -19,7 +19,10 @@
  *    subscription) carry token=P:O, and reads of other partitions none;
  *  - a subscription whose first projector answers 503 opens on the next, and one whose
  *    connection drops resumes on another replica after the last event it received;
- *  - one URL of an older projector (404 to /cluster) works as before.
+ *  - one URL of an older projector (404 to /cluster) works as before;
+ *  - a consumer group's request goes to the member listed as coordinating its state
+ *    partition, even when another is the home, and one that every member refuses with 421
+ *    (a coordinator being chosen) is tried again until one takes it.
  */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h> /* cmocka needs these first */
@@ -69,6 +72,8 @@ typedef struct fake {
     int verdict_status;   /* verdicts: 200, 503, 504 or ANSWER_CLOSE */
     int status_status;    /* /status: 200 or 503 */
     int subscribe_status; /* subscriptions: 200, 503 or a SUBSCRIBE_* mode */
+    int group_status;     /* /groups/...: 200 or 421 (not the coordinator) */
+    int group_requests;
     long last_event_id;   /* the Last-Event-ID of the latest request, 0 if none */
     int cluster_requests;
     int requests;         /* every request but /cluster */
@@ -177,6 +182,9 @@ static int fake_answer(fake *f, int fd, const char *path)
     snprintf(cluster_text, sizeof cluster_text, "%s", f->cluster);
     int read_status = f->read_status, verdict_status = f->verdict_status;
     int status_status = f->status_status, subscribe_status = f->subscribe_status;
+    int group_status = f->group_status;
+    if (strncmp(path, "/groups/", 8) == 0)
+        f->group_requests++;
     pthread_mutex_unlock(&f->lock);
 
     if (cluster)
@@ -221,6 +229,15 @@ static int fake_answer(fake *f, int fd, const char *path)
                  "\"data\":\"AAE=\",\"metadata\":\"\",\"correlation_id\":null,"
                  "\"causation_id\":null}]}",
                  f->port);
+        return send_json(fd, 200, body);
+    }
+    if (strncmp(path, "/groups/", 8) == 0) {
+        if (group_status == 421)
+            return send_json(fd, 421,
+                             "{\"error\":\"this projector does not coordinate consumer group "
+                             "billing\",\"error_type\":\"not_coordinator\",\"group\":"
+                             "\"billing\"}");
+        snprintf(body, sizeof body, "{\"name\":\"billing\",\"server\":%d}", f->port);
         return send_json(fd, 200, body);
     }
     if (strcmp(path, "/status") == 0) {
@@ -844,6 +861,78 @@ static void test_subscription_reconnects_to_another_replica(void **state)
     fake_stop(f[1]);
 }
 
+typedef struct flip {
+    fake *f;
+    int after_ms;
+} flip;
+
+/* Makes f answer its group requests after after_ms (a coordinator chosen at last). */
+static void *flip_group_status(void *arg)
+{
+    flip *x = arg;
+    struct timespec pause = {x->after_ms / 1000, (x->after_ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+    fake_set(x->f, &x->f->group_status, 200);
+    return NULL;
+}
+
+static int group_requests(fake *f)
+{
+    pthread_mutex_lock(&f->lock);
+    int n = f->group_requests;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+static void test_group_requests_go_to_the_coordinator(void **state)
+{
+    fake *f[2];
+    replicas_start(f);
+    /* m1 coordinates every state partition; m0, the first seed (so the home), none. */
+    char members[1024];
+    snprintf(members, sizeof members,
+             "{\"id\":\"m0\",\"url\":\"%s\",\"partitions\":[0,1,2],\"applied\":{},"
+             "\"coordinates\":[],\"live\":true,\"heartbeat_age_ms\":10,\"state\":\"running\"},"
+             "{\"id\":\"m1\",\"url\":\"%s\",\"partitions\":[0,1,2],\"applied\":{},"
+             "\"coordinates\":[0,1,2,3,4,5,6,7],\"live\":true,\"heartbeat_age_ms\":10,"
+             "\"state\":\"running\"}",
+             f[0]->url, f[1]->url);
+    for (int i = 0; i < 2; i++) {
+        pthread_mutex_lock(&f[i]->lock);
+        snprintf(f[i]->cluster, sizeof f[i]->cluster,
+                 "{\"topic\":\"" TOPIC "\",\"partitions\":%d,\"state_partitions\":8,"
+                 "\"self\":\"m%d\",\"lease_ms\":6000,\"members\":[%s]}",
+                 PARTITIONS, i, members);
+        pthread_mutex_unlock(&f[i]->lock);
+    }
+    fake_set(f[0], &f[0]->group_status, 421);
+    fake_set(f[1], &f[1]->group_status, 200);
+    evs_client *client = replicas_client(f);
+    char *json = NULL, expected[96];
+    assert_int_equal(evs_client_status(client, &json), 0); /* the home: m0 */
+    free(json);
+    snprintf(expected, sizeof expected, "{\"name\":\"billing\",\"server\":%d}", f[1]->port);
+    assert_int_equal(evs_group_status(client, "billing", &json), 0);
+    assert_string_equal(json, expected);
+    free(json);
+    assert_int_equal(group_requests(f[0]), 0); /* the coordinator first, not the home */
+
+    /* Both refuse for 600 ms (a rebalance): the request waits and gets the answer. */
+    fake_set(f[1], &f[1]->group_status, 421);
+    flip x = {f[1], 600};
+    pthread_t t;
+    pthread_create(&t, NULL, flip_group_status, &x);
+    int before = group_requests(f[1]);
+    assert_int_equal(evs_group_status(client, "billing", &json), 0);
+    assert_string_equal(json, expected);
+    free(json);
+    pthread_join(t, NULL);
+    assert_true(group_requests(f[1]) >= before + 2);
+    evs_client_close(client);
+    fake_stop(f[0]);
+    fake_stop(f[1]);
+}
+
 static void test_one_url_of_an_older_projector(void **state)
 {
     fake *f = fake_start(); /* cluster "": /cluster answers 404 */
@@ -882,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_reads_carry_the_token_of_own_appends),
         cmocka_unit_test(test_subscription_reconnects_to_another_replica),
         cmocka_unit_test(test_one_url_of_an_older_projector),
+        cmocka_unit_test(test_group_requests_go_to_the_coordinator),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
