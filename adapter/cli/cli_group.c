@@ -36,8 +36,7 @@ const char EVS_CLI_GROUP_USAGE[] =
     "  group delete NAME          deletes the group, its progress and parked events\n"
     "\n"
     "Global options: --projector URLS (env EVSTORE_PROJECTOR; one URL or comma-separated\n"
-    "seeds: the group lives in the first projector that answers, and is not replicated to\n"
-    "the others), --timeout-ms N; --brokers and --topic are accepted and not used. Exit\n"
+    "seeds: each request goes to the projector that coordinates the group), --timeout-ms N; --brokers and --topic are accepted and not used. Exit\n"
     "codes: 0 ok, 2 bad usage or a setting the group refuses, 5 projector unavailable, 6 no\n"
     "such group, 1 anything else.\n";
 

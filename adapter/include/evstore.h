@@ -122,9 +122,10 @@ void evs_client_options_init(evs_client_options *options);
  *    or behind the client's own writes: see "Read your writes") or 421 (does not serve the
  *    partition) hands the request to the next candidate, invisibly to the caller, within
  *    the call's own timeout. Any other answer (found, not found, refused, ...) is final.
- * Checkpoints, snapshots and consumer-group progress are kept by each projector for now,
- * not replicated: when the home projector fails over, they are asked of one that may not
- * have them.
+ * Checkpoints, snapshots and consumer groups are saved in Kafka (the state topic) and
+ * every projector has them, so any home answers for them; a consumer group's requests go
+ * to the one projector that coordinates the group (Kafka's group protocol chooses it), and
+ * wait for the next one while Kafka chooses it after a failure.
  *
  * Read your writes. The client remembers, per partition, the highest offset of its own
  * appends whose verdict it learned; a later read of that partition (stream reads, $all,
@@ -443,9 +444,9 @@ void evs_subscription_close(evs_subscription *subscription);
 /* ---- Checkpoints -------------------------------------------------------------------- */
 /* A checkpoint is a named position kept by the projector, for a subscriber to resume from
  * after a restart. Names follow the rules of stream names. Checkpoints survive projector
- * restarts and rebuilds. They are kept by the client's home projector (evs_client_open)
- * and not replicated yet: after a failover of the home they are asked of another projector,
- * which may not have them. */
+ * restarts and rebuilds. A save goes to the state topic in Kafka and returns once the
+ * projector that took it has applied it; every other projector applies it moments later,
+ * and a projector that lost its disk gets them back from the topic. */
 
 /* Saves (creates or overwrites) checkpoint name at position. */
 int evs_checkpoint_save(evs_client *client, const char *name, uint64_t position);
@@ -461,8 +462,8 @@ int evs_checkpoint_delete(evs_client *client, const char *name);
  * the projector as opaque bytes with a content type and a schema version. Loading the
  * latest snapshot, then reading the stream from its version + 1, gives the same state as
  * reading the whole stream. The projector keeps the latest few snapshots of each stream.
- * Like checkpoints, snapshots go to the client's home projector and are kept per projector
- * (not replicated yet), so after a failover of the home a load may find none. */
+ * Like checkpoints, snapshots are saved in the state topic, so every projector serving the
+ * stream's partition has them. */
 
 typedef struct evs_snapshot {
     char *stream;
@@ -514,10 +515,12 @@ int evs_client_status(evs_client *client, char **json_out);
  *    events go to the others.
  *  - The group's checkpoint (every event below it is acked or parked) is stored by the
  *    projector and survives its restarts; events that were in flight are delivered again.
- *  - Groups live in the client's home projector (evs_client_open) and are not replicated
- *    yet: after a failover of the home, a group's requests reach a projector that may not
- *    have the group or its progress (EVS_ENOT_FOUND), so give every member of a group the
- *    same projector URL first.
+ *  - A group's definition and progress are saved in the state topic; one projector at a
+ *    time coordinates the group (it holds the members and deliveries), chosen by Kafka's
+ *    consumer-group protocol, and the client sends it the group's requests. When it dies,
+ *    another takes the group over after Kafka's session timeout (6 s): calls meanwhile
+ *    wait within their timeout, members join again by themselves on their next fetch, and
+ *    events that were in flight are delivered again.
  * Group names follow the rules of stream names. */
 
 typedef struct evs_group_options {

@@ -5,7 +5,7 @@
  * A checkpoint name follows the rules of stream names, whose alphabet needs no escaping in
  * a URL path, and is checked here so that a bad name fails with EVS_EINVAL before any
  * request. Checkpoints belong to no partition: they go to the client's home projector
- * (router.h, R2), which keeps them in its own store (they are not replicated yet).
+ * (router.h, R2), which saves them in the state topic that every projector applies.
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -9,7 +9,8 @@
  * so evs_snapshot_free() is a single free().
  *
  * Snapshots go to the client's home projector (router.h, R2; one that does not serve the
- * stream's partition answers 421 and the next is asked); each projector keeps its own.
+ * stream's partition answers 421 and the next is asked), which saves them in the state
+ * topic that every projector applies.
  */
 #include <inttypes.h>
 #include <stdio.h>
