@@ -122,11 +122,14 @@ def report(runs, meta, out):
       "histogram (a value is at most 1.6 % above the true one). Kafka ceiling latency: from "
       "produce to the delivery report.\n\n")
 
+    replicas(runs, out)
     w("### Every run\n\n")
     w("| run | count | seconds | ops/s | events/s | p50 µs | p95 µs | p99 µs | p99.9 µs "
       "| max µs | conflicts | errors |\n")
     w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
     for (system, workload), run in sorted(runs.items(), key=order_key):
+        if run.get("bench", "").startswith("cluster-") or run.get("bench") == "replica-join":
+            continue  # in the replicas table
         if workload == "r1" and run.get("bench") == "kafka-ceiling":
             # The consumer side of the ceiling's W4 run: its reading, not its producing.
             run = {"records": run.get("consume_records"), "seconds": run.get("consume_seconds"),
@@ -151,6 +154,48 @@ def report(runs, meta, out):
               "durability"):
         if meta.get(k):
             w(f"- {k}: {meta[k]}\n")
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    return None if n == 0 else (v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2)
+
+
+def replicas(runs, out):
+    """C1, R3, J1 and K1: checkpoint saves, reads over one and two replicas, a replica
+    joining the filled topic, and the stall of a replica kill (run.sh, replica_runs)."""
+    ev = {workload: run for (system, workload), run in runs.items() if system == "evstore"}
+    kills = [run for key, run in sorted(ev.items()) if key.startswith("k1-")]
+    if not any(k in ev for k in ("c1-checkpoint", "r3-1-replica", "j1")) and not kills:
+        return
+    w = out.write
+    w("### Replicas\n\n| run | number |\n| --- | --- |\n")
+    c1 = ev.get("c1-checkpoint")
+    if c1:
+        w(f"| C1: checkpoint save through the state topic (one Kafka transaction, applied "
+          f"before the answer), {fmt_int(c1.get('count'))} one at a time | p50 "
+          f"{c1['p50_ms']:.2f} ms, p99 {c1['p99_ms']:.2f} ms, max {c1['max_ms']:.1f} ms |\n")
+    for key, title in (("r3-1-replica", "1 replica"), ("r3-2-replicas", "2 replicas")):
+        r = ev.get(key)
+        if r:
+            w(f"| R3: reads of 100 events, {r['readers']} readers, {title} | "
+              f"{fmt_int(r['reads_per_s'])} reads/s ({fmt_int(r['events_per_s'])} events/s), "
+              f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, {r['errors']} errors |\n")
+    j1 = ev.get("j1")
+    if j1:
+        w(f"| J1: a new replica joins the topic of {fmt_int(j1.get('events'))} events: time "
+          f"until it serves all of it | {j1['seconds']} s ({fmt_int(j1.get('events_per_s'))} "
+          f"events/s) |\n")
+    if kills:
+        a = [k["max_append_ms"] for k in kills]
+        r = [k["max_read_ms"] for k in kills]
+        failed = sum(k["failed_appends"] + k["failed_reads"] for k in kills)
+        w(f"| K1: kill -9 of a replica under load (2 writers, 2 readers knowing both), "
+          f"{len(kills)} kills: longest append | p50 {median(a):.0f} ms, max {max(a):.0f} ms |\n")
+        w(f"| K1: longest read | p50 {median(r):.0f} ms, max {max(r):.0f} ms |\n")
+        w(f"| K1: failed calls seen by the clients | {failed} |\n")
+    w("\n")
 
 
 def order_key(item):

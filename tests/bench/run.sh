@@ -45,6 +45,8 @@
 #                                             the page cache; fsync left to the OS)
 #   EVSTORE_BENCH_SYSTEMS           [evstore kafka postgresql]  which of the three to run
 #   EVSTORE_BENCH_REBUILD           [1]       0: no B1
+#   EVSTORE_BENCH_REPLICAS          [1]       0: no replica runs (C1, R3, J1, K1)
+#   EVSTORE_BENCH_KILLS             [5]       replica kills in K1
 #   EVSTORE_BENCH_KEEP              [0]       1: keep the topic, the projector's state and logs
 #   EVSTORE_BENCH_OUT               [<repo>/build/bench]
 #   EVSTORE_BENCH_NO_BUILD          [0]       1: use the binaries already in build/bin
@@ -70,11 +72,13 @@ sub_rate="${EVSTORE_BENCH_SUB_RATE:-1000}"
 kafka_fsync="${EVSTORE_BENCH_KAFKA_FSYNC:-1}"
 systems="${EVSTORE_BENCH_SYSTEMS:-evstore kafka postgresql}"
 rebuild="${EVSTORE_BENCH_REBUILD:-1}"
+replicas="${EVSTORE_BENCH_REPLICAS:-1}"
+kills="${EVSTORE_BENCH_KILLS:-5}"
 keep="${EVSTORE_BENCH_KEEP:-0}"
 out_dir="${EVSTORE_BENCH_OUT:-$build/bench}"
 
 for v in prefill latency_count throughput_count streams w4_count read_count sub_count sub_rate \
-  kafka_fsync rebuild; do
+  kafka_fsync rebuild replicas kills; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 for s in $systems; do
@@ -120,6 +124,15 @@ stop_projector() {
   projector_pid=""
 }
 
+# The second replica of the replica runs (J1, R3, K1): its own port and state.
+replica_pid=""
+stop_replica() {
+  [[ -n "$replica_pid" ]] || return 0
+  kill -TERM "$replica_pid" 2>/dev/null || true
+  wait "$replica_pid" 2>/dev/null || true
+  replica_pid=""
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -128,12 +141,15 @@ cleanup() {
     wait "$bench_pid" 2>/dev/null || true
   fi
   stop_projector
+  stop_replica
   if [[ "$keep" == 1 ]]; then
     say "kept topic $topic and $work (EVSTORE_BENCH_KEEP=1)"
   else
     if [[ -n "$topic_used" ]]; then
-      bash "$repo/deploy/kafka.sh" topics --delete --topic "$topic" >/dev/null 2>&1 ||
-        say "could not delete topic $topic (delete it by hand if it matters)"
+      for t in "$topic" "$topic.members" "$topic.state"; do
+        bash "$repo/deploy/kafka.sh" topics --delete --topic "$t" >/dev/null 2>&1 ||
+          say "could not delete topic $t (delete it by hand if it matters)"
+      done
     fi
     if ((rc != 0)) && [[ -d "$work" ]]; then
       # Keep the projector logs of a failed run where the report would have gone.
@@ -157,7 +173,7 @@ trap 'exit 143' TERM
 
 # ---- build, broker ----------------------------------------------------------------------
 
-targets=(evs_bench evstore-projector)
+targets=(evs_bench evs_bench_cluster evstore-projector)
 if wants postgresql; then
   # PostgreSQL's server and libpq come from Debian; pg.sh installs them when missing (before
   # cmake runs, so that it finds libpq and builds pg_bench).
@@ -291,6 +307,87 @@ fill_appends=$(((prefill + 99) / 100))
 zipf_args=(--max-retries 1000 --max-errors 100000)
 started_all="$(now)"
 
+# ---- replicas ---------------------------------------------------------------------------
+
+replica_port="$(pick_port)"
+replica_url="http://127.0.0.1:$replica_port"
+replica_state="$work/replica"
+
+start_replica() {
+  "$bin/evstore-projector" --brokers "$brokers" --topic "$topic" --data-dir "$replica_state" \
+    --http "127.0.0.1:$replica_port" >>"$work/replica.log" 2>&1 &
+  replica_pid=$!
+}
+
+# caught_up URL END: 0 once the projector at URL is healthy and has applied offset END.
+caught_up() {
+  local next
+  curl -sf -o /dev/null --max-time 2 "$1/health" || return 1
+  next="$({ curl -sf --max-time 5 "$1/status" || true; } | { grep -o '"next_offset":[0-9]*' || true; } |
+    head -n1 | cut -d: -f2)"
+  [[ -n "$next" ]] && ((next >= $2))
+}
+
+# wait_caught_up URL END PID WHAT: waits (at most 30 minutes) for caught_up.
+wait_caught_up() {
+  local deadline=$((SECONDS + 1800))
+  until caught_up "$1" "$2"; do
+    kill -0 "$3" 2>/dev/null || die "$4 exited (log in $work)"
+    ((SECONDS < deadline)) || die "$4 did not catch up in 30 minutes"
+    sleep 0.1
+  done
+}
+
+# C1, R3, J1 and K1 (tests/bench/README.md): checkpoint saves through the state topic;
+# reads with one replica; a second replica joining the filled topic; reads with two; and
+# K1: a replica killed (kill -9, one then the other) while clients knowing both append and
+# read, the stall they see each time.
+replica_runs() {
+  run_bench evs_bench_cluster evstore/c1-checkpoint checkpoints --count 1000
+  run_bench evs_bench_cluster evstore/r3-1-replica reads --readers 8 --seconds 10 \
+    --streams 1000 --prefix Fill-
+  local end t0 join_s events rate
+  end="$(status_field next_offset)"
+  events="$(status_field last_position)"
+  say "--- evstore/j1: a second replica joins at offset $end ($events events)"
+  t0="$(now)"
+  start_replica
+  wait_caught_up "$replica_url" "$end" "$replica_pid" "the joining replica"
+  join_s="$(elapsed "$t0" "$(now)")"
+  rate="$(awk -v e="$events" -v s="$join_s" 'BEGIN { printf "%.1f", (s > 0 ? e / s : 0) }')"
+  printf '{"bench":"replica-join","label":"evstore/j1","topic":"%s","records":%s,"events":%s,"seconds":%s,"events_per_s":%s,"errors":{},"completed":true}\n' \
+    "$topic" "$end" "$events" "$join_s" "$rate" >>"$jsonl"
+  say "evstore/j1: serving after $join_s s ($rate events/s)"
+  run_bench evs_bench_cluster evstore/r3-2-replicas --projector "$projector_url,$replica_url" \
+    reads --readers 8 --seconds 10 --streams 1000 --prefix Fill-
+  local k victim out
+  for ((k = 1; k <= kills; k++)); do
+    out="$work/stall.$k.out"
+    victim=$((k % 2 ? 2 : 1)) # the joined replica first, then the first one, in turn
+    say "--- evstore/k1 kill $k of $kills: replica $victim, under load"
+    "$bin/evs_bench_cluster" --projector "$projector_url,$replica_url" --label "evstore/k1-$k" \
+      stall --seconds 10 --writers 2 --readers 2 --streams 1000 --prefix Stall- >"$out" &
+    bench_pid=$!
+    sleep 4
+    if ((victim == 2)); then kill -KILL "$replica_pid"; wait "$replica_pid" 2>/dev/null || true
+    else kill -KILL "$projector_pid"; wait "$projector_pid" 2>/dev/null || true; fi
+    wait "$bench_pid" || { cat "$out" >&2; die "the stall run failed"; }
+    bench_pid=""
+    grep -v '^{"bench"' "$out" >&2 || true
+    grep '^{"bench"' "$out" >>"$jsonl"
+    end="$(curl -sf --max-time 5 "$([[ $victim == 2 ]] && echo "$projector_url" || echo "$replica_url")/status" |
+      grep -o '"next_offset":[0-9]*' | head -n1 | cut -d: -f2)"
+    if ((victim == 2)); then
+      start_replica
+      wait_caught_up "$replica_url" "$end" "$replica_pid" "the restarted replica"
+    else
+      start_projector "$work/projector.log"
+      wait_caught_up "$projector_url" "$end" "$projector_pid" "the restarted projector"
+    fi
+  done
+  stop_replica
+}
+
 # ---- evstore ----------------------------------------------------------------------------
 
 if wants evstore; then
@@ -334,6 +431,10 @@ if wants evstore; then
   fi
   run_bench evs_bench evstore/r1 read-all --limit 1000 --progress
   run_bench evs_bench evstore/r1-subscription catch-up --progress
+
+  if [[ "$replicas" != 0 ]]; then
+    replica_runs
+  fi
 
   if [[ "$rebuild" != 0 ]]; then
     end_offset="$(status_field next_offset)"
