@@ -32,8 +32,10 @@ int evs_cli_scope_open(evs_client *client, const evs_cli_args *args, evs_cli_sco
         evs_position_vector *v = &scope->from;
         if (v->count < partitions) {
             uint64_t *grown = realloc(v->positions, (size_t)partitions * sizeof *grown);
-            if (!grown)
+            if (!grown) {
+                evs_cli_scope_free(scope);
                 return evs_cli_fail(EVS_CLI_EXIT_OTHER, "out of memory");
+            }
             for (int32_t p = v->count; p < partitions; p++)
                 grown[p] = 0;
             v->positions = grown;

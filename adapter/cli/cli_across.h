@@ -23,8 +23,9 @@ typedef struct evs_cli_scope {
 
 /* Decides the scope of args (asking the client for the topic's partition count when it
  * matters) into *scope. A client that cannot learn the count is taken to have one
- * partition, so the request itself reports why the projector cannot be reached. Returns 0,
- * or an exit code after printing the failure. */
+ * partition, so the request itself reports why the projector cannot be reached. Returns 0
+ * (then free it with evs_cli_scope_free), or an exit code after printing the failure (then
+ * nothing is left to free). */
 int evs_cli_scope_open(evs_client *client, const evs_cli_args *args, evs_cli_scope *scope);
 
 void evs_cli_scope_free(evs_cli_scope *scope);

@@ -162,63 +162,27 @@ done:
     return code;
 }
 
-/* Pages through $all, a category or an event type (by the command) across every
- * partition from scope->from (cli_across.h), printing every event with its partition when
- * there are several. */
-static int read_across(evs_client *client, const evs_cli_args *args, evs_cli_scope *scope)
+/* Reads the next page of $all, a category or an event type (by the command) across every
+ * partition from cursor, which it moves on (evstore.h, "Across partitions"). */
+static int read_page_across(evs_client *client, const evs_cli_args *args,
+                            evs_position_vector *cursor, size_t page, evs_event_list **list)
 {
-    int code = EVS_CLI_EXIT_OK;
-    uint64_t remaining = args->limit ? args->limit : UINT64_MAX;
-    evs_position_vector *cursor = &scope->from;
-    evs_cli_buf out = {0};
-
-    while (remaining > 0) {
-        evs_event_list *list = NULL;
-        size_t page = remaining < READ_PAGE_EVENTS ? (size_t)remaining : READ_PAGE_EVENTS;
-        int rc = args->command == EVS_CLI_READ_CATEGORY
-                     ? evs_category_read_across(client, args->target, cursor, page, &list)
-                 : args->command == EVS_CLI_READ_TYPE
-                     ? evs_type_read_across(client, args->target, cursor, page, &list)
-                     : evs_all_read_across(client, cursor, page, &list);
-        if (rc != 0) {
-            code = fail_evs(rc);
-            break;
-        }
-        for (size_t i = 0; i < list->count; i++)
-            if (scope->with_partition)
-                evs_cli_format_event_with_partition(&out, &list->events[i]);
-            else
-                evs_cli_format_event(&out, &list->events[i]);
-        int write_rc = write_out(&out);
-        out.len = 0;
-        size_t count = list->count;
-        int end = list->end_of_stream;
-        evs_event_list_free(list);
-        if (write_rc != 0) {
-            code = EVS_CLI_EXIT_OTHER;
-            break;
-        }
-        remaining -= count;
-        if (end || count == 0) /* a page is empty only at the end of every partition */
-            break;
-    }
-    evs_cli_buf_free(&out);
-    return code;
+    if (args->command == EVS_CLI_READ_CATEGORY)
+        return evs_category_read_across(client, args->target, cursor, page, list);
+    if (args->command == EVS_CLI_READ_TYPE)
+        return evs_type_read_across(client, args->target, cursor, page, list);
+    return evs_all_read_across(client, cursor, page, list);
 }
 
 /* Pages through a stream (stream != NULL), $all, a category or an event type (by the
- * command) of one partition, printing every event; across partitions by read_across. */
+ * command), printing every event: of one partition, or across partitions from scope.from
+ * (cli_across.h), with each line's partition when the topic has several. */
 static int read_events(evs_client *client, const evs_cli_args *args, const char *stream)
 {
     evs_cli_scope scope;
     int code = evs_cli_scope_open(client, args, &scope);
-    if (code != 0 || scope.across) {
-        if (code == 0)
-            code = read_across(client, args, &scope);
-        evs_cli_scope_free(&scope);
+    if (code != 0)
         return code;
-    }
-    code = EVS_CLI_EXIT_OK;
     uint64_t remaining = args->limit ? args->limit : UINT64_MAX;
     uint64_t from = args->from;
     evs_direction direction = args->backwards ? EVS_BACKWARDS : EVS_FORWARDS;
@@ -227,7 +191,8 @@ static int read_events(evs_client *client, const evs_cli_args *args, const char 
     while (remaining > 0) {
         evs_event_list *list = NULL;
         size_t page = remaining < READ_PAGE_EVENTS ? (size_t)remaining : READ_PAGE_EVENTS;
-        int rc = stream ? evs_stream_read(client, stream, from, page, direction, &list)
+        int rc = scope.across ? read_page_across(client, args, &scope.from, page, &list)
+                 : stream     ? evs_stream_read(client, stream, from, page, direction, &list)
                  : args->command == EVS_CLI_READ_CATEGORY
                      ? evs_category_read(client, args->target, args->partition, from, page, &list)
                  : args->command == EVS_CLI_READ_TYPE
@@ -238,7 +203,10 @@ static int read_events(evs_client *client, const evs_cli_args *args, const char 
             break;
         }
         for (size_t i = 0; i < list->count; i++)
-            evs_cli_format_event(&out, &list->events[i]);
+            if (scope.with_partition)
+                evs_cli_format_event_with_partition(&out, &list->events[i]);
+            else
+                evs_cli_format_event(&out, &list->events[i]);
         int write_rc = write_out(&out);
         out.len = 0;
         size_t count = list->count;
@@ -250,8 +218,10 @@ static int read_events(evs_client *client, const evs_cli_args *args, const char 
             break;
         }
         remaining -= count;
-        if (end || count == 0)
+        if (end || count == 0) /* across partitions: empty only at the end of every one */
             break;
+        if (scope.across) /* the cursor moved on in the page's partition */
+            continue;
         /* Stop rather than loop if the projector's `next` does not move on. */
         if (direction == EVS_FORWARDS && next <= from)
             break;
@@ -260,6 +230,7 @@ static int read_events(evs_client *client, const evs_cli_args *args, const char 
         from = next;
     }
     evs_cli_buf_free(&out);
+    evs_cli_scope_free(&scope);
     return code;
 }
 
