@@ -90,8 +90,9 @@ static int print_hash(const char *dir)
     return 0;
 }
 
-/* Stops what started, in reverse order; each stop accepts what never started. Leaving the
- * coordinators' group first hands this projector's consumer groups to the others at once. */
+/* Stops what started, in reverse order; each stop accepts what never started. The
+ * coordination consumer first: it drops the consumer groups this projector runs, so that
+ * nothing of theirs is written after the stop began. */
 static void shut_down(evs_http_server *http)
 {
     evs_coordinator_stop(&projector);

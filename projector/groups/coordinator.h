@@ -43,8 +43,10 @@ typedef struct evs_coordinator evs_coordinator;
  * p->coordinator. Returns 0, or -1 with the reason in err. */
 int evs_coordinator_start(evs_projector *p, char *err, size_t err_len);
 
-/* Leaves the Kafka group (the others take this projector's partitions over at once), stops
- * the thread and frees everything. p->coordinator NULL is allowed. */
+/* Closes the consumer (its revocation drops the groups held here), stops the thread and
+ * frees everything. A static member sends Kafka no leave: the others take its partitions
+ * over after the session timeout, unless it comes back with the same member id first.
+ * p->coordinator NULL is allowed. */
 void evs_coordinator_stop(evs_projector *p);
 
 /* Whether this projector coordinates state partition `partition` and is ready to (K1: the
