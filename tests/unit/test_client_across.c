@@ -31,8 +31,6 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -51,50 +49,13 @@ static const uint64_t EVENTS[PARTITIONS] = {7, 0, 12}; /* partition 1 has none *
 /* ---- The fake shards ------------------------------------------------------------------ */
 
 typedef struct shard {
-    int listen_fd;
-    int port;
-    char url[64];
-    pthread_t thread;
-    atomic_int open_connections;
+    test_http_server server;
     int serves[PARTITIONS];
     char cluster[1024];
     atomic_int history_delay_ms; /* before a subscription's history */
     atomic_int not_served;       /* 421 answers given */
     atomic_int subscriptions[PARTITIONS];
 } shard;
-
-static int send_all(int fd, const char *bytes, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        ssize_t n = send(fd, bytes + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0)
-            return -1;
-        off += (size_t)n;
-    }
-    return 0;
-}
-
-/* Sends a JSON answer with its length; 0, or -1 when the client is gone. */
-static int send_json(int fd, int status, const char *body)
-{
-    char head[256];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d Fake\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n",
-                     status, strlen(body));
-    return send_all(fd, head, (size_t)n) == 0 ? send_all(fd, body, strlen(body)) : -1;
-}
-
-static long long query_number(const char *path, const char *name, long long def)
-{
-    char key[32];
-    snprintf(key, sizeof key, "%s=", name);
-    const char *q = strchr(path, '?');
-    for (const char *p = q; p && (p = strstr(p, key)) != NULL; p++)
-        if (p[-1] == '?' || p[-1] == '&')
-            return atoll(p + strlen(key));
-    return def;
-}
 
 /* Writes the event object of position `position` of partition p into out. */
 static size_t event_json(char *out, size_t cap, int p, uint64_t position)
@@ -114,8 +75,8 @@ static size_t event_json(char *out, size_t cap, int p, uint64_t position)
 static int answer_all(int fd, int p, const char *path)
 {
     static char body[64 * 1024];
-    uint64_t from = (uint64_t)query_number(path, "from", 1);
-    uint64_t limit = (uint64_t)query_number(path, "limit", 100);
+    uint64_t from = (uint64_t)test_http_query_number(path, "from", 1);
+    uint64_t limit = (uint64_t)test_http_query_number(path, "limit", 100);
     if (from == 0)
         from = 1;
     size_t n = (size_t)snprintf(body, sizeof body, "{\"events\":[");
@@ -127,7 +88,7 @@ static int answer_all(int fd, int p, const char *path)
     }
     snprintf(body + n, sizeof body - n, "],\"next\":%llu,\"end\":%s}",
              (unsigned long long)position, position > EVENTS[p] ? "true" : "false");
-    return send_json(fd, 200, body);
+    return test_http_send_json(fd, 200, body);
 }
 
 /* GET /subscriptions/all?partition=P&from=F&follow=...: the history from F (or after the
@@ -138,10 +99,10 @@ static void answer_subscription(shard *s, int fd, int p, const char *path, long 
     atomic_fetch_add(&s->subscriptions[p], 1);
     const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                        "Connection: close\r\n\r\n";
-    if (send_all(fd, head, strlen(head)) != 0)
+    if (test_http_send_all(fd, head, strlen(head)) != 0)
         return;
     uint64_t from = strstr(path, "from=now") ? EVENTS[p] + 1
-                                              : (uint64_t)query_number(path, "from", 1);
+                                              : (uint64_t)test_http_query_number(path, "from", 1);
     if (last_event_id > 0)
         from = (uint64_t)last_event_id + 1;
     if (from == 0)
@@ -154,12 +115,12 @@ static void answer_subscription(shard *s, int fd, int p, const char *path, long 
                                     (unsigned long long)position);
         n += event_json(buf + n, sizeof buf - n, p, position);
         n += (size_t)snprintf(buf + n, sizeof buf - n, "\n\n");
-        if (send_all(fd, buf, n) != 0)
+        if (test_http_send_all(fd, buf, n) != 0)
             return;
     }
     int n = snprintf(buf, sizeof buf, "event: caught-up\ndata: {\"next\": %llu}\n\n",
                      (unsigned long long)(from > EVENTS[p] ? from : EVENTS[p] + 1));
-    if (send_all(fd, buf, (size_t)n) != 0)
+    if (test_http_send_all(fd, buf, (size_t)n) != 0)
         return;
     if (strstr(path, "follow=false"))
         return;
@@ -167,22 +128,26 @@ static void answer_subscription(shard *s, int fd, int p, const char *path, long 
     }
 }
 
-/* Answers one request; -1 to close the connection. */
-static int shard_answer(shard *s, int fd, const char *path, long last_event_id)
+/* Answers one request (test_http_serve_fn); -1 to close the connection. */
+static int shard_serve(void *user, int fd, const char *path, const char *head, size_t head_len)
 {
+    shard *s = user;
+    const char *resume = memmem(head, head_len, "Last-Event-ID: ", 15);
+    long last_event_id = resume ? atol(resume + 15) : 0;
     if (strcmp(path, "/cluster") == 0)
-        return send_json(fd, 200, s->cluster);
-    int p = (int)query_number(path, "partition", 0);
+        return test_http_send_json(fd, 200, s->cluster);
+    int p = (int)test_http_query_number(path, "partition", 0);
     int all = strncmp(path, "/all?", 5) == 0;
     int subscription = strncmp(path, "/subscriptions/all?", 19) == 0;
     if (!all && !subscription)
-        return send_json(fd, 404, "{\"error\":\"no such path\"}");
+        return test_http_send_json(fd, 404, "{\"error\":\"no such path\"}");
     if (p < 0 || p >= PARTITIONS)
-        return send_json(fd, 400, "{\"error\":\"no such partition\"}");
+        return test_http_send_json(fd, 400, "{\"error\":\"no such partition\"}");
     if (!s->serves[p]) {
         atomic_fetch_add(&s->not_served, 1);
-        return send_json(fd, 421, "{\"error\":\"partition is not served by this projector\","
-                                  "\"error_type\":\"not_served\"}");
+        return test_http_send_json(fd, 421,
+                                   "{\"error\":\"partition is not served by this projector\","
+                                   "\"error_type\":\"not_served\"}");
     }
     if (all)
         return answer_all(fd, p, path);
@@ -190,78 +155,18 @@ static int shard_answer(shard *s, int fd, const char *path, long last_event_id)
     return -1;
 }
 
-typedef struct connection_arg {
-    shard *s;
-    int fd;
-} connection_arg;
-
-static void *shard_connection(void *arg)
-{
-    connection_arg *c = arg;
-    shard *s = c->s;
-    int fd = c->fd;
-    free(c);
-    char request[8192];
-    size_t have = 0, request_len, head_len;
-    while ((request_len = test_http_read_request(fd, request, sizeof request, &have,
-                                                 &head_len)) != 0) {
-        char method[16] = "", path[512] = "";
-        sscanf(request, "%15s %511s", method, path);
-        const char *resume = memmem(request, head_len, "Last-Event-ID: ", 15);
-        if (shard_answer(s, fd, path, resume ? atol(resume + 15) : 0) != 0)
-            break;
-        test_http_consume(request, &have, request_len);
-    }
-    close(fd);
-    atomic_fetch_sub(&s->open_connections, 1);
-    return NULL;
-}
-
-static void *shard_accept_loop(void *arg)
-{
-    shard *s = arg;
-    for (;;) {
-        int fd = accept(s->listen_fd, NULL, NULL);
-        if (fd < 0)
-            return NULL; /* the listening socket was shut down */
-        connection_arg *c = malloc(sizeof *c);
-        pthread_t t;
-        atomic_fetch_add(&s->open_connections, 1);
-        if (!c || (c->s = s, c->fd = fd, pthread_create(&t, NULL, shard_connection, c) != 0)) {
-            free(c);
-            close(fd);
-            atomic_fetch_sub(&s->open_connections, 1);
-            continue;
-        }
-        pthread_detach(t);
-    }
-}
-
 static shard *shard_start(const int *serves)
 {
     shard *s = calloc(1, sizeof *s);
     assert_non_null(s);
     memcpy(s->serves, serves, sizeof s->serves);
-    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->listen_fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    assert_int_equal(bind(s->listen_fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    assert_int_equal(listen(s->listen_fd, 64), 0);
-    assert_int_equal(getsockname(s->listen_fd, (struct sockaddr *)&addr, &len), 0);
-    s->port = ntohs(addr.sin_port);
-    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+    test_http_server_listen(&s->server);
     return s;
 }
 
 static void shard_stop(shard *s)
 {
-    shutdown(s->listen_fd, SHUT_RDWR);
-    close(s->listen_fd);
-    pthread_join(s->thread, NULL);
-    for (int i = 0; i < 500 && atomic_load(&s->open_connections) > 0; i++)
-        usleep(10000);
-    assert_int_equal(atomic_load(&s->open_connections), 0);
+    test_http_server_stop(&s->server);
     free(s);
 }
 
@@ -281,8 +186,8 @@ static int group_setup(void **state)
                  "\"live\":true,\"heartbeat_age_ms\":1,\"state\":\"running\"},"
                  "{\"id\":\"b\",\"url\":\"%s\",\"partitions\":[2],\"applied\":{},"
                  "\"live\":true,\"heartbeat_age_ms\":1,\"state\":\"running\"}]}",
-                 PARTITIONS, i ? "b" : "a", shard_a->url, shard_b->url);
-        assert_int_equal(pthread_create(&s->thread, NULL, shard_accept_loop, s), 0);
+                 PARTITIONS, i ? "b" : "a", shard_a->server.url, shard_b->server.url);
+        test_http_server_run(&s->server, shard_serve, s);
     }
     return 0;
 }
@@ -299,7 +204,7 @@ static evs_client *open_client(void)
 {
     evs_client_options options;
     evs_client_options_init(&options);
-    options.projector_url = shard_b->url;
+    options.projector_url = shard_b->server.url;
     options.request_timeout_ms = 3000;
     evs_client *client = NULL;
     int rc = evs_client_open(&options, &client);
@@ -511,10 +416,12 @@ static void test_subscription_across_delivers_every_event_once(void **state)
     assert_int_equal(evs_subscription_next(sub, 0, &e), EVS_EEND); /* and stays ended */
     assert_null(e);
 
-    /* Every partition was subscribed to once, at the shard that serves it. */
+    /* Every partition was subscribed to once, at the shard that serves it, and no shard was
+     * asked about a partition of the other (the client knew from /cluster). */
     assert_int_equal(atomic_load(&shard_b->subscriptions[2]) - subscriptions_before, 1);
     assert_int_equal(atomic_load(&shard_a->subscriptions[2]), 0);
     assert_int_equal(atomic_load(&shard_b->subscriptions[0]), 0);
+    assert_int_equal(atomic_load(&shard_a->not_served) + atomic_load(&shard_b->not_served), 0);
 
     evs_position_vector v = {NULL, 0};
     assert_int_equal(evs_subscription_positions(sub, &v), 0);

@@ -61,12 +61,8 @@
 /* ---- Fake projectors ------------------------------------------------------------------ */
 
 typedef struct fake {
-    int listen_fd;
-    int port;
-    char url[64];
-    pthread_t thread;
-    atomic_int open_connections;
-    pthread_mutex_t lock; /* guards everything below */
+    test_http_server server; /* its port and url, its threads */
+    pthread_mutex_t lock;    /* guards everything below */
     char cluster[4096];   /* the /cluster answer; "" answers 404 (an older projector) */
     int read_status;      /* streams and $all: 200, 503, 421 or ANSWER_CLOSE */
     int verdict_status;   /* verdicts: 200, 503, 504 or ANSWER_CLOSE */
@@ -86,15 +82,7 @@ static fake *fake_start(void)
     assert_non_null(f);
     pthread_mutex_init(&f->lock, NULL);
     f->read_status = f->verdict_status = f->status_status = f->subscribe_status = 200;
-    f->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(f->listen_fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    assert_int_equal(listen(f->listen_fd, 64), 0);
-    assert_int_equal(getsockname(f->listen_fd, (struct sockaddr *)&addr, &len), 0);
-    f->port = ntohs(addr.sin_port);
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d", f->port);
+    test_http_server_listen(&f->server);
     return f;
 }
 
@@ -134,40 +122,6 @@ static void fake_last_path(fake *f, char *out, size_t out_len)
     fake_path(f, fake_requests(f) - 1, out, out_len);
 }
 
-/* A long integer query parameter of path, or def. */
-static long long query_number(const char *path, const char *name, long long def)
-{
-    char key[32];
-    snprintf(key, sizeof key, "%s=", name);
-    const char *q = strchr(path, '?');
-    for (const char *p = q; p && (p = strstr(p, key)) != NULL; p++)
-        if (p[-1] == '?' || p[-1] == '&')
-            return atoll(p + strlen(key));
-    return def;
-}
-
-static int send_all(int fd, const char *bytes, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        ssize_t n = send(fd, bytes + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0)
-            return -1;
-        off += (size_t)n;
-    }
-    return 0;
-}
-
-/* Sends a JSON answer; 0, or -1 when the client is gone. */
-static int send_json(int fd, int status, const char *body)
-{
-    char head[256];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d Fake\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n",
-                     status, strlen(body));
-    return send_all(fd, head, (size_t)n) == 0 ? send_all(fd, body, strlen(body)) : -1;
-}
-
 /* The answer to one request; -1 to close the connection (after the answer, if any). */
 static int fake_answer(fake *f, int fd, const char *path)
 {
@@ -188,38 +142,40 @@ static int fake_answer(fake *f, int fd, const char *path)
     pthread_mutex_unlock(&f->lock);
 
     if (cluster)
-        return cluster_text[0] ? send_json(fd, 200, cluster_text)
-                               : send_json(fd, 404, "{\"error\":\"no such path\"}");
+        return cluster_text[0] ? test_http_send_json(fd, 200, cluster_text)
+                               : test_http_send_json(fd, 404, "{\"error\":\"no such path\"}");
     if (strncmp(path, "/verdicts/", 10) == 0) {
-        long long partition = query_number(path, "partition", 0);
-        long long offset = query_number(path, "offset", 0);
+        long long partition = test_http_query_number(path, "partition", 0);
+        long long offset = test_http_query_number(path, "offset", 0);
         if (verdict_status == ANSWER_CLOSE)
             return -1;
         if (verdict_status != 200) {
             snprintf(body, sizeof body,
                      "{\"error\":\"projector has not judged partition %lld offset %lld\"}",
                      partition, offset);
-            return send_json(fd, verdict_status, body);
+            return test_http_send_json(fd, verdict_status, body);
         }
         snprintf(body, sizeof body,
                  "{\"append_id\":\"%.36s\",\"status\":\"accepted\",\"stream\":\"S\","
                  "\"partition\":%lld,\"offset\":%lld,\"first_version\":1,\"last_version\":1,"
                  "\"first_position\":%lld,\"last_position\":%lld,\"current_version\":1,"
                  "\"event_count\":1,\"reason\":\"\",\"server\":%d}",
-                 path + 10, partition, offset, offset + 1, offset + 1, f->port);
-        return send_json(fd, 200, body);
+                 path + 10, partition, offset, offset + 1, offset + 1, f->server.port);
+        return test_http_send_json(fd, 200, body);
     }
     if (strncmp(path, "/streams/", 9) == 0 || strncmp(path, "/all?", 5) == 0) {
         if (read_status == ANSWER_CLOSE)
             return -1;
         if (read_status == 421)
-            return send_json(fd, 421,
-                             "{\"error\":\"partition 0 is not served by this projector\","
-                             "\"error_type\":\"not_served\",\"partition\":0,\"served\":[]}");
+            return test_http_send_json(
+                fd, 421,
+                "{\"error\":\"partition 0 is not served by this projector\","
+                "\"error_type\":\"not_served\",\"partition\":0,\"served\":[]}");
         if (read_status != 200)
-            return send_json(fd, read_status,
-                             "{\"error\":\"behind\",\"error_type\":\"behind\",\"partition\":0,"
-                             "\"offset\":9,\"applied\":3}");
+            return test_http_send_json(
+                fd, read_status,
+                "{\"error\":\"behind\",\"error_type\":\"behind\",\"partition\":0,"
+                "\"offset\":9,\"applied\":3}");
         /* One event whose position says which projector answered. */
         snprintf(body, sizeof body,
                  "{\"stream\":\"S\",\"current_version\":1,\"next\":2,\"end_of_stream\":true,"
@@ -228,30 +184,31 @@ static int fake_answer(fake *f, int fd, const char *path)
                  "\"created_us\":5,\"content_type\":\"application/octet-stream\","
                  "\"data\":\"AAE=\",\"metadata\":\"\",\"correlation_id\":null,"
                  "\"causation_id\":null}]}",
-                 f->port);
-        return send_json(fd, 200, body);
+                 f->server.port);
+        return test_http_send_json(fd, 200, body);
     }
     if (strncmp(path, "/groups/", 8) == 0) {
         if (group_status == 421)
-            return send_json(fd, 421,
-                             "{\"error\":\"this projector does not coordinate consumer group "
-                             "billing\",\"error_type\":\"not_coordinator\",\"group\":"
-                             "\"billing\"}");
-        snprintf(body, sizeof body, "{\"name\":\"billing\",\"server\":%d}", f->port);
-        return send_json(fd, 200, body);
+            return test_http_send_json(
+                fd, 421,
+                "{\"error\":\"this projector does not coordinate consumer group "
+                "billing\",\"error_type\":\"not_coordinator\",\"group\":"
+                "\"billing\"}");
+        snprintf(body, sizeof body, "{\"name\":\"billing\",\"server\":%d}", f->server.port);
+        return test_http_send_json(fd, 200, body);
     }
     if (strcmp(path, "/status") == 0) {
-        snprintf(body, sizeof body, "{\"server\":%d}", f->port);
-        return send_json(fd, status_status, body);
+        snprintf(body, sizeof body, "{\"server\":%d}", f->server.port);
+        return test_http_send_json(fd, status_status, body);
     }
     if (strncmp(path, "/subscriptions/", 15) == 0) {
         if (subscribe_status >= 400) {
-            send_json(fd, subscribe_status, "{\"error\":\"stopping\"}");
+            test_http_send_json(fd, subscribe_status, "{\"error\":\"stopping\"}");
             return -1;
         }
         const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                            "Connection: close\r\n\r\n";
-        send_all(fd, head, strlen(head));
+        test_http_send_all(fd, head, strlen(head));
         if (subscribe_status == SUBSCRIBE_ONE_THEN_DROP) {
             snprintf(body, sizeof body,
                      "id: 1\nevent: event\ndata: {\"event_id\":\"5f0c2a3e-1b2c-4d5e-8f90-"
@@ -259,87 +216,41 @@ static int fake_answer(fake *f, int fd, const char *path)
                      "\"position\":1,\"partition\":0,\"created_us\":5,\"content_type\":"
                      "\"application/octet-stream\",\"data\":\"AAE=\",\"metadata\":\"\","
                      "\"correlation_id\":null,\"causation_id\":null}\n\n");
-            send_all(fd, body, strlen(body));
+            test_http_send_all(fd, body, strlen(body));
             return -1;
         }
         const char *caught_up = subscribe_status == SUBSCRIBE_HOLD
                                     ? "event: caught-up\ndata: {\"next\": 2}\n\n"
                                     : "event: caught-up\ndata: {\"next\": 1}\n\n";
-        send_all(fd, caught_up, strlen(caught_up));
+        test_http_send_all(fd, caught_up, strlen(caught_up));
         if (subscribe_status == SUBSCRIBE_HOLD) /* until the client closes it */
             while (recv(fd, body, sizeof body, 0) > 0) {
             }
         return -1;
     }
-    return send_json(fd, 404, "{\"error\":\"no such path\"}");
+    return test_http_send_json(fd, 404, "{\"error\":\"no such path\"}");
 }
 
-typedef struct connection_arg {
-    fake *f;
-    int fd;
-} connection_arg;
-
-/* Serves one kept-alive connection until the client closes it or an answer closes it. */
-static void *fake_connection(void *arg)
+/* Answers one request (test_http_serve_fn), noting its Last-Event-ID first. */
+static int fake_serve(void *user, int fd, const char *path, const char *head, size_t head_len)
 {
-    connection_arg *c = arg;
-    fake *f = c->f;
-    int fd = c->fd;
-    free(c);
-    char request[8192];
-    size_t have = 0;
-    size_t request_len, head_len;
-    while ((request_len = test_http_read_request(fd, request, sizeof request, &have,
-                                                 &head_len)) != 0) { /* bodies are ignored */
-        char method[16] = "", path[512] = "";
-        sscanf(request, "%15s %511s", method, path);
-        const char *resume = memmem(request, head_len, "Last-Event-ID: ", 15);
-        pthread_mutex_lock(&f->lock);
-        f->last_event_id = resume ? atol(resume + 15) : 0;
-        pthread_mutex_unlock(&f->lock);
-        if (fake_answer(f, fd, path) != 0)
-            break;
-        test_http_consume(request, &have, request_len);
-    }
-    close(fd);
-    atomic_fetch_sub(&f->open_connections, 1);
-    return NULL;
-}
-
-static void *fake_accept_loop(void *arg)
-{
-    fake *f = arg;
-    for (;;) {
-        int fd = accept(f->listen_fd, NULL, NULL);
-        if (fd < 0)
-            return NULL; /* the listening socket was shut down */
-        connection_arg *c = malloc(sizeof *c);
-        pthread_t t;
-        atomic_fetch_add(&f->open_connections, 1);
-        if (!c || (c->f = f, c->fd = fd, pthread_create(&t, NULL, fake_connection, c) != 0)) {
-            free(c);
-            close(fd);
-            atomic_fetch_sub(&f->open_connections, 1);
-            continue;
-        }
-        pthread_detach(t);
-    }
+    fake *f = user;
+    const char *resume = memmem(head, head_len, "Last-Event-ID: ", 15);
+    pthread_mutex_lock(&f->lock);
+    f->last_event_id = resume ? atol(resume + 15) : 0;
+    pthread_mutex_unlock(&f->lock);
+    return fake_answer(f, fd, path);
 }
 
 static void fake_run(fake *f)
 {
-    assert_int_equal(pthread_create(&f->thread, NULL, fake_accept_loop, f), 0);
+    test_http_server_run(&f->server, fake_serve, f);
 }
 
 /* Stops f after every client talking to it was closed. */
 static void fake_stop(fake *f)
 {
-    shutdown(f->listen_fd, SHUT_RDWR);
-    close(f->listen_fd);
-    pthread_join(f->thread, NULL);
-    for (int i = 0; i < 500 && atomic_load(&f->open_connections) > 0; i++)
-        usleep(10000);
-    assert_int_equal(atomic_load(&f->open_connections), 0);
+    test_http_server_stop(&f->server);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }
@@ -524,19 +435,19 @@ static void test_reads_and_verdicts_go_to_the_serving_member(void **state)
         char id[8], parts[8];
         snprintf(id, sizeof id, "m%d", i);
         snprintf(parts, sizeof parts, "%d", i);
-        member_add(members, sizeof members, id, f[i]->url, parts, 1);
+        member_add(members, sizeof members, id, f[i]->server.url, parts, 1);
     }
     cluster_set(f, PARTITIONS, members);
     for (int i = 0; i < PARTITIONS; i++)
         fake_run(f[i]);
 
     /* Only the first member is a seed: the others are learned from its /cluster. */
-    evs_client *client = open_client(f[0]->url);
+    evs_client *client = open_client(f[0]->server.url);
     for (int32_t p = 0; p < PARTITIONS; p++) {
         for (int k = 0; k < 3; k++) {
             char stream[32];
             stream_in(p, k, stream, sizeof stream);
-            assert_int_equal(read_port(client, stream), f[p]->port);
+            assert_int_equal(read_port(client, stream), f[p]->server.port);
         }
     }
     assert_true(fake_cluster_requests(f[0]) >= 1);
@@ -567,18 +478,18 @@ static void test_dead_seed_is_skipped(void **state)
 {
     fake *f = fake_start();
     char members[512] = "";
-    member_add(members, sizeof members, "m0", f->url, "0,1,2", 1);
+    member_add(members, sizeof members, "m0", f->server.url, "0,1,2", 1);
     cluster_set(&f, 1, members);
     fake_run(f);
 
     char seeds[160];
-    snprintf(seeds, sizeof seeds, "http://127.0.0.1:%d,%s", dead_port(), f->url);
+    snprintf(seeds, sizeof seeds, "http://127.0.0.1:%d,%s", dead_port(), f->server.url);
     evs_client *client = open_client(seeds);
-    assert_int_equal(read_port(client, "Order-1"), f->port);
+    assert_int_equal(read_port(client, "Order-1"), f->server.port);
     char *json = NULL;
     assert_int_equal(evs_client_status(client, &json), 0);
     char expected[64];
-    snprintf(expected, sizeof expected, "{\"server\":%d}", f->port);
+    snprintf(expected, sizeof expected, "{\"server\":%d}", f->server.port);
     assert_string_equal(json, expected);
     free(json);
     evs_event_list *list = NULL;
@@ -592,11 +503,11 @@ static void test_dead_seed_is_skipped(void **state)
     snprintf(dead_url, sizeof dead_url, "http://127.0.0.1:%d", dead_port());
     members[0] = '\0';
     member_add(members, sizeof members, "m9", dead_url, "0,1,2", 1);
-    member_add(members, sizeof members, "m0", f->url, "0,1,2", 1);
+    member_add(members, sizeof members, "m0", f->server.url, "0,1,2", 1);
     cluster_set(&f, 1, members);
-    snprintf(seeds, sizeof seeds, "%s,%s", dead_url, f->url);
+    snprintf(seeds, sizeof seeds, "%s,%s", dead_url, f->server.url);
     client = open_client(seeds);
-    assert_int_equal(read_port(client, "Order-1"), f->port);
+    assert_int_equal(read_port(client, "Order-1"), f->server.port);
     assert_int_equal(evs_all_read(client, 2, 0, 10, &list), 0);
     evs_event_list_free(list);
     assert_int_equal(evs_client_status(client, &json), 0);
@@ -614,8 +525,8 @@ static void replicas_start(fake *f[2])
     char members[1024] = "";
     f[0] = fake_start();
     f[1] = fake_start();
-    member_add(members, sizeof members, "m0", f[0]->url, "0,1,2", 1);
-    member_add(members, sizeof members, "m1", f[1]->url, "0,1,2", 1);
+    member_add(members, sizeof members, "m0", f[0]->server.url, "0,1,2", 1);
+    member_add(members, sizeof members, "m1", f[1]->server.url, "0,1,2", 1);
     cluster_set(f, 2, members);
     fake_run(f[0]);
     fake_run(f[1]);
@@ -624,7 +535,7 @@ static void replicas_start(fake *f[2])
 static evs_client *replicas_client(fake *f[2])
 {
     char seeds[160];
-    snprintf(seeds, sizeof seeds, "%s,%s", f[0]->url, f[1]->url);
+    snprintf(seeds, sizeof seeds, "%s,%s", f[0]->server.url, f[1]->server.url);
     return open_client(seeds);
 }
 
@@ -636,9 +547,9 @@ static void test_503_and_421_move_to_the_next_member(void **state)
     /* 503 (a replica behind, or stopping): the second answers, and stays the choice. */
     fake_set(f[0], &f[0]->read_status, 503);
     evs_client *client = replicas_client(f);
-    assert_int_equal(read_port(client, "Order-1"), f[1]->port);
+    assert_int_equal(read_port(client, "Order-1"), f[1]->server.port);
     assert_int_equal(fake_requests(f[0]), 1);
-    assert_int_equal(read_port(client, "Order-1"), f[1]->port);
+    assert_int_equal(read_port(client, "Order-1"), f[1]->server.port);
     assert_int_equal(fake_requests(f[0]), 1); /* sticky: not asked again */
     evs_client_close(client);
 
@@ -646,7 +557,7 @@ static void test_503_and_421_move_to_the_next_member(void **state)
     fake_set(f[0], &f[0]->read_status, 421);
     client = replicas_client(f);
     int before = fake_requests(f[0]);
-    assert_int_equal(read_port(client, "Order-2"), f[1]->port);
+    assert_int_equal(read_port(client, "Order-2"), f[1]->server.port);
     assert_int_equal(fake_requests(f[0]), before + 1);
     evs_client_close(client);
 
@@ -664,7 +575,7 @@ static void test_503_and_421_move_to_the_next_member(void **state)
     fake_set(f[0], &f[0]->status_status, 503);
     client = replicas_client(f);
     char *json = NULL, expected[64];
-    snprintf(expected, sizeof expected, "{\"server\":%d}", f[1]->port);
+    snprintf(expected, sizeof expected, "{\"server\":%d}", f[1]->server.port);
     assert_int_equal(evs_client_status(client, &json), 0);
     assert_string_equal(json, expected);
     free(json);
@@ -683,14 +594,14 @@ static void test_member_not_live_is_never_used(void **state)
     fake *live = fake_start(), *gone = fake_start();
     fake *both[2] = {live, gone};
     char members[1024] = "";
-    member_add(members, sizeof members, "m0", live->url, "0,1", 1);
-    member_add(members, sizeof members, "m1", gone->url, "0,1,2", 0);
+    member_add(members, sizeof members, "m0", live->server.url, "0,1", 1);
+    member_add(members, sizeof members, "m1", gone->server.url, "0,1,2", 0);
     cluster_set(both, 2, members);
     fake_run(live);
     fake_run(gone);
 
     char seeds[160];
-    snprintf(seeds, sizeof seeds, "%s,%s", live->url, gone->url);
+    snprintf(seeds, sizeof seeds, "%s,%s", live->server.url, gone->server.url);
     evs_client *client = open_client(seeds);
     fake_set(live, &live->read_status, 503); /* even when the live one fails */
     for (int32_t p = 0; p < 2; p++) {
@@ -739,8 +650,8 @@ static void test_verdict_from_another_replica(void **state)
         assert_non_null(strstr(path, r.append_id)); /* the first replica was asked first */
         fake_last_path(f[1], path, sizeof path);
         assert_non_null(strstr(path, r.append_id));
-        assert_true(query_number(path, "timeout_ms", -1) >= 0);
-        assert_true(query_number(path, "timeout_ms", -1) <= 2000);
+        assert_true(test_http_query_number(path, "timeout_ms", -1) >= 0);
+        assert_true(test_http_query_number(path, "timeout_ms", -1) <= 2000);
         evs_client_close(client);
     }
 
@@ -896,7 +807,7 @@ static void test_group_requests_go_to_the_coordinator(void **state)
              "{\"id\":\"m1\",\"url\":\"%s\",\"partitions\":[0,1,2],\"applied\":{},"
              "\"coordinates\":[0,1,2,3,4,5,6,7],\"live\":true,\"heartbeat_age_ms\":10,"
              "\"state\":\"running\"}",
-             f[0]->url, f[1]->url);
+             f[0]->server.url, f[1]->server.url);
     for (int i = 0; i < 2; i++) {
         pthread_mutex_lock(&f[i]->lock);
         snprintf(f[i]->cluster, sizeof f[i]->cluster,
@@ -911,7 +822,7 @@ static void test_group_requests_go_to_the_coordinator(void **state)
     char *json = NULL, expected[96];
     assert_int_equal(evs_client_status(client, &json), 0); /* the home: m0 */
     free(json);
-    snprintf(expected, sizeof expected, "{\"name\":\"billing\",\"server\":%d}", f[1]->port);
+    snprintf(expected, sizeof expected, "{\"name\":\"billing\",\"server\":%d}", f[1]->server.port);
     assert_int_equal(evs_group_status(client, "billing", &json), 0);
     assert_string_equal(json, expected);
     free(json);
@@ -937,11 +848,11 @@ static void test_one_url_of_an_older_projector(void **state)
 {
     fake *f = fake_start(); /* cluster "": /cluster answers 404 */
     fake_run(f);
-    evs_client *client = open_client(f->url);
+    evs_client *client = open_client(f->server.url);
     for (int32_t p = 0; p < PARTITIONS; p++) {
         char stream[32];
         stream_in(p, 0, stream, sizeof stream);
-        assert_int_equal(read_port(client, stream), f->port);
+        assert_int_equal(read_port(client, stream), f->server.port);
     }
     assert_true(fake_cluster_requests(f) >= 1);
     evs_append_result r;
