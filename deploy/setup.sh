@@ -44,6 +44,8 @@ packages=(
   kcat   # command-line Kafka client, handy for poking at the broker
   curl   # projector health checks in deploy/projector.sh
   rocksdb-tools  # ldb: integration.state edits a store the way an older version left it
+  libpq-dev postgresql  # evstore import --from-pg (libpq), and its test's private server
+  chromium chromium-driver  # integration.console drives the web console in headless Chromium
 )
 
 # Java 17+ runs the broker: only install a JRE when no suitable java is on PATH.
@@ -83,15 +85,16 @@ major="$(java_major || true)"
 
 # --- Python test dependencies --------------------------------------------------------
 # fastavro (tests/interop: another Avro implementation), openapi-core and PyYAML
-# (tests/integration/openapi_test.sh: the server's answers against docs/openapi.yaml).
+# (tests/integration/openapi_test.sh: the server's answers against docs/openapi.yaml),
+# selenium (tests/integration/console_test.py drives Debian's chromium-driver).
 
 python_modules_present() {
-  python3 -c 'import fastavro, openapi_core, openapi_spec_validator, yaml' 2>/dev/null
+  python3 -c 'import fastavro, openapi_core, openapi_spec_validator, yaml, selenium' 2>/dev/null
 }
 if python_modules_present; then
   say "python: fastavro, openapi-core and PyYAML present"
 else
-  pip_packages=(fastavro openapi-core==0.23.1 PyYAML)
+  pip_packages=(fastavro openapi-core==0.23.1 PyYAML selenium)
   say "python: installing ${pip_packages[*]} for $(command -v python3)"
   pip_install=(python3 -m pip install -q --disable-pip-version-check "${pip_packages[@]}")
   # Debian's own python refuses pip installs (PEP 668) unless told otherwise; a pyenv

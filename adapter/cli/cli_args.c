@@ -81,6 +81,28 @@ const char EVS_CLI_USAGE[] =
     "      \"partition\",\"offset\",\"duplicate\"}; status is accepted, duplicate,\n"
     "      wrong_expected_version (then also \"current_version\"), idempotency_conflict\n"
     "      or invalid. The exit code is that of the same outcome of an append.\n"
+    "  export [--stream S | --category C | --type T] [--from POSITION|VECTOR]\n"
+    "         [--to POSITION] [--partition P]\n"
+    "      Writes $all (or one stream, category or type) as NDJSON to standard output, one\n"
+    "      event per line with everything `import` needs to append it again:\n"
+    "      {\"stream\",\"version\",\"type\",\"event_id\",\"content_type\",\"data\",\n"
+    "       \"metadata\",\"correlation_id\",\"causation_id\",\"partition\",\"position\",\n"
+    "       \"created\"}; data and metadata are JSON when they are compact JSON, else base64\n"
+    "      with \"data_encoding\"/\"metadata_encoding\": \"base64\", so the bytes survive.\n"
+    "      --from/--to bound positions (versions with --stream), inclusive; every\n"
+    "      partition is exported, partition 0 first, unless --partition. On a terminal,\n"
+    "      standard error shows a progress bar.\n"
+    "  import FILE | import --from-pg DSN [--pg-table T] [--pg-columns C,C,C,C,C,C]\n"
+    "      Appends the events of an export (\"-\" = standard input) again, keeping their\n"
+    "      event ids: each run of lines of one stream is one append expecting the exact\n"
+    "      version before its first line, so streams come out identical, a second import\n"
+    "      stores nothing (every event is a duplicate) and a stream that differs fails\n"
+    "      visibly. A malformed line stops the import, naming its line number; what came\n"
+    "      before it stays imported. --from-pg reads the classic PostgreSQL events table\n"
+    "      (columns: stream, version, type, data, metadata, event id; defaults\n"
+    "      events and stream_id,version,event_type,data,metadata,event_id) in\n"
+    "      stream and version order. Prints {\"appended\",\"duplicate\",\"failed\",\n"
+    "      \"events\"} at the end; exit 0 only when nothing failed.\n"
     "  status     Prints the projector's status JSON.\n"
     "  version    Prints the version of evstore.\n"
     "\n"
@@ -136,6 +158,11 @@ enum {
     OPT_NO_FOLLOW,
     OPT_COUNT_EVENTS,
     OPT_SCHEMA_VERSION,
+    OPT_STREAM,
+    OPT_TO,
+    OPT_FROM_PG,
+    OPT_PG_TABLE,
+    OPT_PG_COLUMNS,
     OPT_COUNT
 };
 
@@ -154,7 +181,7 @@ static const struct option_spec {
     [OPT_HELP] = {"help", 0, ALL_COMMANDS},
     /* Takes a value (V) after the snapshot command: see pass 1. */
     [OPT_VERSION] = {"version", 0, FOR(EVS_CLI_VERSION) | FOR(EVS_CLI_SNAPSHOT)},
-    [OPT_TYPE] = {"type", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_TYPE] = {"type", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SUBSCRIBE) | FOR(EVS_CLI_EXPORT)},
     [OPT_DATA] = {"data", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SNAPSHOT)},
     [OPT_METADATA] = {"metadata", 1, FOR(EVS_CLI_APPEND)},
     [OPT_EVENT_ID] = {"event-id", 1, FOR(EVS_CLI_APPEND)},
@@ -166,19 +193,24 @@ static const struct option_spec {
     [OPT_EXPECTED] = {"expected", 1, FOR(EVS_CLI_APPEND)},
     [OPT_FROM] = {"from", 1,
                   FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL) | FOR(EVS_CLI_READ_CATEGORY) |
-                      FOR(EVS_CLI_READ_TYPE) | FOR(EVS_CLI_SUBSCRIBE)},
+                      FOR(EVS_CLI_READ_TYPE) | FOR(EVS_CLI_SUBSCRIBE) | FOR(EVS_CLI_EXPORT)},
     [OPT_LIMIT] = {"limit", 1,
                    FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL) | FOR(EVS_CLI_READ_CATEGORY) |
                        FOR(EVS_CLI_READ_TYPE)},
     [OPT_BACKWARDS] = {"backwards", 0, FOR(EVS_CLI_READ)},
     [OPT_PARTITION] = {"partition", 1,
                        FOR(EVS_CLI_READ_ALL) | FOR(EVS_CLI_READ_CATEGORY) | FOR(EVS_CLI_READ_TYPE) |
-                           FOR(EVS_CLI_SUBSCRIBE)},
+                           FOR(EVS_CLI_SUBSCRIBE) | FOR(EVS_CLI_EXPORT)},
     [OPT_ALL] = {"all", 0, FOR(EVS_CLI_SUBSCRIBE)},
-    [OPT_CATEGORY] = {"category", 1, FOR(EVS_CLI_SUBSCRIBE)},
+    [OPT_CATEGORY] = {"category", 1, FOR(EVS_CLI_SUBSCRIBE) | FOR(EVS_CLI_EXPORT)},
     [OPT_NO_FOLLOW] = {"no-follow", 0, FOR(EVS_CLI_SUBSCRIBE)},
     [OPT_COUNT_EVENTS] = {"count", 1, FOR(EVS_CLI_SUBSCRIBE)},
     [OPT_SCHEMA_VERSION] = {"schema-version", 1, FOR(EVS_CLI_SNAPSHOT)},
+    [OPT_STREAM] = {"stream", 1, FOR(EVS_CLI_EXPORT)},
+    [OPT_TO] = {"to", 1, FOR(EVS_CLI_EXPORT)},
+    [OPT_FROM_PG] = {"from-pg", 1, FOR(EVS_CLI_IMPORT)},
+    [OPT_PG_TABLE] = {"pg-table", 1, FOR(EVS_CLI_IMPORT)},
+    [OPT_PG_COLUMNS] = {"pg-columns", 1, FOR(EVS_CLI_IMPORT)},
 };
 
 static const struct {
@@ -200,6 +232,8 @@ static const struct {
     {"read-type", EVS_CLI_READ_TYPE, 1, "TYPE", 0},
     {"checkpoint", EVS_CLI_CHECKPOINT, 1, "save, load or delete", 2},
     {"snapshot", EVS_CLI_SNAPSHOT, 1, "save or load", 1},
+    {"export", EVS_CLI_EXPORT, 0, NULL, 0},
+    {"import", EVS_CLI_IMPORT, 0, NULL, 1},
 };
 
 int evs_cli_u64_parse(const char *text, uint64_t max, uint64_t *out)
@@ -253,6 +287,7 @@ int evs_cli_exit_code(int evs_code)
     case EVS_EUNKNOWN_OUTCOME:
     case EVS_EUNAVAILABLE:
     case EVS_ETIMEOUT:
+    case EVS_EAUTH:
         return EVS_CLI_EXIT_UNKNOWN;
     case EVS_ENOT_FOUND:
         return EVS_CLI_EXIT_NOT_FOUND;
@@ -286,7 +321,8 @@ static int vector_option(evs_cli_args *args, const char *text, int partition_giv
     int by_position = args->command == EVS_CLI_READ_ALL ||
                       args->command == EVS_CLI_READ_CATEGORY ||
                       args->command == EVS_CLI_READ_TYPE ||
-                      (args->command == EVS_CLI_SUBSCRIBE && !args->target);
+                      (args->command == EVS_CLI_SUBSCRIBE && !args->target) ||
+                      (args->command == EVS_CLI_EXPORT && !args->stream);
     if (!by_position) {
         snprintf(err, err_len,
                  "--from \"%.100s\" is a position vector, which only $all, a category or a "
@@ -385,6 +421,51 @@ static int snapshot_args(evs_cli_args *args, const char *const *values, const in
         snprintf(err, err_len, "snapshot save needs exactly one of --data JSON and --file FILE");
         return -1;
     }
+    return 0;
+}
+
+/* export [--stream S | --category C | --type T] [--from ...] [--to POSITION] [--partition P]
+ * (from, from_positions and partition are converted by the caller) */
+static int export_args(evs_cli_args *args, const char *const *values, const int *seen, char *err,
+                       size_t err_len)
+{
+    if ((args->stream != NULL) + (args->category != NULL) + (args->type != NULL) > 1) {
+        snprintf(err, err_len, "export takes at most one of --stream, --category and --type");
+        return -1;
+    }
+    if (args->stream && seen[OPT_PARTITION]) {
+        snprintf(err, err_len, "--partition does not apply to export --stream (a stream is in "
+                               "one partition)");
+        return -1;
+    }
+    if (seen[OPT_TO] &&
+        number_option("to", values[OPT_TO], 1, INT64_MAX, &args->to, err, err_len) != 0)
+        return -1;
+    if (args->to && args->from > args->to) {
+        snprintf(err, err_len, "--from %llu is after --to %llu: nothing to export",
+                 (unsigned long long)args->from, (unsigned long long)args->to);
+        return -1;
+    }
+    return 0;
+}
+
+/* import FILE | import --from-pg DSN [--pg-table T] [--pg-columns C,...] */
+static int import_args(evs_cli_args *args, const char *const *values, const int *seen, char *err,
+                       size_t err_len)
+{
+    args->from_pg = values[OPT_FROM_PG];
+    if ((args->target != NULL) == (args->from_pg != NULL)) {
+        snprintf(err, err_len, "import needs exactly one of FILE (\"-\" for standard input) "
+                               "and --from-pg DSN");
+        return -1;
+    }
+    if (!args->from_pg && (seen[OPT_PG_TABLE] || seen[OPT_PG_COLUMNS])) {
+        snprintf(err, err_len, "--pg-table and --pg-columns only apply with --from-pg");
+        return -1;
+    }
+    args->pg_table = seen[OPT_PG_TABLE] ? values[OPT_PG_TABLE] : "events";
+    args->pg_columns = seen[OPT_PG_COLUMNS] ? values[OPT_PG_COLUMNS]
+                                            : "stream_id,version,event_type,data,metadata,event_id";
     return 0;
 }
 
@@ -552,6 +633,7 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
         }
     }
 
+    args->stream = values[OPT_STREAM];
     if (seen[OPT_FROM] && strchr(values[OPT_FROM], ':')) {
         if (vector_option(args, values[OPT_FROM], seen[OPT_PARTITION], err, err_len) != 0)
             return -1;
@@ -589,6 +671,10 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
                  "subscribe needs exactly one of STREAM, --all, --category C and --type T");
         return -1;
     }
+    if (args->command == EVS_CLI_EXPORT)
+        return export_args(args, values, seen, err, err_len);
+    if (args->command == EVS_CLI_IMPORT)
+        return import_args(args, values, seen, err, err_len);
     if (args->command == EVS_CLI_CHECKPOINT)
         return checkpoint_args(args, err, err_len);
     if (args->command == EVS_CLI_SNAPSHOT)

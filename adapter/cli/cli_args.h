@@ -31,6 +31,8 @@ typedef enum evs_cli_command {
     EVS_CLI_READ_TYPE,
     EVS_CLI_CHECKPOINT,
     EVS_CLI_SNAPSHOT,
+    EVS_CLI_EXPORT,
+    EVS_CLI_IMPORT,
 } evs_cli_command;
 
 /* Exit codes (the CLI's contract with scripts; see EVS_CLI_USAGE). */
@@ -40,7 +42,8 @@ enum {
     EVS_CLI_EXIT_USAGE = 2, /* bad usage or invalid input */
     EVS_CLI_EXIT_WRONG_VERSION = 3,
     EVS_CLI_EXIT_IDEMPOTENCY = 4,
-    EVS_CLI_EXIT_UNKNOWN = 5,   /* outcome unknown, or store unavailable */
+    EVS_CLI_EXIT_UNKNOWN = 5,   /* outcome unknown, store unavailable, or credentials
+                                   refused (EVS_EAUTH) */
     EVS_CLI_EXIT_NOT_FOUND = 6, /* no such stream / append id */
 };
 
@@ -50,7 +53,8 @@ typedef struct evs_cli_args {
     evs_cli_command command;
     const char *target; /* STREAM (append, read, subscribe), APPEND_ID (verdict), CATEGORY
                            (read-category), TYPE (read-type), the subcommand (checkpoint,
-                           snapshot: "save", "load" or "delete"), else NULL */
+                           snapshot: "save", "load" or "delete"), FILE (import; NULL
+                           with --from-pg), else NULL */
     const char *extra[2]; /* positional words after target: checkpoint NAME [POSITION],
                              snapshot STREAM; NULL when absent */
 
@@ -96,6 +100,18 @@ typedef struct evs_cli_args {
     /* snapshot; data, file and content_type above are shared with append */
     uint64_t version;        /* --version V (snapshot save: required; load: 0 = latest) */
     uint32_t schema_version; /* --schema-version; default 1 */
+
+    /* export: at most one of stream, category (above) and type (above, --type); from and
+       from_positions above; partition above */
+    const char *stream; /* --stream */
+    uint64_t to;        /* --to: the last position (version, for --stream) to export,
+                           inclusive; 0 = to the end */
+
+    /* import: FILE is target; --from-pg reads PostgreSQL instead (cli_pg.h) */
+    const char *from_pg;    /* --from-pg DSN, a libpq connection string; NULL when not given */
+    const char *pg_table;   /* --pg-table; default "events" */
+    const char *pg_columns; /* --pg-columns; default "stream_id,version,event_type,data,
+                               metadata,event_id" (cli_pg.h) */
 } evs_cli_args;
 
 /* Parses argv[1..argc) into *args, taking defaults from the environment (getenv). Returns 0,

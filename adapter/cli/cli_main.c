@@ -16,8 +16,10 @@
 #include "cli_json.h"
 #include "cli_ndjson.h"
 #include "cli_output.h"
+#include "cli_pg.h"
 #include "cli_snapshot.h"
 #include "cli_subscribe.h"
+#include "cli_transfer.h"
 #include "evstore.h"
 
 /* Events per read request while paging through a stream or $all. */
@@ -324,6 +326,13 @@ int main(int argc, char **argv)
         break;
     case EVS_CLI_STATUS:
         code = show_status(client);
+        break;
+    case EVS_CLI_EXPORT:
+        code = evs_cli_export(client, &args);
+        break;
+    case EVS_CLI_IMPORT:
+        code = args.from_pg ? evs_cli_import_pg(client, &args)
+                            : evs_cli_import_file(client, args.target);
         break;
     default:
         code = fail_with(EVS_CLI_EXIT_OTHER, "command not implemented");

@@ -10,22 +10,40 @@
 #include "cli_args.h"
 #include "cli_output.h"
 
-/* Appends "key": <bytes as JSON, or a base64 string>; and the encoding marker after it. */
-static void payload_member(evs_cli_buf *buf, const char *key, const void *bytes, size_t len,
-                           int may_be_json)
+/* 1 if valid JSON text is already compact, so embedding it keeps its bytes. */
+static int json_is_compact(evs_cli_buf *buf, const void *bytes, size_t len)
+{
+    size_t mark = buf->len;
+    evs_cli_json_compact(buf, bytes, len);
+    int same = buf->len - mark == len && memcmp(buf->data + mark, bytes, len) == 0;
+    buf->len = mark;
+    return same;
+}
+
+/* Appends "key": <bytes as JSON, or a base64 string>; and the encoding marker after it.
+ * exact: embed JSON only when it is compact already, so the line gives the bytes back. */
+static void payload_member_as(evs_cli_buf *buf, const char *key, const void *bytes, size_t len,
+                              int may_be_json, int exact)
 {
     evs_cli_buf_printf(buf, ",\"%s\":", key);
     if (len == 0 && strcmp(key, "metadata") == 0) {
         evs_cli_buf_puts(buf, "null");
         return;
     }
-    if (may_be_json && len > 0 && evs_cli_json_valid(bytes, len, NULL, 0)) {
+    if (may_be_json && len > 0 && evs_cli_json_valid(bytes, len, NULL, 0) &&
+        (!exact || json_is_compact(buf, bytes, len))) {
         evs_cli_json_compact(buf, bytes, len);
         return;
     }
     evs_cli_buf_puts(buf, "\"");
     evs_cli_base64(buf, bytes, len);
     evs_cli_buf_printf(buf, "\",\"%s_encoding\":\"base64\"", key);
+}
+
+static void payload_member(evs_cli_buf *buf, const char *key, const void *bytes, size_t len,
+                           int may_be_json)
+{
+    payload_member_as(buf, key, bytes, len, may_be_json, 0);
 }
 
 static void string_member(evs_cli_buf *buf, const char *key, const char *value, int first)
@@ -64,6 +82,27 @@ void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event)
 void evs_cli_format_event_with_partition(evs_cli_buf *buf, const evs_event *event)
 {
     format_event(buf, event, 1);
+}
+
+void evs_cli_format_export_event(evs_cli_buf *buf, const evs_event *event)
+{
+    char created[40];
+    evs_cli_format_time(event->created_us, created);
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "stream", event->stream, 1);
+    evs_cli_buf_printf(buf, ",\"version\":%" PRIu64, event->version);
+    string_member(buf, "type", event->type, 0);
+    string_member(buf, "event_id", event->event_id, 0);
+    string_member(buf, "content_type", event->content_type, 0);
+    payload_member_as(buf, "data", event->data, event->data_len,
+                      evs_cli_is_json_content_type(event->content_type), 1);
+    payload_member_as(buf, "metadata", event->metadata, event->metadata_len, 1, 1);
+    string_member(buf, "correlation_id", event->correlation_id, 0);
+    string_member(buf, "causation_id", event->causation_id, 0);
+    evs_cli_buf_printf(buf, ",\"partition\":%" PRId32 ",\"position\":%" PRIu64, event->partition,
+                       event->position);
+    string_member(buf, "created", created, 0);
+    evs_cli_buf_puts(buf, "}\n");
 }
 
 void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *result)

@@ -18,6 +18,13 @@ void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event);
  * position alone does not say which event it is. */
 void evs_cli_format_event_with_partition(evs_cli_buf *buf, const evs_event *event);
 
+/* The line of `evstore export` (cli_transfer.h): {"stream","version","type","event_id",
+ * "content_type","data","metadata","correlation_id","causation_id","partition","position",
+ * "created"}. data (with a JSON content type) and metadata are embedded only when they are
+ * compact JSON, else base64 strings with "data_encoding"/"metadata_encoding": "base64", so
+ * that the line gives back the exact bytes; metadata null when empty. */
+void evs_cli_format_export_event(evs_cli_buf *buf, const evs_event *event);
+
 /* {"stream","first_version","last_version","first_position","last_position","append_id",
  *  "duplicate"} for a successful append. */
 void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *result);

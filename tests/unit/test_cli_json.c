@@ -1,7 +1,8 @@
 /*
  * test_cli_json.c - the CLI's JSON handling: NDJSON lines of `append --file`
  * (cli_ndjson.c), byte-exact compaction and member spans, base64 encoding, time format
- * (cli_json.c), and the output lines of read, append and verdict (cli_output.c).
+ * (cli_json.c), the output lines of read, append and verdict (cli_output.c), and the
+ * lines of export and import (evs_cli_format_export_event, evs_cli_export_line_parse).
  */
 #include <setjmp.h> /* cmocka needs these first */
 #include <stdarg.h>
@@ -313,6 +314,97 @@ static void test_format_verdict(void **state)
     assert_int_equal(b.len, 0);
 }
 
+/* An export line parses back into the same event: ids, types, content type, and the exact
+ * bytes of data and metadata, whether embedded as JSON or carried as base64. */
+static void export_round_trip(const char *data, const char *content_type, const char *metadata,
+                              const char *expect_data_member)
+{
+    evs_event event = {.stream = "Order-7", .type = "OrderPaid", .version = 42, .position = 9,
+                       .partition = 1, .created_us = 1795860000123456,
+                       .content_type = (char *)content_type, .data = (void *)data,
+                       .data_len = strlen(data), .metadata = (void *)metadata,
+                       .metadata_len = metadata ? strlen(metadata) : 0,
+                       .correlation_id = "corr-1", .causation_id = NULL};
+    memcpy(event.event_id, ID, sizeof event.event_id);
+    evs_cli_buf buf = {0};
+    evs_cli_format_export_event(&buf, &event);
+    assert_non_null(strstr(buf.data, expect_data_member));
+    assert_int_equal(buf.data[buf.len - 1], '\n');
+    evs_cli_export_line line;
+    char err[256];
+    assert_int_equal(evs_cli_export_line_parse(buf.data, buf.len - 1, &line, err, sizeof err), 0);
+    assert_string_equal(line.stream, "Order-7");
+    assert_int_equal(line.version, 42);
+    assert_string_equal(line.event.type, "OrderPaid");
+    assert_string_equal(line.event.event_id, ID);
+    assert_string_equal(line.event.content_type, content_type);
+    assert_int_equal(line.event.data_len, strlen(data));
+    assert_memory_equal(line.event.data, data, strlen(data));
+    if (metadata) {
+        assert_int_equal(line.event.metadata_len, strlen(metadata));
+        assert_memory_equal(line.event.metadata, metadata, strlen(metadata));
+    } else {
+        assert_null(line.event.metadata);
+    }
+    assert_string_equal(line.event.correlation_id, "corr-1");
+    assert_null(line.event.causation_id);
+    evs_cli_export_line_free(&line);
+    evs_cli_buf_free(&buf);
+}
+
+static void test_export_line_round_trip(void **state)
+{
+    (void)state;
+    export_round_trip("{\"total\":1.10,\"n\":[1,2]}", "application/json", "{\"u\":\"ann\"}",
+                      "\"data\":{\"total\":1.10,\"n\":[1,2]}");
+    /* Not compact: embedding would change the bytes, so base64 keeps them. */
+    export_round_trip("{ \"a\" : 1 }", "application/json", "{ \"m\": 2 }",
+                      "\"data_encoding\":\"base64\"");
+    export_round_trip("%PDF-1.4 \x01\x02", "application/pdf", NULL, "\"data_encoding\":\"base64\"");
+    export_round_trip("[1,\"x\"]", "application/vnd.x+json", NULL, "\"data\":[1,\"x\"]");
+}
+
+static void test_export_line_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *message;
+    } cases[] = {
+        {"{\"stream\":\"A-1\",\"version\":1,\"type\":", "not valid JSON"},
+        {"[1]", "not a JSON object"},
+        {"{\"version\":1,\"type\":\"T\",\"event_id\":\"" ID "\",\"data\":{}}",
+         "\"stream\" is missing"},
+        {"{\"stream\":\"A-1\",\"version\":1,\"type\":\"T\",\"data\":{}}",
+         "\"event_id\" is missing"},
+        {"{\"stream\":\"A-1\",\"version\":0,\"type\":\"T\",\"event_id\":\"" ID "\",\"data\":{}}",
+         "\"version\" must be a whole number from 1"},
+        {"{\"stream\":\"A-1\",\"version\":1.5,\"type\":\"T\",\"event_id\":\"" ID "\",\"data\":{}}",
+         "\"version\" must be a whole number from 1"},
+        {"{\"stream\":\"A-1\",\"version\":\"1\",\"type\":\"T\",\"event_id\":\"" ID "\",\"data\":{}}",
+         "\"version\" must be a whole number from 1"},
+        {"{\"stream\":\"A-1\",\"version\":1,\"type\":\"T\",\"event_id\":\"nope\",\"data\":{}}",
+         "is not a UUID"},
+        {"{\"stream\":7,\"version\":1,\"type\":\"T\",\"event_id\":\"" ID "\",\"data\":{}}",
+         "\"stream\" must be a string"},
+        {"{\"stream\":\"A-1\",\"version\":1,\"type\":\"T\",\"event_id\":\"" ID
+         "\",\"data\":\"!!\",\"data_encoding\":\"base64\"}",
+         "\"data\" is not valid base64"},
+        {"{\"stream\":\"A-1\",\"version\":1,\"type\":\"T\",\"event_id\":\"" ID
+         "\",\"data\":{},\"data_encoding\":\"hex\"}",
+         "\"data_encoding\" must be \"base64\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        evs_cli_export_line line;
+        char err[256] = "";
+        assert_int_equal(
+            evs_cli_export_line_parse(cases[i].line, strlen(cases[i].line), &line, err, sizeof err),
+            -1);
+        if (!strstr(err, cases[i].message))
+            fail_msg("line %zu: error \"%s\" lacks \"%s\"", i, err, cases[i].message);
+        assert_null(line.stream); /* nothing is left to free */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_format_event_base64),
         cmocka_unit_test(test_format_append_result),
         cmocka_unit_test(test_format_verdict),
+        cmocka_unit_test(test_export_line_round_trip),
+        cmocka_unit_test(test_export_line_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
