@@ -44,6 +44,7 @@ packages=(
   kcat   # command-line Kafka client, handy for poking at the broker
   curl   # projector health checks in deploy/projector.sh
   rocksdb-tools  # ldb: integration.state edits a store the way an older version left it
+  prometheus     # integration.prometheus scrapes the projector with a real Prometheus
   libpq-dev postgresql  # evstore import --from-pg (libpq), and its test's private server
   chromium chromium-driver  # integration.console drives the web console in headless Chromium
 )

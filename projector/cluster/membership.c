@@ -364,6 +364,27 @@ static const char *state_name(evs_member_state s)
     return s == EVS_MEMBER_RUNNING ? "running" : s == EVS_MEMBER_FAILED ? "failed" : "stopped";
 }
 
+void evs_membership_counts(const evs_projector *p, size_t *members, size_t *live)
+{
+    evs_membership *ms = p->membership;
+    *members = *live = 0;
+    if (!ms)
+        return;
+    int64_t now_ms = wall_us() / 1000;
+    pthread_mutex_lock(&ms->lock);
+    *members = *live = 1; /* this projector, running while it answers */
+    for (size_t i = 0; i < ms->count; i++) {
+        const entry *e = &ms->entries[i];
+        if (!strcmp(e->m.id, ms->id))
+            continue;
+        (*members)++;
+        int64_t age = now_ms - e->ts_ms;
+        if (e->m.state == EVS_MEMBER_RUNNING && e->m.lease_ms > 0 && age <= e->m.lease_ms)
+            (*live)++;
+    }
+    pthread_mutex_unlock(&ms->lock);
+}
+
 static void out_member(evs_out *o, const evs_member *m, int live, int64_t age_ms)
 {
     evs_out_str(o, "{\"id\":");

@@ -53,6 +53,11 @@ void evs_membership_stop(evs_projector *p);
 /* This projector's member id (set by evs_membership_start; NULL before). */
 const char *evs_membership_id(const evs_projector *p);
 
+/* For /metrics: the members of the topic this projector knows (itself included) and how
+ * many of them are live (their last heartbeat younger than their lease). Both 0 when
+ * membership is not running. */
+void evs_membership_counts(const evs_projector *p, size_t *members, size_t *live);
+
 /* GET /cluster. */
 enum MHD_Result evs_cluster_handle(const evs_http_request *r);
 

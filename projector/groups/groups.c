@@ -641,6 +641,30 @@ enum MHD_Result evs_groups_list_handle(const evs_http_request *r)
     return evs_http_send_json(r->connection, MHD_HTTP_OK, &o);
 }
 
+int evs_groups_metrics(evs_projector *p, evs_group_metric *out, size_t max)
+{
+    pthread_mutex_lock(&registry.lock);
+    if (registry_ensure(p) < 0) {
+        pthread_mutex_unlock(&registry.lock);
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < registry.count && n < max; i++) {
+        group *g = registry.groups[i];
+        evs_group_metric *m = &out[n++];
+        memset(m, 0, sizeof *m);
+        pthread_mutex_lock(&g->lock);
+        snprintf(m->name, sizeof m->name, "%s", g->name);
+        m->partition = g->def.partition;
+        m->coordinated = g->state != NULL;
+        if (g->state)
+            evs_group_state_stats(g->state, &m->stats);
+        pthread_mutex_unlock(&g->lock);
+    }
+    pthread_mutex_unlock(&registry.lock);
+    return (int)n;
+}
+
 typedef struct key_list {
     uint8_t (*keys)[EVS_GROUP_KEY_MAX];
     size_t *lens;
@@ -958,11 +982,13 @@ static void wait_commit(evs_projector *p, uint64_t seen, uint64_t wait_ms)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
+    evs_metrics_long_polls_add(&p->metrics, EVS_POLL_GROUP_FETCH, 1);
     pthread_mutex_lock(&p->lock);
     while (p->commits == seen && !p->stop)
         if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT)
             break;
     pthread_mutex_unlock(&p->lock);
+    evs_metrics_long_polls_add(&p->metrics, EVS_POLL_GROUP_FETCH, -1);
 }
 
 typedef struct fetch_out {

@@ -27,6 +27,7 @@
 #include "http/http_append.h"
 #include "http/http_util.h"
 #include "http/subscriptions.h"
+#include "obs/metrics_route.h"
 #include "page_codec.h"
 #include "state/saved_state.h"
 
@@ -500,6 +501,7 @@ static const route routes[] = {
     {"/health", 1, "GET", route_health, 0},
     {"/status", 1, "GET", route_status, 0},
     {"/cluster", 1, "GET", evs_cluster_handle, 0},
+    {"/metrics", 1, "GET", evs_metrics_handle, 0},
     {"/all", 1, "GET", route_all, 1},
     {"/streams/", 0, "GET", route_stream, 1},
     {"/streams/", 0, "POST", evs_http_append, 0},
@@ -512,6 +514,25 @@ static const route routes[] = {
     {"/groups", 1, "GET", evs_groups_list_handle, 0},
     {"/groups/", 0, "GET,PUT,POST,DELETE", evs_groups_handle, 1},
 };
+
+#define ROUTE_COUNT (sizeof routes / sizeof routes[0])
+
+/* Whether url is a path the entry serves (whatever the method). */
+static int path_matches(const route *rt, const char *url)
+{
+    size_t n = strlen(rt->prefix);
+    return rt->exact ? !strcmp(url, rt->prefix) : !strncmp(url, rt->prefix, n) && url[n];
+}
+
+/* The route a request is counted under in /metrics: 1 + the first entry serving its path,
+ * or 0 when none does. */
+static size_t route_of(const char *url)
+{
+    for (size_t i = 0; i < ROUTE_COUNT; i++)
+        if (path_matches(&routes[i], url))
+            return i + 1;
+    return 0;
+}
 
 /* Per-request state: the body as it arrives. */
 typedef struct request_state {
@@ -654,7 +675,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const route *rt = &routes[i];
         size_t n = strlen(rt->prefix);
-        if (rt->exact ? strcmp(url, rt->prefix) != 0 : (strncmp(url, rt->prefix, n) || !url[n]))
+        if (!path_matches(rt, url))
             continue;
         if (!method_listed(rt->methods, method)) {
             size_t used = strlen(allowed);
@@ -675,6 +696,24 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return evs_http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
                                    "%.20s is not allowed here; use %s", method, allowed);
     return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %.200s", url);
+}
+
+/* handle(), and each answered request counted once in /metrics (obs/metrics.h): its route,
+ * method, status, and the time to its queued answer. */
+static enum MHD_Result handle_counted(void *cls, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *version,
+                                      const char *upload, size_t *upload_size, void **state)
+{
+    if (!*state || *upload_size) /* the headers' call, and the body as it arrives */
+        return handle(cls, c, url, method, version, upload, upload_size, state);
+    uint64_t start = evs_metrics_now_ns();
+    enum MHD_Result ret = handle(cls, c, url, method, version, upload, upload_size, state);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    evs_http_server *s = cls;
+    evs_metrics_http_request(&s->projector->metrics, route_of(url), method,
+                             info ? info->http_status : 0, evs_metrics_now_ns() - start);
+    return ret;
 }
 
 static void request_completed(void *cls, struct MHD_Connection *c, void **state,
@@ -715,13 +754,17 @@ int evs_http_start(evs_projector *p, const char *address, evs_http_server **out_
         return -1;
     }
     s->projector = p;
+    static const char *route_names[ROUTE_COUNT];
+    for (size_t i = 0; i < ROUTE_COUNT; i++)
+        route_names[i] = routes[i].prefix;
+    evs_metrics_set_routes(&p->metrics, route_names, ROUTE_COUNT);
     /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: it sets SO_REUSEPORT, which lets a second
      * projector listen on the same address and take half of the connections (verdicts and
      * reads of another store). libmicrohttpd still sets SO_REUSEADDR, so a restart need not
      * wait for old connections in TIME_WAIT; a port in use is refused. */
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                      MHD_USE_ERROR_LOG,
-                                 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, &sa,
+                                 0, NULL, NULL, handle_counted, s, MHD_OPTION_SOCK_ADDR, &sa,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                                  MHD_OPTION_UNESCAPE_CALLBACK, evs_http_unescape, NULL,

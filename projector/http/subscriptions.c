@@ -173,6 +173,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 static void release(void *cls)
 {
     subscription *s = cls;
+    evs_metrics_subscriptions_add(&s->p->metrics, -1);
     free(s->buf.p);
     free(s->event.p);
     free(s);
@@ -286,6 +287,7 @@ enum MHD_Result evs_subscription_handle(const evs_http_request *r)
         free(s);
         return ret;
     }
+    evs_metrics_subscriptions_add(&p->metrics, 1); /* until release() */
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader, s, release);
     if (!resp) {

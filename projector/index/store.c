@@ -1338,6 +1338,11 @@ int evs_store_skip_count(evs_store *s, uint64_t *count)
     return scan_prefix(s, 'x', count_one, count);
 }
 
+int evs_store_property(evs_store *s, const char *name, uint64_t *value)
+{
+    return rocksdb_property_int(s->db, name, value) == 0 ? 0 : -1;
+}
+
 typedef struct digest_ctx {
     uint64_t hash;
     uint64_t count;

@@ -180,6 +180,9 @@ int evs_store_verdict_get(evs_store *store, const uint8_t append_id[16], int *fo
 int evs_store_skip_get(evs_store *store, int32_t partition, int64_t offset, char **reason);
 /* Number of skipped records. */
 int evs_store_skip_count(evs_store *store, uint64_t *count);
+/* An integer RocksDB property of the store ("rocksdb.cur-size-all-mem-tables", ...), for
+ * /metrics. Returns 0, or -1 when RocksDB does not know it. Cheap: no I/O. */
+int evs_store_property(evs_store *store, const char *name, uint64_t *value);
 
 /* Hashes of the version table and of every stream (FNV-1a 64 over keys and values, in key
  * order), with counts. Two stores that applied the same log are equal here. */

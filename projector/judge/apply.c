@@ -113,10 +113,15 @@ static int write_batch(evs_applier *a, evs_store_batch *b, char *err, size_t err
         struct timespec delay = {a->write_delay_ms / 1000, (a->write_delay_ms % 1000) * 1000000L};
         nanosleep(&delay, NULL);
     }
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     int rc = evs_store_batch_write(b, 0, err, err_len);
+    clock_gettime(CLOCK_MONOTONIC, &end);
     if (a->on_commit) {
         evs_apply_commit c = {a->commit_batch, rc, err, a->commit_next_offset,
-                              a->commit_last_position, a->commit_stats};
+                              a->commit_last_position, a->commit_stats,
+                              (uint64_t)((end.tv_sec - start.tv_sec) * 1000000000LL +
+                                         (end.tv_nsec - start.tv_nsec))};
         a->on_commit(a->on_commit_ctx, &c);
     }
     return rc;
@@ -179,7 +184,7 @@ static void report_judged(evs_applier *a)
     a->batches++;
     if (a->on_judged) {
         evs_apply_judged j = {a->batches, js->count, (const uint8_t(*)[16])js->append_ids,
-                              js->verdicts, a->next_offset};
+                              js->verdicts, a->next_offset, a->record_count};
         a->on_judged(a->on_judged_ctx, &j);
     }
     a->judging ^= 1;
@@ -318,6 +323,7 @@ int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n
      * thread: B5 lets the records below see it either way. */
     evs_store_batch_set_behind(b, a->in_flight);
     a->record_bytes = 0;
+    a->record_count = 0;
     a->judged[a->judging].count = 0;
     int touched = 0;
     for (size_t i = 0; i < n; i++) {
@@ -333,6 +339,7 @@ int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n
             continue;
         }
         a->record_bytes += r->value_len;
+        a->record_count++;
         rc = apply_one(a, b, r);
         if (rc < 0) {
             snprintf(err, err_len, "applying partition %d offset %lld failed: %s",

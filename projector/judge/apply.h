@@ -62,6 +62,7 @@ typedef struct evs_apply_commit {
     const int64_t *next_offset;     /* per partition, as committed */
     const uint64_t *last_position;  /* per partition, as committed */
     evs_apply_stats stats;          /* totals up to and including this batch */
+    uint64_t write_ns;              /* how long the RocksDB write took */
 } evs_apply_commit;
 
 typedef void (*evs_apply_commit_fn)(void *ctx, const evs_apply_commit *commit);
@@ -76,6 +77,7 @@ typedef struct evs_apply_judged {
     const uint8_t (*append_ids)[16];
     const evs_stored_verdict *verdicts;
     const int64_t *next_offset;
+    size_t records;                 /* records judged (A2..A5; not those ignored by A1) */
 } evs_apply_judged;
 
 typedef void (*evs_apply_judged_fn)(void *ctx, const evs_apply_judged *judged);
@@ -122,6 +124,7 @@ typedef struct evs_applier {
     int write_rc;                  /* result of the last write */
     char write_err[512];
     size_t record_bytes;           /* of the records in the batch being judged */
+    size_t record_count;           /* records in the batch being judged (A2..A5) */
     int64_t *commit_next_offset;   /* the state in_flight commits, for on_commit */
     uint64_t *commit_last_position;
     evs_apply_stats commit_stats;

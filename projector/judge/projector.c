@@ -457,10 +457,26 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Counts a judged batch in p->metrics (obs/metrics.h): once per batch, outside the lock. */
+static void count_judged(evs_projector *p, const evs_apply_judged *j)
+{
+    uint64_t by_status[EVS_METRICS_VERDICTS] = {0}, events = 0;
+    for (size_t i = 0; i < j->count; i++) {
+        const evs_stored_verdict *v = &j->verdicts[i];
+        unsigned s = (unsigned)v->verdict.status;
+        by_status[s < EVS_METRICS_VERDICTS ? s : 0]++;
+        if (v->verdict.status == EVS_VERDICT_ACCEPTED)
+            events += v->event_count;
+    }
+    evs_metrics_batch_judged(&p->metrics, j->records, j->records - j->count,
+                             evs_metrics_now_ns() - p->judge_started_ns, by_status, events);
+}
+
 /* The applier's on_judged, before the batch is written: its verdicts can be answered (P4). */
 static void publish_judged(void *ctx, const evs_apply_judged *j)
 {
     evs_projector *p = ctx;
+    count_judged(p, j);
     pthread_mutex_lock(&p->lock);
     p->ahead[j->batch % 2] = *j; /* valid until this batch's publish, which drops it */
     p->ahead[j->batch % 2].next_offset = NULL;
@@ -475,6 +491,8 @@ static void publish_judged(void *ctx, const evs_apply_judged *j)
 static void publish(void *ctx, const evs_apply_commit *c)
 {
     evs_projector *p = ctx;
+    if (c->rc == 0)
+        evs_metrics_batch_written(&p->metrics, c->write_ns);
     pthread_mutex_lock(&p->lock);
     /* The applier may reuse the batch's verdicts from now on. */
     memset(&p->ahead[c->batch % 2], 0, sizeof p->ahead[0]);
@@ -633,6 +651,7 @@ int evs_projector_run(evs_projector *p)
         if (n > 0) {
             /* Judged here while the batch before is written (apply.h, "The writer");
              * publish() runs when it is. */
+            p->judge_started_ns = evs_metrics_now_ns();
             int arc = evs_applier_submit(&p->applier, recs, (size_t)n, err, sizeof err);
             for (int i = 0; i < n; i++)
                 rd_kafka_message_destroy(msgs[i]);
@@ -718,7 +737,11 @@ static int wait_offset(evs_projector *p, const int64_t *next, pthread_cond_t *co
 int evs_projector_wait_judged(evs_projector *p, int32_t partition, int64_t offset,
                               int timeout_ms, int64_t *next_out)
 {
-    return wait_offset(p, p->judged_offset, &p->judged, partition, offset, timeout_ms, next_out);
+    evs_metrics_long_polls_add(&p->metrics, EVS_POLL_VERDICT, 1);
+    int done = wait_offset(p, p->judged_offset, &p->judged, partition, offset, timeout_ms,
+                           next_out);
+    evs_metrics_long_polls_add(&p->metrics, EVS_POLL_VERDICT, -1);
+    return done;
 }
 
 int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offset,
@@ -760,6 +783,11 @@ int evs_projector_wait_written(evs_projector *p, int timeout_ms)
     }
     pthread_mutex_unlock(&p->lock);
     return done;
+}
+
+int evs_projector_cached_high_watermark(evs_projector *p, int32_t i, int64_t *high)
+{
+    return cached_high_watermark(p, i, high);
 }
 
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms)

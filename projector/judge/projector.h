@@ -18,6 +18,7 @@
 #include "judge/apply.h"
 #include "evstore.h"
 #include "index/store.h"
+#include "obs/metrics.h"
 
 /* A batch of records ends at this many records or bytes of records, whichever comes
  * first. Batches are this large only while the projector catches up (a rebuild, a
@@ -80,6 +81,9 @@ typedef struct evs_projector {
     uint64_t commits;          /* counts committed batches: what subscribers wait on */
     char failure[512];         /* set when the projector stopped applying, and why */
 
+    evs_metrics metrics;       /* counters of GET /metrics (obs/metrics.h: no lock needed) */
+    uint64_t judge_started_ns; /* consumer thread only: when the batch being judged began */
+
     volatile sig_atomic_t stop;
 } evs_projector;
 
@@ -129,6 +133,10 @@ int evs_projector_wait_applied(evs_projector *p, int32_t partition, int64_t offs
 /* The read barrier (P4): waits until every batch judged before the call is written, at
  * most timeout_ms. Returns 1 if so; 0 on timeout, or when the projector stopped first. */
 int evs_projector_wait_written(evs_projector *p, int timeout_ms);
+/* The high watermark of partition i as the consumer's latest fetch saw it, without asking
+ * the brokers (for /metrics: a scrape never waits on Kafka). Returns 0, or -1 when the
+ * partition is not consumed here or not fetched yet. */
+int evs_projector_cached_high_watermark(evs_projector *p, int32_t i, int64_t *high);
 /* Asks the brokers for the high watermarks of every partition (for /status and lookups
  * without an offset). hw must hold partition_count entries. Returns 0 or -1. */
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms);
