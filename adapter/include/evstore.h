@@ -500,6 +500,48 @@ void evs_snapshot_free(evs_snapshot *snapshot);
  * NUL-terminated malloc'd string owned by the caller (free()). */
 int evs_client_status(evs_client *client, char **json_out);
 
+/* What this client did since evs_client_open, for the host program's own metrics (export
+ * them as counters: every field only grows). Each field is read on its own, without a lock,
+ * so a snapshot taken while other threads append may be between two of their updates.
+ *  - appends: evs_append calls with a result pointer; each ends in exactly one of the
+ *    outcomes below, so appends = accepted + duplicates + wrong_version + idempotency
+ *    + rejected + invalid + unknown_outcome + failed (once no call is running).
+ *  - appends_accepted: new events stored; appends_duplicate: an idempotent retry, answered
+ *    with the original versions (EVS_OK with result.duplicate).
+ *  - conflicts_wrong_version (EVS_EWRONG_VERSION), conflicts_idempotency (EVS_EIDEMPOTENCY):
+ *    the concurrency rule said no; appends_rejected: EVS_EREJECTED.
+ *  - appends_invalid: refused before anything was produced (EVS_EINVAL).
+ *  - appends_unknown_outcome: EVS_EUNKNOWN_OUTCOME (settle them with evs_append_lookup);
+ *    appends_failed: any other error (Kafka unavailable, refused credentials, memory):
+ *    nothing was written.
+ *  - produce_retries: times a record was handed to the Kafka producer again because its
+ *    local queue was full (librdkafka's own idempotent retries to the broker are not seen).
+ *  - verdict_waits, verdict_wait_us_total: appends that waited for their verdict after
+ *    Kafka acknowledged them, and the total time of those waits in microseconds (divide
+ *    for the mean wait; this is most of an append's latency after the produce).
+ *  - failovers: requests (appends' verdict waits, reads, subscriptions, lookups) that a
+ *    projector answered with a failover answer (a lost connection, a timeout, 503, 421,
+ *    a verdict's 504), so that the router moved on to the next projector, if any. */
+typedef struct evs_client_metrics {
+    uint64_t appends;
+    uint64_t appends_accepted;
+    uint64_t appends_duplicate;
+    uint64_t conflicts_wrong_version;
+    uint64_t conflicts_idempotency;
+    uint64_t appends_rejected;
+    uint64_t appends_invalid;
+    uint64_t appends_unknown_outcome;
+    uint64_t appends_failed;
+    uint64_t produce_retries;
+    uint64_t verdict_waits;
+    uint64_t verdict_wait_us_total;
+    uint64_t failovers;
+} evs_client_metrics;
+
+/* Fills *out with the client's counters (above). Returns 0, or EVS_EINVAL when client or
+ * out is NULL. Cheap (no I/O): call it as often as the host program scrapes. */
+int evs_client_metrics_get(const evs_client *client, evs_client_metrics *out);
+
 /* ---- Consumer groups (competing consumers) ----------------------------------------- */
 /* A consumer group shares the events of one partition's $all, or of one category in it,
  * among its members; the projector keeps the group (docs/HTTP-API.md, "Consumer groups"):

@@ -30,6 +30,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,10 @@ struct evs_client {
     evs_producer *producer;                /* NULL until the first append */
     evs_producer_options producer_options; /* brokers and topic owned by the client */
     evs_router *router;
+    struct {                               /* evs_client_metrics_get; relaxed atomics */
+        _Atomic uint64_t appends, accepted, duplicate, wrong_version, idempotency, rejected,
+            invalid, unknown, failed, verdict_waits, verdict_wait_us;
+    } counters;
     int produce_timeout_ms;
     int verdict_timeout_ms;
     int request_timeout_ms;
@@ -267,6 +272,65 @@ static int producer_get(evs_client *client, evs_producer **out)
     return rc;
 }
 
+/* ---- Counters (evs_client_metrics_get) ------------------------------------------------ */
+
+static void count(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Counts one finished evs_append by its outcome (evstore.h, evs_client_metrics). */
+static void count_append(evs_client *client, int rc, const evs_append_result *result)
+{
+    count(&client->counters.appends, 1);
+    _Atomic uint64_t *outcome;
+    switch (rc) {
+    case 0: outcome = result->duplicate ? &client->counters.duplicate : &client->counters.accepted; break;
+    case EVS_EWRONG_VERSION: outcome = &client->counters.wrong_version; break;
+    case EVS_EIDEMPOTENCY: outcome = &client->counters.idempotency; break;
+    case EVS_EREJECTED: outcome = &client->counters.rejected; break;
+    case EVS_EINVAL: outcome = &client->counters.invalid; break;
+    case EVS_EUNKNOWN_OUTCOME: outcome = &client->counters.unknown; break;
+    default: outcome = &client->counters.failed; break;
+    }
+    count(outcome, 1);
+}
+
+int evs_client_metrics_get(const evs_client *client, evs_client_metrics *out)
+{
+    if (!client || !out)
+        return evs__set_error(EVS_EINVAL, "evs_client_metrics_get: %s is NULL",
+                              client ? "out" : "client");
+    evs_client *c = (evs_client *)client; /* atomics are read through a non-const pointer */
+#define READ(field) atomic_load_explicit(&c->counters.field, memory_order_relaxed)
+    *out = (evs_client_metrics){
+        .appends = READ(appends),
+        .appends_accepted = READ(accepted),
+        .appends_duplicate = READ(duplicate),
+        .conflicts_wrong_version = READ(wrong_version),
+        .conflicts_idempotency = READ(idempotency),
+        .appends_rejected = READ(rejected),
+        .appends_invalid = READ(invalid),
+        .appends_unknown_outcome = READ(unknown),
+        .appends_failed = READ(failed),
+        .verdict_waits = READ(verdict_waits),
+        .verdict_wait_us_total = READ(verdict_wait_us),
+    };
+#undef READ
+    pthread_mutex_lock(&c->producer_lock);
+    out->produce_retries = c->producer ? evs__producer_queue_retries(c->producer) : 0;
+    pthread_mutex_unlock(&c->producer_lock);
+    out->failovers = evs__router_failovers(c->router);
+    return 0;
+}
+
 /* After a successful produce, any failure to learn the verdict leaves the outcome unknown:
  * the record is in the log and the projector will judge it. */
 static int unknown_after_produce(evs_append_result *result)
@@ -375,7 +439,10 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
         .partition = result->partition,
         .verdict_wait_ms = client->verdict_timeout_ms,
         .budget_ms = (long)client->verdict_timeout_ms + client->request_timeout_ms};
+    int64_t wait_started_us = monotonic_us();
     rc = evs__router_request(client->router, &request, &response);
+    count(&client->counters.verdict_waits, 1);
+    count(&client->counters.verdict_wait_us, (uint64_t)(monotonic_us() - wait_started_us));
     if (rc != 0) {
         rc = unknown_after_produce(result);
         goto fail;
@@ -389,6 +456,8 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
     else
         rc = unknown_after_produce(result);
 fail:
+    if (client)
+        count_append(client, rc, result);
     evs__http_response_free(&response);
     evs_buf_free(&encoded);
     free(record_events);

@@ -58,6 +58,7 @@ struct evs_producer {
     pthread_t poller;
     int poller_started;
     atomic_int stop;
+    atomic_ulong queue_retries;        /* records handed to librdkafka again: queue full */
     int log_to_stderr;                 /* EVSTORE_KAFKA_LOG set: pass librdkafka logs on */
     pthread_mutex_t broker_error_lock; /* guards broker_error */
     char broker_error[256];            /* librdkafka's last error callback text, for messages */
@@ -310,6 +311,11 @@ static void sleep_ms(int ms)
         ;
 }
 
+uint64_t evs__producer_queue_retries(const evs_producer *p)
+{
+    return atomic_load_explicit(&((evs_producer *)p)->queue_retries, memory_order_relaxed);
+}
+
 int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const void *value,
                        size_t value_len, const char *what, int32_t *partition, int64_t *offset)
 {
@@ -330,6 +336,7 @@ int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const v
             break;
         rd_kafka_resp_err_t err = rd_kafka_last_error();
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && monotonic_ms() < deadline_ms) {
+            atomic_fetch_add_explicit(&p->queue_retries, 1, memory_order_relaxed);
             sleep_ms(QUEUE_FULL_BACKOFF_MS);
             continue;
         }

@@ -44,4 +44,8 @@ void evs__producer_close(evs_producer *producer);
 int evs__producer_send(evs_producer *producer, const void *key, size_t key_len, const void *value,
                        size_t value_len, const char *what, int32_t *partition, int64_t *offset);
 
+/* How many times a record was handed to librdkafka again because its local queue was full
+ * (evs_client_metrics.produce_retries). */
+uint64_t evs__producer_queue_retries(const evs_producer *producer);
+
 #endif /* EVS_PRODUCER_H */

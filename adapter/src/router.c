@@ -17,6 +17,7 @@
  */
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ struct evs_router {
     int endpoint_count;
     int seed_count;
     int32_t partitions; /* the topic's partition count from /cluster; 0 while unknown */
+    _Atomic uint64_t failovers; /* requests moved on from an endpoint (R4) */
     int32_t state_partitions; /* the state topic's, for consumer groups (R6); 0: unknown */
     int8_t *sticky;     /* invariant 4 */
     int home;
@@ -261,6 +263,11 @@ void evs__router_close(evs_router *r)
     pthread_mutex_destroy(&r->refresh_lock);
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+uint64_t evs__router_failovers(const evs_router *r)
+{
+    return atomic_load_explicit(&((evs_router *)r)->failovers, memory_order_relaxed);
 }
 
 const char *evs__router_first_url(const evs_router *r)
@@ -603,8 +610,10 @@ void evs__route_done(evs_route_attempt *a, evs_route_outcome outcome)
     int32_t p = a->resolved;
     if (e < 0)
         return;
-    if (outcome != EVS_ROUTE_OK)
+    if (outcome != EVS_ROUTE_OK) {
         a->failed = 1;
+        atomic_fetch_add_explicit(&r->failovers, 1, memory_order_relaxed);
+    }
     else
         a->tried = (uint64_t)1 << e;
     pthread_mutex_lock(&r->lock);

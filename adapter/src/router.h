@@ -75,6 +75,10 @@ void evs__router_close(evs_router *router);
 /* The first seed's URL (without a trailing '/'). Owned by the router. */
 const char *evs__router_first_url(const evs_router *router);
 
+/* How many times a request moved on from a projector to another (R4, R6), subscriptions
+ * included (evs_client_metrics.failovers). */
+uint64_t evs__router_failovers(const evs_router *router);
+
 /* The topic's partition count from the view, asking for one first (R5) when the client has
  * none yet or it is older than EVS_CLIENT_CLUSTER_REFRESH_MS, within budget_ms: the count,
  * 0 when the projectors that answered do not know the cluster (older projectors, 404), or

@@ -321,6 +321,14 @@ static void test_open_defaults_and_bad_settings(void **state)
     assert_non_null(strstr(evs_last_error(), "http://"));
 }
 
+/* The client's counters now (evs_client_metrics_get). */
+static evs_client_metrics metrics_of(evs_client *client)
+{
+    evs_client_metrics m;
+    assert_int_equal(evs_client_metrics_get(client, &m), 0);
+    return m;
+}
+
 static void test_invalid_input_produces_nothing(void **state)
 {
     evs_client *client = open_client(bootstraps, projector_url, 5000);
@@ -358,6 +366,13 @@ static void test_invalid_input_produces_nothing(void **state)
     assert_int_equal(evs_append(NULL, "Order-1", any, &e, 1, NULL, &r), EVS_EINVAL);
 
     assert_int_equal(records_in_topic(), before);
+    /* Nine refusals on this client (the NULL client has none to count on), nothing else. */
+    evs_client_metrics m = metrics_of(client);
+    assert_int_equal(m.appends, 9);
+    assert_int_equal(m.appends_invalid, 9);
+    assert_int_equal(m.appends_accepted + m.appends_failed + m.verdict_waits, 0);
+    assert_int_equal(evs_client_metrics_get(NULL, &m), EVS_EINVAL);
+    assert_int_equal(evs_client_metrics_get(client, NULL), EVS_EINVAL);
     evs_client_close(client);
 }
 
@@ -371,6 +386,10 @@ static void test_unreachable_broker_is_unavailable(void **state)
     assert_string_equal(r.append_id, ID);
     assert_non_null(strstr(evs_last_error(), "nothing was written"));
     assert_non_null(strstr(evs_last_error(), ID));
+    evs_client_metrics m = metrics_of(client);
+    assert_int_equal(m.appends, 1);
+    assert_int_equal(m.appends_failed, 1); /* nothing written: no verdict to wait for */
+    assert_int_equal(m.verdict_waits, 0);
     evs_client_close(client);
 }
 
@@ -403,6 +422,13 @@ static void test_accepted_with_partition_and_offset(void **state)
     assert_int_equal(records_in_topic(), before + 20);
     /* keep-alive: twenty verdicts over one connection */
     assert_int_equal(atomic_load(&stub.connections) - connections_before, 1);
+    evs_client_metrics m = metrics_of(client);
+    assert_int_equal(m.appends, 20);
+    assert_int_equal(m.appends_accepted, 20);
+    assert_int_equal(m.appends_duplicate, 0);
+    assert_int_equal(m.verdict_waits, 20);
+    assert_true(m.verdict_wait_us_total > 0);
+    assert_int_equal(m.failovers, 0);
     evs_client_close(client);
 }
 
@@ -418,6 +444,9 @@ static void test_wrong_expected_version(void **state)
     assert_int_equal(r.current_version, 5);
     assert_string_equal(evs_last_error(),
                         "wrong expected version for stream Order-7: expected 3, stream is at 5");
+    evs_client_metrics m = metrics_of(client);
+    assert_int_equal(m.conflicts_wrong_version, 1);
+    assert_int_equal(m.appends_accepted + m.conflicts_idempotency, 0);
     evs_client_close(client);
 }
 
@@ -436,6 +465,10 @@ static void test_verdict_failures_are_unknown_outcome(void **state)
     assert_int_equal(records_in_topic(), before + 1); /* the record IS in the log */
     atomic_store(&stub.mode, STUB_NOT_FOUND);
     assert_int_equal(evs_append(client, "Order-1", any, &e, 1, NULL, &r), EVS_EUNKNOWN_OUTCOME);
+    evs_client_metrics m = metrics_of(client);
+    assert_int_equal(m.appends_unknown_outcome, 2);
+    assert_int_equal(m.verdict_waits, 2);
+    assert_true(m.failovers >= 1); /* the verdict's 504 moved the request on */
     evs_client_close(client);
 
     /* projector down: nothing listens on the port any more */
@@ -452,6 +485,9 @@ static void test_verdict_failures_are_unknown_outcome(void **state)
     assert_int_equal(evs_append(client, "Order-1", any, &e, 1, NULL, &r), EVS_EUNKNOWN_OUTCOME);
     assert_non_null(strstr(evs_last_error(), r.append_id));
     assert_int_equal(r.offset, before + 2);
+    m = metrics_of(client);
+    assert_int_equal(m.appends_unknown_outcome, 1);
+    assert_true(m.failovers >= 1); /* the refused connection */
     /* reads against a dead projector: unavailable */
     evs_event_list *list = NULL;
     assert_int_equal(evs_stream_read(client, "Order-1", 0, 10, EVS_FORWARDS, &list),
