@@ -218,6 +218,8 @@ class Api:
         if is_sse:
             self.check_event_stream(what, data.decode())
             return data.decode()
+        if response.content_type.startswith("text/plain"):
+            return data.decode()  # GET /metrics
         if response.content_type == PAGE_MEDIA_TYPE:
             # The binary page (components/schemas/BinaryPage): single-object encoded.
             if data[:2] != b"\xc3\x01" or len(data) < 10:
@@ -304,6 +306,9 @@ def phase_main(checker, api, args):
     # ---- operations
     call("GET", "/health")
     call("GET", "/status")
+    metrics = call("GET", "/metrics")
+    if metrics is not None and "evstore_appends_judged_total" not in metrics:
+        failed("GET /metrics has no evstore_appends_judged_total: %.300r" % metrics)
     cluster = call("GET", "/cluster")
     if cluster and not any(m["id"] == cluster["self"] and m["live"] for m in cluster["members"]):
         failed("GET /cluster does not list the answering projector as live: %r" % cluster)
