@@ -38,7 +38,7 @@ fi
 packages=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev librocksdb-dev libcmocka-dev libmicrohttpd-dev
-  libcurl4-openssl-dev libjansson-dev uuid-dev
+  libcurl4-openssl-dev libjansson-dev uuid-dev libssl-dev openssl
   clang libclang-rt-dev  # fuzzing (libFuzzer) and sanitizers; the runtimes are only a
                          # Recommends of clang, and recommends are not installed here
   kcat   # command-line Kafka client, handy for poking at the broker

@@ -58,6 +58,10 @@ enum evs_error {
                                     (evs_subscription_next, once per subscription) */
     EVS_EEND = -13,              /* not a failure: a subscription without follow has
                                     delivered everything and ended */
+    EVS_EAUTH = -14,             /* refused credentials: Kafka refused the login (SASL) or
+                                    the TLS handshake, or a projector answered 401 (no or
+                                    no valid token) or 403 (outside the token's scopes);
+                                    nothing was written */
 };
 
 /* A sentence describing an error code. Static storage. */
@@ -80,13 +84,25 @@ typedef struct evs_client_options {
     int request_timeout_ms;    /* HTTP request timeout, all projectors tried included;
                                   default 10000 */
     int linger_ms;             /* producer batching delay; default 1 */
+    /* Added in 0.1 for security (docs/SECURITY.md). New fields only ever go at the end, and
+     * evs_client_options_init sets them, so a caller that calls it keeps working. */
+    const char *kafka_config_file; /* a file of librdkafka properties, key=value lines as
+                                      kcat -F reads them (security.protocol, sasl.*, ssl.*,
+                                      ...), read at open; NULL: none. bootstrap.servers is
+                                      refused there (use brokers). Secret values never
+                                      appear in a message. */
+    const char *ca_file;       /* PEM CA bundle that https:// projectors are verified
+                                  against; NULL: the system's default CAs */
+    const char *token;         /* bearer token sent to every projector (Authorization:
+                                  Bearer); NULL: none */
 } evs_client_options;
 
 #define EVS_DEFAULT_BROKERS "127.0.0.1:18092"
 #define EVS_DEFAULT_TOPIC "evstore.events"
 #define EVS_DEFAULT_PROJECTOR "http://127.0.0.1:18080"
 
-/* Fills *options with the defaults (all pointers NULL, meaning "default"). */
+/* Fills *options with the defaults (all pointers NULL, meaning "default"). A caller must
+ * call it before setting fields, so that fields added later get their defaults. */
 void evs_client_options_init(evs_client_options *options);
 
 /* Opens a client. options may be NULL for all defaults. The strings in options are
@@ -656,6 +672,20 @@ int evs_group_nack(evs_group_member *member, const uint64_t *positions, size_t n
  * frees the member, whatever the outcome. Returns 0 also when the projector had already
  * removed the member. NULL is allowed. */
 int evs_group_leave(evs_group_member *member);
+
+/* ---- Tokens (docs/SECURITY.md) ------------------------------------------------------ */
+/* The bearer tokens of the projector's HTTP API: "evs_" and 64 hex digits (256 random
+ * bits). A projector given --token-file accepts the tokens whose SHA-256 the file lists,
+ * each with its scopes. */
+#define EVS_TOKEN_TEXT_MAX 68
+#define EVS_TOKEN_LINE_MAX 8192
+
+/* Makes a new random token with scopes[0..count) (1 to 32 of "read", "append", "admin",
+ * each optionally limited to stream names with a prefix: "append:Order-") into token_out
+ * (EVS_TOKEN_TEXT_MAX + 1 bytes), and the line of a token file that accepts it into
+ * line_out (EVS_TOKEN_LINE_MAX bytes): its hash and scopes, not the token. Returns 0,
+ * EVS_EINVAL naming a bad scope, or EVS_EINTERNAL when the system gives no randomness. */
+int evs_token_new(const char *const *scopes, size_t count, char *token_out, char *line_out);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@
 #include "event_page.h"
 #include "evstore.h"
 #include "http_client.h"
+#include "kafka_properties.h"
 #include "page_codec.h"
 #include "position_vector.h"
 #include "producer.h"
@@ -62,6 +63,8 @@ struct evs_client {
         _Atomic uint64_t appends, accepted, duplicate, wrong_version, idempotency, rejected,
             invalid, unknown, failed, verdict_waits, verdict_wait_us;
     } counters;
+    evs_kafka_properties kafka;            /* the Kafka settings file's, applied first */
+    evs_http_security security;            /* CA file and token, owned by the client */
     int produce_timeout_ms;
     int verdict_timeout_ms;
     int request_timeout_ms;
@@ -119,14 +122,38 @@ int evs_client_open(const evs_client_options *options, evs_client **out)
         rc = evs__set_error(EVS_ENOMEM, "out of memory opening a client");
         goto fail;
     }
+    if (options->kafka_config_file && options->kafka_config_file[0]) {
+        char err[512];
+        if (evs_kafka_properties_load(options->kafka_config_file, &client->kafka, err,
+                                      sizeof err) != 0) {
+            rc = evs__set_error(EVS_EINVAL, "%s", err);
+            goto fail;
+        }
+        client->producer_options.kafka = &client->kafka;
+    }
     if ((rc = evs__producer_check(&client->producer_options)) != 0)
         goto fail;
+    if ((options->ca_file && options->ca_file[0] &&
+         !(client->security.ca_file = strdup(options->ca_file))) ||
+        (options->token && options->token[0] && !(client->security.token = strdup(options->token)))) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory opening a client");
+        goto fail;
+    }
+    if (client->security.token && strpbrk(client->security.token, "\r\n \t")) {
+        rc = evs__set_error(EVS_EINVAL, "the token has a blank or a line break; give the "
+                                        "token alone, as `evstore token new` printed it");
+        goto fail;
+    }
+    if (client->security.token && strlen(client->security.token) > 256) {
+        rc = evs__set_error(EVS_EINVAL, "the token is longer than 256 characters");
+        goto fail;
+    }
     const char *projector = options->projector_url && options->projector_url[0]
                                 ? options->projector_url
                                 : EVS_DEFAULT_PROJECTOR;
     int connect_timeout_ms = client->request_timeout_ms < 5000 ? client->request_timeout_ms : 5000;
     if ((rc = evs__router_open(projector, client->request_timeout_ms, connect_timeout_ms,
-                               &client->router)) != 0)
+                               &client->security, &client->router)) != 0)
         goto fail;
     *out = client;
     return 0;
@@ -144,6 +171,9 @@ void evs_client_close(evs_client *client)
     pthread_mutex_destroy(&client->producer_lock);
     free((char *)client->producer_options.brokers);
     free((char *)client->producer_options.topic);
+    evs_kafka_properties_free(&client->kafka);
+    free((char *)client->security.ca_file);
+    free((char *)client->security.token);
     free(client);
 }
 

@@ -47,6 +47,9 @@ const char *evs_strerror(int code)
         return "the subscription has delivered its history (not an error)";
     case EVS_EEND:
         return "the subscription has ended (not an error)";
+    case EVS_EAUTH:
+        return "authentication or authorization refused (Kafka login, TLS certificate, or "
+               "projector token); nothing was written";
     default:
         return "unknown error code";
     }

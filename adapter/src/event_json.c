@@ -81,6 +81,12 @@ int evs__http_error(long http_status, const char *body, size_t body_len, const c
         return evs__set_error(EVS_ENOT_FOUND, "%s", body_len ? text : "not found");
     if (http_status == 400)
         return evs__set_error(EVS_EINVAL, "projector refused the request for %s: %s", what, text);
+    if (http_status == 401)
+        return evs__set_error(EVS_EAUTH, "the projector refused %s: authentication needed: %s",
+                              what, text);
+    if (http_status == 403)
+        return evs__set_error(EVS_EAUTH, "the projector refused %s: not authorized: %s", what,
+                              text);
     if (http_status == 504)
         return evs__set_error(EVS_ETIMEOUT, "projector timed out on %s: %s", what, text);
     if (http_status == 421) /* the last candidate did not serve it either (router.h, R4) */

@@ -25,6 +25,7 @@
 struct evs_http {
     char *base_url;
     int connect_timeout_ms;
+    const evs_http_security *security; /* the client's, may be NULL */
     pthread_mutex_t lock;
     CURL *idle[EVS_CLIENT_HTTP_POOL_MAX];
     size_t idle_count;
@@ -48,7 +49,25 @@ void evs__http_response_free(evs_http_response *response)
     memset(response, 0, sizeof *response);
 }
 
-int evs__http_open(const char *base_url, int connect_timeout_ms, evs_http **out)
+int evs__http_secure(void *curl, const evs_http_security *security, struct curl_slist **headers)
+{
+    if (!security)
+        return 0;
+    if (security->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, security->ca_file);
+    if (security->token) {
+        char line[16 + 512];
+        snprintf(line, sizeof line, "Authorization: Bearer %s", security->token);
+        struct curl_slist *more = curl_slist_append(*headers, line);
+        if (!more)
+            return EVS_ENOMEM;
+        *headers = more;
+    }
+    return 0;
+}
+
+int evs__http_open(const char *base_url, int connect_timeout_ms,
+                   const evs_http_security *security, evs_http **out)
 {
     int rc;
     evs_http *http = NULL;
@@ -77,6 +96,7 @@ int evs__http_open(const char *base_url, int connect_timeout_ms, evs_http **out)
     while (n > 0 && http->base_url[n - 1] == '/')
         http->base_url[--n] = '\0';
     http->connect_timeout_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 5000;
+    http->security = security;
     if (pthread_mutex_init(&http->lock, NULL) != 0) {
         rc = evs__set_error(EVS_EINTERNAL, "cannot create a mutex");
         goto fail;
@@ -258,6 +278,10 @@ static int http_perform(evs_http *http, const char *method, const char *path_and
         }
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     }
+    if (evs__http_secure(curl, http->security, &headers) != 0) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory preparing an HTTP request");
+        goto fail;
+    }
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 10000L);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, response);
@@ -287,6 +311,14 @@ static int http_perform(evs_http *http, const char *method, const char *path_and
         goto fail;
     case CURLE_OUT_OF_MEMORY:
         rc = evs__set_error(EVS_ENOMEM, "out of memory in libcurl");
+        goto fail;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CONNECT_ERROR:
+        rc = evs__set_error(EVS_EAUTH,
+                            "projector at %s: TLS failed (%s); is its certificate signed by "
+                            "the CA file given (--ca-file, EVSTORE_CA_FILE)?",
+                            http->base_url, detail);
         goto fail;
     case CURLE_WEIRD_SERVER_REPLY:
         rc = evs__set_error(EVS_EPROTOCOL, "projector at %s did not answer HTTP: %s",

@@ -13,7 +13,22 @@
 
 #include <stddef.h>
 
+struct curl_slist;
+
 typedef struct evs_http evs_http;
+
+/* How requests prove who they talk to and who they are (docs/SECURITY.md): the CA file
+ * https:// projectors are verified against (NULL: the system's CAs) and the bearer token
+ * sent in every request's Authorization header (NULL: none). Kept by pointer, so it must
+ * outlive every evs_http and transfer that uses it (the client owns it). */
+typedef struct evs_http_security {
+    const char *ca_file;
+    const char *token;
+} evs_http_security;
+
+/* Sets security's CA file on curl and appends its Authorization header to *headers (which
+ * may start NULL). Returns 0, or EVS_ENOMEM with *headers left as it was. */
+int evs__http_secure(void *curl, const evs_http_security *security, struct curl_slist **headers);
 
 /* An HTTP answer. body is NUL-terminated (not counted in body_len) and owned by the
  * response; free with evs__http_response_free. */
@@ -30,8 +45,10 @@ typedef struct evs_http_response {
 void evs__http_response_free(evs_http_response *response);
 
 /* Opens a client for base_url (copied; a trailing '/' is dropped). connect_timeout_ms
- * bounds each TCP connect. Returns 0, EVS_EINVAL or EVS_ENOMEM. */
-int evs__http_open(const char *base_url, int connect_timeout_ms, evs_http **out);
+ * bounds each TCP connect; security (may be NULL) is kept by pointer. Returns 0,
+ * EVS_EINVAL or EVS_ENOMEM. */
+int evs__http_open(const char *base_url, int connect_timeout_ms,
+                   const evs_http_security *security, evs_http **out);
 
 /* Frees the pool and its handles; no request may be running. NULL is allowed. */
 void evs__http_close(evs_http *http);
@@ -43,7 +60,8 @@ const char *evs__http_base_url(const evs_http *http);
  * the whole exchange. On 0 *response holds the status and body, whatever the status; the
  * caller frees it. On failure sets the thread's last error and returns EVS_EUNAVAILABLE
  * (cannot connect, connection lost), EVS_ETIMEOUT, EVS_EPROTOCOL (answer over
- * EVS_CLIENT_RESPONSE_BYTES_MAX or not HTTP) or EVS_ENOMEM. */
+ * EVS_CLIENT_RESPONSE_BYTES_MAX or not HTTP), EVS_EAUTH (the projector's TLS certificate
+ * is not trusted) or EVS_ENOMEM. */
 int evs__http_get(evs_http *http, const char *path_and_query, long timeout_ms,
                   evs_http_response *response);
 

@@ -17,6 +17,14 @@
  *    concurrent appends share one produce request.
  *  - message.timeout.ms = produce_timeout_ms: the bound after which librdkafka gives up
  *    and reports whether the record was possibly persisted.
+ *  - The Kafka settings file (evs_client_options.kafka_config_file, kafka_properties.h) is
+ *    applied first, so that it can set anything (security.protocol, sasl.*, ssl.*) except
+ *    the settings above, which are set after it and win.
+ *
+ * A refused login (SASL) or TLS handshake reaches the error callback, never a delivery
+ * report: the callback notes it, and the polling thread then purges the records still
+ * queued (none of them can have been sent over a connection that never authenticated),
+ * so that their senders learn EVS_EAUTH at once instead of after message.timeout.ms.
  *
  * The waiter protocol (invariants):
  *  1. Each record's opaque is a heap waiter with two references: the sending thread's and
@@ -39,6 +47,7 @@
 
 #include "errors.h"
 #include "evstore.h"
+#include "kafka_properties_apply.h"
 #include "producer.h"
 
 /* How long a sender waits for a delivery report beyond message.timeout.ms before it gives
@@ -62,6 +71,10 @@ struct evs_producer {
     int log_to_stderr;                 /* EVSTORE_KAFKA_LOG set: pass librdkafka logs on */
     pthread_mutex_t broker_error_lock; /* guards broker_error */
     char broker_error[256];            /* librdkafka's last error callback text, for messages */
+    char auth_error[256];              /* the last refused login or handshake, "" if none;
+                                          under broker_error_lock */
+    atomic_int auth_failures;          /* refused logins or handshakes seen */
+    int auth_failures_purged;          /* polling thread only: failures its purges answered */
 };
 
 typedef struct waiter {
@@ -128,12 +141,25 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *message, void 
     waiter_unref(w);
 }
 
+/* 1 if err is a refused login or TLS handshake: credentials, not the network. */
+static int auth_refused(int err)
+{
+    return err == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+           err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
+           err == RD_KAFKA_RESP_ERR__SSL || err == RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE ||
+           err == RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM;
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     evs_producer *p = opaque;
     pthread_mutex_lock(&p->broker_error_lock);
     snprintf(p->broker_error, sizeof p->broker_error, "%s", reason);
+    if (auth_refused(err))
+        snprintf(p->auth_error, sizeof p->auth_error, "%s", reason);
     pthread_mutex_unlock(&p->broker_error_lock);
+    if (auth_refused(err))
+        atomic_fetch_add(&p->auth_failures, 1);
     if (p->log_to_stderr)
         fprintf(stderr, "evstore: kafka error: %s: %s\n", rd_kafka_err2str(err), reason);
 }
@@ -150,8 +176,14 @@ static void on_log(const rd_kafka_t *rk, int level, const char *facility, const 
 static void *poll_loop(void *arg)
 {
     evs_producer *p = arg;
-    while (!atomic_load(&p->stop))
+    while (!atomic_load(&p->stop)) {
         rd_kafka_poll(p->rk, POLL_INTERVAL_MS);
+        int failures = atomic_load(&p->auth_failures);
+        if (failures != p->auth_failures_purged) { /* see the top of this file */
+            p->auth_failures_purged = failures;
+            rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
+        }
+    }
     return NULL;
 }
 
@@ -175,6 +207,11 @@ static int conf_build(const evs_producer_options *options, rd_kafka_conf_t **out
     *out = NULL;
     if (!conf)
         return evs__set_error(EVS_ENOMEM, "out of memory configuring the Kafka producer");
+    char err[600];
+    if (evs_kafka_properties_apply(options->kafka, conf, err, sizeof err) != 0) {
+        rc = evs__set_error(EVS_EINVAL, "%s", err);
+        goto fail;
+    }
     if ((rc = conf_set(conf, "bootstrap.servers", options->brokers)) ||
         (rc = conf_set(conf, "client.id", "libevstore")) ||
         (rc = conf_set(conf, "enable.idempotence", "true")) ||
@@ -398,7 +435,18 @@ int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const v
                  "client)",
                  reason);
     }
-    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE) {
+    char auth_error[256];
+    pthread_mutex_lock(&p->broker_error_lock);
+    snprintf(auth_error, sizeof auth_error, "%s", p->auth_error);
+    pthread_mutex_unlock(&p->broker_error_lock);
+    if (err == RD_KAFKA_RESP_ERR__PURGE_QUEUE && auth_error[0]) {
+        rc = evs__set_error(EVS_EAUTH,
+                            "Kafka at %s refused the client's credentials (authentication "
+                            "failed: %s); check sasl.username, sasl.password and ssl.* in the "
+                            "Kafka settings file; nothing was written",
+                            p->brokers, auth_error);
+    } else if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+               err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE) {
         rc = evs__set_error(EVS_EINVAL, "Kafka refused %s: %s; nothing was written", what,
                             rd_kafka_err2str(err));
     } else if (status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED) {

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kafka_properties.h"
+
 typedef struct evs_producer evs_producer;
 
 typedef struct evs_producer_options {
@@ -18,6 +20,8 @@ typedef struct evs_producer_options {
     const char *topic;      /* events topic, copied */
     int produce_timeout_ms; /* message.timeout.ms; > 0 */
     int linger_ms;          /* linger.ms; >= 0 */
+    const evs_kafka_properties *kafka; /* the Kafka settings file's properties, applied
+                                          first; NULL: none. Must outlive the producer. */
 } evs_producer_options;
 
 /* Checks that librdkafka accepts every setting the options lead to, without creating a
@@ -39,7 +43,9 @@ void evs__producer_close(evs_producer *producer);
  *                         refused): nothing was written;
  *   EVS_EUNKNOWN_OUTCOME  the record may have been persisted (in flight when it timed out
  *                         or the connection broke);
- *   EVS_EINVAL            the record is too large for the producer or the topic.
+ *   EVS_EINVAL            the record is too large for the producer or the topic;
+ *   EVS_EAUTH             the brokers refused the login or the TLS handshake: nothing
+ *                         was written.
  * and sets the thread's last error on failure. */
 int evs__producer_send(evs_producer *producer, const void *key, size_t key_len, const void *value,
                        size_t value_len, const char *what, int32_t *partition, int64_t *offset);

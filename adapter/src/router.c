@@ -50,6 +50,7 @@ struct evs_router {
     pthread_mutex_t refresh_lock; /* one refresh at a time (R5) */
     int request_timeout_ms;
     int connect_timeout_ms;
+    const evs_http_security *security; /* the client's, may be NULL */
     endpoint endpoints[EVS_CLIENT_PROJECTORS_MAX];
     int endpoint_count;
     int seed_count;
@@ -116,7 +117,7 @@ static int endpoint_add(evs_router *r, const char *url, int *index)
                               "used", EVS_CLIENT_PROJECTORS_MAX, url);
     endpoint *e = &r->endpoints[r->endpoint_count];
     memset(e, 0, sizeof *e);
-    int rc = evs__http_open(url, r->connect_timeout_ms, &e->http);
+    int rc = evs__http_open(url, r->connect_timeout_ms, r->security, &e->http);
     if (rc != 0)
         return rc;
     *index = r->endpoint_count++;
@@ -218,8 +219,13 @@ static int seeds_parse(evs_router *r, const char *list)
     }
 }
 
+const evs_http_security *evs__router_security(const evs_router *router)
+{
+    return router->security;
+}
+
 int evs__router_open(const char *seed_list, int request_timeout_ms, int connect_timeout_ms,
-                     evs_router **out)
+                     const evs_http_security *security, evs_router **out)
 {
     int rc;
     evs_router *r;
@@ -231,6 +237,7 @@ int evs__router_open(const char *seed_list, int request_timeout_ms, int connect_
         return evs__set_error(EVS_ENOMEM, "out of memory opening a client");
     r->request_timeout_ms = request_timeout_ms;
     r->connect_timeout_ms = connect_timeout_ms;
+    r->security = security;
     r->home = -1;
     if (pthread_mutex_init(&r->lock, NULL) != 0) {
         free(r);

@@ -64,10 +64,14 @@ typedef struct evs_router evs_router;
 
 /* Parses seed_list (comma-separated http:// or https:// URLs; blanks around each are
  * ignored, duplicates dropped) and opens the router. Connects nowhere. request_timeout_ms
- * bounds each GET /cluster and connect_timeout_ms each connect. Returns 0, EVS_EINVAL
+ * bounds each GET /cluster and connect_timeout_ms each connect; security (may be NULL) is
+ * kept by pointer for every projector's connections. Returns 0, EVS_EINVAL
  * naming the bad element, or EVS_ENOMEM. */
 int evs__router_open(const char *seed_list, int request_timeout_ms, int connect_timeout_ms,
-                     evs_router **out);
+                     const evs_http_security *security, evs_router **out);
+
+/* The security every request of the router uses (evs__router_open's, kept by pointer). */
+const evs_http_security *evs__router_security(const evs_router *router);
 
 /* Frees everything; no request may be running. NULL is allowed. */
 void evs__router_close(evs_router *router);

@@ -410,6 +410,12 @@ static int connection_open(evs_subscription *sub)
     struct curl_slist *accept = curl_slist_append(NULL, "Accept: text/event-stream");
     sub->headers = accept && last_event_id[0] ? curl_slist_append(accept, last_event_id) : accept;
     sub->easy = curl_easy_init();
+    if (sub->headers && sub->easy &&
+        evs__http_secure(sub->easy, evs__router_security(sub->route.router), &sub->headers) != 0) {
+        curl_slist_free_all(sub->headers);
+        sub->headers = NULL;
+        accept = NULL; /* freed with the list */
+    }
     if (!url || !sub->headers || !sub->easy) {
         if (!sub->headers)
             curl_slist_free_all(accept);
@@ -549,6 +555,16 @@ static void connection_finished(evs_subscription *sub, CURLcode result)
         }
         outcome = status == 421 ? EVS_ROUTE_NOT_SERVED : EVS_ROUTE_BUSY;
         snprintf(cause, sizeof cause, "HTTP %ld: %.500s", status, body);
+    } else if (result == CURLE_PEER_FAILED_VERIFICATION || result == CURLE_SSL_CACERT_BADFILE) {
+        /* An untrusted certificate stays untrusted: retrying cannot help. */
+        evs__set_error(EVS_EAUTH,
+                       "%s: projector at %.300s: TLS failed (%.300s); is its certificate "
+                       "signed by the CA file given (--ca-file, EVSTORE_CA_FILE)?",
+                       sub->what, sub->url,
+                       sub->curl_error[0] ? sub->curl_error : curl_easy_strerror(result));
+        fail_sticky(sub, EVS_EAUTH);
+        connection_close(sub);
+        return;
     } else if (result != CURLE_OK) {
         snprintf(cause, sizeof cause, "%s",
                  sub->curl_error[0] ? sub->curl_error : curl_easy_strerror(result));
