@@ -3,12 +3,15 @@
  */
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "access_token.h"
 #include "cluster/membership.h"
+#include "feed/feed.h"
 #include "groups/coordinator.h"
 #include "state/state_log.h"
 #include "http/http_append.h"
@@ -36,6 +39,11 @@ static void usage(FILE *f)
           "                             HOSTNAME:PORT of --http)\n"
           "  --advertise URL            the URL clients reach it at (default http:// and the\n"
           "                             --http address; 0.0.0.0 becomes the host name)\n"
+          "  --feed                     publish every accepted event to TOPIC.accepted, the\n"
+          "                             accepted-events feed (default: off)\n"
+          "  --feed-topic NAME          publish the feed to NAME instead (implies --feed)\n"
+          "  --feed-format raw|avro     feed values: the event's data as stored (raw, the\n"
+          "                             default) or an evstore.AcceptedEvent record\n"
           "  --partitions N             partitions when creating the topic (default 1)\n"
           "  --serve-partitions LIST    the shard this projector consumes and serves, e.g.\n"
           "                             0,2-3 (default: every partition)\n"
@@ -44,6 +52,16 @@ static void usage(FILE *f)
           "  --batch-records N          most records per RocksDB write batch (default 10000;\n"
           "                             a batch also ends after 16 MiB of records)\n"
           "  --rebuild                  delete the state and replay the topic from offset 0\n"
+          "  --kafka-config FILE        librdkafka properties (key=value lines: security.protocol,\n"
+          "                             sasl.*, ssl.*) for every Kafka client (env\n"
+          "                             EVSTORE_KAFKA_CONFIG; docs/SECURITY.md)\n"
+          "  --tls-cert FILE            serve HTTPS with this PEM certificate (chain) ...\n"
+          "  --tls-key FILE             ... and this PEM private key\n"
+          "  --token-file FILE          require bearer tokens listed (hashed) in FILE on every\n"
+          "                             route but /health (env EVSTORE_TOKEN_FILE; make one with\n"
+          "                             evstore token new)\n"
+          "  --insecure                 allow a non-loopback --http address without TLS and\n"
+          "                             tokens (refused otherwise)\n"
           "  --hash                     print a digest of the state in --data-dir and exit\n"
           "  --help\n",
           f);
@@ -95,12 +113,14 @@ static int print_hash(const char *dir)
  * nothing of theirs is written after the stop began. */
 static void shut_down(evs_http_server *http)
 {
+    evs_feed_stop(&projector);
     evs_coordinator_stop(&projector);
     evs_membership_stop(&projector);
     if (http)
         evs_http_stop(http);
     evs_state_log_stop(&projector);
     evs_client_close(projector.client);
+    evs_kafka_properties_free(&projector.config.kafka);
     evs_projector_free(&projector);
 }
 
@@ -124,11 +144,17 @@ int main(int argc, char **argv)
         .test_pause_file = env_or("EVSTORE_TEST_PAUSE_FILE", NULL),
         /* And one more: how long a save waits to be applied here (TESTING.md). */
         .test_state_wait_ms = atoi(env_or("EVSTORE_TEST_STATE_WAIT_MS", "0")),
+        .kafka_config_file = env_or("EVSTORE_KAFKA_CONFIG", NULL),
+        .token_file = env_or("EVSTORE_TOKEN_FILE", NULL),
     };
     int hash = 0;
     evs_membership_config member = {.lease_ms = EVS_LEASE_MS_DEFAULT};
+    evs_feed_config feed = {0};
+    int feed_on = 0;
+    char feed_topic[512];
     enum { O_BROKERS = 1, O_TOPIC, O_DATA, O_HTTP, O_PARTS, O_SERVE, O_RF, O_BATCH, O_REBUILD,
-           O_HASH, O_HELP, O_MEMBER, O_ADVERTISE };
+           O_HASH, O_HELP, O_MEMBER, O_ADVERTISE, O_FEED, O_FEED_TOPIC, O_FEED_FORMAT,
+           O_KAFKA_CONFIG, O_TLS_CERT, O_TLS_KEY, O_TOKEN_FILE, O_INSECURE };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, O_BROKERS},
         {"topic", required_argument, 0, O_TOPIC},
@@ -138,10 +164,18 @@ int main(int argc, char **argv)
         {"serve-partitions", required_argument, 0, O_SERVE},
         {"member-id", required_argument, 0, O_MEMBER},
         {"advertise", required_argument, 0, O_ADVERTISE},
+        {"feed", no_argument, 0, O_FEED},
+        {"feed-topic", required_argument, 0, O_FEED_TOPIC},
+        {"feed-format", required_argument, 0, O_FEED_FORMAT},
         {"replication-factor", required_argument, 0, O_RF},
         {"batch-records", required_argument, 0, O_BATCH},
         {"rebuild", no_argument, 0, O_REBUILD},
         {"hash", no_argument, 0, O_HASH},
+        {"kafka-config", required_argument, 0, O_KAFKA_CONFIG},
+        {"tls-cert", required_argument, 0, O_TLS_CERT},
+        {"tls-key", required_argument, 0, O_TLS_KEY},
+        {"token-file", required_argument, 0, O_TOKEN_FILE},
+        {"insecure", no_argument, 0, O_INSECURE},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -176,8 +210,23 @@ int main(int argc, char **argv)
         case O_BATCH: cfg.batch_records_max = (int)v; break;
         case O_MEMBER: member.id = optarg; break;
         case O_ADVERTISE: member.url = optarg; break;
+        case O_FEED: feed_on = 1; break;
+        case O_FEED_TOPIC: feed.topic = optarg; feed_on = 1; break;
+        case O_FEED_FORMAT:
+            if (strcmp(optarg, "raw") && strcmp(optarg, "avro")) {
+                fprintf(stderr, "evstore-projector: --feed-format is raw or avro, not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            feed.avro = !strcmp(optarg, "avro");
+            break;
         case O_REBUILD: cfg.rebuild = 1; break;
         case O_HASH: hash = 1; break;
+        case O_KAFKA_CONFIG: cfg.kafka_config_file = optarg; break;
+        case O_TLS_CERT: cfg.tls_cert_file = optarg; break;
+        case O_TLS_KEY: cfg.tls_key_file = optarg; break;
+        case O_TOKEN_FILE: cfg.token_file = optarg; break;
+        case O_INSECURE: cfg.insecure = 1; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -189,6 +238,10 @@ int main(int argc, char **argv)
     }
     if (hash)
         return print_hash(cfg.data_dir);
+    if (feed_on && !feed.topic) {
+        snprintf(feed_topic, sizeof feed_topic, "%s.accepted", cfg.topic);
+        feed.topic = feed_topic;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -198,6 +251,29 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
+    if (cfg.kafka_config_file &&
+        evs_kafka_properties_load(cfg.kafka_config_file, &cfg.kafka, err, sizeof err) < 0) {
+        fprintf(stderr, "evstore-projector: %s\n", err);
+        return 2;
+    }
+    /* One thread and descriptor per HTTP connection (up to 1500, http_api.c), besides
+     * RocksDB's files: take the hard limit on descriptors. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    /* With tokens on, the projector's own client (HTTP appends ask their verdicts over HTTP)
+     * needs one too: EVSTORE_TOKEN when given (a sharded cluster, where another member may
+     * answer), else a token made now that only this process knows (http_auth.h). */
+    char internal_token[EVS_TOKEN_TEXT_LEN + 1] = "";
+    if (cfg.token_file && !env_or("EVSTORE_TOKEN", NULL)) {
+        if (evs_token_generate(internal_token) < 0) {
+            fprintf(stderr, "evstore-projector: no randomness for the internal token\n");
+            return 3;
+        }
+        cfg.internal_token = internal_token;
+    }
     if (evs_projector_start(&projector, &cfg, err, sizeof err) < 0) {
         fprintf(stderr, "evstore-projector: %s\n", err);
         evs_projector_free(&projector);
@@ -222,14 +298,15 @@ int main(int argc, char **argv)
     evs_http_server *http = NULL;
     if (evs_state_log_start(&projector, evs_membership_id(&projector), err, sizeof err) < 0 ||
         evs_coordinator_start(&projector, err, sizeof err) < 0 ||
+        evs_feed_start(&projector, &feed, evs_membership_id(&projector), err, sizeof err) < 0 ||
         evs_http_start(&projector, cfg.http_address, &http, err, sizeof err) < 0 ||
         evs_membership_announce(&projector, err, sizeof err) < 0) {
         fprintf(stderr, "evstore-projector: %s\n", err);
         shut_down(http);
         return 3;
     }
-    fprintf(stderr, "evstore-projector: serving http://%s, topic %s, state in %s%s\n",
-            cfg.http_address, cfg.topic, cfg.data_dir, cfg.rebuild ? " (rebuilding)" : "");
+    fprintf(stderr, "evstore-projector: serving %s://%s, topic %s, state in %s%s\n",
+            cfg.tls_cert_file ? "https" : "http", cfg.http_address, cfg.topic, cfg.data_dir, cfg.rebuild ? " (rebuilding)" : "");
     int rc = evs_projector_run(&projector);
     /* After a failure keep answering /health with the reason until told to stop. */
     while (rc < 0 && !projector.stop)

@@ -963,34 +963,6 @@ static enum MHD_Result leave(const evs_http_request *r, group *g, const char *me
 /* ---- Fetch (long poll) --------------------------------------------------------------------------
  */
 
-static uint64_t commits_now(evs_projector *p)
-{
-    pthread_mutex_lock(&p->lock);
-    uint64_t n = p->commits;
-    pthread_mutex_unlock(&p->lock);
-    return n;
-}
-
-/* Waits until the projector commits after `seen`, at most wait_ms (C3). */
-static void wait_commit(evs_projector *p, uint64_t seen, uint64_t wait_ms)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += (time_t)(wait_ms / 1000);
-    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    evs_metrics_long_polls_add(&p->metrics, EVS_POLL_GROUP_FETCH, 1);
-    pthread_mutex_lock(&p->lock);
-    while (p->commits == seen && !p->stop)
-        if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT)
-            break;
-    pthread_mutex_unlock(&p->lock);
-    evs_metrics_long_polls_add(&p->metrics, EVS_POLL_GROUP_FETCH, -1);
-}
-
 typedef struct fetch_out {
     evs_out *o;
     int base64;
@@ -1045,7 +1017,7 @@ static enum MHD_Result fetch(const evs_http_request *r, group *g, const char *me
     if (evs_group_state_poll_begin(gs, member_id, mono_ms()) < 0)
         status = MHD_HTTP_GONE;
     while (!status) {
-        uint64_t seen = commits_now(p);
+        uint64_t seen = evs_projector_commits(p);
         uint64_t now = mono_ms();
         evs_group_state_expire(gs, now, wall_us());
         if (refill(p, g) < 0) {
@@ -1063,7 +1035,8 @@ static enum MHD_Result fetch(const evs_http_request *r, group *g, const char *me
         if (n != 0 || now >= deadline || p->stop)
             break;
         pthread_mutex_unlock(&g->lock);
-        wait_commit(p, seen, deadline - now < POLL_SLICE_MS ? deadline - now : POLL_SLICE_MS);
+        evs_projector_wait_commit(p, seen,
+                                  deadline - now < POLL_SLICE_MS ? deadline - now : POLL_SLICE_MS);
         pthread_mutex_lock(&g->lock);
         if (g->deleted || g->state_generation != generation) {
             status = g->deleted ? MHD_HTTP_NOT_FOUND : MHD_HTTP_GONE;

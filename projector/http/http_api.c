@@ -3,7 +3,11 @@
  *
  * libmicrohttpd runs one thread per connection, so a verdict request may block waiting for
  * the consumer thread to apply an offset without holding up other requests. Connections are
- * capped (HTTP_CONNECTIONS_MAX). Every answer is JSON, except that the reads of event pages
+ * capped (HTTP_CONNECTIONS_MAX), and within the cap subscriptions and long polls have caps
+ * of their own (HTTP_SUBSCRIPTIONS_MAX, HTTP_LONG_POLLS_MAX), so that the rest,
+ * HTTP_RESERVED_CONNECTIONS, stays free for appends, verdicts and reads however many
+ * subscribers wait. Every route needs the access its table entry names (http_auth.h),
+ * checked before anything else is done for it. Every answer is JSON, except that the reads of event pages
  * (streams, $all, categories, types) answer with the binary page of schemas/page_codec.h
  * when the Accept header names application/vnd.evstore.page+avro; every error is
  * {"error": "..."} whatever was asked for.
@@ -11,6 +15,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -23,15 +28,31 @@
 #include <microhttpd.h>
 
 #include "cluster/membership.h"
+#include "feed/feed.h"
 #include "groups/groups.h"
 #include "http/http_append.h"
+#include "http/http_console.h"
+#include "http/http_auth.h"
 #include "http/http_util.h"
 #include "http/subscriptions.h"
 #include "obs/metrics_route.h"
 #include "page_codec.h"
 #include "state/saved_state.h"
 
-#define HTTP_CONNECTIONS_MAX 512
+/* Connections: subscriptions (SSE), long polls (a consumer group's fetch) and the rest. A
+ * request over its cap is answered 503 at once; the reserve is never taken by the first two.
+ * One thread per connection, each with HTTP_THREAD_STACK_BYTES of stack. */
+#define HTTP_SUBSCRIPTIONS_MAX 1000
+#define HTTP_LONG_POLLS_MAX 200
+#define HTTP_RESERVED_CONNECTIONS 300
+#define HTTP_CONNECTIONS_MAX (HTTP_SUBSCRIPTIONS_MAX + HTTP_LONG_POLLS_MAX + HTTP_RESERVED_CONNECTIONS)
+#define HTTP_THREAD_STACK_BYTES (2u << 20)
+/* Slow clients: a connection silent this long is closed (libmicrohttpd's timeout, which
+ * also bounds the wait between requests on a kept-alive connection; a subscription's
+ * heartbeat every 10 s keeps it alive), and a request body must arrive within
+ * HTTP_BODY_TIME_MAX_MS of its headers. */
+#define HTTP_IDLE_TIMEOUT_S 30
+#define HTTP_BODY_TIME_MAX_MS 30000
 #define HTTP_URL_MAX 2048
 #define READ_LIMIT_DEFAULT 100
 #define VERDICT_TIMEOUT_DEFAULT_MS 10000
@@ -45,6 +66,9 @@
 struct evs_http_server {
     struct MHD_Daemon *daemon;
     evs_projector *projector;
+    evs_http_auth *auth; /* NULL: no token file, every route open */
+    char *tls_cert, *tls_key; /* PEM text given to libmicrohttpd, NULL for plain HTTP */
+    atomic_int slots_used[3]; /* requests holding a slot, by slot (request_slot) */
 };
 
 /* ---- Endpoints ---------------------------------------------------------------------- */
@@ -407,6 +431,14 @@ static enum MHD_Result get_status(evs_projector *p, struct MHD_Connection *c)
     evs_out_jstr(&o, p->config.topic, strlen(p->config.topic));
     evs_out_str(&o, ",\"brokers\":");
     evs_out_jstr(&o, p->config.brokers, strlen(p->config.brokers));
+    /* The Kafka settings file's properties, secrets redacted (kafka_properties.h). */
+    char *kafka = evs_kafka_properties_json(&p->config.kafka);
+    evs_out_str(&o, ",\"kafka_config\":");
+    evs_out_str(&o, kafka ? kafka : "{}");
+    free(kafka);
+    evs_out_fmt(&o, ",\"tls\":%s,\"tokens\":%s",
+                p->config.tls_cert_file ? "true" : "false",
+                p->config.token_file ? "true" : "false");
     pthread_mutex_lock(&p->lock);
     evs_out_fmt(&o, ",\"state\":\"%s\",\"skipped_records\":%llu", p->failure[0] ? "failed" : "running",
             (unsigned long long)p->skipped_records);
@@ -428,7 +460,9 @@ static enum MHD_Result get_status(evs_projector *p, struct MHD_Connection *c)
         evs_out_fmt(&o, "\"last_position\":%llu}", (unsigned long long)p->last_position[i]);
     }
     pthread_mutex_unlock(&p->lock);
-    evs_out_str(&o, "]}");
+    evs_out_str(&o, "],\"feed\":");
+    evs_feed_status(p, &o);
+    evs_out_str(&o, "}");
     free(hw);
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
 }
@@ -488,31 +522,39 @@ static enum MHD_Result route_verdict(const evs_http_request *r)
 /* The routing table: the first entry whose prefix matches and whose `methods` list the
  * request's method wins, so one path may have an entry per method, each in its own module.
  * An exact entry matches only the whole path; a prefix entry needs something after its
- * prefix. A path that some entry matches, but none with the method, answers 405. */
+ * prefix. A path that some entry matches, but none with the method, answers 405.
+ * `access` is what a token must allow (http_auth.h); it stands before the handler so that
+ * an entry without one does not compile. */
 typedef struct route {
     const char *prefix;
     int exact;
     const char *methods;
+    evs_access access;
     evs_http_handler handler;
     int reads_log; /* reads events: passes the read barrier first (P4 in projector.c) */
 } route;
 
 static const route routes[] = {
-    {"/health", 1, "GET", route_health, 0},
-    {"/status", 1, "GET", route_status, 0},
-    {"/cluster", 1, "GET", evs_cluster_handle, 0},
-    {"/metrics", 1, "GET", evs_metrics_handle, 0},
-    {"/all", 1, "GET", route_all, 1},
-    {"/streams/", 0, "GET", route_stream, 1},
-    {"/streams/", 0, "POST", evs_http_append, 0},
-    {"/verdicts/", 0, "GET", route_verdict, 0}, /* has a barrier of its own */
-    {"/categories/", 0, "GET", route_category, 1},
-    {"/types/", 0, "GET", route_type, 1},
-    {"/subscriptions/", 0, "GET", evs_subscription_handle, 1},
-    {"/checkpoints/", 0, "GET,PUT,DELETE", evs_checkpoint_handle, 0},
-    {"/snapshots/", 0, "GET,PUT", evs_snapshot_handle, 0},
-    {"/groups", 1, "GET", evs_groups_list_handle, 0},
-    {"/groups/", 0, "GET,PUT,POST,DELETE", evs_groups_handle, 1},
+    {"/health", 1, "GET", EVS_ACCESS_OPEN, route_health, 0},
+    {"/status", 1, "GET", EVS_ACCESS_ANY, route_status, 0},
+    {"/cluster", 1, "GET", EVS_ACCESS_ANY, evs_cluster_handle, 0},
+    {"/metrics", 1, "GET", EVS_ACCESS_READ, evs_metrics_handle, 0},
+    {"/all", 1, "GET", EVS_ACCESS_READ_ALL, route_all, 1},
+    {"/streams/", 0, "GET", EVS_ACCESS_READ_STREAM, route_stream, 1},
+    {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_append, 0},
+    {"/verdicts/", 0, "GET", EVS_ACCESS_VERDICT, route_verdict, 0}, /* has a barrier of its own */
+    {"/categories/", 0, "GET", EVS_ACCESS_READ_CATEGORY, route_category, 1},
+    {"/types/", 0, "GET", EVS_ACCESS_READ_ALL, route_type, 1},
+    {"/subscriptions/", 0, "GET", EVS_ACCESS_READ_SUBSCRIPTION, evs_subscription_handle, 1},
+    {"/checkpoints/", 0, "GET,PUT,DELETE", EVS_ACCESS_ADMIN_NAME, evs_checkpoint_handle, 0},
+    {"/snapshots/", 0, "GET,PUT", EVS_ACCESS_ADMIN_NAME, evs_snapshot_handle, 0},
+    {"/groups", 1, "GET", EVS_ACCESS_ADMIN_ALL, evs_groups_list_handle, 0},
+    {"/groups/", 0, "GET,PUT,POST,DELETE", EVS_ACCESS_ADMIN_NAME, evs_groups_handle, 1},
+    {"/streams", 1, "GET", EVS_ACCESS_READ_ALL, evs_streams_list_handle, 1},
+    /* The console's files hold no data (the page asks the API, with the user's token), and
+     * a browser cannot add a token to the page's own load: open, like /health. */
+    {"/ui", 1, "GET", EVS_ACCESS_OPEN, evs_console_handle, 0},
+    {"/ui/", 0, "GET", EVS_ACCESS_OPEN, evs_console_handle, 0},
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
@@ -534,12 +576,60 @@ static size_t route_of(const char *url)
     return 0;
 }
 
+/* What a request holds while it runs, within the connection caps (top of this file). */
+typedef enum request_slot {
+    SLOT_NONE = 0,     /* the reserve */
+    SLOT_SUBSCRIPTION, /* an SSE subscription, until its stream ends */
+    SLOT_LONG_POLL,    /* a consumer group's fetch (GET /groups/{g}/members/{m}/events) */
+} request_slot;
+
 /* Per-request state: the body as it arrives. */
 typedef struct request_state {
     char *body;
     size_t len, cap;
     int too_large;
+    struct timespec started; /* when the headers were in */
+    request_slot slot;       /* taken at dispatch, given back by request_completed */
 } request_state;
+
+static int64_t ms_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - t->tv_sec) * 1000 + (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/* The slot a routed request needs. */
+static request_slot slot_of(const route *rt, const char *method, const char *rest)
+{
+    if (rt->handler == evs_subscription_handle)
+        return SLOT_SUBSCRIPTION;
+    size_t n = strlen(rest);
+    if (rt->handler == evs_groups_handle && !strcmp(method, "GET") && n > 7 &&
+        !strcmp(rest + n - 7, "/events"))
+        return SLOT_LONG_POLL;
+    return SLOT_NONE;
+}
+
+/* Takes a slot for st, or queues 503 into *ret and returns 0 when its cap is reached. */
+static int slot_take(evs_http_server *s, struct MHD_Connection *c, request_state *st,
+                     request_slot slot, enum MHD_Result *ret)
+{
+    if (slot == SLOT_NONE)
+        return 1;
+    int cap = slot == SLOT_SUBSCRIPTION ? HTTP_SUBSCRIPTIONS_MAX : HTTP_LONG_POLLS_MAX;
+    if (atomic_fetch_add(&s->slots_used[slot], 1) >= cap) {
+        atomic_fetch_sub(&s->slots_used[slot], 1);
+        *ret = evs_http_send_error(
+            c, MHD_HTTP_SERVICE_UNAVAILABLE,
+            "this projector has %d %s open, its most; retry later or use another replica "
+            "(appends, verdicts and reads are not affected)",
+            cap, slot == SLOT_SUBSCRIPTION ? "subscriptions" : "long polls");
+        return 0;
+    }
+    st->slot = slot;
+    return 1;
+}
 
 static int method_listed(const char *methods, const char *method)
 {
@@ -657,10 +747,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         st = calloc(1, sizeof *st);
         if (!st)
             return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &st->started);
         *state = st;
         return MHD_YES;
     }
     if (*upload_size) {
+        if (ms_since(&st->started) > HTTP_BODY_TIME_MAX_MS)
+            return MHD_NO; /* a client this slow is dropped: closes the connection */
         append_body(st, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
@@ -684,6 +777,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             continue;
         }
         enum MHD_Result ret;
+        const char *rest = rt->exact ? "" : url + n;
+        if (!evs_http_auth_check(s->auth, c, rt->access, rest, &ret) ||
+            !slot_take(s, c, st, slot_of(rt, method, rest), &ret))
+            return ret;
         if (rt->reads_log && !wait_token(s->projector, c, &ret))
             return ret;
         if (rt->reads_log && !evs_projector_wait_written(s->projector, READ_BARRIER_TIMEOUT_MS))
@@ -720,7 +817,10 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **state,
                               enum MHD_RequestTerminationCode code)
 {
     request_state *st = *state;
+    evs_http_server *s = cls;
     if (st) {
+        if (st->slot != SLOT_NONE)
+            atomic_fetch_sub(&s->slots_used[st->slot], 1);
         free(st->body);
         free(st);
         *state = NULL;
@@ -748,12 +848,51 @@ int evs_http_start(evs_projector *p, const char *address, evs_http_server **out_
         snprintf(err, err_len, "invalid --http address %s: expected IPv4:PORT", address);
         return -1;
     }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (routes[i].access == EVS_ACCESS_UNSET) { /* a programmer error, but say which */
+            snprintf(err, err_len, "route %s has no access (http_auth.h)", routes[i].prefix);
+            return -1;
+        }
+    }
+    const evs_projector_config *cfg = &p->config;
+    int tls = cfg->tls_cert_file && cfg->tls_key_file;
+    if ((cfg->tls_cert_file != NULL) != (cfg->tls_key_file != NULL)) {
+        snprintf(err, err_len, "--tls-cert and --tls-key go together: give both or neither");
+        return -1;
+    }
+    /* Safe defaults (docs/SECURITY.md): beyond loopback, only with TLS and tokens. */
+    int loopback = (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
+    if (!loopback && (!tls || !cfg->token_file) && !cfg->insecure) {
+        snprintf(err, err_len,
+                 "refusing to listen on %s without %s%s%s: anyone who can reach it could "
+                 "read every event, append to any stream and delete consumer groups. Give "
+                 "--tls-cert/--tls-key and --token-file (docs/SECURITY.md), listen on "
+                 "127.0.0.1, or pass --insecure on a network you trust",
+                 address, tls ? "" : "TLS", !tls && !cfg->token_file ? " and " : "",
+                 cfg->token_file ? "" : "tokens");
+        return -1;
+    }
+    if (tls && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        snprintf(err, err_len, "this libmicrohttpd was built without TLS (GnuTLS)");
+        return -1;
+    }
     evs_http_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, err_len, "evs_out of memory");
         return -1;
     }
     s->projector = p;
+    if (tls && (evs_http_read_file(cfg->tls_cert_file, "TLS certificate", &s->tls_cert, err,
+                                   err_len) < 0 ||
+                evs_http_read_file(cfg->tls_key_file, "TLS key", &s->tls_key, err, err_len) < 0))
+        goto fail;
+    if (cfg->token_file && evs_http_auth_open(cfg->token_file, &s->auth, err, err_len) < 0)
+        goto fail;
+    if (s->auth && cfg->internal_token &&
+        evs_http_auth_set_internal(s->auth, cfg->internal_token) < 0) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
     static const char *route_names[ROUTE_COUNT];
     for (size_t i = 0; i < ROUTE_COUNT; i++)
         route_names[i] = routes[i].prefix;
@@ -762,21 +901,38 @@ int evs_http_start(evs_projector *p, const char *address, evs_http_server **out_
      * projector listen on the same address and take half of the connections (verdicts and
      * reads of another store). libmicrohttpd still sets SO_REUSEADDR, so a restart need not
      * wait for old connections in TIME_WAIT; a port in use is refused. */
+    struct MHD_OptionItem tls_options[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                     MHD_USE_ERROR_LOG,
+                                     MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
                                  0, NULL, NULL, handle_counted, s, MHD_OPTION_SOCK_ADDR, &sa,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
+                                 MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK_BYTES,
                                  MHD_OPTION_UNESCAPE_CALLBACK, evs_http_unescape, NULL,
-                                 MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-                                 MHD_OPTION_END);
+                                 MHD_OPTION_NOTIFY_COMPLETED, request_completed, s,
+                                 MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, err_len, "cannot listen on %s: %s", address, strerror(errno));
-        free(s);
-        return -1;
+        snprintf(err, err_len, "cannot listen on %s%s: %s", address,
+                 tls ? " with TLS (are the certificate and key PEM files that match?)" : "",
+                 strerror(errno));
+        goto fail;
     }
+    if (s->auth)
+        fprintf(stderr, "evstore-projector: %zu tokens from %s; every route but /health "
+                        "needs one\n",
+                evs_http_auth_token_count(s->auth), cfg->token_file);
     *out_server = s;
     return 0;
+fail:
+    evs_http_auth_close(s->auth);
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s);
+    return -1;
 }
 
 void evs_http_stop(evs_http_server *s)
@@ -786,5 +942,8 @@ void evs_http_stop(evs_http_server *s)
     s->projector->stop = 1; /* ends subscriptions waiting for commits */
     evs_projector_wake_all(s->projector);
     MHD_stop_daemon(s->daemon);
+    evs_http_auth_close(s->auth);
+    free(s->tls_cert);
+    free(s->tls_key);
     free(s);
 }

@@ -24,6 +24,8 @@
  */
 #include "judge/projector.h"
 
+#include "kafka_properties_apply.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +101,37 @@ int evs_projector_create_topic(evs_projector *p, const char *name, int partition
     return rc;
 }
 
+/* The last refused Kafka login or TLS handshake of any client of this process ("" none),
+ * kept for the messages of failures that follow from it (a metadata request that times
+ * out). One projector per process; a global because the clients' opaques are their
+ * owners' (the coordinator's is its own). */
+static pthread_mutex_t kafka_auth_lock = PTHREAD_MUTEX_INITIALIZER;
+static char kafka_auth_error[256];
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    if (err != RD_KAFKA_RESP_ERR__AUTHENTICATION &&
+        err != RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED && err != RD_KAFKA_RESP_ERR__SSL)
+        return;
+    pthread_mutex_lock(&kafka_auth_lock);
+    int first = !kafka_auth_error[0];
+    snprintf(kafka_auth_error, sizeof kafka_auth_error, "%s", reason);
+    pthread_mutex_unlock(&kafka_auth_lock);
+    if (first) /* librdkafka's text names the mechanism and broker, never the secret */
+        fprintf(stderr, "evstore-projector: Kafka authentication failed (%s): %s\n",
+                rd_kafka_name(rk), reason);
+}
+
+int evs_projector_kafka_auth_error(char *out, size_t out_len)
+{
+    pthread_mutex_lock(&kafka_auth_lock);
+    int failed = kafka_auth_error[0] != 0;
+    snprintf(out, out_len, "%s", kafka_auth_error);
+    pthread_mutex_unlock(&kafka_auth_lock);
+    return failed;
+}
+
 rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, const char *what,
                                        rd_kafka_conf_t *conf, const char *const (*settings)[2],
                                        size_t count, char *err, size_t err_len)
@@ -106,6 +139,13 @@ rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, c
     char errstr[512];
     if (!conf)
         conf = rd_kafka_conf_new();
+    /* The settings file first: what evstore sets below wins (kafka_properties.h). */
+    if (evs_kafka_properties_apply(&p->config.kafka, conf, errstr, sizeof errstr) < 0) {
+        snprintf(err, err_len, "%s client: %s", what, errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", p->config.brokers, errstr, sizeof errstr)) {
         snprintf(err, err_len, "%s client: %s", what, errstr);
         rd_kafka_conf_destroy(conf);
@@ -146,7 +186,23 @@ static int topic_metadata(evs_projector *p, int *partitions, int *replication,
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_topic_t *t = rd_kafka_topic_new(p->consumer, p->config.topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(p->consumer, 0, t, &md, ADMIN_TIMEOUT_MS);
+    /* In short tries, serving the query client's error callbacks between them, so that a
+     * refused login ends the wait at once with its cause rather than after a timeout. */
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    char auth[256];
+    for (int spent = 0; spent < ADMIN_TIMEOUT_MS && e == RD_KAFKA_RESP_ERR__TIMED_OUT;
+         spent += 500) {
+        e = rd_kafka_metadata(p->consumer, 0, t, &md, 500);
+        rd_kafka_poll(p->querier, 0);
+        if (e && evs_projector_kafka_auth_error(auth, sizeof auth)) {
+            rd_kafka_topic_destroy(t);
+            snprintf(err, err_len,
+                     "Kafka at %s refused the projector's credentials (authentication "
+                     "failed: %s); check the sasl.* and ssl.* settings of --kafka-config",
+                     p->config.brokers, auth);
+            return -1;
+        }
+    }
     rd_kafka_topic_destroy(t);
     if (e) {
         snprintf(err, err_len, "cannot reach the Kafka brokers at %s: %s", p->config.brokers,
@@ -329,10 +385,8 @@ static int assign_served(evs_projector *p, char *err, size_t err_len)
 
 static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
 {
-    char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    const char *settings[][2] = {
-        {"bootstrap.servers", p->config.brokers},
+    const char *const settings[][2] = {
         /* librdkafka's consumer wants a group id even for assign(); none is ever joined
          * and no offset is committed or fetched under it, so replicas may share it. */
         {"group.id", "evstore-projector"},
@@ -346,20 +400,12 @@ static rd_kafka_t *make_consumer(evs_projector *p, char *err, size_t err_len)
         {"fetch.error.backoff.ms", "50"},
         {"queued.min.messages", "100000"},
     };
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof errstr)) {
-            snprintf(err, err_len, "consumer setting %s: %s", settings[i][0], errstr);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
     rd_kafka_conf_set_opaque(conf, p);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        snprintf(err, err_len, "cannot create the Kafka consumer: %s", errstr);
-        return NULL;
-    }
-    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_t *rk = evs_projector_kafka_client(p, RD_KAFKA_CONSUMER, "events consumer", conf,
+                                                settings, sizeof settings / sizeof settings[0],
+                                                err, err_len);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
     return rk;
 }
 
@@ -380,14 +426,11 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
     if (!p->consumer)
         return -1;
 
-    char errstr[512];
-    rd_kafka_conf_t *qconf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(qconf, "bootstrap.servers", config->brokers, errstr, sizeof errstr) ||
-        rd_kafka_conf_set(qconf, "socket.nagle.disable", "true", errstr, sizeof errstr) ||
-        !(p->querier = rd_kafka_new(RD_KAFKA_PRODUCER, qconf, errstr, sizeof errstr))) {
-        snprintf(err, err_len, "cannot create the Kafka query client: %s", errstr);
+    static const char *const query_settings[][2] = {{"socket.nagle.disable", "true"}};
+    p->querier = evs_projector_kafka_client(p, RD_KAFKA_PRODUCER, "query", NULL, query_settings,
+                                            1, err, err_len);
+    if (!p->querier)
         return -1;
-    }
 
     int partitions, replication, brokers;
     if (topic_metadata(p, &partitions, &replication, &brokers, err, err_len) < 0)
@@ -692,6 +735,31 @@ void evs_projector_free(evs_projector *p)
     pthread_cond_destroy(&p->judged);
     pthread_mutex_destroy(&p->lock);
     memset(p, 0, sizeof *p);
+}
+
+uint64_t evs_projector_commits(evs_projector *p)
+{
+    pthread_mutex_lock(&p->lock);
+    uint64_t n = p->commits;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void evs_projector_wait_commit(evs_projector *p, uint64_t seen, uint64_t wait_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += (time_t)(wait_ms / 1000);
+    deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->lock);
+    while (p->commits == seen && !p->stop)
+        if (pthread_cond_timedwait(&p->applied, &p->lock, &deadline) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&p->lock);
 }
 
 void evs_projector_wake_all(evs_projector *p)

@@ -18,6 +18,7 @@
 #include "judge/apply.h"
 #include "evstore.h"
 #include "index/store.h"
+#include "kafka_properties.h"
 #include "obs/metrics.h"
 
 /* A batch of records ends at this many records or bytes of records, whichever comes
@@ -46,6 +47,17 @@ typedef struct evs_projector_config {
                                     (a replica that lags on purpose), the state topic neither */
     int test_state_wait_ms;      /* tests only: how long a save waits to be applied
                                     (state_log.h, EVS_STATE_WAIT_MS when 0) */
+    /* Security (docs/SECURITY.md). */
+    const char *kafka_config_file; /* librdkafka properties for every Kafka client
+                                      (schemas/kafka_properties.h); NULL: none */
+    evs_kafka_properties kafka;    /* what evs_projector_start read from it */
+    const char *tls_cert_file;     /* PEM certificate (chain) of the HTTP API; NULL: plain
+                                      HTTP */
+    const char *tls_key_file;      /* its PEM private key */
+    const char *token_file;        /* bearer tokens (http/http_auth.h); NULL: no tokens */
+    int insecure;                  /* listen beyond loopback without TLS and tokens */
+    const char *internal_token;    /* the token of the projector's own client (main.c),
+                                      accepted for read and append; NULL: none */
 } evs_projector_config;
 
 typedef struct evs_projector {
@@ -60,6 +72,7 @@ typedef struct evs_projector {
     struct evs_membership *membership; /* cluster/membership.h; set and stopped by main.c */
     struct evs_state_log *state_log;   /* state/state_log.h; set and stopped by main.c */
     struct evs_coordinator *coordinator; /* groups/coordinator.h; set and stopped by main.c */
+    struct evs_feed *feed;             /* feed/feed.h; set and stopped by main.c; NULL: off */
     evs_client *client;        /* appends of POST /streams/{stream} (http_append.c); set
                                   and closed by main.c, NULL when appends are off */
 
@@ -104,9 +117,15 @@ int evs_projector_create_topic(evs_projector *p, const char *name, int partition
                                const char *const (*settings)[2], size_t count, char *err,
                                size_t err_len);
 
+/* 1 with the reason in out when a Kafka client of this process had its login or TLS
+ * handshake refused (the last such reason), else 0. */
+int evs_projector_kafka_auth_error(char *out, size_t out_len);
 /* A Kafka client of the projector's brokers with the given settings, on top of conf (taken;
  * NULL for a new one, else one with callbacks set); `what` names it in err ("members
- * topic"). Returns NULL with the reason in err. */
+ * topic"). Every Kafka client of the projector is made here: the Kafka settings file
+ * (--kafka-config) is applied first, then the brokers and the settings, and an error
+ * callback notes refused logins (evs_projector_kafka_auth_error). Admin requests go
+ * through these clients too. Returns NULL with the reason in err. */
 rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, const char *what,
                                        rd_kafka_conf_t *conf, const char *const (*settings)[2],
                                        size_t count, char *err, size_t err_len);
@@ -140,6 +159,11 @@ int evs_projector_cached_high_watermark(evs_projector *p, int32_t i, int64_t *hi
 /* Asks the brokers for the high watermarks of every partition (for /status and lookups
  * without an offset). hw must hold partition_count entries. Returns 0 or -1. */
 int evs_projector_high_watermarks(evs_projector *p, int64_t *hw, int timeout_ms);
+
+/* The number of batches committed so far (`commits`), and a wait until it moves past seen,
+ * at most wait_ms (or the projector stops): how readers of the store wait for news. */
+uint64_t evs_projector_commits(evs_projector *p);
+void evs_projector_wait_commit(evs_projector *p, uint64_t seen, uint64_t wait_ms);
 
 /* Wakes every thread waiting on `applied` or `judged` (at shutdown, after setting stop). */
 void evs_projector_wake_all(evs_projector *p);
