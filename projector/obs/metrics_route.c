@@ -15,67 +15,58 @@
 #include "obs/metrics_route.h"
 #include "state/state_log.h"
 
-/* Offsets, high watermarks and lag of the partitions this projector serves. */
+/* One gauge per partition: values[i] for each i with values[i] >= 0. */
+static void write_partition_gauge(FILE *out, const char *name, const char *help,
+                                  const int64_t *values, int32_t n)
+{
+    evs_metrics_family(out, name, "gauge", help);
+    for (int32_t i = 0; i < n; i++)
+        if (values[i] >= 0)
+            fprintf(out, "%s{partition=\"%d\"} %lld\n", name, (int)i, (long long)values[i]);
+}
+
+/* Offsets, high watermarks and lag of the partitions this projector serves (the others
+ * are -1 below, and left out). */
 static void write_partitions(evs_projector *p, FILE *out)
 {
     int32_t n = p->partition_count;
-    int64_t *next = calloc((size_t)n, sizeof *next), *judged = calloc((size_t)n, sizeof *judged);
-    uint64_t *last = calloc((size_t)n, sizeof *last);
-    int failed;
-    if (!next || !judged || !last)
-        goto done;
+    int64_t *v = calloc((size_t)n * 5, sizeof *v);
+    if (!v)
+        return;
+    int64_t *next = v, *judged = v + n, *last = v + 2 * n, *hw = v + 3 * n, *lag = v + 4 * n;
     pthread_mutex_lock(&p->lock);
-    memcpy(next, p->next_offset, (size_t)n * sizeof *next);
-    memcpy(judged, p->judged_offset, (size_t)n * sizeof *judged);
-    memcpy(last, p->last_position, (size_t)n * sizeof *last);
-    failed = p->failure[0] != 0;
+    for (int32_t i = 0; i < n; i++) {
+        next[i] = p->assigned[i] ? p->next_offset[i] : -1;
+        judged[i] = p->assigned[i] ? p->judged_offset[i] : -1;
+        last[i] = p->assigned[i] ? (int64_t)p->last_position[i] : -1;
+    }
+    int failed = p->failure[0] != 0;
     pthread_mutex_unlock(&p->lock);
+    for (int32_t i = 0; i < n; i++) {
+        if (!p->assigned[i] || evs_projector_cached_high_watermark(p, i, &hw[i]) < 0)
+            hw[i] = -1;
+        lag[i] = hw[i] < 0 ? -1 : hw[i] > next[i] ? hw[i] - next[i] : 0;
+    }
 
     evs_metrics_family(out, "evstore_applying", "gauge",
                        "1 while the projector applies records, 0 once it stopped (a failed "
                        "write; /health says why).");
     fprintf(out, "evstore_applying %d\n", !failed);
-    evs_metrics_family(out, "evstore_partition_applied_offset", "gauge",
-                       "Next offset of the partition to write to the store: everything below "
-                       "is applied.");
-    for (int32_t i = 0; i < n; i++)
-        if (p->assigned[i])
-            fprintf(out, "evstore_partition_applied_offset{partition=\"%d\"} %lld\n", (int)i,
-                    (long long)next[i]);
-    evs_metrics_family(out, "evstore_partition_judged_offset", "gauge",
-                       "Next offset of the partition to judge: everything below has its "
-                       "verdict.");
-    for (int32_t i = 0; i < n; i++)
-        if (p->assigned[i])
-            fprintf(out, "evstore_partition_judged_offset{partition=\"%d\"} %lld\n", (int)i,
-                    (long long)judged[i]);
-    evs_metrics_family(out, "evstore_partition_last_position", "gauge",
-                       "Position of the partition's last accepted event.");
-    for (int32_t i = 0; i < n; i++)
-        if (p->assigned[i])
-            fprintf(out, "evstore_partition_last_position{partition=\"%d\"} %llu\n", (int)i,
-                    (unsigned long long)last[i]);
-    int64_t *hw = judged; /* reused: judged is written out */
-    for (int32_t i = 0; i < n; i++)
-        if (!p->assigned[i] || evs_projector_cached_high_watermark(p, i, &hw[i]) < 0)
-            hw[i] = -1;
-    evs_metrics_family(out, "evstore_partition_high_watermark", "gauge",
-                       "End offset of the partition in Kafka, from the consumer's last fetch "
-                       "(absent until the first fetch).");
-    for (int32_t i = 0; i < n; i++)
-        if (hw[i] >= 0)
-            fprintf(out, "evstore_partition_high_watermark{partition=\"%d\"} %lld\n", (int)i,
-                    (long long)hw[i]);
-    evs_metrics_family(out, "evstore_partition_lag_records", "gauge",
-                       "Records in Kafka not yet applied: high watermark minus applied offset.");
-    for (int32_t i = 0; i < n; i++)
-        if (hw[i] >= 0)
-            fprintf(out, "evstore_partition_lag_records{partition=\"%d\"} %lld\n", (int)i,
-                    (long long)(hw[i] > next[i] ? hw[i] - next[i] : 0));
-done:
-    free(next);
-    free(judged);
-    free(last);
+    write_partition_gauge(out, "evstore_partition_applied_offset",
+                          "Next offset of the partition to write to the store: everything "
+                          "below is applied.", next, n);
+    write_partition_gauge(out, "evstore_partition_judged_offset",
+                          "Next offset of the partition to judge: everything below has its "
+                          "verdict.", judged, n);
+    write_partition_gauge(out, "evstore_partition_last_position",
+                          "Position of the partition's last accepted event.", last, n);
+    write_partition_gauge(out, "evstore_partition_high_watermark",
+                          "End offset of the partition in Kafka, from the consumer's last "
+                          "fetch (absent until the first fetch).", hw, n);
+    write_partition_gauge(out, "evstore_partition_lag_records",
+                          "Records in Kafka not yet applied: high watermark minus applied "
+                          "offset.", lag, n);
+    free(v);
 }
 
 static void write_groups(evs_projector *p, FILE *out)
