@@ -1491,6 +1491,48 @@ int evs_store_local_scan(evs_store *s, const void *prefix, size_t prefix_len,
     return 0;
 }
 
+int evs_store_list_streams(evs_store *s, const char *prefix, size_t prefix_len, const char *after,
+                           size_t after_len, evs_stream_name_visitor visit, void *ctx)
+{
+    uint8_t key[KEY_MAX];
+    if (prefix_len > EVS_STREAM_NAME_MAX || after_len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    size_t plen = key_version(key, prefix, prefix_len);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    /* 'v' keys are ordered by name (byte order): seek to the prefix, or just past `after`. */
+    if (after && after_len >= prefix_len && !memcmp(after, prefix, prefix_len)) {
+        uint8_t ak[KEY_MAX];
+        size_t aklen = key_version(ak, after, after_len);
+        rocksdb_iter_seek(it, (const char *)ak, aklen);
+        size_t kl;
+        if (rocksdb_iter_valid(it)) {
+            const char *k = rocksdb_iter_key(it, &kl);
+            if (kl == aklen && !memcmp(k, ak, aklen))
+                rocksdb_iter_next(it);
+        }
+    } else {
+        rocksdb_iter_seek(it, (const char *)key, plen);
+    }
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl < plen || memcmp(k, key, plen))
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        uint64_t version = vl == 8 ? get_be64((const uint8_t *)v) : 0;
+        if (visit(ctx, k + 1, kl - 1, version))
+            break;
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
 /* Keeps the local state aside while the derived state is deleted. */
 typedef struct local_copy {
     evs_local_op *ops;

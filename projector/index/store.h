@@ -173,6 +173,16 @@ int evs_store_read_index(evs_store *store, evs_store_index index, const char *na
                          int32_t partition, uint64_t from, size_t limit,
                          evs_event_visitor visit, void *ctx);
 
+/* Called per stream of the version table with its name (not NUL-terminated) and current
+ * version; return non-zero to stop. */
+typedef int (*evs_stream_name_visitor)(void *ctx, const char *stream, size_t len,
+                                       uint64_t version);
+/* Visits the streams whose names start with prefix (prefix_len 0: every stream) in name
+ * order (byte order: the 'v' keys'), from the first one after `after` (NULL: from the
+ * first), until visit returns non-zero. A scan of the version table, no index of its own. */
+int evs_store_list_streams(evs_store *store, const char *prefix, size_t prefix_len,
+                           const char *after, size_t after_len, evs_stream_name_visitor visit,
+                           void *ctx);
 /* Looks a verdict up; *found is 0 if there is none. */
 int evs_store_verdict_get(evs_store *store, const uint8_t append_id[16], int *found,
                           evs_stored_verdict *out);

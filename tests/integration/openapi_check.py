@@ -54,7 +54,10 @@ UNREACHABLE = {("*", "*", "500"), ("/health", "get", "503"), ("/streams/{stream}
                ("/groups/{name}/members/{member_id}/events", "get", "503"),
                ("/groups/{name}/ack", "post", "503"), ("/groups/{name}/nack", "post", "503"),
                ("/groups/{name}/parked", "get", "503"),
-               ("/groups/{name}/parked/replay", "post", "503")}
+               ("/groups/{name}/parked/replay", "post", "503"),
+               # The read barrier's 503 (a failed write stopped the projector); GET /streams
+               # takes no causal token, the way the other reads get their 503 here.
+               ("/streams", "get", "503")}
 # The media type of the binary page of events (docs/HTTP-API.md, "The binary page").
 PAGE_MEDIA_TYPE = "application/vnd.evstore.page+avro"
 # Answers any request may get (the document's description lists them), checked against
@@ -313,6 +316,12 @@ def phase_main(checker, api, args):
     if cluster and not any(m["id"] == cluster["self"] and m["live"] for m in cluster["members"]):
         failed("GET /cluster does not list the answering projector as live: %r" % cluster)
 
+    # ---- the console and the stream listing
+    call("GET", "/ui")
+    call("GET", "/ui/console.js")
+    call("GET", "/ui/nope.js", expect=404)
+    call("GET", "/streams", query={"limit": "0"}, expect=400)
+
     # ---- appends
     e1, e2, a1 = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     placed = [{"event_id": e1, "type": "OrderPlaced", "data": {"total": 1.10, "lines": [1, 2]},
@@ -343,6 +352,9 @@ def phase_main(checker, api, args):
     # ---- reads
     call("GET", "/streams/Order-1")
     call("GET", "/streams/Order-1", {"encoding": "base64", "limit": 1})
+    listed = call("GET", "/streams", {"prefix": "Order-", "limit": 1})
+    if listed and [x["stream"] for x in listed["streams"]] != ["Order-1"]:
+        failed("GET /streams?prefix=Order-&limit=1 listed %r" % listed)
     call("GET", "/streams/Order-1", {"direction": "backwards", "from": 0})
     call("GET", "/streams/Blob-1")
     call("GET", "/streams/Note-1")
