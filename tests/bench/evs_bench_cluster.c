@@ -18,7 +18,13 @@
  *   checkpoints --count N
  *       N checkpoint saves, one at a time (each one Kafka transaction, returned once the
  *       projector has applied it): latency.
+ *   feed-lag --count N --rate R --feed-topic F
+ *       one writer appends N one-event appends at R appends/s while a consumer reads the
+ *       accepted-events feed F (from its end): for each event, the time from evs_append
+ *       returning its verdict to the feed record arriving (0 when the record came first).
  */
+#include <librdkafka/rdkafka.h>
+#include <uuid/uuid.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,8 +39,8 @@
 #define SEEDS_MAX 16
 
 typedef struct options {
-    const char *mode, *projector, *brokers, *topic, *label, *prefix;
-    long readers, writers, seconds, streams, limit, count;
+    const char *mode, *projector, *brokers, *topic, *label, *prefix, *feed_topic;
+    long readers, writers, seconds, streams, limit, count, rate;
 } options;
 
 typedef struct worker {
@@ -284,6 +290,174 @@ static int mode_checkpoints(const options *o)
     return errors == (uint64_t)o->count ? 1 : 0;
 }
 
+/* ---- feed-lag ---------------------------------------------------------------------------- */
+
+typedef struct lag_table {
+    pthread_mutex_t lock;
+    char (*ids)[37];
+    uint64_t *verdict_us; /* 0 until the verdict */
+    uint64_t *arrived_us; /* 0 until the feed record */
+    long count;
+    atomic_long arrived;
+} lag_table;
+
+static long lag_find(lag_table *t, const char *id, size_t len)
+{
+    for (long i = t->count - 1; i >= 0; i--) /* recent ones first */
+        if (len == 36 && !memcmp(t->ids[i], id, 36))
+            return i;
+    return -1;
+}
+
+typedef struct feed_reader {
+    const options *o;
+    lag_table *t;
+    rd_kafka_t *consumer;
+} feed_reader;
+
+static void *feed_read(void *arg)
+{
+    feed_reader *r = arg;
+    while (!atomic_load(&stop_flag)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 50);
+        if (!m)
+            continue;
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t n;
+        if (!m->err && !rd_kafka_message_headers(m, &h) &&
+            !rd_kafka_header_get_last(h, "evstore.event_id", &v, &n)) {
+            uint64_t now = now_us();
+            pthread_mutex_lock(&r->t->lock);
+            long i = lag_find(r->t, v, n);
+            if (i >= 0 && !r->t->arrived_us[i]) {
+                r->t->arrived_us[i] = now;
+                atomic_fetch_add(&r->t->arrived, 1);
+            }
+            pthread_mutex_unlock(&r->t->lock);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+static rd_kafka_t *feed_consumer(const options *o)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "group.id", "evs-bench-feed", errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof errstr) ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr)) {
+        fprintf(stderr, "evs_bench_cluster: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        fprintf(stderr, "evs_bench_cluster: %s\n", errstr);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, o->feed_topic, 0)->offset = RD_KAFKA_OFFSET_END;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rk;
+}
+
+static int mode_feed_lag(const options *o)
+{
+    if (!o->feed_topic) {
+        fprintf(stderr, "evs_bench_cluster: feed-lag needs --feed-topic\n");
+        return 2;
+    }
+    lag_table t = {.count = 0};
+    pthread_mutex_init(&t.lock, NULL);
+    t.ids = calloc((size_t)o->count, sizeof *t.ids);
+    t.verdict_us = calloc((size_t)o->count, sizeof *t.verdict_us);
+    t.arrived_us = calloc((size_t)o->count, sizeof *t.arrived_us);
+    evs_client *client;
+    feed_reader r = {o, &t, feed_consumer(o)};
+    if (!r.consumer || client_open(o, o->projector, &client) != 0) {
+        fprintf(stderr, "evs_bench_cluster: cannot connect: %s\n", evs_last_error());
+        return 1;
+    }
+    /* Let the consumer reach the feed's end before the first append. */
+    for (int i = 0; i < 20; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r.consumer, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    pthread_t reader;
+    pthread_create(&reader, NULL, feed_read, &r);
+    uint64_t start = now_us(), gap = 1000000u / (uint64_t)o->rate, errors = 0;
+    for (long i = 0; i < o->count; i++) {
+        uint64_t due = start + (uint64_t)i * gap, now = now_us();
+        if (due > now) {
+            struct timespec pause = {0, (long)(due - now) * 1000};
+            nanosleep(&pause, NULL);
+        }
+        char stream[64], data[64];
+        snprintf(stream, sizeof stream, "FeedLag-%ld", i % 100);
+        snprintf(data, sizeof data, "{\"n\":%ld}", i);
+        uuid_t raw;
+        char id[37];
+        uuid_generate_random(raw);
+        uuid_unparse_lower(raw, id);
+        evs_event_data e = {
+            .event_id = id, .type = "FeedProbe", .data = data, .data_len = strlen(data)};
+        evs_expected any = {EVS_EXPECT_ANY, 0};
+        evs_append_result result;
+        /* Listed before the append: its feed record may come before its verdict does. */
+        pthread_mutex_lock(&t.lock);
+        long slot = t.count++;
+        memcpy(t.ids[slot], id, sizeof id);
+        pthread_mutex_unlock(&t.lock);
+        int rc = evs_append(client, stream, any, &e, 1, NULL, &result);
+        uint64_t done = now_us();
+        pthread_mutex_lock(&t.lock);
+        t.verdict_us[slot] = rc == 0 ? done : 0;
+        pthread_mutex_unlock(&t.lock);
+        if (rc != 0)
+            errors++;
+    }
+    for (int i = 0; i < 200 && atomic_load(&t.arrived) < t.count; i++) {
+        struct timespec pause = {0, 50 * 1000000};
+        nanosleep(&pause, NULL);
+    }
+    atomic_store(&stop_flag, 1);
+    pthread_join(reader, NULL);
+    bench_histogram h;
+    bench_histogram_init(&h);
+    long first = 0, missing = 0;
+    for (long i = 0; i < t.count; i++) {
+        if (!t.verdict_us[i])
+            continue; /* the append failed */
+        if (!t.arrived_us[i])
+            missing++;
+        else if (t.arrived_us[i] <= t.verdict_us[i])
+            first++, bench_histogram_record(&h, 0);
+        else
+            bench_histogram_record(&h, t.arrived_us[i] - t.verdict_us[i]);
+    }
+    printf("feed-lag: %ld appends at %ld/s; lag behind the verdict p50 %.2f ms, p99 %.2f ms, "
+           "max %.1f ms; %ld records came before the verdict, %ld never came; %llu errors\n",
+           t.count, o->rate, ms(bench_histogram_percentile(&h, 50)),
+           ms(bench_histogram_percentile(&h, 99)), ms(h.max_us), first, missing,
+           (unsigned long long)errors);
+    printf("{\"bench\":\"feed-lag\",\"label\":\"%s\",\"count\":%ld,\"rate\":%ld,\"p50_ms\":%.3f,"
+           "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"before_verdict\":%ld,\"missing\":%ld,"
+           "\"errors\":%llu,\"completed\":true}\n",
+           o->label, t.count, o->rate, ms(bench_histogram_percentile(&h, 50)),
+           ms(bench_histogram_percentile(&h, 99)), ms(h.max_us), first, missing,
+           (unsigned long long)errors);
+    rd_kafka_consumer_close(r.consumer);
+    rd_kafka_destroy(r.consumer);
+    evs_client_close(client);
+    return missing ? 1 : 0;
+}
+
 static int number(const char *name, const char *text, long min, long max, long *out)
 {
     char *end;
@@ -315,7 +489,8 @@ int main(int argc, char **argv)
                  .seconds = 10,
                  .streams = 1000,
                  .limit = 100,
-                 .count = 1000};
+                 .count = 1000,
+                 .rate = 200};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -338,6 +513,10 @@ int main(int argc, char **argv)
             o.label = v;
         else if (!strcmp(a, "--prefix"))
             o.prefix = v;
+        else if (!strcmp(a, "--feed-topic"))
+            o.feed_topic = v;
+        else if (!strcmp(a, "--rate"))
+            rc = number("rate", v, 1, 100000, &o.rate);
         else if (!strcmp(a, "--readers"))
             rc = number("readers", v, 0, THREADS_MAX, &o.readers);
         else if (!strcmp(a, "--writers"))
@@ -363,7 +542,9 @@ int main(int argc, char **argv)
         return mode_workers(&o, 1);
     if (o.mode && !strcmp(o.mode, "checkpoints"))
         return mode_checkpoints(&o);
-    fprintf(stderr, "usage: evs_bench_cluster [--projector SEEDS] reads|stall|checkpoints "
+    if (o.mode && !strcmp(o.mode, "feed-lag"))
+        return mode_feed_lag(&o);
+    fprintf(stderr, "usage: evs_bench_cluster [--projector SEEDS] reads|stall|checkpoints|feed-lag "
                     "[options] (see the head of tests/bench/evs_bench_cluster.c)\n");
     return 2;
 }

@@ -128,7 +128,8 @@ def report(runs, meta, out):
       "| max µs | conflicts | errors |\n")
     w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
     for (system, workload), run in sorted(runs.items(), key=order_key):
-        if run.get("bench", "").startswith("cluster-") or run.get("bench") == "replica-join":
+        if run.get("bench", "").startswith("cluster-") or run.get("bench") in ("replica-join",
+                                                                               "feed-lag"):
             continue  # in the replicas table
         if workload == "r1" and run.get("bench") == "kafka-ceiling":
             # The consumer side of the ceiling's W4 run: its reading, not its producing.
@@ -167,7 +168,8 @@ def replicas(runs, out):
     joining the filled topic, and the stall of a replica kill (run.sh, replica_runs)."""
     ev = {workload: run for (system, workload), run in runs.items() if system == "evstore"}
     kills = [run for key, run in sorted(ev.items()) if key.startswith("k1-")]
-    if not any(k in ev for k in ("c1-checkpoint", "r3-1-replica", "j1")) and not kills:
+    if not any(k in ev for k in ("c1-checkpoint", "r3-1-replica", "j1", "f1-feed-lag")) \
+            and not kills:
         return
     w = out.write
     w("### Replicas\n\n| run | number |\n| --- | --- |\n")
@@ -187,6 +189,17 @@ def replicas(runs, out):
         w(f"| J1: a new replica joins the topic of {fmt_int(j1.get('events'))} events: time "
           f"until it serves all of it | {j1['seconds']} s ({fmt_int(j1.get('events_per_s'))} "
           f"events/s) |\n")
+    f1 = ev.get("f1-feed-lag")
+    if f1:
+        w(f"| F1: the accepted-events feed's lag behind the verdict, {fmt_int(f1['count'])} "
+          f"appends at {f1['rate']}/s | p50 {f1['p50_ms']:.2f} ms, p99 {f1['p99_ms']:.2f} ms, "
+          f"max {f1['max_ms']:.1f} ms ({f1['before_verdict']} records came first) |\n")
+    for key, base, title in (("w3-uniform-feed", "w3-uniform", "W3"), ("w4-feed", "w4", "W4")):
+        on, off = ev.get(key), ev.get(base)
+        if on and off:
+            w(f"| {title} with the feed on / off | {fmt_int(on.get('events_per_s'))} / "
+              f"{fmt_int(off.get('events_per_s'))} events/s "
+              f"({fmt_ratio(on.get('events_per_s'), off.get('events_per_s'))}) |\n")
     if kills:
         a = [k["max_append_ms"] for k in kills]
         r = [k["max_read_ms"] for k in kills]
@@ -202,7 +215,7 @@ def order_key(item):
     (system, workload), _ = item
     keys = [k for k, _, _ in WORKLOADS]
     s = SYSTEMS.index(system) if system in SYSTEMS else len(SYSTEMS)
-    base = workload.split("-linger")[0]
+    base = workload.split("-linger")[0].removesuffix("-feed")
     wk = keys.index(base) if base in keys else len(keys)
     return (wk, s, workload)
 

@@ -47,6 +47,7 @@
 #   EVSTORE_BENCH_REBUILD           [1]       0: no B1
 #   EVSTORE_BENCH_REPLICAS          [1]       0: no replica runs (C1, R3, J1, K1)
 #   EVSTORE_BENCH_KILLS             [5]       replica kills in K1
+#   EVSTORE_BENCH_FEED              [1]       0: no feed runs (F1 lag, W3/W4 with the feed)
 #   EVSTORE_BENCH_KEEP              [0]       1: keep the topic, the projector's state and logs
 #   EVSTORE_BENCH_OUT               [<repo>/build/bench]
 #   EVSTORE_BENCH_NO_BUILD          [0]       1: use the binaries already in build/bin
@@ -74,11 +75,12 @@ systems="${EVSTORE_BENCH_SYSTEMS:-evstore kafka postgresql}"
 rebuild="${EVSTORE_BENCH_REBUILD:-1}"
 replicas="${EVSTORE_BENCH_REPLICAS:-1}"
 kills="${EVSTORE_BENCH_KILLS:-5}"
+feed="${EVSTORE_BENCH_FEED:-1}"
 keep="${EVSTORE_BENCH_KEEP:-0}"
 out_dir="${EVSTORE_BENCH_OUT:-$build/bench}"
 
 for v in prefill latency_count throughput_count streams w4_count read_count sub_count sub_rate \
-  kafka_fsync rebuild replicas kills; do
+  kafka_fsync rebuild replicas kills feed; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 for s in $systems; do
@@ -146,7 +148,7 @@ cleanup() {
     say "kept topic $topic and $work (EVSTORE_BENCH_KEEP=1)"
   else
     if [[ -n "$topic_used" ]]; then
-      for t in "$topic" "$topic.members" "$topic.state"; do
+      for t in "$topic" "$topic.members" "$topic.state" "$topic.accepted"; do
         bash "$repo/deploy/kafka.sh" topics --delete --topic "$t" >/dev/null 2>&1 ||
           say "could not delete topic $t (delete it by hand if it matters)"
       done
@@ -388,6 +390,34 @@ replica_runs() {
   stop_replica
 }
 
+# F1 and the feed's cost (tests/bench/README.md): the projector again, with --feed; once it
+# has published the whole history, the feed's lag behind the verdict at a steady rate, then
+# W3 and W4 again with the feed on.
+feed_runs() {
+  stop_projector
+  start_projector "$work/projector-feed.log" --feed
+  wait_healthy "$work/projector-feed.log"
+  local last deadline=$((SECONDS + 1800)) next
+  last="$(status_field last_position)"
+  say "--- evstore/f1: the feed publishes the history ($last events) first"
+  until next="$({ curl -sf --max-time 5 "$projector_url/status" || true; } |
+      { grep -o '"next_position":[0-9]*' || true; } | head -n1 | cut -d: -f2)" &&
+    [[ -n "$next" ]] && ((next > last)); do
+    ((SECONDS < deadline)) || die "the feed did not publish the history in 30 minutes"
+    sleep 0.5
+  done
+  settle "$projector_pid" projector
+  run_bench evs_bench_cluster evstore/f1-feed-lag feed-lag --count 2000 --rate 200 \
+    --feed-topic "$topic.accepted"
+  run_bench evs_bench evstore/w3-uniform-feed append-throughput --writers 64 \
+    --count "$throughput_count" --streams "$streams" --exact --stream-prefix W3f- --progress
+  run_bench evs_bench evstore/w4-feed append-throughput --writers 4 --count "$w4_count" \
+    --events-per-append 100 --streams 100 --stream-prefix W4f- --progress
+  stop_projector
+  start_projector "$work/projector.log"
+  wait_healthy "$work/projector.log"
+}
+
 # ---- evstore ----------------------------------------------------------------------------
 
 if wants evstore; then
@@ -434,6 +464,9 @@ if wants evstore; then
 
   if [[ "$replicas" != 0 ]]; then
     replica_runs
+  fi
+  if [[ "$feed" != 0 ]]; then
+    feed_runs
   fi
 
   if [[ "$rebuild" != 0 ]]; then
