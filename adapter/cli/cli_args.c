@@ -117,6 +117,12 @@ const char EVS_CLI_USAGE[] =
     "                    groups go to the first projector that answers (each keeps its own)\n"
     "  --topic T         events topic (env EVSTORE_TOPIC; default " EVS_DEFAULT_TOPIC ")\n"
     "  --timeout-ms N    produce, verdict and request timeout (default 10000)\n"
+    "  --kafka-config F  librdkafka properties, key=value lines as kcat -F reads them\n"
+    "                    (security.protocol, sasl.*, ssl.*; env EVSTORE_KAFKA_CONFIG)\n"
+    "  --ca-file F       PEM CA that https:// projectors are verified against (env\n"
+    "                    EVSTORE_CA_FILE; default the system's CAs)\n"
+    "  --token T         bearer token for the projector (env EVSTORE_TOKEN; make one with\n"
+    "                    `evstore token new --scope read ...`, docs/SECURITY.md)\n"
     "  -h, --help        this text\n"
     "\n"
     "Exit codes:\n"
@@ -126,7 +132,8 @@ const char EVS_CLI_USAGE[] =
     "  3  wrong expected version (the message names the expected and current version)\n"
     "  4  idempotency conflict\n"
     "  5  outcome unknown or store unavailable (the message gives the append id to look up\n"
-    "     with `evstore verdict` when there is one)\n"
+    "     with `evstore verdict` when there is one), or credentials refused (Kafka login,\n"
+    "     TLS certificate, projector token)\n"
     "  6  no such stream (or, for verdict, no such append id; for checkpoint and snapshot,\n"
     "     no such checkpoint or snapshot)\n"
     "Errors are printed to standard error as \"evstore: <message>\".\n";
@@ -137,6 +144,9 @@ enum {
     OPT_PROJECTOR,
     OPT_TOPIC,
     OPT_TIMEOUT,
+    OPT_KAFKA_CONFIG,
+    OPT_CA_FILE,
+    OPT_TOKEN,
     OPT_HELP,
     OPT_VERSION,
     OPT_TYPE,
@@ -178,6 +188,9 @@ static const struct option_spec {
     [OPT_PROJECTOR] = {"projector", 1, ALL_COMMANDS},
     [OPT_TOPIC] = {"topic", 1, ALL_COMMANDS},
     [OPT_TIMEOUT] = {"timeout-ms", 1, ALL_COMMANDS},
+    [OPT_KAFKA_CONFIG] = {"kafka-config", 1, ALL_COMMANDS},
+    [OPT_CA_FILE] = {"ca-file", 1, ALL_COMMANDS},
+    [OPT_TOKEN] = {"token", 1, ALL_COMMANDS},
     [OPT_HELP] = {"help", 0, ALL_COMMANDS},
     /* Takes a value (V) after the snapshot command: see pass 1. */
     [OPT_VERSION] = {"version", 0, FOR(EVS_CLI_VERSION) | FOR(EVS_CLI_SNAPSHOT)},
@@ -588,6 +601,10 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
                                             : env_or("EVSTORE_PROJECTOR", EVS_DEFAULT_PROJECTOR);
     args->topic =
         values[OPT_TOPIC] ? values[OPT_TOPIC] : env_or("EVSTORE_TOPIC", EVS_DEFAULT_TOPIC);
+    args->kafka_config = values[OPT_KAFKA_CONFIG] ? values[OPT_KAFKA_CONFIG]
+                                                  : env_or("EVSTORE_KAFKA_CONFIG", NULL);
+    args->ca_file = values[OPT_CA_FILE] ? values[OPT_CA_FILE] : env_or("EVSTORE_CA_FILE", NULL);
+    args->token = values[OPT_TOKEN] ? values[OPT_TOKEN] : env_or("EVSTORE_TOKEN", NULL);
     uint64_t number;
     if (seen[OPT_TIMEOUT]) {
         if (number_option("timeout-ms", values[OPT_TIMEOUT], 1, 3600000, &number, err, err_len) !=

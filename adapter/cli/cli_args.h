@@ -63,6 +63,9 @@ typedef struct evs_cli_args {
     const char *projector; /* --projector, $EVSTORE_PROJECTOR, EVS_DEFAULT_PROJECTOR */
     const char *topic;     /* --topic, $EVSTORE_TOPIC, EVS_DEFAULT_TOPIC */
     int timeout_ms;        /* --timeout-ms; 0 when not given */
+    const char *kafka_config; /* --kafka-config, $EVSTORE_KAFKA_CONFIG, NULL */
+    const char *ca_file;      /* --ca-file, $EVSTORE_CA_FILE, NULL */
+    const char *token;        /* --token, $EVSTORE_TOKEN, NULL */
 
     /* append */
     const char *type;

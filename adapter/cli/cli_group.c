@@ -36,7 +36,9 @@ const char EVS_CLI_GROUP_USAGE[] =
     "  group delete NAME          deletes the group, its progress and parked events\n"
     "\n"
     "Global options: --projector URLS (env EVSTORE_PROJECTOR; one URL or comma-separated\n"
-    "seeds: each request goes to the projector that coordinates the group), --timeout-ms N; --brokers and --topic are accepted and not used. Exit\n"
+    "seeds: each request goes to the projector that coordinates the group), --timeout-ms N,\n"
+    "--ca-file F (env EVSTORE_CA_FILE), --token T (env EVSTORE_TOKEN); --brokers, --topic and\n"
+    "--kafka-config are accepted and not used. Exit\n"
     "codes: 0 ok, 2 bad usage or a setting the group refuses, 5 projector unavailable, 6 no\n"
     "such group, 1 anything else.\n";
 
@@ -44,6 +46,7 @@ typedef struct group_args {
     const char *sub;
     const char *name;
     const char *projector;
+    const char *ca_file, *token; /* --ca-file, --token or the environment, NULL */
     int timeout_ms;
     const char *category;
     int all;
@@ -67,7 +70,8 @@ static int usage_error(const char *format, ...)
 static int is_global_with_value(const char *arg)
 {
     return !strcmp(arg, "--brokers") || !strcmp(arg, "--projector") || !strcmp(arg, "--topic") ||
-           !strcmp(arg, "--timeout-ms");
+           !strcmp(arg, "--timeout-ms") || !strcmp(arg, "--kafka-config") ||
+           !strcmp(arg, "--ca-file") || !strcmp(arg, "--token");
 }
 
 int evs_cli_group_wanted(int argc, char **argv)
@@ -119,6 +123,10 @@ static int parse(int argc, char **argv, group_args *a)
     memset(a, 0, sizeof *a);
     const char *env = getenv("EVSTORE_PROJECTOR");
     a->projector = env && env[0] ? env : NULL;
+    env = getenv("EVSTORE_CA_FILE");
+    a->ca_file = env && env[0] ? env : NULL;
+    env = getenv("EVSTORE_TOKEN");
+    a->token = env && env[0] ? env : NULL;
     int seen_group = 0, options_done = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -169,7 +177,12 @@ static int parse(int argc, char **argv, group_args *a)
         uint64_t *target = number_option(a, option, &max);
         if (!strcmp(option, "--projector")) {
             a->projector = value;
-        } else if (!strcmp(option, "--brokers") || !strcmp(option, "--topic")) {
+        } else if (!strcmp(option, "--ca-file")) {
+            a->ca_file = value;
+        } else if (!strcmp(option, "--token")) {
+            a->token = value;
+        } else if (!strcmp(option, "--brokers") || !strcmp(option, "--topic") ||
+                   !strcmp(option, "--kafka-config")) {
             /* not used by group commands */
         } else if (!strcmp(option, "--category")) {
             a->category = value;
@@ -294,6 +307,8 @@ int evs_cli_group_main(int argc, char **argv)
     evs_client_options options;
     evs_client_options_init(&options);
     options.projector_url = a.projector;
+    options.ca_file = a.ca_file;
+    options.token = a.token;
     if (a.timeout_ms > 0)
         options.request_timeout_ms = a.timeout_ms;
     evs_client *client = NULL;

@@ -13,6 +13,7 @@
 #include "cli_across.h"
 #include "cli_args.h"
 #include "cli_group.h"
+#include "cli_token.h"
 #include "cli_json.h"
 #include "cli_ndjson.h"
 #include "cli_output.h"
@@ -275,6 +276,8 @@ int main(int argc, char **argv)
 
     if (evs_cli_group_wanted(argc, argv)) /* `evstore group ...`: cli_group.c */
         return evs_cli_group_main(argc, argv);
+    if (evs_cli_token_wanted(argc, argv)) /* `evstore token ...`: cli_token.c */
+        return evs_cli_token_main(argc, argv);
     if (evs_cli_args_parse(argc, argv, &args, err, sizeof err) != 0)
         return fail_with(EVS_CLI_EXIT_USAGE, "%s", err);
     if (args.command == EVS_CLI_HELP) {
@@ -291,6 +294,9 @@ int main(int argc, char **argv)
     options.brokers = args.brokers;
     options.topic = args.topic;
     options.projector_url = args.projector;
+    options.kafka_config_file = args.kafka_config;
+    options.ca_file = args.ca_file;
+    options.token = args.token;
     if (args.timeout_ms > 0) {
         options.produce_timeout_ms = args.timeout_ms;
         options.verdict_timeout_ms = args.timeout_ms;

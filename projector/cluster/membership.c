@@ -230,9 +230,11 @@ static void defaults(evs_projector *p, const evs_membership_config *c, evs_membe
     if (c->url && *c->url)
         snprintf(ms->url, sizeof ms->url, "%s", c->url);
     else if (!strncmp(address, "0.0.0.0:", 8))
-        snprintf(ms->url, sizeof ms->url, "http://%s:%s", host, port);
+        snprintf(ms->url, sizeof ms->url, "%s://%s:%s", p->config.tls_cert_file ? "https" : "http",
+                 host, port);
     else
-        snprintf(ms->url, sizeof ms->url, "http://%s", address);
+        snprintf(ms->url, sizeof ms->url, "%s://%s", p->config.tls_cert_file ? "https" : "http",
+                 address);
     while (ms->url[0] && ms->url[strlen(ms->url) - 1] == '/')
         ms->url[strlen(ms->url) - 1] = 0;
 }

@@ -446,15 +446,24 @@ int evs_http_append_client_open(const evs_projector_config *config, evs_client *
 {
     char url[300];
     const char *address = config->http_address;
+    const char *scheme = config->tls_cert_file ? "https" : "http";
     if (!strncmp(address, "0.0.0.0:", 8))
-        snprintf(url, sizeof url, "http://127.0.0.1:%s", address + 8);
+        snprintf(url, sizeof url, "%s://127.0.0.1:%s", scheme, address + 8);
     else
-        snprintf(url, sizeof url, "http://%s", address);
+        snprintf(url, sizeof url, "%s://%s", scheme, address);
     evs_client_options options;
     evs_client_options_init(&options);
     options.brokers = config->brokers;
     options.topic = config->topic;
     options.projector_url = url;
+    /* The same Kafka settings as the projector's own clients; for the verdicts over HTTPS
+     * the CA of EVSTORE_CA_FILE, else the projector's own certificate as the trust anchor
+     * (so it must name the --http address); the token of main.c (docs/SECURITY.md). */
+    options.kafka_config_file = config->kafka_config_file;
+    const char *ca = getenv("EVSTORE_CA_FILE");
+    options.ca_file = ca && *ca ? ca : config->tls_cert_file;
+    const char *token = getenv("EVSTORE_TOKEN");
+    options.token = config->internal_token ? config->internal_token : token;
     int rc = evs_client_open(&options, out);
     if (rc != 0) {
         snprintf(err, err_len, "cannot open the client for POST /streams: %s", evs_last_error());
