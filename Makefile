@@ -2,7 +2,8 @@
 #
 #   make / make build   install missing dependencies (deploy/setup.sh), then build into build/
 #   make run            build, start Kafka and the projector, append and read sample events
-#   make stop           stop the projector, then Kafka
+#   make stop           stop the projector, then Kafka (and the secure test broker,
+#                       deploy/kafka-secure.sh, which integration.security starts)
 #   make test           build, start Kafka, run every ctest test (EVSTORE_BROKERS exported)
 #   make test-quick     build, run the unit tests only (ctest -L unit; no broker needed)
 #   make test-asan      build build-asan/ (gcc, ASan + UBSan), start Kafka, run every ctest test
@@ -79,6 +80,7 @@ run: build kafka-start
 stop:
 	bash $(ROOT)/deploy/projector.sh stop
 	bash $(ROOT)/deploy/kafka.sh stop
+	bash $(ROOT)/deploy/kafka-secure.sh stop
 
 test: build kafka-start
 	ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 600 $(CTEST_ARGS)

@@ -117,7 +117,8 @@ start)
   say "SASL_SSL on 127.0.0.1:$sasl_port (settings: $client_props)"
   ;;
 stop) cmd_stop ;;
-status) cmd_status && sasl_answers ;;
+status) # this directory's broker, answering on both listeners
+  our_pid >/dev/null && cmd_status && sasl_answers && [[ -s "$client_props" ]] ;;
 client-config) [[ -s "$client_props" ]] || die "not started yet"; echo "$client_props" ;;
 java-config) [[ -s "$java_props" ]] || die "not started yet"; echo "$java_props" ;;
 run-class) shift; run_tool "$@" ;;

@@ -274,6 +274,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# IT_SCHEME (default http) and the array IT_CURL_OPTS (e.g. --cacert CA.pem) serve a test of
+# projectors with HTTPS (integration.security).
 # start_projector NAME [--fresh] [EXTRA ARGS...]: starts (or restarts) projector NAME on the
 # test's topic and waits (bounded) until GET /health answers 200. The data dir is kept
 # across restarts of the same NAME; --fresh is not needed for the first start. A restart
@@ -296,7 +298,7 @@ start_projector() {
     port=$(proj_var "$name" PORT)
     if [[ -z "$port" || $attempt -gt 1 ]]; then port=$(free_port); fi
     proj_set "$name" PORT "$port"
-    proj_set "$name" URL "http://127.0.0.1:$port"
+    proj_set "$name" URL "${IT_SCHEME:-http}://127.0.0.1:$port"
     printf -- '==== start %s (attempt %s): %s\n' "$(date +%T.%N)" "$attempt" "$*" >>"$logf"
     EVSTORE_TEST_PAUSE_FILE=$(proj_var "$name" PAUSE) \
       "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" \
@@ -328,7 +330,8 @@ wait_healthy() {
   deadline=$((SECONDS + secs))
   while ((SECONDS < deadline)); do
     kill -0 "$pid" 2>/dev/null || return 1
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/health" || true)
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 ${IT_CURL_OPTS[@]+"${IT_CURL_OPTS[@]}"} \
+      "$url/health" || true)
     [[ "$code" == 200 ]] && return 0
     sleep 0.2
   done
@@ -385,7 +388,7 @@ http() {
   local url
   url=$(proj_var "${HTTP_PROJ:-p1}" URL)
   HTTP_CODE=$(curl -s -g -X "$method" -o "$T/http.body" -w '%{http_code}' --max-time 30 \
-    "$@" "$url$path") || HTTP_CODE=000
+    ${IT_CURL_OPTS[@]+"${IT_CURL_OPTS[@]}"} "$@" "$url$path") || HTTP_CODE=000
   HTTP_BODY=$(cat "$T/http.body" 2>/dev/null || true)
 }
 
