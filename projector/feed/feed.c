@@ -380,13 +380,9 @@ static int feed_topic(evs_feed *f, char *err, size_t err_len)
     if (evs_projector_create_topic(f->p, f->topic, f->p->partition_count, settings,
                                    sizeof settings / sizeof *settings, err, err_len) < 0)
         return -1;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(f->reader, f->topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(f->reader, 0, t, &md, ADMIN_TIMEOUT_MS);
-    rd_kafka_topic_destroy(t);
-    int count = !e && md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : -1;
-    if (md)
-        rd_kafka_metadata_destroy(md);
+    int32_t count = evs_projector_topic_partitions(f->reader, f->topic, err, err_len);
+    if (count < 0)
+        return -1;
     if (count != f->p->partition_count) {
         snprintf(err, err_len,
                  "feed topic %s has %d partitions, the events topic %d: they must be equal "

@@ -164,6 +164,31 @@ rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, c
     return rk;
 }
 
+int32_t evs_projector_topic_partitions(rd_kafka_t *rk, const char *name, char *err,
+                                       size_t err_len)
+{
+    rd_kafka_resp_err_t e = 0;
+    int32_t count = -1;
+    for (int attempt = 0; attempt < 50 && count <= 0; attempt++) {
+        if (attempt) {
+            struct timespec pause = {0, 200 * 1000000};
+            nanosleep(&pause, NULL);
+        }
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *t = rd_kafka_topic_new(rk, name, NULL);
+        e = rd_kafka_metadata(rk, 0, t, &md, ADMIN_TIMEOUT_MS);
+        rd_kafka_topic_destroy(t);
+        if (!e && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0)
+            count = md->topics[0].partition_cnt;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+    }
+    if (count <= 0)
+        snprintf(err, err_len, "topic %s: no metadata (%s)", name,
+                 e ? rd_kafka_err2str(e) : "no partitions yet");
+    return count;
+}
+
 static int create_topic(evs_projector *p, char *err, size_t err_len)
 {
     char max_bytes[32];

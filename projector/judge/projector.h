@@ -130,6 +130,12 @@ rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, c
                                        rd_kafka_conf_t *conf, const char *const (*settings)[2],
                                        size_t count, char *err, size_t err_len);
 
+/* The partition count of topic `name` from rk's metadata, asking again for a few seconds
+ * while a topic created a moment ago is not in it yet. Returns the count, or -1 with the
+ * reason in err. */
+int32_t evs_projector_topic_partitions(rd_kafka_t *rk, const char *name, char *err,
+                                       size_t err_len);
+
 /* Runs the consumer loop until p->stop is set or applying fails. Returns 0 or -1. */
 int evs_projector_run(evs_projector *p);
 void evs_projector_free(evs_projector *p);

@@ -635,18 +635,7 @@ static int topic_is_empty(evs_state_log *sl, int *empty, char *err, size_t err_l
 
 static int partition_count(evs_state_log *sl, char *err, size_t err_len)
 {
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *t = rd_kafka_topic_new(sl->consumer, sl->topic, NULL);
-    rd_kafka_resp_err_t e = rd_kafka_metadata(sl->consumer, 0, t, &md, ADMIN_TIMEOUT_MS);
-    rd_kafka_topic_destroy(t);
-    sl->partitions = 0;
-    if (!e && md->topic_cnt == 1 && !md->topics[0].err)
-        sl->partitions = md->topics[0].partition_cnt;
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (sl->partitions <= 0)
-        snprintf(err, err_len, "state topic %s: no metadata (%s)", sl->topic,
-                 e ? rd_kafka_err2str(e) : "no partitions");
+    sl->partitions = evs_projector_topic_partitions(sl->consumer, sl->topic, err, err_len);
     return sl->partitions > 0 ? 0 : -1;
 }
 
