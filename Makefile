@@ -132,6 +132,7 @@ fuzz-seeds: fuzz-build
 	$(FUZZ_BUILD_DIR)/bin/evs_fuzz_make_seeds record $(ROOT)/tests/fuzz/corpus/fuzz_record_decode
 	$(FUZZ_BUILD_DIR)/bin/evs_fuzz_make_seeds http $(ROOT)/tests/fuzz/corpus/fuzz_http_request
 	$(FUZZ_BUILD_DIR)/bin/evs_fuzz_make_seeds page $(ROOT)/tests/fuzz/corpus/fuzz_page_decode
+	$(FUZZ_BUILD_DIR)/bin/evs_fuzz_make_seeds auth $(ROOT)/tests/fuzz/corpus/fuzz_auth
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -370,8 +370,8 @@ static int from_avro(avro_value_t *v, entry *e)
         evs__object_get_text(&b, 0, e->name, sizeof e->name))
         return -1;
     e->kind = (evs_state_kind)disc;
-    const void *bytes;
-    size_t size;
+    const void *bytes = NULL; /* set only when every get succeeds; read either way */
+    size_t size = 0;
     int ok;
     switch (e->kind) {
     case EVS_STATE_CHECKPOINT:

@@ -11,6 +11,9 @@
  *                                    docs/HTTP-API.md, about the fixture that
  *                                    fuzz_http_request.c applies (append ids a1.., streams
  *                                    Order-1, Order-2, Cart-7)
+ *   evs_fuzz_make_seeds auth DIR     Authorization headers, token files and Kafka settings
+ *                                    files, valid and invalid, for fuzz_auth.c (the first
+ *                                    byte picks the parser: 0 header, 1 token file, 2 Kafka)
  *
  * The seeds are committed; `make fuzz-seeds` rewrites them. File names say what each is.
  */
@@ -330,6 +333,58 @@ static void raw(const char *name, const char *text)
 
 #define A1 "a1a1a1a1-a1a1-a1a1-a1a1-a1a1a1a1a1a1"
 
+/* A seed for fuzz_auth: the parser byte, then the text. */
+static void auth_seed(const char *name, char parser, const char *text)
+{
+    size_t n = strlen(text);
+    char *buf = malloc(n + 1);
+    if (!buf)
+        die("out of memory");
+    buf[0] = parser;
+    memcpy(buf + 1, text, n);
+    write_seed(name, buf, n + 1);
+    free(buf);
+}
+
+static void auth_seeds(void)
+{
+    const char *hash = "sha256:2a8c1d0a40bdc44c429a70596dd595456754668afcc24626a51442c91566dc72";
+    char line[512];
+    auth_seed("header-bearer", 0,
+              "Bearer evs_6da542b1b1b3ed887489936607006afb2f113edd1b2322b3516e6c1d057e8196");
+    auth_seed("header-bearer-lowercase-tabs", 0, "bearer\t\tevs_00ff  ");
+    auth_seed("header-bearer-padding", 0, "Bearer abc.DEF-_~+/==");
+    auth_seed("header-bearer-empty", 0, "Bearer ");
+    auth_seed("header-bearer-two-words", 0, "Bearer a b");
+    auth_seed("header-basic", 0, "Basic dXNlcjpwYXNz");
+    auth_seed("header-no-space", 0, "Bearerevs_00");
+    auth_seed("header-comma", 0, "Bearer ab,cd");
+    snprintf(line, sizeof line, "%s read append:Order- admin:Order- # ci\n", hash);
+    auth_seed("tokens-one", 1, line);
+    snprintf(line, sizeof line,
+             "# evstore tokens\n\n  %s read\r\nsha256:%064d admin\n", hash, 7);
+    auth_seed("tokens-comments-crlf", 1, line);
+    snprintf(line, sizeof line, "%s read\n%s admin\n", hash, hash);
+    auth_seed("tokens-duplicate", 1, line);
+    snprintf(line, sizeof line, "%s\n", hash);
+    auth_seed("tokens-no-scope", 1, line);
+    snprintf(line, sizeof line, "%s write read:\n", hash);
+    auth_seed("tokens-bad-scope", 1, line);
+    auth_seed("tokens-short-hash", 1, "sha256:abcd read\n");
+    auth_seed("tokens-not-hex", 1,
+              "sha256:zz8c1d0a40bdc44c429a70596dd595456754668afcc24626a51442c91566dc72 read\n");
+    auth_seed("kafka-sasl-ssl", 2,
+              "# kcat -F style\nsecurity.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+              "sasl.username=evstore\nsasl.password = s3cret \nssl.ca.location=/x/ca.pem\n");
+    auth_seed("kafka-secrets", 2,
+              "ssl.key.password=a\nssl.keystore.password=b\nsasl.oauthbearer.client.secret=c\n"
+              "sasl.jaas.config=d\nmy.secret.thing=e\nsasl.password=\n");
+    auth_seed("kafka-bootstrap-refused", 2, "bootstrap.servers=10.0.0.1:9092\n");
+    auth_seed("kafka-no-equals", 2, "security.protocol SASL_SSL\n");
+    auth_seed("kafka-bad-key", 2, "sasl password=x\n");
+    auth_seed("kafka-repeated", 2, "client.id=a\nclient.id=b\n\t\n");
+}
+
 static void http_seeds(void)
 {
     get("health", "/health", NULL);
@@ -588,8 +643,9 @@ static void page_seeds(void)
 int main(int argc, char **argv)
 {
     if (argc != 3 ||
-        (strcmp(argv[1], "record") && strcmp(argv[1], "http") && strcmp(argv[1], "page"))) {
-        fprintf(stderr, "usage: %s record|page|http DIR\n", argv[0]);
+        (strcmp(argv[1], "record") && strcmp(argv[1], "http") && strcmp(argv[1], "page") &&
+         strcmp(argv[1], "auth"))) {
+        fprintf(stderr, "usage: %s record|page|http|auth DIR\n", argv[0]);
         return 2;
     }
     out_dir = argv[2];
@@ -597,6 +653,8 @@ int main(int argc, char **argv)
         record_seeds();
     else if (!strcmp(argv[1], "page"))
         page_seeds();
+    else if (!strcmp(argv[1], "auth"))
+        auth_seeds();
     else
         http_seeds();
     printf("make_seeds: %d %s seeds in %s\n", written, argv[1], out_dir);
