@@ -62,6 +62,9 @@ static void usage(FILE *f)
           "                             evstore token new)\n"
           "  --insecure                 allow a non-loopback --http address without TLS and\n"
           "                             tokens (refused otherwise)\n"
+          "  --max-subscriptions N      open subscriptions (SSE) at most (default 1000); more\n"
+          "                             are refused with 503, and 300 connections stay for the\n"
+          "                             rest whatever subscribers do\n"
           "  --hash                     print a digest of the state in --data-dir and exit\n"
           "  --help\n",
           f);
@@ -154,7 +157,8 @@ int main(int argc, char **argv)
     char feed_topic[512];
     enum { O_BROKERS = 1, O_TOPIC, O_DATA, O_HTTP, O_PARTS, O_SERVE, O_RF, O_BATCH, O_REBUILD,
            O_HASH, O_HELP, O_MEMBER, O_ADVERTISE, O_FEED, O_FEED_TOPIC, O_FEED_FORMAT,
-           O_KAFKA_CONFIG, O_TLS_CERT, O_TLS_KEY, O_TOKEN_FILE, O_INSECURE };
+           O_KAFKA_CONFIG, O_TLS_CERT, O_TLS_KEY, O_TOKEN_FILE, O_INSECURE,
+           O_MAX_SUBSCRIPTIONS };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, O_BROKERS},
         {"topic", required_argument, 0, O_TOPIC},
@@ -176,6 +180,7 @@ int main(int argc, char **argv)
         {"tls-key", required_argument, 0, O_TLS_KEY},
         {"token-file", required_argument, 0, O_TOKEN_FILE},
         {"insecure", no_argument, 0, O_INSECURE},
+        {"max-subscriptions", required_argument, 0, O_MAX_SUBSCRIPTIONS},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -183,11 +188,12 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end = NULL;
         long v = 0;
-        if (c == O_PARTS || c == O_RF || c == O_BATCH) {
+        if (c == O_PARTS || c == O_RF || c == O_BATCH || c == O_MAX_SUBSCRIPTIONS) {
             v = strtol(optarg, &end, 10);
             if (*optarg == 0 || *end || v < 1 || v > 100000) {
                 fprintf(stderr, "evstore-projector: --%s needs a number from 1 to 100000, not '%s'\n",
-                        c == O_PARTS ? "partitions" : c == O_RF ? "replication-factor" : "batch-records",
+                        c == O_PARTS ? "partitions" : c == O_RF ? "replication-factor"
+                        : c == O_MAX_SUBSCRIPTIONS ? "max-subscriptions" : "batch-records",
                         optarg);
                 return 2;
             }
@@ -227,6 +233,7 @@ int main(int argc, char **argv)
         case O_TLS_KEY: cfg.tls_key_file = optarg; break;
         case O_TOKEN_FILE: cfg.token_file = optarg; break;
         case O_INSECURE: cfg.insecure = 1; break;
+        case O_MAX_SUBSCRIPTIONS: cfg.subscriptions_max = (int)v; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -42,10 +42,11 @@
 /* Connections: subscriptions (SSE), long polls (a consumer group's fetch) and the rest. A
  * request over its cap is answered 503 at once; the reserve is never taken by the first two.
  * One thread per connection, each with HTTP_THREAD_STACK_BYTES of stack. */
-#define HTTP_SUBSCRIPTIONS_MAX 1000
+#define HTTP_SUBSCRIPTIONS_MAX 1000 /* the default of --max-subscriptions */
 #define HTTP_LONG_POLLS_MAX 200
 #define HTTP_RESERVED_CONNECTIONS 300
 #define HTTP_CONNECTIONS_MAX (HTTP_SUBSCRIPTIONS_MAX + HTTP_LONG_POLLS_MAX + HTTP_RESERVED_CONNECTIONS)
+#define HTTP_SUBSCRIPTIONS_LIMIT 20000 /* the most --max-subscriptions takes */
 #define HTTP_THREAD_STACK_BYTES (2u << 20)
 /* Slow clients: a connection silent this long is closed (libmicrohttpd's timeout, which
  * also bounds the wait between requests on a kept-alive connection; a subscription's
@@ -69,6 +70,7 @@ struct evs_http_server {
     evs_http_auth *auth; /* NULL: no token file, every route open */
     char *tls_cert, *tls_key; /* PEM text given to libmicrohttpd, NULL for plain HTTP */
     atomic_int slots_used[3]; /* requests holding a slot, by slot (request_slot) */
+    int subscriptions_max;    /* --max-subscriptions, else HTTP_SUBSCRIPTIONS_MAX */
 };
 
 /* ---- Endpoints ---------------------------------------------------------------------- */
@@ -617,7 +619,7 @@ static int slot_take(evs_http_server *s, struct MHD_Connection *c, request_state
 {
     if (slot == SLOT_NONE)
         return 1;
-    int cap = slot == SLOT_SUBSCRIPTION ? HTTP_SUBSCRIPTIONS_MAX : HTTP_LONG_POLLS_MAX;
+    int cap = slot == SLOT_SUBSCRIPTION ? s->subscriptions_max : HTTP_LONG_POLLS_MAX;
     if (atomic_fetch_add(&s->slots_used[slot], 1) >= cap) {
         atomic_fetch_sub(&s->slots_used[slot], 1);
         *ret = evs_http_send_error(
@@ -882,6 +884,12 @@ int evs_http_start(evs_projector *p, const char *address, evs_http_server **out_
         return -1;
     }
     s->projector = p;
+    s->subscriptions_max = cfg->subscriptions_max > 0 ? cfg->subscriptions_max
+                                                      : HTTP_SUBSCRIPTIONS_MAX;
+    if (s->subscriptions_max > HTTP_SUBSCRIPTIONS_LIMIT) {
+        snprintf(err, err_len, "--max-subscriptions is at most %d", HTTP_SUBSCRIPTIONS_LIMIT);
+        goto fail;
+    }
     if (tls && (evs_http_read_file(cfg->tls_cert_file, "TLS certificate", &s->tls_cert, err,
                                    err_len) < 0 ||
                 evs_http_read_file(cfg->tls_key_file, "TLS key", &s->tls_key, err, err_len) < 0))
@@ -909,7 +917,9 @@ int evs_http_start(evs_projector *p, const char *address, evs_http_server **out_
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                      MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
                                  0, NULL, NULL, handle_counted, s, MHD_OPTION_SOCK_ADDR, &sa,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
+                                 MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned)(s->subscriptions_max + HTTP_LONG_POLLS_MAX +
+                                            HTTP_RESERVED_CONNECTIONS),
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
                                  MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK_BYTES,
                                  MHD_OPTION_UNESCAPE_CALLBACK, evs_http_unescape, NULL,

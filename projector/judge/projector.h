@@ -56,6 +56,8 @@ typedef struct evs_projector_config {
     const char *tls_key_file;      /* its PEM private key */
     const char *token_file;        /* bearer tokens (http/http_auth.h); NULL: no tokens */
     int insecure;                  /* listen beyond loopback without TLS and tokens */
+    int subscriptions_max;         /* open subscriptions at most (--max-subscriptions); 0:
+                                      the default, 1000 (http_api.c) */
     const char *internal_token;    /* the token of the projector's own client (main.c),
                                       accepted for read and append; NULL: none */
 } evs_projector_config;
