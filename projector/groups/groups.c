@@ -1370,8 +1370,7 @@ void evs_groups_release_partition(evs_projector *p, int32_t partition)
 
 static enum MHD_Result wrong_method(const evs_http_request *r, const char *allowed)
 {
-    return evs_http_send_error(r->connection, MHD_HTTP_METHOD_NOT_ALLOWED,
-                               "%.20s is not allowed here; use %s", r->method, allowed);
+    return evs_http_send_not_allowed(r->connection, r->method, allowed);
 }
 
 enum MHD_Result evs_groups_handle(const evs_http_request *r)

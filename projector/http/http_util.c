@@ -219,7 +219,10 @@ static int evs_http_hex_value(char ch)
 
 /* ---- Responses -------------------------------------------------------------------------- */
 
-enum MHD_Result evs_http_send_json(struct MHD_Connection *c, unsigned status, evs_out *o)
+/* Queues o (taking its memory) with the given status, and one more header when name is
+ * not NULL. */
+static enum MHD_Result send_json_with(struct MHD_Connection *c, unsigned status, evs_out *o,
+                                      const char *name, const char *value)
 {
     if (o->oom) {
         free(o->p);
@@ -235,9 +238,16 @@ enum MHD_Result evs_http_send_json(struct MHD_Connection *c, unsigned status, ev
              : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     o->p = NULL;
     MHD_add_response_header(r, "Content-Type", "application/json");
+    if (name)
+        MHD_add_response_header(r, name, value);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+enum MHD_Result evs_http_send_json(struct MHD_Connection *c, unsigned status, evs_out *o)
+{
+    return send_json_with(c, status, o, NULL, NULL);
 }
 
 int evs_http_accepts(struct MHD_Connection *c, const char *media_type)
@@ -307,6 +317,35 @@ enum MHD_Result evs_http_send_error(struct MHD_Connection *c, unsigned status, c
     evs_out_jstr(&o, msg, strlen(msg));
     evs_out_str(&o, "}");
     return evs_http_send_json(c, status, &o);
+}
+
+enum MHD_Result evs_http_send_not_allowed(struct MHD_Connection *c, const char *method,
+                                          const char *allowed)
+{
+    /* "GET,PUT" -> "GET, HEAD, PUT" (RFC 9110 10.2.1: the methods the resource supports). */
+    evs_out allow = {0};
+    for (const char *m = allowed; *m;) {
+        size_t len = strcspn(m, ",");
+        evs_out_fmt(&allow, "%s%.*s", allow.len ? ", " : "", (int)len, m);
+        if (len == 3 && !strncmp(m, "GET", 3))
+            evs_out_str(&allow, ", HEAD");
+        m += len;
+        if (*m)
+            m++;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "%.20s is not allowed here; use %s", method,
+             allow.p ? allow.p : allowed);
+    evs_out o = {0};
+    evs_out_str(&o, "{\"error\":");
+    evs_out_jstr(&o, msg, strlen(msg));
+    evs_out_str(&o, "}");
+    if (allow.oom)
+        o.oom = 1;
+    enum MHD_Result ret = send_json_with(c, MHD_HTTP_METHOD_NOT_ALLOWED, &o, MHD_HTTP_HEADER_ALLOW,
+                                         allow.p ? allow.p : allowed);
+    free(allow.p);
+    return ret;
 }
 
 int evs_http_served(evs_projector *p, struct MHD_Connection *c, int32_t partition,

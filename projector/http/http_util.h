@@ -53,6 +53,10 @@ enum MHD_Result evs_http_send_json(struct MHD_Connection *c, unsigned status, ev
 /* Queues {"error": message}. */
 enum MHD_Result evs_http_send_error(struct MHD_Connection *c, unsigned status, const char *fmt,
                                     ...) __attribute__((format(printf, 3, 4)));
+/* Queues 405 {"error": ...} with an Allow header naming the methods the path takes
+ * (`allowed`, comma-separated; HEAD is added after GET, which also answers it). */
+enum MHD_Result evs_http_send_not_allowed(struct MHD_Connection *c, const char *method,
+                                          const char *allowed);
 /* Parses an optional unsigned query parameter in [min, max] (def when absent). Returns 0,
  * or -1 after queueing a 400 answer into *ret. */
 int evs_http_query_u64(struct MHD_Connection *c, const char *name, uint64_t def, uint64_t min,
