@@ -60,8 +60,30 @@ static int member_u64(const evs_http_request *r, json_t *obj, const char *name, 
     *out = def;
     if (!v && !required)
         return 0;
+    /* The body is parsed with integers as doubles, so an integer is read from its text:
+     * through a double, 2^53 + 1 became 2^53 and was stored as a position nobody asked
+     * for. Another number (5.0, 1e3) must be whole and below 2^53, where a double still
+     * holds every integer exactly. Top-level members only: obj is the body. */
+    const uint64_t max = (uint64_t)1 << 53;
+    size_t start, span;
+    if (json_is_number(v) && obj && r->body &&
+        evs_json_text_member(r->body, r->body_len, name, &start, &span) && span > 0 &&
+        span <= 20 && strspn(r->body + start, "0123456789") == span) {
+        char digits[21];
+        memcpy(digits, r->body + start, span);
+        digits[span] = 0;
+        errno = 0;
+        unsigned long long n = strtoull(digits, NULL, 10);
+        if (errno || n > max) {
+            *ret = evs_http_send_error(r->connection, MHD_HTTP_BAD_REQUEST,
+                                       "\"%s\" must be a whole number from 0 to 2^53", name);
+            return -1;
+        }
+        *out = n;
+        return 0;
+    }
     double d = json_is_number(v) ? json_number_value(v) : -1;
-    if (d < 0 || d != (double)(uint64_t)d || d > 9007199254740992.0) {
+    if (d < 0 || d >= (double)max || d != (double)(uint64_t)d) {
         *ret = evs_http_send_error(r->connection, MHD_HTTP_BAD_REQUEST,
                                    "\"%s\" must be a whole number from 0 to 2^53", name);
         return -1;
