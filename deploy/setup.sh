@@ -6,7 +6,8 @@
 #   deploy/setup.sh --deps-only  everything but the build (the Makefile builds separately)
 #
 # Steps: Debian packages (apt-get, only when some are missing), the Python test
-# dependencies fastavro, openapi-core and PyYAML (pip, for the `python3` on PATH), the
+# dependencies fastavro, openapi-core, PyYAML, selenium and schemathesis (pip, for the
+# `python3` on PATH), the
 # Kafka broker jars (deploy/kafka.sh fetch), then cmake configure + build. Uses sudo only
 # when not root.
 set -euo pipefail
@@ -87,15 +88,18 @@ major="$(java_major || true)"
 # --- Python test dependencies --------------------------------------------------------
 # fastavro (tests/interop: another Avro implementation), openapi-core and PyYAML
 # (tests/integration/openapi_test.sh: the server's answers against docs/openapi.yaml),
-# selenium (tests/integration/console_test.py drives Debian's chromium-driver).
+# selenium (tests/integration/console_test.py drives Debian's chromium-driver),
+# schemathesis (tests/integration/contract_test.sh runs it as `python3 -m schemathesis.cli`:
+# generated requests against the document).
 
 python_modules_present() {
-  python3 -c 'import fastavro, openapi_core, openapi_spec_validator, yaml, selenium' 2>/dev/null
+  python3 -c 'import fastavro, openapi_core, openapi_spec_validator, yaml, selenium, schemathesis' \
+    2>/dev/null
 }
 if python_modules_present; then
-  say "python: fastavro, openapi-core and PyYAML present"
+  say "python: fastavro, openapi-core, PyYAML, selenium and schemathesis present"
 else
-  pip_packages=(fastavro openapi-core==0.23.1 PyYAML selenium)
+  pip_packages=(fastavro openapi-core==0.23.1 PyYAML selenium schemathesis==4.32.5)
   say "python: installing ${pip_packages[*]} for $(command -v python3)"
   pip_install=(python3 -m pip install -q --disable-pip-version-check "${pip_packages[@]}")
   # Debian's own python refuses pip installs (PEP 668) unless told otherwise; a pyenv
@@ -112,7 +116,7 @@ else
   fi
   rm -f "$pip_err"
   python_modules_present ||
-    die "fastavro, openapi-core or PyYAML still not importable by $(command -v python3)"
+    die "${pip_packages[*]}: not all importable by $(command -v python3) after pip install"
 fi
 
 # --- Kafka jars ----------------------------------------------------------------------
