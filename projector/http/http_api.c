@@ -524,7 +524,10 @@ static enum MHD_Result route_verdict(const evs_http_request *r)
 /* The routing table: the first entry whose prefix matches and whose `methods` list the
  * request's method wins, so one path may have an entry per method, each in its own module.
  * An exact entry matches only the whole path; a prefix entry needs something after its
- * prefix. A path that some entry matches, but none with the method, answers 405.
+ * prefix. A path that some entry matches, but none with the method, answers 405 with an
+ * Allow header listing the methods of the entries that match it; `methods` "*" takes every
+ * method, for a handler that knows better which ones each of its paths takes (and answers
+ * that 405 itself).
  * `access` is what a token must allow (http_auth.h); it stands before the handler so that
  * an entry without one does not compile. */
 typedef struct route {
@@ -551,7 +554,8 @@ static const route routes[] = {
     {"/checkpoints/", 0, "GET,PUT,DELETE", EVS_ACCESS_ADMIN_NAME, evs_checkpoint_handle, 0},
     {"/snapshots/", 0, "GET,PUT", EVS_ACCESS_ADMIN_NAME, evs_snapshot_handle, 0},
     {"/groups", 1, "GET", EVS_ACCESS_ADMIN_ALL, evs_groups_list_handle, 0},
-    {"/groups/", 0, "GET,PUT,POST,DELETE", EVS_ACCESS_ADMIN_NAME, evs_groups_handle, 1},
+    /* Which methods a group path takes depends on the rest of it: the handler answers 405. */
+    {"/groups/", 0, "*", EVS_ACCESS_ADMIN_NAME, evs_groups_handle, 1},
     {"/streams", 1, "GET", EVS_ACCESS_READ_ALL, evs_streams_list_handle, 1},
     /* The console's files hold no data (the page asks the API, with the user's token), and
      * a browser cannot add a token to the page's own load: open, like /health. */
@@ -635,6 +639,8 @@ static int slot_take(evs_http_server *s, struct MHD_Connection *c, request_state
 
 static int method_listed(const char *methods, const char *method)
 {
+    if (!strcmp(methods, "*"))
+        return 1;
     size_t n = strlen(method);
     for (const char *m = methods; *m;) {
         const char *end = strchr(m, ',');
@@ -792,8 +798,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return rt->handler(&req);
     }
     if (allowed[0])
-        return evs_http_send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
-                                   "%.20s is not allowed here; use %s", method, allowed);
+        return evs_http_send_not_allowed(c, method, allowed);
     return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %.200s", url);
 }
 
