@@ -43,6 +43,7 @@
 #include "bench_common.h"
 #include "bench_histogram.h"
 #include "evstore.h"
+#include "kafka_properties_apply.h"
 #include "record_codec.h"
 
 /* Limits of the benchmark's own knobs (style.md: a limit on everything). */
@@ -78,6 +79,8 @@ typedef struct bench_options {
     const char *brokers;
     const char *projector;
     const char *topic;
+    const char *kafka_config;    /* --kafka-config, $EVSTORE_KAFKA_CONFIG, NULL */
+    evs_kafka_properties kafka;  /* what it holds, for kafka-ceiling's own clients */
     int topic_given; /* --topic on the command line */
     int timeout_ms;
     int linger_ms; /* -1: the library's default */
@@ -111,6 +114,7 @@ typedef struct bench_options {
 
 enum {
     OPT_BROKERS = 256,
+    OPT_KAFKA_CONFIG,
     OPT_PROJECTOR,
     OPT_TOPIC,
     OPT_TIMEOUT,
@@ -154,6 +158,7 @@ enum {
 
 static const struct option long_options[] = {
     {"brokers", required_argument, 0, OPT_BROKERS},
+    {"kafka-config", required_argument, 0, OPT_KAFKA_CONFIG},
     {"projector", required_argument, 0, OPT_PROJECTOR},
     {"topic", required_argument, 0, OPT_TOPIC},
     {"timeout-ms", required_argument, 0, OPT_TIMEOUT},
@@ -306,6 +311,8 @@ static const char usage_text[] =
     "Global options:\n"
     "  --brokers B         Kafka bootstrap servers (env EVSTORE_BROKERS; "
     "default " EVS_DEFAULT_BROKERS ")\n"
+    "  --kafka-config F    librdkafka properties (key=value: security.protocol, sasl.*,\n"
+    "                      ssl.*) for every Kafka client (env EVSTORE_KAFKA_CONFIG)\n"
     "  --projector URL     projector HTTP API (env EVSTORE_PROJECTOR; "
     "default " EVS_DEFAULT_PROJECTOR ")\n"
     "  --topic T           events topic (env EVSTORE_TOPIC; default " EVS_DEFAULT_TOPIC ")\n"
@@ -339,6 +346,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
 {
     memset(o, 0, sizeof *o);
     o->brokers = env_or("EVSTORE_BROKERS", EVS_DEFAULT_BROKERS);
+    o->kafka_config = env_or("EVSTORE_KAFKA_CONFIG", NULL);
     o->projector = env_or("EVSTORE_PROJECTOR", EVS_DEFAULT_PROJECTOR);
     o->topic = env_or("EVSTORE_TOPIC", EVS_DEFAULT_TOPIC);
     o->timeout_ms = 10000;
@@ -369,6 +377,9 @@ static int options_parse(int argc, char **argv, bench_options *o)
         switch (c) {
         case OPT_BROKERS:
             o->brokers = optarg;
+            break;
+        case OPT_KAFKA_CONFIG:
+            o->kafka_config = optarg;
             break;
         case OPT_PROJECTOR:
             o->projector = optarg;
@@ -497,6 +508,13 @@ static int options_parse(int argc, char **argv, bench_options *o)
                                  "subscribe-latency, catch-up or kafka-ceiling");
     if (bench_options_check(seen, OPT_BROKERS, OPT_HELP, long_options, option_commands, o->command))
         return 2;
+    if (o->kafka_config) {
+        char err[600];
+        if (evs_kafka_properties_load(o->kafka_config, &o->kafka, err, sizeof err) != 0) {
+            fprintf(stderr, "evs_bench: %s\n", err);
+            return 2;
+        }
+    }
     if (o->count < 0 &&
         (o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ||
          o->command == CMD_KAFKA_CEILING))
@@ -624,6 +642,7 @@ static int client_open(const bench_options *o, evs_client **out)
     co.brokers = o->brokers;
     co.topic = o->topic;
     co.projector_url = o->projector;
+    co.kafka_config_file = o->kafka_config;
     co.produce_timeout_ms = o->timeout_ms;
     co.verdict_timeout_ms = o->timeout_ms;
     co.request_timeout_ms = o->timeout_ms;
@@ -2139,6 +2158,11 @@ static int kc_consume(const bench_options *o, const char *topic, int64_t from, u
     int rc = -1;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     snprintf(group, sizeof group, "evs-bench-kafka-ceiling-%ld", (long)getpid());
+    if (evs_kafka_properties_apply(&o->kafka, conf, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "evs_bench: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
     if (kc_conf_set(conf, "bootstrap.servers", o->brokers) ||
         kc_conf_set(conf, "group.id", group) || kc_conf_set(conf, "enable.auto.commit", "false") ||
         kc_conf_set(conf, "enable.partition.eof", "true")) {
@@ -2221,6 +2245,10 @@ static int run_kafka_ceiling(const bench_options *o)
     run->o = o;
     bench_histogram_init(&run->latency);
     snprintf(number, sizeof number, "%d", o->linger_ms >= 0 ? o->linger_ms : 1);
+    if (evs_kafka_properties_apply(&o->kafka, conf, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "evs_bench: %s\n", errstr);
+        goto done;
+    }
     if (kc_conf_set(conf, "bootstrap.servers", o->brokers) ||
         kc_conf_set(conf, "client.id", "evs_bench-kafka-ceiling") ||
         kc_conf_set(conf, "enable.idempotence", "true") || kc_conf_set(conf, "acks", "all") ||

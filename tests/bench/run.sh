@@ -33,6 +33,10 @@
 #
 # A default run takes about 5 minutes on 2 cores. Sizes and switches (defaults in brackets):
 #   EVSTORE_BROKERS                 [127.0.0.1:18092]
+#   EVSTORE_KAFKA_CONFIG            []        librdkafka properties (SASL_SSL and the like)
+#                                             for evs_bench and the projector, which both read
+#                                             this variable (docs/SECURITY.md); the topic
+#                                             set-up here still uses deploy/kafka.sh's tools
 #   EVSTORE_BENCH_PREFILL           [1000000] events in each store before the timed runs
 #   EVSTORE_BENCH_LATENCY_COUNT     [5000]    appends in each W1 run
 #   EVSTORE_BENCH_THROUGHPUT_COUNT  [20000]   appends in each W2/W3 run (all writers)
