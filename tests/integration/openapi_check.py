@@ -127,8 +127,11 @@ class Checker:
         # A text/event-stream answer is checked message by message, each parsed into its
         # fields the way the document's EventStreamMessage describes one (and schemathesis
         # reads one).
+        # The console's files are text, checked as the strings the document says.
+        text = lambda b, **_: b.decode() if isinstance(b, bytes) else b
         self.api = OpenAPI.from_dict(checked, config=Config(
-            extra_media_type_deserializers={"text/event-stream": sse_message}))
+            extra_media_type_deserializers={"text/event-stream": sse_message, "text/html": text,
+                                            "text/javascript": text, "text/css": text}))
         self.state_path = state_path
         self.seen = set()
         if os.path.exists(state_path):
@@ -259,8 +262,9 @@ class Api:
         if is_sse:
             self.check_event_stream(what, data.decode())
             return data.decode()
-        if response.content_type.startswith("text/plain"):
-            return data.decode()  # GET /metrics
+        if response.content_type.startswith(("text/plain", "text/html", "text/javascript",
+                                             "text/css")):
+            return data.decode()  # GET /metrics, the console's files
         if response.content_type == PAGE_MEDIA_TYPE:
             # The binary page (components/schemas/BinaryPage): single-object encoded.
             if data[:2] != b"\xc3\x01" or len(data) < 10:
@@ -357,8 +361,10 @@ def phase_main(checker, api, args):
     # ---- the console and the stream listing
     call("GET", "/ui")
     call("GET", "/ui/console.js")
+    call("GET", "/ui/console.css")
+    call("GET", "/ui/index.html")
     call("GET", "/ui/nope.js", expect=404)
-    call("GET", "/streams", query={"limit": "0"}, expect=400)
+    call("GET", "/streams", query={"limit": "0"}, expect=400, valid_request=False)
 
     # ---- appends
     e1, e2, a1 = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
