@@ -123,7 +123,6 @@ static void shut_down(evs_http_server *http)
         evs_http_stop(http);
     evs_state_log_stop(&projector);
     evs_client_close(projector.client);
-    evs_kafka_properties_free(&projector.config.kafka);
     evs_projector_free(&projector);
 }
 
@@ -261,6 +260,7 @@ int main(int argc, char **argv)
     if (cfg.kafka_config_file &&
         evs_kafka_properties_load(cfg.kafka_config_file, &cfg.kafka, err, sizeof err) < 0) {
         fprintf(stderr, "evstore-projector: %s\n", err);
+        evs_kafka_properties_free(&cfg.kafka);
         return 2;
     }
     /* One thread and descriptor per HTTP connection (up to 1500, http_api.c), besides
@@ -277,6 +277,7 @@ int main(int argc, char **argv)
     if (cfg.token_file && !env_or("EVSTORE_TOKEN", NULL)) {
         if (evs_token_generate(internal_token) < 0) {
             fprintf(stderr, "evstore-projector: no randomness for the internal token\n");
+            evs_kafka_properties_free(&cfg.kafka);
             return 3;
         }
         cfg.internal_token = internal_token;

@@ -744,6 +744,7 @@ out:
 
 void evs_projector_free(evs_projector *p)
 {
+    evs_kafka_properties_free(&p->config.kafka);
     if (p->consumer) {
         rd_kafka_consumer_close(p->consumer);
         rd_kafka_destroy(p->consumer);

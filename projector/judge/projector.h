@@ -50,7 +50,9 @@ typedef struct evs_projector_config {
     /* Security (docs/SECURITY.md). */
     const char *kafka_config_file; /* librdkafka properties for every Kafka client
                                       (schemas/kafka_properties.h); NULL: none */
-    evs_kafka_properties kafka;    /* what evs_projector_start read from it */
+    evs_kafka_properties kafka;    /* what main.c read from it; the projector owns it once
+                                      evs_projector_start copied the config (freed by
+                                      evs_projector_free) */
     const char *tls_cert_file;     /* PEM certificate (chain) of the HTTP API; NULL: plain
                                       HTTP */
     const char *tls_key_file;      /* its PEM private key */
