@@ -197,7 +197,9 @@ typedef struct evs_append_result {
  * known. The verdict is asked of a projector serving the record's partition; when that one
  * is lost, answers 503, or has not judged the record within the wait (504), the others
  * serving the partition are asked with what is left of verdict_timeout_ms, so
- * EVS_EUNKNOWN_OUTCOME means that no replica could give the verdict in time. */
+ * EVS_EUNKNOWN_OUTCOME means that no replica could give the verdict in time. Before the
+ * client's first produce it asks the projectors for the cluster (GET /cluster): when they
+ * refuse its token (401/403) it returns EVS_EAUTH and writes nothing. */
 int evs_append(evs_client *client, const char *stream, evs_expected expected,
                const evs_event_data *events, size_t n, const char *append_id,
                evs_append_result *result);

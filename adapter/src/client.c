@@ -448,7 +448,14 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
         goto fail;
     }
 
-    /* Step 2: produce and wait for the acknowledgement. */
+    /* Step 2: produce and wait for the acknowledgement; not when the projectors refuse
+     * the client's token, since its verdict could then never be learned. */
+    if ((rc = evs__router_check(client->router, client->verdict_timeout_ms)) != 0) {
+        char refused[512]; /* the message, copied: it is the buffer set_error writes */
+        snprintf(refused, sizeof refused, "%s", evs_last_error());
+        rc = evs__set_error(rc, "%s; nothing was written", refused);
+        goto fail;
+    }
     evs_producer *producer;
     if ((rc = producer_get(client, &producer)) != 0)
         goto fail;

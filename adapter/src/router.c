@@ -16,6 +16,7 @@
  *     0 for none; it only grows.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include <jansson.h>
 
 #include "errors.h"
+#include "event_json.h"
 #include "evstore.h"
 #include "partitioner.h"
 #include "router.h"
@@ -60,6 +62,9 @@ struct evs_router {
     int8_t *sticky;     /* invariant 4 */
     int home;
     int64_t refreshed_ms; /* when the last refresh began; 0 for never */
+    long refused_status;  /* 401 or 403 when the last refresh found only projectors that
+                             refused the client's token, else 0 (evs__router_check) */
+    char refused_body[512]; /* the last such answer's body, NUL-terminated */
     int64_t *written;     /* invariant 5 */
     int32_t written_count;
 };
@@ -419,6 +424,14 @@ static void view_refresh(evs_router *r, int64_t deadline_ms, uint64_t avoid)
             continue; /* not reachable: ask the next */
         int answered = 0;
         pthread_mutex_lock(&r->lock);
+        if (response.status == 401 || response.status == 403) {
+            r->refused_status = response.status;
+            snprintf(r->refused_body, sizeof r->refused_body, "%.*s",
+                     (int)(response.body_len < 511 ? response.body_len : 511),
+                     response.body ? response.body : "");
+        } else {
+            r->refused_status = 0;
+        }
         if (response.status == 404) { /* an older projector: serves every partition */
             endpoint *e = &r->endpoints[order[k]];
             e->legacy = 1;
@@ -454,6 +467,20 @@ static void view_refresh_if_older(evs_router *r, int max_age_ms, const evs_route
     if (last == 0 || now_ms() - last >= max_age_ms)
         view_refresh(r, a->deadline_ms, a->tried);
     pthread_mutex_unlock(&r->refresh_lock);
+}
+
+int evs__router_check(evs_router *r, long budget_ms)
+{
+    evs_route_attempt a;
+    evs__route_begin(&a, r, EVS_ROUTE_HOME, NULL, budget_ms);
+    view_refresh_if_older(r, INT_MAX, &a); /* only when the client has no view yet */
+    char body[sizeof r->refused_body];
+    pthread_mutex_lock(&r->lock);
+    long status = r->refused_status;
+    snprintf(body, sizeof body, "%s", r->refused_body);
+    pthread_mutex_unlock(&r->lock);
+    return status ? evs__http_error(status, body, strlen(body), "the client's credentials")
+                  : 0;
 }
 
 int32_t evs__router_partitions(evs_router *r, long budget_ms)

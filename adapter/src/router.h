@@ -76,6 +76,12 @@ const evs_http_security *evs__router_security(const evs_router *router);
 /* Frees everything; no request may be running. NULL is allowed. */
 void evs__router_close(evs_router *router);
 
+/* Before a write that cannot be taken back (an append's produce): asks GET /cluster when
+ * the client has no view yet, within budget_ms, and returns EVS_EAUTH (the last error set)
+ * when the projectors that answered the last such request all refused the client's token
+ * (401/403), else 0, also when none answered. */
+int evs__router_check(evs_router *router, long budget_ms);
+
 /* The first seed's URL (without a trailing '/'). Owned by the router. */
 const char *evs__router_first_url(const evs_router *router);
 

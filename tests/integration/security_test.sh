@@ -167,6 +167,9 @@ pass
 # ---- 5. tokens from the CLI, and a change of the token file without a restart
 sexpect 5 "a read without a token" "" read Order-1
 assert_imatch "$ERR" 'authentication needed' "no token: 401 named"
+sexpect 5 "an append without a token" "" append Order-9 --type Placed --data '{}'
+assert_match "$ERR" 'authentication needed.*nothing was written' "the append is refused before Kafka"
+sexpect 6 "the refused append wrote nothing" "$ADMIN" read Order-9
 sexpect 5 "a read outside the token's prefix" "$ORDER" read Invoice-1
 assert_imatch "$ERR" 'not authorized' "outside the prefix: 403 named"
 sexpect 5 "group status with a read token" "$READER" group status Order-workers
