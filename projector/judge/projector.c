@@ -213,12 +213,17 @@ static int topic_metadata(evs_projector *p, int *partitions, int *replication,
     rd_kafka_topic_t *t = rd_kafka_topic_new(p->consumer, p->config.topic, NULL);
     /* In short tries, serving the query client's error callbacks between them, so that a
      * refused login ends the wait at once with its cause rather than after a timeout. */
+    /* Any failure is tried again within ADMIN_TIMEOUT_MS (a broker still coming up answers
+     * "transport failure" at once), a refused login is not. */
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TIMED_OUT;
     char auth[256];
-    for (int spent = 0; spent < ADMIN_TIMEOUT_MS && e == RD_KAFKA_RESP_ERR__TIMED_OUT;
-         spent += 500) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (long spent = 0; spent < ADMIN_TIMEOUT_MS && e != RD_KAFKA_RESP_ERR_NO_ERROR;) {
         e = rd_kafka_metadata(p->consumer, 0, t, &md, 500);
-        rd_kafka_poll(p->querier, 0);
+        rd_kafka_poll(p->querier, e ? 100 : 0);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (e && evs_projector_kafka_auth_error(auth, sizeof auth)) {
             rd_kafka_topic_destroy(t);
             snprintf(err, err_len,
