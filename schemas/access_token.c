@@ -4,7 +4,6 @@
  */
 #include "access_token.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+
+#include "text_file.h"
 
 static int blank(char c)
 {
@@ -174,22 +175,12 @@ int evs_token_table_parse(const char *text, size_t len, const char *origin,
 
 int evs_token_table_load(const char *path, evs_token_table *out, char *err, size_t err_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_len, "cannot open the token file %s: %s", path, strerror(errno));
+    char *text;
+    size_t len;
+    if (evs_text_file_read(path, "token file", EVS_TOKEN_FILE_BYTES_MAX, &text, &len, err,
+                           err_len) < 0)
         return -1;
-    }
-    char *text = malloc(EVS_TOKEN_FILE_BYTES_MAX + 1);
-    size_t len = text ? fread(text, 1, EVS_TOKEN_FILE_BYTES_MAX + 1, f) : 0;
-    int failed = ferror(f);
-    fclose(f);
-    int rc = -1;
-    if (!text)
-        snprintf(err, err_len, "%s: out of memory", path);
-    else if (failed)
-        snprintf(err, err_len, "cannot read the token file %s", path);
-    else
-        rc = evs_token_table_parse(text, len, path, out, err, err_len);
+    int rc = evs_token_table_parse(text, len, path, out, err, err_len);
     free(text);
     return rc;
 }

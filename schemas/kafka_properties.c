@@ -6,12 +6,13 @@
  */
 #include "kafka_properties.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+
+#include "text_file.h"
 
 static int blank(char c)
 {
@@ -139,23 +140,12 @@ int evs_kafka_properties_parse(const char *text, size_t len, const char *origin,
 int evs_kafka_properties_load(const char *path, evs_kafka_properties *out, char *err,
                               size_t err_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_len, "cannot open the Kafka settings file %s: %s", path,
-                 strerror(errno));
+    char *text;
+    size_t len;
+    if (evs_text_file_read(path, "Kafka settings file", EVS_KAFKA_PROPERTIES_BYTES_MAX, &text,
+                           &len, err, err_len) < 0)
         return -1;
-    }
-    char *text = malloc(EVS_KAFKA_PROPERTIES_BYTES_MAX + 1);
-    size_t len = text ? fread(text, 1, EVS_KAFKA_PROPERTIES_BYTES_MAX + 1, f) : 0;
-    int failed = ferror(f);
-    fclose(f);
-    int rc = -1;
-    if (!text)
-        snprintf(err, err_len, "%s: out of memory", path);
-    else if (failed)
-        snprintf(err, err_len, "cannot read the Kafka settings file %s", path);
-    else
-        rc = evs_kafka_properties_parse(text, len, path, out, err, err_len);
+    int rc = evs_kafka_properties_parse(text, len, path, out, err, err_len);
     free(text);
     return rc;
 }

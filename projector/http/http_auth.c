@@ -8,7 +8,6 @@
  */
 #include "http/http_auth.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "http/http_util.h"
+#include "text_file.h"
 
 #define RELOAD_CHECK_MS 1000
 
@@ -314,23 +314,14 @@ int evs_http_auth_check(evs_http_auth *a, struct MHD_Connection *c, evs_access a
 int evs_http_read_file(const char *path, const char *what, char **out, char *err,
                        size_t err_len)
 {
-    const size_t max = 1u << 20;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_len, "cannot open the %s %s: %s", what, path, strerror(errno));
+    size_t len;
+    if (evs_text_file_read(path, what, 1u << 20, out, &len, err, err_len) < 0)
+        return -1;
+    if (len == 0) {
+        snprintf(err, err_len, "the %s %s is empty", what, path);
+        free(*out);
+        *out = NULL;
         return -1;
     }
-    char *text = malloc(max + 1);
-    size_t len = text ? fread(text, 1, max + 1, f) : 0;
-    int failed = ferror(f);
-    fclose(f);
-    if (!text || failed || len > max || len == 0) {
-        snprintf(err, err_len, "cannot read the %s %s%s", what, path,
-                 len > max ? ": larger than 1 MiB" : len == 0 && !failed ? ": empty" : "");
-        free(text);
-        return -1;
-    }
-    text[len] = 0;
-    *out = text;
     return 0;
 }
