@@ -58,7 +58,9 @@ void evs_state_log_stop(evs_projector *p);
 
 /* Writes ops (store keys and values without the 'L'; a NULL value deletes) as one
  * transaction and waits until this projector has applied them (S2). Returns 0, or -1 with
- * the reason in err (nothing was written, or the outcome is not known in time). */
+ * the reason in err (nothing was written, or the outcome is not known in time). Without a
+ * state log (p->state_log NULL: a program embedding the HTTP API with no Kafka, such as
+ * the HTTP fuzzer) the ops go straight to the store in one write. */
 int evs_state_write(evs_projector *p, const evs_local_op *ops, size_t n, char *err,
                     size_t err_len);
 
