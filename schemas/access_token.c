@@ -14,10 +14,6 @@
 
 #include "text_file.h"
 
-static int blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r';
-}
 
 static int name_char(char c)
 {
@@ -90,17 +86,17 @@ static int line_parse(const char *s, const char *e, evs_token_entry *entry, cons
         entry->hash[i] = (uint8_t)(hi << 4 | lo);
     }
     s += 7 + 64;
-    if (s < e && !blank(*s)) {
+    if (s < e && !evs_text_blank(*s)) {
         *problem = "the hash must be 64 hex digits followed by a blank";
         return -1;
     }
     for (;;) {
-        while (s < e && blank(*s))
+        while (s < e && evs_text_blank(*s))
             s++;
         if (s == e || *s == '#')
             break;
         const char *w = s;
-        while (s < e && !blank(*s))
+        while (s < e && !evs_text_blank(*s))
             s++;
         if (entry->scope_count == EVS_TOKEN_SCOPES_MAX) {
             *problem = "too many scopes";
@@ -131,19 +127,10 @@ int evs_token_table_parse(const char *text, size_t len, const char *origin,
         snprintf(err, err_len, "%s: contains a NUL byte; expected text lines", origin);
         return -1;
     }
-    unsigned line_no = 0;
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        const char *s = text + pos, *e = text + end;
-        pos = end + 1;
-        line_no++;
-        while (s < e && blank(*s))
-            s++;
-        while (e > s && blank(e[-1]))
-            e--;
-        if (s == e || *s == '#')
-            continue;
+    evs_text_lines lines = {.text = text, .len = len};
+    const char *s, *e;
+    while (evs_text_next_line(&lines, &s, &e)) {
+        unsigned line_no = lines.line;
         if (out->count == EVS_TOKENS_MAX) {
             snprintf(err, err_len, "%s: more than %d tokens", origin, EVS_TOKENS_MAX);
             return -1;

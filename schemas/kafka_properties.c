@@ -14,10 +14,6 @@
 
 #include "text_file.h"
 
-static int blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r';
-}
 
 static int key_char(char c)
 {
@@ -78,28 +74,19 @@ int evs_kafka_properties_parse(const char *text, size_t len, const char *origin,
         snprintf(err, err_len, "%s: contains a NUL byte; expected key=value text lines", origin);
         return -1;
     }
-    size_t line_no = 0;
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(text + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - text) : len;
-        const char *s = text + pos, *e = text + end;
-        pos = end + 1;
-        line_no++;
-        while (s < e && blank(*s))
-            s++;
-        while (e > s && blank(e[-1]))
-            e--;
-        if (s == e || *s == '#')
-            continue;
+    evs_text_lines lines = {.text = text, .len = len};
+    const char *s, *e;
+    while (evs_text_next_line(&lines, &s, &e)) {
+        size_t line_no = lines.line;
         const char *eq = memchr(s, '=', (size_t)(e - s));
         if (!eq) {
             snprintf(err, err_len, "%s line %zu: expected key=value", origin, line_no);
             return -1;
         }
         const char *ke = eq, *vs = eq + 1;
-        while (ke > s && blank(ke[-1]))
+        while (ke > s && evs_text_blank(ke[-1]))
             ke--;
-        while (vs < e && blank(*vs))
+        while (vs < e && evs_text_blank(*vs))
             vs++;
         size_t key_len = (size_t)(ke - s);
         if (key_len == 0 || key_len > EVS_KAFKA_PROPERTY_KEY_MAX) {

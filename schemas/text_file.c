@@ -8,6 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+int evs_text_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+int evs_text_next_line(evs_text_lines *l, const char **s, const char **e)
+{
+    while (l->pos < l->len) {
+        const char *nl = memchr(l->text + l->pos, '\n', l->len - l->pos);
+        size_t end = nl ? (size_t)(nl - l->text) : l->len;
+        const char *a = l->text + l->pos, *b = l->text + end;
+        l->pos = end + 1;
+        l->line++;
+        while (a < b && evs_text_blank(*a))
+            a++;
+        while (b > a && evs_text_blank(b[-1]))
+            b--;
+        if (a == b || *a == '#')
+            continue;
+        *s = a;
+        *e = b;
+        return 1;
+    }
+    return 0;
+}
+
 int evs_text_file_read(const char *path, const char *what, size_t max, char **out, size_t *len,
                        char *err, size_t err_len)
 {
