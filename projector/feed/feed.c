@@ -368,17 +368,8 @@ static void *feed_thread(void *arg)
 
 static int feed_topic(evs_feed *f, char *err, size_t err_len)
 {
-    char max_bytes[32];
-    snprintf(max_bytes, sizeof max_bytes, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
     /* F3 reads the end of the feed: it must keep every record, like the events topic. */
-    const char *const settings[][2] = {
-        {"cleanup.policy", "delete"},
-        {"retention.ms", "-1"},
-        {"retention.bytes", "-1"},
-        {"max.message.bytes", max_bytes},
-    };
-    if (evs_projector_create_topic(f->p, f->topic, f->p->partition_count, settings,
-                                   sizeof settings / sizeof *settings, err, err_len) < 0)
+    if (evs_projector_create_log_topic(f->p, f->topic, f->p->partition_count, err, err_len) < 0)
         return -1;
     int32_t count = evs_projector_topic_partitions(f->reader, f->topic, err, err_len);
     if (count < 0)

@@ -189,7 +189,8 @@ int32_t evs_projector_topic_partitions(rd_kafka_t *rk, const char *name, char *e
     return count;
 }
 
-static int create_topic(evs_projector *p, char *err, size_t err_len)
+int evs_projector_create_log_topic(evs_projector *p, const char *name, int partitions, char *err,
+                                   size_t err_len)
 {
     char max_bytes[32];
     snprintf(max_bytes, sizeof max_bytes, "%d", EVS_TOPIC_MAX_MESSAGE_BYTES);
@@ -200,7 +201,7 @@ static int create_topic(evs_projector *p, char *err, size_t err_len)
         {"unclean.leader.election.enable", "false"},
         {"max.message.bytes", max_bytes},
     };
-    return evs_projector_create_topic(p, p->config.topic, p->config.partitions, settings,
+    return evs_projector_create_topic(p, name, partitions, settings,
                                       sizeof settings / sizeof settings[0], err, err_len);
 }
 
@@ -467,7 +468,8 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
         return -1;
     p->broker_count = brokers;
     if (partitions == 0) {
-        if (create_topic(p, err, err_len) < 0)
+        if (evs_projector_create_log_topic(p, p->config.topic, p->config.partitions, err,
+                                           err_len) < 0)
             return -1;
         /* Metadata can lag behind the creation for a moment. */
         for (int i = 0; i < 100 && partitions == 0; i++) {

@@ -124,6 +124,12 @@ int evs_projector_create_topic(evs_projector *p, const char *name, int partition
 /* 1 with the reason in out when a Kafka client of this process had its login or TLS
  * handshake refused (the last such reason), else 0. */
 int evs_projector_kafka_auth_error(char *out, size_t out_len);
+/* Creates topic `name` unless it exists, as a log that keeps every record: no retention by
+ * time or size, no unclean leader election, records up to EVS_TOPIC_MAX_MESSAGE_BYTES (the
+ * events topic, the accepted-events feed). Returns 0, or -1 with the reason in err. */
+int evs_projector_create_log_topic(evs_projector *p, const char *name, int partitions, char *err,
+                                   size_t err_len);
+
 /* A Kafka client of the projector's brokers with the given settings, on top of conf (taken;
  * NULL for a new one, else one with callbacks set); `what` names it in err ("members
  * topic"). Every Kafka client of the projector is made here: the Kafka settings file
