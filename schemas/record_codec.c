@@ -42,6 +42,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ typedef enum want {
     WANT_BYTES,      /* bytes (string promoted) */
     WANT_LONG,       /* long (int promoted) */
     WANT_OPT_STRING, /* null or string (bytes promoted) */
-    WANT_ENUM,       /* the ExpectedKind enum, mapped by symbol name */
+    WANT_ENUM,       /* an enum (ExpectedKind, Operation), mapped by symbol name */
     WANT_EVENTS,     /* an array of Event records */
 } want;
 
@@ -77,10 +78,22 @@ typedef struct field_rule {
     int required; /* no default in the current schema */
 } field_rule;
 
-enum { TOP_APPEND_ID, TOP_STREAM, TOP_KIND, TOP_VERSION, TOP_EVENTS, TOP_COUNT };
+enum {
+    TOP_APPEND_ID,
+    TOP_STREAM,
+    TOP_KIND,
+    TOP_VERSION,
+    TOP_EVENTS,
+    TOP_OPERATION,
+    TOP_TRUNCATE_BEFORE,
+    TOP_MAX_COUNT,
+    TOP_MAX_AGE,
+    TOP_COUNT
+};
 static const field_rule top_rules[TOP_COUNT] = {
     {"append_id", WANT_STRING, 1},      {"stream", WANT_STRING, 1}, {"expected_kind", WANT_ENUM, 1},
-    {"expected_version", WANT_LONG, 1}, {"events", WANT_EVENTS, 1},
+    {"expected_version", WANT_LONG, 1}, {"events", WANT_EVENTS, 1}, {"operation", WANT_ENUM, 0},
+    {"truncate_before", WANT_LONG, 0},  {"max_count", WANT_LONG, 0}, {"max_age_ms", WANT_LONG, 0},
 };
 
 enum {
@@ -103,6 +116,9 @@ static const field_rule event_rules[EV_COUNT] = {
 
 /* The symbols of ExpectedKind, by evs_expected_kind value. */
 static const char *const kind_symbols[] = {"ANY", "NO_STREAM", "STREAM_EXISTS", "EXACT"};
+/* The symbols of Operation, by evs_operation value. */
+static const char *const op_symbols[EVS_OP_COUNT] = {"APPEND", "DELETE", "HARD_DELETE",
+                                                     "TRUNCATE", "SET_LIMITS"};
 
 /* A pooled avro-c decoder or encoder for one schema (invariant 3). */
 typedef struct avro_slot {
@@ -122,9 +138,11 @@ typedef struct known_schema {
     int top[TOP_COUNT];        /* writer field index of each current field, or -1 */
     int event[EV_COUNT];       /* the same inside Event */
     int *kind_of_symbol;       /* writer enum symbol index -> evs_expected_kind, or -1 */
+    int *op_of_symbol;         /* writer Operation symbol index -> evs_operation, or -1 */
     int null_branch[EV_COUNT]; /* encoder (current schema): union branch for null */
     int text_branch[EV_COUNT]; /* encoder: union branch for string */
     int kind_symbol[4];        /* encoder: enum symbol index of each evs_expected_kind */
+    int op_symbol[EVS_OP_COUNT]; /* encoder: enum symbol index of each evs_operation */
     char plan_error[200];      /* why records of this writer cannot be mapped, or "" */
     pthread_mutex_t lock;      /* guards pool */
     avro_slot *pool;
@@ -292,6 +310,18 @@ static int plan_build(known_schema *ks)
             if (strcmp(kind->labels[i], kind_symbols[k]) == 0)
                 ks->kind_of_symbol[i] = k;
     }
+    if (ks->top[TOP_OPERATION] >= 0) {
+        const evs_schema_node *op = root->children[ks->top[TOP_OPERATION]];
+        ks->op_of_symbol = malloc(op->count * sizeof *ks->op_of_symbol);
+        if (ks->op_of_symbol == NULL)
+            return -1;
+        for (size_t i = 0; i < op->count; i++) {
+            ks->op_of_symbol[i] = -1;
+            for (int k = 0; k < EVS_OP_COUNT; k++)
+                if (strcmp(op->labels[i], op_symbols[k]) == 0)
+                    ks->op_of_symbol[i] = k;
+        }
+    }
     const evs_schema_node *event = root->children[ks->top[TOP_EVENTS]]->children[0];
     plan_fields(ks, event, event_rules, EV_COUNT, ks->event, "events.");
     return 0;
@@ -305,6 +335,7 @@ static void known_schema_free(known_schema *ks)
         avro_schema_decref(ks->schema);
     evs__schema_graph_free(ks->graph);
     free(ks->kind_of_symbol);
+    free(ks->op_of_symbol);
     pthread_mutex_destroy(&ks->lock);
     free(ks);
 }
@@ -403,7 +434,18 @@ static void plan_encoder(known_schema *ks)
             if (ks->kind_of_symbol[i] == k)
                 ks->kind_symbol[k] = (int)i;
     }
-    if (ks->null_branch[EV_CORRELATION_ID] < 0 || ks->text_branch[EV_CORRELATION_ID] < 0 ||
+    int ops_ok = ks->top[TOP_OPERATION] >= 0;
+    for (int k = 0; ops_ok && k < EVS_OP_COUNT; k++) {
+        ks->op_symbol[k] = -1;
+        const evs_schema_node *op = root->children[ks->top[TOP_OPERATION]];
+        for (size_t i = 0; i < op->count; i++)
+            if (ks->op_of_symbol[i] == k)
+                ks->op_symbol[k] = (int)i;
+        ops_ok = ks->op_symbol[k] >= 0;
+    }
+    if (!ops_ok || ks->top[TOP_TRUNCATE_BEFORE] < 0 || ks->top[TOP_MAX_COUNT] < 0 ||
+        ks->top[TOP_MAX_AGE] < 0 ||
+        ks->null_branch[EV_CORRELATION_ID] < 0 || ks->text_branch[EV_CORRELATION_ID] < 0 ||
         ks->null_branch[EV_CAUSATION_ID] < 0 || ks->text_branch[EV_CAUSATION_ID] < 0 ||
         ks->kind_symbol[0] < 0 || ks->kind_symbol[1] < 0 || ks->kind_symbol[2] < 0 ||
         ks->kind_symbol[3] < 0) {
@@ -418,7 +460,8 @@ static void plan_encoder(known_schema *ks)
 static void plan_fast(const known_schema *ks)
 {
     static const evs_avro_kind top_kinds[TOP_COUNT] = {
-        EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_ENUM, EVS_AVRO_LONG, EVS_AVRO_ARRAY};
+        EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_ENUM, EVS_AVRO_LONG, EVS_AVRO_ARRAY,
+        EVS_AVRO_ENUM,   EVS_AVRO_LONG,   EVS_AVRO_LONG, EVS_AVRO_LONG};
     static const evs_avro_kind event_kinds[EV_COUNT] = {
         EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_BYTES,
         EVS_AVRO_BYTES,  EVS_AVRO_UNION,  EVS_AVRO_UNION,  EVS_AVRO_LONG};
@@ -434,6 +477,11 @@ static void plan_fast(const known_schema *ks)
         return;
     for (int i = 0; i < 4; i++)
         if (ks->kind_of_symbol[i] < 0)
+            return;
+    if (root->children[TOP_OPERATION]->count != EVS_OP_COUNT)
+        return;
+    for (int i = 0; i < EVS_OP_COUNT; i++)
+        if (ks->op_of_symbol[i] != i)
             return;
     for (int i = 0; i < EV_COUNT; i++)
         if (ks->event[i] != i || event->children[i]->kind != event_kinds[i])
@@ -791,6 +839,44 @@ static int map_request(const known_schema *ks, avro_value_t *top, size_t body_le
             map_event(ks, &ev, &req->events[i], &a, i + 1, err, err_len) != 0)
             goto malformed;
     }
+    req->operation = EVS_OP_APPEND; /* the default, for writers without the field */
+    if (ks->top[TOP_OPERATION] >= 0) {
+        if (field_of(top, ks->top[TOP_OPERATION], &f) != 0 ||
+            avro_value_get_enum(&f, &symbol) != 0 || symbol < 0) {
+            set_err(err, err_len, "operation: cannot read the enum");
+            goto malformed;
+        }
+        if (ks->op_of_symbol[symbol] < 0) {
+            const char *name = avro_schema_enum_get(avro_value_get_schema(&f), symbol);
+            set_err(err, err_len, "operation %s is not one this build knows", name ? name : "?");
+            goto malformed;
+        }
+        req->operation = (evs_operation)ks->op_of_symbol[symbol];
+    }
+    static const struct {
+        int top;
+        const char *name;
+        size_t offset;
+    } counts[] = {
+        {TOP_TRUNCATE_BEFORE, "truncate_before", offsetof(evs_append_request, truncate_before)},
+        {TOP_MAX_COUNT, "max_count", offsetof(evs_append_request, max_count)},
+        {TOP_MAX_AGE, "max_age_ms", offsetof(evs_append_request, max_age_ms)},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        if (ks->top[counts[i].top] < 0)
+            continue; /* the default: 0 */
+        int64_t v;
+        if (field_of(top, ks->top[counts[i].top], &f) != 0 || get_long(&f, &v) != 0) {
+            set_err(err, err_len, "%s: the writer wrote a value of the wrong type",
+                    counts[i].name);
+            goto malformed;
+        }
+        if (v < 0) {
+            set_err(err, err_len, "%s %" PRId64 " is negative", counts[i].name, v);
+            goto malformed;
+        }
+        *(uint64_t *)((char *)req + counts[i].offset) = (uint64_t)v;
+    }
     *out = req;
     return EVS_RECORD_OK;
 malformed:
@@ -925,6 +1011,15 @@ static int decode_fast(const known_schema *ks, const uint8_t *body, size_t body_
      * of the body. */
     if (count > 0 && (fast_long(&c, &end) != 0 || end != 0))
         goto fail;
+    int64_t op, before, max_count, max_age;
+    if (fast_long(&c, &op) != 0 || op < 0 || op >= EVS_OP_COUNT ||
+        fast_long(&c, &before) != 0 || before < 0 || fast_long(&c, &max_count) != 0 ||
+        max_count < 0 || fast_long(&c, &max_age) != 0 || max_age < 0)
+        goto fail;
+    req->operation = (evs_operation)op;
+    req->truncate_before = (uint64_t)before;
+    req->max_count = (uint64_t)max_count;
+    req->max_age_ms = (uint64_t)max_age;
     if (c.p != c.end)
         goto fail;
     *out = req;
@@ -1089,6 +1184,14 @@ static int fill_value(const known_schema *ks, avro_value_t *top, char *scratch,
         avro_value_set_enum(&f, ks->kind_symbol[req->expected_kind & 3]) != 0 ||
         !FIELD(top, ks->top[TOP_VERSION]) ||
         avro_value_set_long(&f, (int64_t)req->expected_version) != 0 ||
+        !FIELD(top, ks->top[TOP_OPERATION]) ||
+        avro_value_set_enum(&f, ks->op_symbol[(unsigned)req->operation % EVS_OP_COUNT]) != 0 ||
+        !FIELD(top, ks->top[TOP_TRUNCATE_BEFORE]) ||
+        avro_value_set_long(&f, (int64_t)req->truncate_before) != 0 ||
+        !FIELD(top, ks->top[TOP_MAX_COUNT]) ||
+        avro_value_set_long(&f, (int64_t)req->max_count) != 0 ||
+        !FIELD(top, ks->top[TOP_MAX_AGE]) ||
+        avro_value_set_long(&f, (int64_t)req->max_age_ms) != 0 ||
         avro_value_get_by_index(top, (size_t)ks->top[TOP_EVENTS], &events, NULL) != 0)
         return -1;
     for (size_t i = 0; i < req->event_count; i++) {

@@ -52,6 +52,18 @@ typedef struct evs_record_event {
     int64_t created_us;
 } evs_record_event;
 
+/* What a record asks for (the schema's Operation enum, in its order). Everything but
+ * EVS_OP_APPEND is a lifecycle command: it carries no events and is judged like an append
+ * (docs/ARCHITECTURE.md, "Lifecycle"). */
+typedef enum evs_operation {
+    EVS_OP_APPEND = 0,      /* add the events */
+    EVS_OP_DELETE = 1,      /* soft delete: reads as deleted until an append recreates it */
+    EVS_OP_HARD_DELETE = 2, /* a tombstone: every later record for the stream is rejected */
+    EVS_OP_TRUNCATE = 3,    /* remove the versions below truncate_before */
+    EVS_OP_SET_LIMITS = 4,  /* keep at most max_count events, none older than max_age_ms */
+} evs_operation;
+#define EVS_OP_COUNT 5
+
 typedef struct evs_append_request {
     uint8_t append_id[16];
     const char *stream;
@@ -59,7 +71,11 @@ typedef struct evs_append_request {
     evs_expected_kind expected_kind;
     uint64_t expected_version; /* meaningful for EVS_EXPECT_EXACT only */
     evs_record_event *events;
-    size_t event_count;
+    size_t event_count;         /* 0 for a lifecycle command */
+    evs_operation operation;    /* EVS_OP_APPEND for records of schemas without it */
+    uint64_t truncate_before;   /* EVS_OP_TRUNCATE: the first version kept */
+    uint64_t max_count;         /* EVS_OP_SET_LIMITS: 0 = no count limit */
+    uint64_t max_age_ms;        /* EVS_OP_SET_LIMITS: 0 = no age limit (log time) */
     void *arena_; /* private: the memory this request owns (NULL for caller-built ones) */
 } evs_append_request;
 
@@ -106,7 +122,8 @@ int evs__record_decode_generic(const void *value, size_t len, evs_append_request
 void evs_append_request_free(evs_append_request *req);
 
 /* Checks a request against evstore_limits.h: stream name, types, sizes, counts, characters,
- * distinct event ids, expected kind and version, encoded size. Returns 0, or -1 with a
+ * distinct event ids, expected kind and version, encoded size; a lifecycle command has no
+ * events and only the fields of its operation. Returns 0, or -1 with a
  * message in err naming the first problem (events numbered from 1, e.g. "event 3: type is
  * empty"). Does not encode. Uses only compile-time limits, so its verdict is a pure function
  * of the request (the projector relies on that). */
@@ -119,6 +136,9 @@ size_t evs_record_encoded_size(const evs_append_request *req);
 /* Name checks shared by the CLI, the C API and the projector's HTTP API. Return 1 if valid. */
 int evs_stream_name_valid(const char *name, size_t len);
 int evs_event_type_valid(const char *type, size_t len);
+
+/* "append", "delete", "hard_delete", "truncate", "set_limits". */
+const char *evs_operation_name(evs_operation op);
 
 /* UUIDs: parse 36-char text (either case) into 16 bytes; format as lowercase text plus NUL
  * into out[37]. evs_uuid_parse returns 0 or -1. */

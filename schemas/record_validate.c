@@ -188,6 +188,10 @@ size_t evs_record_encoded_size(const evs_append_request *req)
         size += varint_size(e->created_us); /* created */
     }
     size += 1; /* the array's closing 0 count */
+    size += varint_size((int64_t)req->operation);       /* operation */
+    size += varint_size((int64_t)req->truncate_before); /* truncate_before */
+    size += varint_size((int64_t)req->max_count);       /* max_count */
+    size += varint_size((int64_t)req->max_age_ms);      /* max_age_ms */
     return size;
 }
 
@@ -341,6 +345,55 @@ static int find_duplicate_id(const evs_append_request *req, size_t *first, size_
     return 0;
 }
 
+const char *evs_operation_name(evs_operation op)
+{
+    switch (op) {
+    case EVS_OP_APPEND: return "append";
+    case EVS_OP_DELETE: return "delete";
+    case EVS_OP_HARD_DELETE: return "hard_delete";
+    case EVS_OP_TRUNCATE: return "truncate";
+    case EVS_OP_SET_LIMITS: return "set_limits";
+    }
+    return "unknown";
+}
+
+/* A lifecycle command has no events and sets only the fields of its operation; an append
+ * sets none of them. */
+static int check_operation(msg *m, const evs_append_request *req)
+{
+    if ((unsigned)req->operation >= EVS_OP_COUNT) {
+        msg_add(m, "operation %d is not one of append, delete, hard_delete, truncate, "
+                   "set_limits",
+                (int)req->operation);
+        return -1;
+    }
+    const char *name = evs_operation_name(req->operation);
+    if (req->operation != EVS_OP_APPEND && req->event_count != 0) {
+        msg_add(m, "a %s carries no events, this one has %zu", name, req->event_count);
+        return -1;
+    }
+    if (req->operation != EVS_OP_TRUNCATE && req->truncate_before != 0) {
+        msg_add(m, "truncate_before is set on a %s (only a truncate has it)", name);
+        return -1;
+    }
+    if (req->operation != EVS_OP_SET_LIMITS && (req->max_count != 0 || req->max_age_ms != 0)) {
+        msg_add(m, "max_count or max_age_ms is set on a %s (only set_limits has them)", name);
+        return -1;
+    }
+    const uint64_t top = (uint64_t)INT64_MAX;
+    if (req->operation == EVS_OP_TRUNCATE && (req->truncate_before < 1 ||
+                                              req->truncate_before > top)) {
+        msg_add(m, "truncate_before %" PRIu64 " is not a version (1 to %" PRId64 ")",
+                req->truncate_before, INT64_MAX);
+        return -1;
+    }
+    if (req->max_count > top || req->max_age_ms > top) {
+        msg_add(m, "max_count or max_age_ms is more than %" PRId64, INT64_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 int evs_record_validate(const evs_append_request *req, char *err, size_t err_len)
 {
     msg m = {.buf = err, .cap = err_len};
@@ -372,6 +425,10 @@ int evs_record_validate(const evs_append_request *req, char *err, size_t err_len
                 req->expected_version);
         return -1;
     }
+    if (check_operation(&m, req) != 0)
+        return -1;
+    if (req->operation != EVS_OP_APPEND)
+        return 0; /* no events: nothing below applies */
     if (req->event_count == 0) {
         msg_add(&m, "no events (an append has 1 to %d)", EVS_APPEND_EVENTS_MAX);
         return -1;

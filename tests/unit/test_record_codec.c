@@ -133,6 +133,10 @@ static void assert_requests_equal(const evs_append_request *a, const evs_append_
     assert_int_equal(a->expected_kind, b->expected_kind);
     assert_int_equal(a->expected_version, b->expected_version);
     assert_int_equal(a->event_count, b->event_count);
+    assert_int_equal(a->operation, b->operation);
+    assert_int_equal(a->truncate_before, b->truncate_before);
+    assert_int_equal(a->max_count, b->max_count);
+    assert_int_equal(a->max_age_ms, b->max_age_ms);
     for (size_t i = 0; i < a->event_count; i++) {
         const evs_record_event *x = &a->events[i], *y = &b->events[i];
         assert_memory_equal(x->event_id, y->event_id, 16);
@@ -304,7 +308,7 @@ static void test_canonical_rejects(void **state)
 static void test_append_request_fingerprint(void **state)
 {
     (void)state;
-    /* fastavro 1.13.1: to_parsing_canonical_form(evstore.AppendRequest.avsc) and its
+    /* fastavro 1.13.1: to_parsing_canonical_form(evstore.AppendRequest.v1.avsc) and its
      * CRC-64-AVRO, hex 41980b1db253501d (little-endian bytes). */
     const char *expected =
         "{\"name\":\"evstore.AppendRequest\",\"type\":\"record\",\"fields\":[{\"name\":"
@@ -318,12 +322,19 @@ static void test_append_request_fingerprint(void **state)
         "\"type\":\"bytes\"},{\"name\":\"metadata\",\"type\":\"bytes\"},{\"name\":"
         "\"correlation_id\",\"type\":[\"null\",\"string\"]},{\"name\":\"causation_id\","
         "\"type\":[\"null\",\"string\"]},{\"name\":\"created\",\"type\":\"long\"}]}}}]}";
-    char *text = read_text(EVS_TEST_SCHEMA_DIR "/evstore.AppendRequest.avsc");
+    char *text = read_text(EVS_TEST_SCHEMA_DIR "/evstore.AppendRequest.v1.avsc");
     char *canonical;
     uint64_t fp;
     assert_int_equal(evs_schema_canonical(text, &canonical, &fp), 0);
     assert_string_equal(canonical, expected);
     assert_int_equal(fp, UINT64_C(0x1d5053b21d0b9841));
+    free(canonical);
+    free(text);
+    /* The current schema (the fingerprint records carry) is checked against fastavro by
+     * tests/interop; here: it is the one the encoder writes. */
+    text = read_text(EVS_TEST_SCHEMA_DIR "/evstore.AppendRequest.avsc");
+    assert_int_equal(evs_schema_canonical(text, &canonical, &fp), 0);
+    assert_true(fp != UINT64_C(0x1d5053b21d0b9841));
     assert_int_equal(evs_record_fingerprint(), fp);
     free(canonical);
     free(text);
@@ -511,16 +522,104 @@ static void test_golden_bytes(void **state)
     evs_append_request req;
     evs_record_event ev[2];
     golden_request(&req, ev);
+    /* The golden record was written with schema v1 (schemas/evstore.AppendRequest.v1.avsc);
+     * the current schema writes the same body under its own fingerprint, followed by
+     * operation APPEND and three zero counts (one byte each). */
+    uint8_t current[516];
+    memcpy(current, golden, golden_len);
+    uint64_t fp = evs_record_fingerprint();
+    for (int i = 0; i < 8; i++)
+        current[2 + i] = (uint8_t)(fp >> (8 * i));
+    memset(current + golden_len, 0, 4);
+    size_t current_len = golden_len + 4;
     evs_buf buf = {0};
     encode_ok(&req, &buf);
-    assert_int_equal(buf.len, golden_len);
-    assert_memory_equal(buf.data, golden, golden_len);
+    assert_int_equal(buf.len, current_len);
+    assert_memory_equal(buf.data, current, current_len);
     evs_append_request *got = decode_ok(golden, golden_len);
+    assert_requests_equal(&req, got);
+    assert_int_equal(got->operation, EVS_OP_APPEND);
+    evs_append_request_free(got);
+    got = decode_ok(current, current_len);
     assert_requests_equal(&req, got);
     evs_append_request_free(got);
     /* Encoding reuses the buffer and replaces its contents. */
     encode_ok(&req, &buf);
-    assert_int_equal(buf.len, golden_len);
+    assert_int_equal(buf.len, current_len);
+    evs_buf_free(&buf);
+}
+
+/* Lifecycle commands: no events, the fields of their operation, both decode paths. */
+static void test_lifecycle_round_trip(void **state)
+{
+    (void)state;
+    evs_append_request req;
+    memset(&req, 0, sizeof req);
+    id_from(req.append_id, "0f8fad5b-d9cb-469f-a165-70867728950e");
+    req.stream = "Order-7";
+    req.stream_len = 7;
+    req.expected_kind = EVS_EXPECT_EXACT;
+    req.expected_version = 12;
+    char err[256];
+    evs_buf buf = {0};
+    const struct {
+        evs_operation op;
+        uint64_t before, count, age;
+    } cases[] = {
+        {EVS_OP_DELETE, 0, 0, 0},
+        {EVS_OP_HARD_DELETE, 0, 0, 0},
+        {EVS_OP_TRUNCATE, 9, 0, 0},
+        {EVS_OP_TRUNCATE, (uint64_t)INT64_MAX, 0, 0},
+        {EVS_OP_SET_LIMITS, 0, 100, 0},
+        {EVS_OP_SET_LIMITS, 0, 0, 86400000},
+        {EVS_OP_SET_LIMITS, 0, 0, 0}, /* clears both limits */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        req.operation = cases[i].op;
+        req.truncate_before = cases[i].before;
+        req.max_count = cases[i].count;
+        req.max_age_ms = cases[i].age;
+        assert_int_equal(evs_record_validate(&req, err, sizeof err), 0);
+        encode_ok(&req, &buf);
+        evs_append_request *got = decode_ok(buf.data, buf.len);
+        assert_requests_equal(&req, got);
+        evs_append_request_free(got);
+    }
+    /* What validation refuses. */
+    req.operation = EVS_OP_TRUNCATE;
+    req.truncate_before = 0;
+    assert_int_equal(evs_record_validate(&req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "truncate_before 0 is not a version"));
+    req.operation = EVS_OP_DELETE;
+    req.truncate_before = 3;
+    assert_int_equal(evs_record_validate(&req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "only a truncate has it"));
+    req.truncate_before = 0;
+    req.max_count = 5;
+    assert_int_equal(evs_record_validate(&req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "only set_limits has them"));
+    req.max_count = 0;
+    evs_record_event ev;
+    memset(&ev, 0, sizeof ev);
+    id_from(ev.event_id, "7c9e6679-7425-40de-944b-e07fc1f90ae7");
+    ev.type = "T";
+    ev.type_len = 1;
+    ev.content_type = "application/json";
+    ev.content_type_len = 16;
+    req.events = &ev;
+    req.event_count = 1;
+    assert_int_equal(evs_record_validate(&req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "a delete carries no events"));
+    req.operation = (evs_operation)7;
+    assert_int_equal(evs_record_validate(&req, err, sizeof err), -1);
+    assert_non_null(strstr(err, "operation 7 is not one of"));
+    /* A negative count is malformed on the wire: flip max_count's zig-zag 0 to -1 (0x01). */
+    req.operation = EVS_OP_SET_LIMITS;
+    req.events = NULL;
+    req.event_count = 0;
+    encode_ok(&req, &buf);
+    buf.data[buf.len - 2] = 0x01;
+    decode_fails(buf.data, buf.len, EVS_RECORD_EMALFORMED, "max_count -1 is negative");
     evs_buf_free(&buf);
 }
 
@@ -752,7 +851,10 @@ static void test_decode_array_blocks(void **state)
     } /* expected_version */
     at++;
     assert_int_equal(buf.data[at], 0x04);
-    size_t items = buf.len - 1 - (at + 1); /* the two events' bytes */
+    /* After the events: the closing 0, then operation, truncate_before, max_count and
+     * max_age_ms, one byte each when 0. */
+    size_t tail = 4;
+    size_t items = buf.len - 1 - tail - (at + 1); /* the two events' bytes */
     assert_true(items < 8192);             /* so the byte size is a two-byte varint */
     uint8_t *rec = malloc(buf.len + 8);
     /* count -2 (0x03), byte size (zig-zag, two bytes), the items, 0 */
@@ -760,7 +862,7 @@ static void test_decode_array_blocks(void **state)
     rec[at] = 0x03;
     rec[at + 1] = (uint8_t)(((items * 2) & 0x7f) | 0x80);
     rec[at + 2] = (uint8_t)((items * 2) >> 7);
-    memcpy(rec + at + 3, buf.data + at + 1, items + 1);
+    memcpy(rec + at + 3, buf.data + at + 1, items + 1 + tail);
     evs_append_request *neg = decode_ok(rec, buf.len + 2);
     assert_requests_equal(one, neg);
     evs_append_request_free(neg);
@@ -1466,6 +1568,7 @@ int main(void)
         cmocka_unit_test(test_decode_random_corruption),
         cmocka_unit_test(test_decode_corrupted_lengths),
         cmocka_unit_test(test_decode_array_blocks),
+        cmocka_unit_test(test_lifecycle_round_trip),
         cmocka_unit_test(test_validate_request_rules),
         cmocka_unit_test(test_validate_encoded_size_limit),
         cmocka_unit_test(test_name_helpers),
