@@ -2,17 +2,23 @@
  * store.c - the projector's RocksDB state (layout and invariants in store.h).
  *
  * Stored event value ('s' keys), big-endian:
- *   u8  format (1)
+ *   u8  format (2; 1 before log times were kept)
  *   u8  flags: bit0 correlation id present, bit1 causation id present
  *   u8[16] event id
  *   be64 position, be32 partition, be64 created_us
+ *   format 2 only: be64 log time (the Kafka timestamp of its record, ms)
  *   then, each as be32 length + bytes: type, content type, data, metadata,
  *   correlation id (if present), causation id (if present)
  *
+ * Version-table value ('v' keys): be64 current version; for a stream whose lifecycle is
+ * not the default (something removed, deleted, or limited) followed by be64 first version
+ * kept, u8 deleted (evs_stream_deleted), be64 max count, be64 max age ms.
+ *
  * Verdict value ('a' keys), big-endian:
- *   u8 format (1), u8 status, u8 expected kind, be32 partition, be64 offset,
- *   be64 expected version, be64 current, first version, last version, first position,
- *   last position, be32 event count, be32 stream length + stream, be32 reason length + reason
+ *   u8 format (2; 1 without the operation), u8 status, u8 expected kind, be32 partition,
+ *   be64 offset, be64 expected version, be64 current, first version, last version, first
+ *   position, last position, be32 event count, be32 stream length + stream, be32 reason
+ *   length + reason, format 2: u8 operation
  */
 #include "index/store.h"
 
@@ -194,6 +200,14 @@ static size_t key_index(uint8_t *key, char prefix, const char *name, size_t len,
     put_be32(key + 2 + len, (uint32_t)partition);
     put_be64(key + 6 + len, position);
     return len + 14;
+}
+
+/* 'l' be32 partition stream: the streams of a partition that have limits (the sweep's). */
+static size_t key_limited(uint8_t *key, int32_t partition, const char *stream, size_t len)
+{
+    key_partition(key, 'l', partition);
+    memcpy(key + 5, stream, len);
+    return len + 5;
 }
 
 size_t evs_category_len(const char *stream, size_t len)
@@ -404,6 +418,75 @@ static int get_u64(evs_store *s, const uint8_t *key, size_t klen, uint64_t *out)
     return rc;
 }
 
+/* ---- The version table's values ---------------------------------------------------- */
+
+#define VERSION_VALUE_LEN 8
+#define LIFECYCLE_VALUE_LEN (8 + 8 + 1 + 8 + 8)
+
+static int lifecycle_is_default(const evs_stream_lifecycle *life)
+{
+    return life->first_version <= 1 && life->deleted == EVS_STREAM_LIVE &&
+           life->max_count == 0 && life->max_age_ms == 0;
+}
+
+/* Decodes a 'v' value; a plain version means the default lifecycle. */
+static int version_value_decode(const uint8_t *v, size_t vlen, uint64_t *version,
+                                evs_stream_lifecycle *life)
+{
+    evs_stream_lifecycle_init(life);
+    if (vlen != VERSION_VALUE_LEN && vlen != LIFECYCLE_VALUE_LEN)
+        return -EIO;
+    *version = get_be64(v);
+    if (vlen == LIFECYCLE_VALUE_LEN) {
+        life->first_version = get_be64(v + 8);
+        life->deleted = (evs_stream_deleted)v[16];
+        life->max_count = get_be64(v + 17);
+        life->max_age_ms = get_be64(v + 25);
+        if (v[16] > EVS_STREAM_HARD_DELETED)
+            return -EIO;
+    }
+    return 0;
+}
+
+static size_t version_value_encode(uint8_t *v, uint64_t version, const evs_stream_lifecycle *life)
+{
+    put_be64(v, version);
+    if (!life || lifecycle_is_default(life))
+        return VERSION_VALUE_LEN;
+    put_be64(v + 8, life->first_version);
+    v[16] = (uint8_t)life->deleted;
+    put_be64(v + 17, life->max_count);
+    put_be64(v + 25, life->max_age_ms);
+    return LIFECYCLE_VALUE_LEN;
+}
+
+int evs_store_stream_state(evs_store *s, const char *stream, size_t len, uint64_t *version,
+                           evs_stream_lifecycle *life)
+{
+    uint8_t key[KEY_MAX];
+    char *val;
+    size_t vlen;
+    *version = 0;
+    evs_stream_lifecycle_init(life);
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    int rc = db_get(s, key, key_version(key, stream, len), &val, &vlen);
+    if (rc < 0 || !val)
+        return rc;
+    rc = version_value_decode((const uint8_t *)val, vlen, version, life);
+    rocksdb_free(val);
+    return rc;
+}
+
+int evs_store_partition_log_time(evs_store *s, int32_t partition, int64_t *log_time_ms)
+{
+    uint8_t key[8];
+    uint64_t t;
+    int rc = get_u64(s, key, key_partition(key, 'w', partition), &t);
+    *log_time_ms = (int64_t)t;
+    return rc;
+}
+
 int evs_store_partition_state(evs_store *s, int32_t partition, int64_t *next_offset,
                               uint64_t *last_position)
 {
@@ -418,10 +501,8 @@ int evs_store_partition_state(evs_store *s, int32_t partition, int64_t *next_off
 
 int evs_store_stream_version(evs_store *s, const char *stream, size_t len, uint64_t *version)
 {
-    uint8_t key[KEY_MAX];
-    if (len > EVS_STREAM_NAME_MAX)
-        return -EINVAL;
-    return get_u64(s, key, key_version(key, stream, len), version);
+    evs_stream_lifecycle life;
+    return evs_store_stream_state(s, stream, len, version, &life);
 }
 
 /* ---- Batches -------------------------------------------------------------------------
@@ -462,10 +543,18 @@ int evs_store_stream_version(evs_store *s, const char *stream, size_t len, uint6
  *     judging thread recycles a batch, after its write has finished.
  */
 
+/* What a batch entry does; deletes come from lifecycle batches only (L1). */
+typedef enum put_kind {
+    PUT_VALUE = 0,
+    PUT_DELETE = 1,       /* deletes the key; no value */
+    PUT_DELETE_RANGE = 2, /* deletes [key, value): the value is the end key */
+} put_kind;
+
 typedef struct batch_put {
     size_t key_off; /* in the arena; the value follows the key */
     size_t key_len;
     size_t value_len;
+    put_kind kind;
 } batch_put;
 
 struct evs_store_batch {
@@ -499,6 +588,7 @@ typedef struct sorted_put {
     const char *value;
     size_t value_len;
     size_t order; /* put index: the later put of a key wins (B1) */
+    put_kind kind;
 } sorted_put;
 
 static uint64_t key_hash(const uint8_t *p, size_t n)
@@ -591,6 +681,7 @@ static int put_end(evs_store_batch *b, size_t key_off, size_t klen, int readable
     p->key_off = key_off;
     p->key_len = klen;
     p->value_len = b->arena.len - key_off - klen;
+    p->kind = PUT_VALUE;
     if (readable) {
         if (2 * (b->overlay_count + 1) > b->overlay_cap && overlay_grow(b) < 0)
             goto oom;
@@ -611,6 +702,20 @@ static int put_kv(evs_store_batch *b, const uint8_t *key, size_t klen, const voi
     size_t off = put_begin(b, key, klen);
     w_bytes(&b->arena, value, vlen);
     return put_end(b, off, klen, readable);
+}
+
+/* A delete of key (kind PUT_DELETE), or of the keys from key up to end (PUT_DELETE_RANGE).
+ * Never readable: a lifecycle batch judges nothing after its removals (L1). */
+static int put_delete(evs_store_batch *b, const uint8_t *key, size_t klen, const uint8_t *end,
+                      size_t end_len, put_kind kind)
+{
+    size_t off = put_begin(b, key, klen);
+    if (kind == PUT_DELETE_RANGE)
+        w_bytes(&b->arena, end, end_len);
+    int rc = put_end(b, off, klen, 0);
+    if (rc == 0)
+        b->puts[b->put_count - 1].kind = kind;
+    return rc;
 }
 
 /* Reads a readable key through the batch (B2). *val points into the batch (*owned 0) or is
@@ -652,13 +757,32 @@ static int rule_stream_version(void *ctx, const char *stream, size_t len, uint64
         return rc;
     *version = 0;
     if (val) {
-        if (vlen != 8)
-            rc = -EIO;
-        else
-            *version = get_be64((const uint8_t *)val);
+        evs_stream_lifecycle life;
+        rc = version_value_decode((const uint8_t *)val, vlen, version, &life);
         if (owned)
             free(val);
     }
+    return rc;
+}
+
+static int rule_stream_lifecycle(void *ctx, const char *stream, size_t len,
+                                 evs_stream_lifecycle *life)
+{
+    evs_store_batch *b = ctx;
+    uint8_t key[KEY_MAX];
+    char *val;
+    size_t vlen;
+    int owned;
+    evs_stream_lifecycle_init(life);
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    int rc = batch_get(b, key, key_version(key, stream, len), &val, &vlen, &owned);
+    if (rc < 0 || !val)
+        return rc;
+    uint64_t version;
+    rc = version_value_decode((const uint8_t *)val, vlen, &version, life);
+    if (owned)
+        free(val);
     return rc;
 }
 
@@ -821,6 +945,7 @@ int evs_store_batch_begin(evs_store *s, evs_store_batch **out)
     b->behind = NULL;
     b->rule_state.stream_version = rule_stream_version;
     b->rule_state.event_lookup = rule_event_lookup;
+    b->rule_state.stream_lifecycle = rule_stream_lifecycle;
     b->rule_state.ctx = b;
     *out = b;
     return 0;
@@ -832,14 +957,15 @@ const evs_rule_state *evs_store_batch_rule_state(evs_store_batch *b)
 }
 
 static void encode_event(writer *w, const evs_record_event *e, uint64_t position,
-                         int32_t partition)
+                         int32_t partition, int64_t log_time_ms)
 {
-    w_u8(w, 1);
+    w_u8(w, 2);
     w_u8(w, (uint8_t)((e->correlation_id ? 1 : 0) | (e->causation_id ? 2 : 0)));
     w_bytes(w, e->event_id, 16);
     w_u64(w, position);
     w_u32(w, (uint32_t)partition);
     w_u64(w, (uint64_t)e->created_us);
+    w_u64(w, (uint64_t)log_time_ms);
     w_lenbytes(w, e->type, e->type_len);
     w_lenbytes(w, e->content_type, e->content_type_len);
     w_lenbytes(w, e->data, e->data_len);
@@ -862,7 +988,8 @@ static size_t index_value(uint8_t *v, uint64_t first_version, uint32_t count,
 
 int evs_store_batch_put_events(evs_store_batch *b, const evs_append_request *req,
                                int32_t partition, uint64_t first_version,
-                               uint64_t first_position)
+                               uint64_t first_position, int64_t log_time_ms,
+                               const evs_stream_lifecycle *life)
 {
     uint8_t key[KEY_MAX];
     uint8_t ref[12 + EVS_STREAM_NAME_MAX];
@@ -878,7 +1005,7 @@ int evs_store_batch_put_events(evs_store_batch *b, const evs_append_request *req
         uint64_t version = first_version + i, position = first_position + i;
         size_t klen = key_stream_event(key, req->stream, req->stream_len, version);
         size_t off = put_begin(b, key, klen);
-        encode_event(&b->arena, e, position, partition);
+        encode_event(&b->arena, e, position, partition, log_time_ms);
         rc |= put_end(b, off, klen, 0);
 
         put_be64(loc, version);
@@ -906,10 +1033,17 @@ int evs_store_batch_put_events(evs_store_batch *b, const evs_append_request *req
         rc |= put_kv(b, key, klen, ref, vlen, 0);
         i = j;
     }
-    uint8_t v[8];
-    put_be64(v, first_version + req->event_count - 1);
+    /* An append recreates a soft-deleted stream; what was removed stays removed. */
+    evs_stream_lifecycle after;
+    evs_stream_lifecycle_init(&after);
+    if (life) {
+        after = *life;
+        after.deleted = EVS_STREAM_LIVE;
+    }
+    uint8_t v[LIFECYCLE_VALUE_LEN];
+    size_t vl = version_value_encode(v, first_version + req->event_count - 1, &after);
     klen = key_version(key, req->stream, req->stream_len);
-    rc |= put_kv(b, key, klen, v, 8, 1);
+    rc |= put_kv(b, key, klen, v, vl, 1);
     return rc ? -ENOMEM : 0;
 }
 
@@ -935,7 +1069,7 @@ int evs_store_batch_put_verdict(evs_store_batch *b, const uint8_t append_id[16],
     size_t klen = key_id(key, 'a', append_id);
     size_t off = put_begin(b, key, klen);
     writer *w = &b->arena;
-    w_u8(w, 1);
+    w_u8(w, 2);
     w_u8(w, (uint8_t)v->verdict.status);
     w_u8(w, (uint8_t)v->expected_kind);
     w_u32(w, (uint32_t)v->partition);
@@ -949,6 +1083,7 @@ int evs_store_batch_put_verdict(evs_store_batch *b, const uint8_t append_id[16],
     w_u32(w, v->event_count);
     w_lenbytes(w, v->stream, strlen(v->stream));
     w_lenbytes(w, v->reason, strlen(v->reason));
+    w_u8(w, (uint8_t)v->operation);
     return put_end(b, off, klen, 1);
 }
 
@@ -961,13 +1096,15 @@ int evs_store_batch_put_skip(evs_store_batch *b, int32_t partition, int64_t offs
 }
 
 int evs_store_batch_set_partition(evs_store_batch *b, int32_t partition, int64_t next_offset,
-                                  uint64_t last_position)
+                                  uint64_t last_position, int64_t log_time_ms)
 {
     uint8_t key[5], v[8];
     put_be64(v, (uint64_t)next_offset);
     int rc = put_kv(b, key, key_partition(key, 'o', partition), v, 8, 0);
     put_be64(v, last_position);
     rc |= put_kv(b, key, key_partition(key, 'p', partition), v, 8, 0);
+    put_be64(v, (uint64_t)log_time_ms);
+    rc |= put_kv(b, key, key_partition(key, 'w', partition), v, 8, 0);
     return rc ? -ENOMEM : 0;
 }
 
@@ -1006,7 +1143,7 @@ int evs_store_batch_write(evs_store_batch *b, int sync, char *err, size_t err_le
     for (size_t i = 0; i < b->put_count; i++) {
         const batch_put *p = &b->puts[i];
         const char *k = (const char *)b->arena.p + p->key_off;
-        b->sorted[i] = (sorted_put){k, p->key_len, k + p->key_len, p->value_len, i};
+        b->sorted[i] = (sorted_put){k, p->key_len, k + p->key_len, p->value_len, i, p->kind};
     }
     qsort(b->sorted, b->put_count, sizeof *b->sorted, sorted_put_cmp);
     for (size_t i = 0; i < b->put_count; i++) {
@@ -1014,7 +1151,12 @@ int evs_store_batch_write(evs_store_batch *b, int sync, char *err, size_t err_le
         const sorted_put *next = i + 1 < b->put_count ? p + 1 : NULL;
         if (next && next->key_len == p->key_len && !memcmp(next->key, p->key, p->key_len))
             continue; /* B1: a later put of the same key follows */
-        rocksdb_writebatch_put(b->wb, p->key, p->key_len, p->value, p->value_len);
+        if (p->kind == PUT_DELETE)
+            rocksdb_writebatch_delete(b->wb, p->key, p->key_len);
+        else if (p->kind == PUT_DELETE_RANGE)
+            rocksdb_writebatch_delete_range(b->wb, p->key, p->key_len, p->value, p->value_len);
+        else
+            rocksdb_writebatch_put(b->wb, p->key, p->key_len, p->value, p->value_len);
     }
     rocksdb_write(s->db, sync ? s->write_options_sync : s->write_options, b->wb, &rerr);
     if (rerr) {
@@ -1058,7 +1200,8 @@ void evs_store_batch_abort(evs_store_batch *b)
 static int decode_event(evs_stored_event *ev, const uint8_t *val, size_t vlen)
 {
     reader r = {val, vlen, 1};
-    if (read_u8(&r) != 1)
+    uint8_t format = read_u8(&r);
+    if (format != 1 && format != 2)
         return -EIO;
     uint8_t flags = read_u8(&r);
     const uint8_t *id = read_bytes(&r, 16);
@@ -1067,6 +1210,8 @@ static int decode_event(evs_stored_event *ev, const uint8_t *val, size_t vlen)
     ev->position = read_u64(&r);
     ev->partition = (int32_t)read_u32(&r);
     ev->created_us = (int64_t)read_u64(&r);
+    /* Format 1 kept no log time: the writer's creation time stands in for it. */
+    ev->log_time_ms = format == 2 ? (int64_t)read_u64(&r) : ev->created_us / 1000;
     ev->type = (const char *)read_lenbytes(&r, &ev->type_len);
     ev->content_type = (const char *)read_lenbytes(&r, &ev->content_type_len);
     ev->data = read_lenbytes(&r, &ev->data_len);
@@ -1183,12 +1328,13 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
             char *rerr = NULL, *val;
             size_t vlen;
             val = rocksdb_get(s->db, ro, (const char *)ekey, eklen, &vlen, &rerr);
-            if (rerr || !val) {
+            if (rerr) {
                 free(rerr);
-                rocksdb_free(val);
                 rc = -EIO;
                 break;
             }
+            if (!val)
+                continue; /* removed (L4): the entry outlives some of its events */
             evs_stored_event ev;
             memset(&ev, 0, sizeof ev);
             int drc = decode_event(&ev, (const uint8_t *)val, vlen);
@@ -1259,7 +1405,8 @@ int evs_store_verdict_get(evs_store *s, const uint8_t append_id[16], int *found,
     memset(v, 0, sizeof *v);
     reader r = {(const uint8_t *)val, vlen, 1};
     size_t n;
-    if (read_u8(&r) != 1)
+    uint8_t format = read_u8(&r);
+    if (format != 1 && format != 2)
         r.ok = 0;
     v->verdict.status = (evs_verdict_status)read_u8(&r);
     v->expected_kind = (evs_expected_kind)read_u8(&r);
@@ -1278,6 +1425,7 @@ int evs_store_verdict_get(evs_store *s, const uint8_t append_id[16], int *found,
     p = read_lenbytes(&r, &n);
     if (p)
         memcpy(v->reason, p, n < sizeof v->reason ? n : sizeof v->reason - 1);
+    v->operation = format == 2 ? (evs_operation)read_u8(&r) : EVS_OP_APPEND;
     rocksdb_free(val);
     if (!r.ok)
         return -EIO;
@@ -1519,7 +1667,7 @@ int evs_store_list_streams(evs_store *s, const char *prefix, size_t prefix_len, 
         if (kl < plen || memcmp(k, key, plen))
             break;
         const char *v = rocksdb_iter_value(it, &vl);
-        uint64_t version = vl == 8 ? get_be64((const uint8_t *)v) : 0;
+        uint64_t version = vl >= 8 ? get_be64((const uint8_t *)v) : 0;
         if (visit(ctx, k + 1, kl - 1, version))
             break;
     }
@@ -1591,5 +1739,198 @@ out:
     for (size_t i = 0; i < c.n; i++)
         free((void *)c.ops[i].key);
     free(c.ops);
+    return rc;
+}
+
+/* ---- Lifecycle: removing versions, the limited streams ------------------------------------
+ *
+ * L1. Lifecycle commands and limit sweeps are applied in a batch of their own, after every
+ *     batch before it is written, and the next batch starts only once theirs is written
+ *     (judge/apply.c). So the database holds everything they read, and nothing judged
+ *     later reads through their deletes (which are not in the overlay).
+ * L4. Removing versions [from, to) of a stream deletes its events (one range delete of the
+ *     's' keys), their event ids ('e'), and every '$all', category and type entry whose
+ *     events all lie below `to`. An entry whose events are only partly removed stays; the
+ *     readers skip its missing events, and a later removal deletes it.
+ */
+
+/* The index entry (I1) covering `position` under `prefix` (prefix_len bytes, then be64
+ * position): sets *start and *count, or *count 0 when there is none. */
+static int covering_entry(rocksdb_iterator_t *it, uint8_t *key, size_t prefix_len,
+                          uint64_t position, uint64_t *start, uint64_t *first_version,
+                          uint32_t *count)
+{
+    put_be64(key + prefix_len, position);
+    *count = 0;
+    rocksdb_iter_seek_for_prev(it, (const char *)key, prefix_len + 8);
+    if (!rocksdb_iter_valid(it))
+        return 0;
+    size_t kl, vl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    if (kl != prefix_len + 8 || memcmp(k, key, prefix_len) != 0)
+        return 0;
+    if (vl < 13)
+        return -EIO;
+    *start = get_be64(k + prefix_len);
+    *first_version = get_be64(v);
+    if (position - *start < get_be32(v + 8))
+        *count = get_be32(v + 8);
+    return 0;
+}
+
+int evs_store_batch_remove_versions(evs_store_batch *b, const char *stream, size_t len,
+                                    int32_t partition, uint64_t from, uint64_t to)
+{
+    evs_store *s = b->store;
+    uint8_t key[KEY_MAX], end[KEY_MAX], ikey[KEY_MAX];
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    if (from >= to)
+        return 0;
+    size_t klen = key_stream_event(key, stream, len, from);
+    size_t elen = key_stream_event(end, stream, len, to);
+    size_t category_len = evs_category_len(stream, len);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    rocksdb_iterator_t *ix = rocksdb_create_iterator(s->db, s->read_options);
+    int rc = 0;
+    /* The entries of the event looked at last: each is deleted once, when its last
+     * version is below `to`. */
+    uint64_t g_start = 0, g_end = 0, t_start = 0, t_end = 0;
+    for (rocksdb_iter_seek(it, (const char *)key, klen); rc == 0 && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl != elen || memcmp(k, end, elen - 8) != 0 || memcmp(k, end, elen) >= 0)
+            break;
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        evs_stored_event ev;
+        memset(&ev, 0, sizeof ev);
+        if (decode_event(&ev, v, vl) < 0) {
+            rc = -EIO;
+            break;
+        }
+        rc = put_delete(b, ikey, key_id(ikey, 'e', ev.event_id), NULL, 0, PUT_DELETE);
+        if (rc == 0 && !(ev.position >= g_start && ev.position < g_end)) {
+            uint64_t fv = 0;
+            uint32_t count = 0;
+            key_partition(ikey, 'g', partition);
+            rc = covering_entry(ix, ikey, 5, ev.position, &g_start, &fv, &count);
+            g_end = g_start + count;
+            if (rc == 0 && count > 0 && fv + count <= to) {
+                rc = put_delete(b, ikey, key_partition_u64(ikey, 'g', partition, g_start),
+                                NULL, 0, PUT_DELETE);
+                size_t cl = key_index(ikey, 'c', stream, category_len, partition, g_start);
+                if (rc == 0)
+                    rc = put_delete(b, ikey, cl, NULL, 0, PUT_DELETE);
+            }
+        }
+        if (rc == 0 && !(ev.position >= t_start && ev.position < t_end)) {
+            uint64_t fv = 0;
+            uint32_t count = 0;
+            size_t tl = key_index(ikey, 't', ev.type, ev.type_len, partition, 0);
+            rc = covering_entry(ix, ikey, tl - 8, ev.position, &t_start, &fv, &count);
+            t_end = t_start + count;
+            if (rc == 0 && count > 0 && fv + count <= to) {
+                put_be64(ikey + tl - 8, t_start);
+                rc = put_delete(b, ikey, tl, NULL, 0, PUT_DELETE);
+            }
+        }
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    if (!rerr)
+        rocksdb_iter_get_error(ix, &rerr);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
+        free(rerr);
+        rc = -EIO;
+    }
+    rocksdb_iter_destroy(ix);
+    rocksdb_iter_destroy(it);
+    if (rc == 0)
+        rc = put_delete(b, key, klen, end, elen, PUT_DELETE_RANGE);
+    return rc;
+}
+
+int evs_store_batch_put_stream_state(evs_store_batch *b, const char *stream, size_t len,
+                                     int32_t partition, uint64_t version,
+                                     const evs_stream_lifecycle *life)
+{
+    uint8_t key[KEY_MAX], v[LIFECYCLE_VALUE_LEN];
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    size_t vl = version_value_encode(v, version, life);
+    int rc = put_kv(b, key, key_version(key, stream, len), v, vl, 1);
+    size_t kl = key_limited(key, partition, stream, len);
+    if (rc == 0 && (life->max_count || life->max_age_ms))
+        rc = put_kv(b, key, kl, "", 0, 0);
+    else if (rc == 0)
+        rc = put_delete(b, key, kl, NULL, 0, PUT_DELETE);
+    return rc;
+}
+
+int evs_store_limited_streams(evs_store *s, int32_t partition, evs_stream_name_visitor visit,
+                              void *ctx)
+{
+    uint8_t key[5];
+    key_partition(key, 'l', partition);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    for (rocksdb_iter_seek(it, (const char *)key, 5); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl;
+        const char *k = rocksdb_iter_key(it, &kl);
+        if (kl <= 5 || memcmp(k, key, 5) != 0)
+            break;
+        if (visit(ctx, k + 5, kl - 5, 0))
+            break;
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+int evs_store_first_not_older(evs_store *s, const char *stream, size_t len, uint64_t from,
+                              uint64_t last, int64_t cutoff_ms, uint64_t *first)
+{
+    uint8_t key[KEY_MAX];
+    if (len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    *first = from;
+    size_t klen = key_stream_event(key, stream, len, from);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    int rc = 0;
+    for (rocksdb_iter_seek(it, (const char *)key, klen); rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl != klen || memcmp(k, key, klen - 8) != 0)
+            break;
+        uint64_t version = get_be64(k + kl - 8);
+        if (version > last)
+            break;
+        evs_stored_event ev;
+        memset(&ev, 0, sizeof ev);
+        const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+        if (decode_event(&ev, v, vl) < 0) {
+            rc = -EIO;
+            break;
+        }
+        if (ev.log_time_ms >= cutoff_ms)
+            break;
+        *first = version + 1;
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        free(rerr);
+        rc = -EIO;
+    }
     return rc;
 }

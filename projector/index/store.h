@@ -7,12 +7,14 @@
  *   'm' name                         -> meta value (format version, topic, partitions)
  *   'o' be32 partition               -> be64 next offset to apply
  *   'p' be32 partition               -> be64 last global position assigned
- *   'v' stream                       -> be64 current version            (version table)
+ *   'v' stream                       -> be64 current version [lifecycle] (version table)
  *   's' stream 0x00 be64 version     -> stored event (see store.c)       (stream index)
  *   'g' be32 partition be64 position -> be64 version, be32 count, stream (global order, I1)
  *   'e' event id (16 bytes)          -> be64 version, be64 position, stream
  *   'a' append id (16 bytes)         -> verdict (see store.c)
  *   'x' be32 partition be64 offset   -> reason text of a skipped record
+ *   'w' be32 partition               -> be64 log time: the latest Kafka timestamp applied (ms)
+ *   'l' be32 partition stream        -> "" for each stream with limits (the sweep's list)
  *   'c' category 0x00 be32 partition be64 position -> be64 version, be32 count, stream
  *                                                     (category index, I1)
  *   't' type 0x00 be32 partition be64 position     -> be64 version, be32 count, stream
@@ -68,6 +70,11 @@ int evs_store_meta_put(evs_store *store, const char *name, const char *value);
 int evs_store_partition_state(evs_store *store, int32_t partition, int64_t *next_offset,
                               uint64_t *last_position);
 
+/* Called per stream of the version table with its name (not NUL-terminated) and current
+ * version; return non-zero to stop. */
+typedef int (*evs_stream_name_visitor)(void *ctx, const char *stream, size_t len,
+                                       uint64_t version);
+
 /* ---- Applying records ----------------------------------------------------------------
  * A batch reads its own writes (its puts are kept in memory until commit; store.c, B1-B3),
  * so the rule sees the effect of earlier records of the same batch. Nothing is visible to
@@ -80,10 +87,34 @@ int evs_store_batch_begin(evs_store *store, evs_store_batch **out);
 const evs_rule_state *evs_store_batch_rule_state(evs_store_batch *batch);
 
 /* Writes the events of an accepted request at versions first_version.. and positions
- * first_position.., and the new current version. */
+ * first_position.., each with log_time_ms (its record's Kafka timestamp), and the new
+ * current version. life is the stream's lifecycle before (NULL: the default); an append
+ * makes a soft-deleted stream live again and keeps the rest. */
 int evs_store_batch_put_events(evs_store_batch *batch, const evs_append_request *req,
                                int32_t partition, uint64_t first_version,
-                               uint64_t first_position);
+                               uint64_t first_position, int64_t log_time_ms,
+                               const evs_stream_lifecycle *life);
+
+/* ---- Lifecycle (store.c, L1 and L4) ---------------------------------------------------
+ * Only in a batch of its own, judged once everything before it is written (L1): these
+ * read the database, not the batch. */
+
+/* Removes versions [from, to) of a stream: events, event ids, and the '$all', category and
+ * type entries left with no event. */
+int evs_store_batch_remove_versions(evs_store_batch *batch, const char *stream, size_t len,
+                                    int32_t partition, uint64_t from, uint64_t to);
+/* Writes a stream's version and lifecycle, and keeps it on (or off) the partition's list of
+ * limited streams. */
+int evs_store_batch_put_stream_state(evs_store_batch *batch, const char *stream, size_t len,
+                                     int32_t partition, uint64_t version,
+                                     const evs_stream_lifecycle *life);
+/* Visits the streams of a partition that have limits (version passed as 0). */
+int evs_store_limited_streams(evs_store *store, int32_t partition,
+                              evs_stream_name_visitor visit, void *ctx);
+/* The first version from `from` up to `last` whose log time is at or after cutoff_ms
+ * (last + 1 when all are older). */
+int evs_store_first_not_older(evs_store *store, const char *stream, size_t len, uint64_t from,
+                              uint64_t last, int64_t cutoff_ms, uint64_t *first);
 
 /* Reads the event ids of req from the database in one batched lookup, for the rule's
  * lookups of them that follow (store.c, B4). Optional: without it each lookup reads alone. */
@@ -99,6 +130,7 @@ typedef struct evs_stored_verdict {
     uint32_t event_count;
     char stream[EVS_STREAM_NAME_MAX + 1]; /* NUL-terminated */
     char reason[256];                    /* NUL-terminated, "" if none */
+    evs_operation operation;             /* what the record asked for */
 } evs_stored_verdict;
 
 /* Sets *exists if the append id has a verdict (in the batch or the store). */
@@ -108,9 +140,10 @@ int evs_store_batch_put_verdict(evs_store_batch *batch, const uint8_t append_id[
                                 const evs_stored_verdict *v);
 int evs_store_batch_put_skip(evs_store_batch *batch, int32_t partition, int64_t offset,
                              const char *reason);
-/* Records the partition's next offset and last position (written at commit). */
+/* Records the partition's next offset, last position and log time (written at commit). */
 int evs_store_batch_set_partition(evs_store_batch *batch, int32_t partition,
-                                  int64_t next_offset, uint64_t last_position);
+                                  int64_t next_offset, uint64_t last_position,
+                                  int64_t log_time_ms);
 /* Writes the batch atomically (WAL on, synced when sync is set) and frees it. */
 int evs_store_batch_commit(evs_store_batch *batch, int sync, char *err, size_t err_len);
 void evs_store_batch_abort(evs_store_batch *batch);
@@ -134,6 +167,7 @@ typedef struct evs_stored_event {
     uint64_t position;
     int32_t partition;
     int64_t created_us;
+    int64_t log_time_ms; /* its record's Kafka timestamp (format 1: created_us / 1000) */
     const char *type;
     size_t type_len;
     const char *content_type;
@@ -157,6 +191,11 @@ typedef int (*evs_event_visitor)(void *ctx, const evs_stored_event *event);
 /* Current version of a stream (0 if it does not exist). */
 int evs_store_stream_version(evs_store *store, const char *stream, size_t len,
                              uint64_t *version);
+/* Its version and lifecycle (the default for a stream that does not exist). */
+int evs_store_stream_state(evs_store *store, const char *stream, size_t len, uint64_t *version,
+                           evs_stream_lifecycle *life);
+/* The latest Kafka timestamp applied in a partition (0 before any). */
+int evs_store_partition_log_time(evs_store *store, int32_t partition, int64_t *log_time_ms);
 /* Visits up to limit events of stream from version `from` forwards or backwards. */
 int evs_store_read_stream(evs_store *store, const char *stream, size_t len, uint64_t from,
                           size_t limit, int backwards, evs_event_visitor visit, void *ctx);
@@ -173,10 +212,6 @@ int evs_store_read_index(evs_store *store, evs_store_index index, const char *na
                          int32_t partition, uint64_t from, size_t limit,
                          evs_event_visitor visit, void *ctx);
 
-/* Called per stream of the version table with its name (not NUL-terminated) and current
- * version; return non-zero to stop. */
-typedef int (*evs_stream_name_visitor)(void *ctx, const char *stream, size_t len,
-                                       uint64_t version);
 /* Visits the streams whose names start with prefix (prefix_len 0: every stream) in name
  * order (byte order: the 'v' keys'), from the first one after `after` (NULL: from the
  * first), until visit returns non-zero. A scan of the version table, no index of its own. */

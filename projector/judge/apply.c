@@ -3,6 +3,8 @@
  */
 #include "judge/apply.h"
 
+#include "judge/lifecycle.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@ static int load_partitions(evs_applier *a)
     for (int32_t p = 0; p < a->partition_count; p++) {
         int rc = evs_store_partition_state(a->store, p, &a->next_offset[p],
                                            &a->last_position[p]);
+        if (rc == 0)
+            rc = evs_store_partition_log_time(a->store, p, &a->log_time_ms[p]);
         if (rc < 0)
             return rc;
     }
@@ -33,8 +37,10 @@ int evs_applier_init(evs_applier *a, evs_store *store, int32_t partition_count)
     a->last_position = calloc(n, sizeof *a->last_position);
     a->commit_next_offset = calloc(n, sizeof *a->commit_next_offset);
     a->commit_last_position = calloc(n, sizeof *a->commit_last_position);
+    a->log_time_ms = calloc(n, sizeof *a->log_time_ms);
+    a->commit_log_time_ms = calloc(n, sizeof *a->commit_log_time_ms);
     if (!a->next_offset || !a->last_position || !a->commit_next_offset ||
-        !a->commit_last_position) {
+        !a->commit_last_position || !a->log_time_ms || !a->commit_log_time_ms) {
         evs_applier_free(a);
         return -ENOMEM;
     }
@@ -76,6 +82,8 @@ void evs_applier_free(evs_applier *a)
     free(a->last_position);
     free(a->commit_next_offset);
     free(a->commit_last_position);
+    free(a->log_time_ms);
+    free(a->commit_log_time_ms);
     for (int i = 0; i < 2; i++) {
         free(a->judged[i].append_ids);
         free(a->judged[i].verdicts);
@@ -85,6 +93,8 @@ void evs_applier_free(evs_applier *a)
     a->last_position = NULL;
     a->commit_next_offset = NULL;
     a->commit_last_position = NULL;
+    a->log_time_ms = NULL;
+    a->commit_log_time_ms = NULL;
 }
 
 /* ---- The writer ----------------------------------------------------------------------
@@ -197,6 +207,7 @@ static void hand_over(evs_applier *a, evs_store_batch *b)
     size_t n = (size_t)a->partition_count;
     memcpy(a->commit_next_offset, a->next_offset, n * sizeof *a->next_offset);
     memcpy(a->commit_last_position, a->last_position, n * sizeof *a->last_position);
+    memcpy(a->commit_log_time_ms, a->log_time_ms, n * sizeof *a->log_time_ms);
     a->commit_stats = a->stats;
     a->commit_batch = a->batches;
     if (a->record_bytes < a->inline_bytes) {
@@ -241,19 +252,13 @@ static int grow_judged(evs_judged_set *js)
     return 0;
 }
 
-/* Applies one record whose offset is new (A2..A5). */
-static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record *r)
+/* Applies one decoded record whose offset is new (A3..A6). */
+static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record *r,
+                     const evs_append_request *req)
 {
     char reason[256];
-    evs_append_request *req = NULL;
-    int rc = evs_record_decode(r->value, r->value_len, &req, reason, sizeof reason);
-    if (rc == EVS_RECORD_ENOMEM)
-        return -ENOMEM; /* not a property of the record: stop rather than skip */
-    if (rc < 0)
-        return skip_record(a, b, r, reason); /* A2 */
-
     int exists = 0;
-    rc = evs_store_batch_has_verdict(b, req->append_id, &exists);
+    int rc = evs_store_batch_has_verdict(b, req->append_id, &exists);
     if (rc < 0)
         goto done;
     if (exists) {
@@ -277,6 +282,7 @@ static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record 
     v->expected_kind = req->expected_kind;
     v->expected_version = req->expected_version;
     v->event_count = (uint32_t)req->event_count;
+    v->operation = req->operation;
     size_t slen = req->stream_len < EVS_STREAM_NAME_MAX ? req->stream_len : EVS_STREAM_NAME_MAX;
     memcpy(v->stream, req->stream, slen);
 
@@ -291,12 +297,22 @@ static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record 
             rc = evs_rule_judge(req, evs_store_batch_rule_state(b), &v->verdict); /* A5 */
         if (rc < 0)
             goto done;
-        if (v->verdict.status == EVS_VERDICT_ACCEPTED) {
+        if (v->verdict.status == EVS_VERDICT_ACCEPTED && req->operation != EVS_OP_APPEND) {
+            rc = evs_lifecycle_apply(a->store, b, r->partition, req,
+                                     a->log_time_ms[r->partition]); /* A6 */
+            if (rc < 0)
+                goto done;
+        } else if (v->verdict.status == EVS_VERDICT_ACCEPTED) {
+            evs_stream_lifecycle life;
+            const evs_rule_state *st = evs_store_batch_rule_state(b);
+            rc = st->stream_lifecycle(st->ctx, req->stream, req->stream_len, &life);
+            if (rc < 0)
+                goto done;
             uint64_t first_position = a->last_position[r->partition] + 1;
             v->verdict.first_position = first_position;
             v->verdict.last_position = first_position + req->event_count - 1;
             rc = evs_store_batch_put_events(b, req, r->partition, v->verdict.first_version,
-                                            first_position);
+                                            first_position, r->timestamp_ms, &life);
             if (rc < 0)
                 goto done;
             a->last_position[r->partition] = v->verdict.last_position;
@@ -308,23 +324,80 @@ static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record 
     if (rc == 0)
         memcpy(js->append_ids[js->count++], req->append_id, 16);
 done:
-    evs_append_request_free(req);
     return rc;
+}
+
+/* Ends the batch being judged: records each partition's state in it, reports its verdicts
+ * (W5) and hands it to the writer once the one before is written (W1, W4). */
+static int finish_batch(evs_applier *a, evs_store_batch *b, char *err, size_t err_len)
+{
+    for (int32_t p = 0; p < a->partition_count; p++)
+        evs_store_batch_set_partition(b, p, a->next_offset[p], a->last_position[p],
+                                      a->log_time_ms[p]);
+    evs_store_batch_set_behind(b, NULL); /* W3: judged; the earlier batch may go */
+    report_judged(a); /* W5 */
+    int rc = wait_writer(a, err, err_len);
+    if (rc < 0)
+        return rc; /* b was judged on top of a batch that is not in the store */
+    hand_over(a, b);
+    return 0;
+}
+
+/* A fresh batch to judge into, reading through the one being written (B5). */
+static int begin_batch(evs_applier *a, evs_store_batch **out)
+{
+    int rc = evs_store_batch_begin(a->store, out);
+    if (rc < 0)
+        return rc;
+    /* a->in_flight is written to, or already in, the database, and read only by this
+     * thread: B5 lets the records below see it either way. */
+    evs_store_batch_set_behind(*out, a->in_flight);
+    a->record_bytes = 0;
+    a->record_count = 0;
+    a->judged[a->judging].count = 0;
+    return 0;
+}
+
+/* L1: ends the batch being judged (if it holds anything), waits until everything is in the
+ * database, and begins the next batch, which then reads the database alone. */
+static int cut_batch(evs_applier *a, evs_store_batch **b, int *touched, char *err,
+                     size_t err_len)
+{
+    int rc;
+    if (*touched) {
+        rc = finish_batch(a, *b, err, err_len);
+        *b = NULL;
+        if (rc < 0)
+            return rc;
+    } else {
+        evs_store_batch_set_behind(*b, NULL);
+        evs_store_batch_abort(*b);
+        *b = NULL;
+    }
+    *touched = 0;
+    rc = wait_writer(a, err, err_len);
+    if (rc == 0)
+        rc = begin_batch(a, b);
+    return rc;
+}
+
+/* A7: whether r starts a new second of its partition's log time. */
+static int new_log_second(const evs_applier *a, const evs_input_record *r)
+{
+    int64_t now = a->log_time_ms[r->partition];
+    return r->timestamp_ms > now && r->timestamp_ms / 1000 > now / 1000;
 }
 
 int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n, char *err,
                        size_t err_len)
 {
     evs_store_batch *b = NULL;
-    int rc = evs_store_batch_begin(a->store, &b);
+    evs_append_request *req = NULL;
+    if (err_len > 0)
+        err[0] = '\0';
+    int rc = begin_batch(a, &b);
     if (rc < 0)
         return rc;
-    /* a->in_flight is written to, or already in, the database, and read only by this
-     * thread: B5 lets the records below see it either way. */
-    evs_store_batch_set_behind(b, a->in_flight);
-    a->record_bytes = 0;
-    a->record_count = 0;
-    a->judged[a->judging].count = 0;
     int touched = 0;
     for (size_t i = 0; i < n; i++) {
         const evs_input_record *r = &records[i];
@@ -338,31 +411,73 @@ int evs_applier_submit(evs_applier *a, const evs_input_record *records, size_t n
             a->stats.ignored++; /* A1 */
             continue;
         }
+        if (new_log_second(a, r)) {
+            int limited = 0;
+            rc = evs_lifecycle_has_limits(a->store, b, r->partition, &limited);
+            if (rc == 0 && limited) { /* A7, in a batch of its own (L1) */
+                rc = cut_batch(a, &b, &touched, err, err_len);
+                if (rc == 0)
+                    rc = evs_lifecycle_sweep(a->store, b, r->partition, r->timestamp_ms);
+                touched = 1;
+                a->log_time_ms[r->partition] = r->timestamp_ms;
+                if (rc == 0)
+                    rc = cut_batch(a, &b, &touched, err, err_len);
+            }
+            if (rc < 0) {
+                if (!err[0])
+                    snprintf(err, err_len, "sweeping the limited streams of partition %d "
+                                           "failed: %s", r->partition, strerror(-rc));
+                goto fail;
+            }
+        }
+        if (r->timestamp_ms > a->log_time_ms[r->partition])
+            a->log_time_ms[r->partition] = r->timestamp_ms;
         a->record_bytes += r->value_len;
         a->record_count++;
-        rc = apply_one(a, b, r);
+        char reason[256];
+        rc = evs_record_decode(r->value, r->value_len, &req, reason, sizeof reason);
+        if (rc == EVS_RECORD_ENOMEM) {
+            rc = -ENOMEM; /* not a property of the record: stop rather than skip */
+        } else if (rc < 0) {
+            rc = skip_record(a, b, r, reason); /* A2 */
+        } else if (req->operation != EVS_OP_APPEND) {
+            /* A6: a batch of its own (L1) */
+            rc = cut_batch(a, &b, &touched, err, err_len);
+            if (rc == 0) {
+                a->record_bytes = r->value_len;
+                a->record_count = 1;
+                rc = apply_one(a, b, r, req);
+            }
+            a->next_offset[r->partition] = r->offset + 1;
+            touched = 1;
+            if (rc == 0)
+                rc = cut_batch(a, &b, &touched, err, err_len);
+        } else {
+            rc = apply_one(a, b, r, req);
+        }
+        evs_append_request_free(req);
+        req = NULL;
         if (rc < 0) {
-            snprintf(err, err_len, "applying partition %d offset %lld failed: %s",
-                     r->partition, (long long)r->offset, strerror(-rc));
+            if (!err[0])
+                snprintf(err, err_len, "applying partition %d offset %lld failed: %s",
+                         r->partition, (long long)r->offset, strerror(-rc));
             goto fail;
         }
         a->next_offset[r->partition] = r->offset + 1;
         touched = 1;
     }
     if (!touched) {
+        evs_store_batch_set_behind(b, NULL);
         evs_store_batch_abort(b);
         return 0;
     }
-    for (int32_t p = 0; p < a->partition_count; p++)
-        evs_store_batch_set_partition(b, p, a->next_offset[p], a->last_position[p]);
-    evs_store_batch_set_behind(b, NULL); /* W3: judged; the earlier batch may go */
-    report_judged(a); /* W5 */
-    rc = wait_writer(a, err, err_len);
+    rc = finish_batch(a, b, err, err_len);
+    b = NULL;
     if (rc < 0)
-        goto fail; /* b was judged on top of a batch that is not in the store */
-    hand_over(a, b);
+        goto fail;
     return 0;
 fail:
+    evs_append_request_free(req);
     evs_store_batch_abort(b);
     char scratch[512]; /* a failed earlier write was reported to on_commit already */
     wait_writer(a, scratch, sizeof scratch);

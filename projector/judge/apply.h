@@ -8,6 +8,11 @@
  *      the first verdict stands;
  *  A4. a record whose key is not its stream, or that breaks a limit, gets verdict INVALID;
  *  A5. otherwise the rule (rule.h) judges it; accepted events get the next positions.
+ *  A6. an accepted lifecycle command removes what it says (judge/lifecycle.h), in a batch
+ *      of its own (store.h, L1);
+ *  A7. before the first record of each new second of a partition's log time (the latest
+ *      Kafka timestamp applied in it), the partition's limited streams are swept
+ *      (judge/lifecycle.h), in a batch of their own.
  * Every rule reads only the record and the state before it, so any projector applying the
  * same log reaches the same state. A batch of records is committed in one write batch
  * together with each partition's next offset (store.h, S1).
@@ -44,6 +49,7 @@ typedef struct evs_input_record {
     size_t key_len;
     const void *value;
     size_t value_len;
+    int64_t timestamp_ms; /* the record's Kafka timestamp (0 when the broker gave none) */
 } evs_input_record;
 
 typedef struct evs_apply_stats {
@@ -95,6 +101,7 @@ typedef struct evs_applier {
     int32_t partition_count;
     int64_t *next_offset;     /* per partition: next offset to apply (judged so far) */
     uint64_t *last_position;  /* per partition: last position assigned (judged so far) */
+    int64_t *log_time_ms;     /* per partition: the latest record timestamp (judged so far) */
     evs_apply_stats stats;    /* judged so far */
     int quiet;                /* do not log skipped records */
     /* Called after each batch is written (or fails), in order: on the writer thread, or
@@ -127,6 +134,7 @@ typedef struct evs_applier {
     size_t record_count;           /* records in the batch being judged (A2..A5) */
     int64_t *commit_next_offset;   /* the state in_flight commits, for on_commit */
     uint64_t *commit_last_position;
+    int64_t *commit_log_time_ms;
     evs_apply_stats commit_stats;
     uint64_t commit_batch;
     uint64_t batches;              /* batches judged */

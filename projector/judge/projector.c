@@ -714,6 +714,9 @@ int evs_projector_run(evs_projector *p)
                 recs[n].key_len = m->key_len;
                 recs[n].value = m->payload;
                 recs[n].value_len = m->len;
+                rd_kafka_timestamp_type_t ts_type;
+                int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
+                recs[n].timestamp_ms = ts > 0 ? ts : 0;
                 bytes += m->len;
                 n++;
             }

@@ -14,19 +14,33 @@ const char *evs_verdict_status_name(evs_verdict_status status)
     case EVS_VERDICT_WRONG_EXPECTED_VERSION: return "wrong_expected_version";
     case EVS_VERDICT_IDEMPOTENCY_CONFLICT: return "idempotency_conflict";
     case EVS_VERDICT_INVALID: return "invalid";
+    case EVS_VERDICT_STREAM_DELETED: return "stream_deleted";
     }
     return "unknown";
 }
 
-int evs_expectation_holds(evs_expected_kind kind, uint64_t expected_version, uint64_t current)
+int evs_expectation_holds_for(evs_expected_kind kind, uint64_t expected_version,
+                              uint64_t current, int exists)
 {
     switch (kind) {
     case EVS_EXPECT_ANY: return 1;
-    case EVS_EXPECT_NO_STREAM: return current == 0;
-    case EVS_EXPECT_STREAM_EXISTS: return current > 0;
+    case EVS_EXPECT_NO_STREAM: return !exists;
+    case EVS_EXPECT_STREAM_EXISTS: return exists;
     case EVS_EXPECT_EXACT: return current == expected_version;
     }
     return 0;
+}
+
+int evs_expectation_holds(evs_expected_kind kind, uint64_t expected_version, uint64_t current)
+{
+    return evs_expectation_holds_for(kind, expected_version, current, current > 0);
+}
+
+void evs_stream_lifecycle_init(evs_stream_lifecycle *life)
+{
+    memset(life, 0, sizeof *life);
+    life->first_version = 1;
+    life->deleted = EVS_STREAM_LIVE;
 }
 
 /* R1/R2: counts the request's event ids that are stored, and tells whether they form the
@@ -69,7 +83,7 @@ int evs_rule_judge(const evs_append_request *req, const evs_rule_state *state,
                    evs_verdict *out)
 {
     assert(req && state && out);
-    assert(req->event_count > 0);
+    assert(req->operation != EVS_OP_APPEND || req->event_count > 0);
     memset(out, 0, sizeof *out);
 
     uint64_t current = 0;
@@ -77,6 +91,25 @@ int evs_rule_judge(const evs_append_request *req, const evs_rule_state *state,
     if (rc < 0)
         return rc;
     out->current_version = current;
+    evs_stream_lifecycle life;
+    evs_stream_lifecycle_init(&life);
+    if (state->stream_lifecycle) {
+        rc = state->stream_lifecycle(state->ctx, req->stream, req->stream_len, &life);
+        if (rc < 0)
+            return rc;
+    }
+    if (life.deleted == EVS_STREAM_HARD_DELETED) {
+        out->status = EVS_VERDICT_STREAM_DELETED; /* R0 */
+        return 0;
+    }
+    int exists = current > 0 && life.deleted == EVS_STREAM_LIVE;
+    if (req->operation != EVS_OP_APPEND) {
+        out->status = evs_expectation_holds_for(req->expected_kind, req->expected_version,
+                                                current, exists)
+                          ? EVS_VERDICT_ACCEPTED                  /* L2 */
+                          : EVS_VERDICT_WRONG_EXPECTED_VERSION;   /* L1 */
+        return 0;
+    }
 
     size_t stored = 0;
     int same_append = 0;
@@ -94,7 +127,7 @@ int evs_rule_judge(const evs_append_request *req, const evs_rule_state *state,
         out->status = EVS_VERDICT_IDEMPOTENCY_CONFLICT; /* R2 */
         return 0;
     }
-    if (!evs_expectation_holds(req->expected_kind, req->expected_version, current)) {
+    if (!evs_expectation_holds_for(req->expected_kind, req->expected_version, current, exists)) {
         out->status = EVS_VERDICT_WRONG_EXPECTED_VERSION; /* R3 */
         return 0;
     }

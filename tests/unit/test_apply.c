@@ -119,7 +119,7 @@ static void encode_append_wide(encoded *e, const char *stream, uint32_t append_n
 static void apply_raw(fixture *f, const char *key, const void *value, size_t len)
 {
     char err[256];
-    evs_input_record r = {0, f->next_offset++, key, key ? strlen(key) : 0, value, len};
+    evs_input_record r = {0, f->next_offset++, key, key ? strlen(key) : 0, value, len, 0};
     assert_int_equal(evs_applier_apply(&f->applier, &r, 1, err, sizeof err), 0);
 }
 
@@ -245,7 +245,7 @@ static void test_redelivered_offsets_are_ignored(void **unused)
     encoded e;
     encode_append(&e, "Order-1", 0xC1, EVS_EXPECT_ANY, 0, 1, 1);
     char err[256];
-    evs_input_record r = {0, 0, "Order-1", 7, e.buf.data, e.buf.len};
+    evs_input_record r = {0, 0, "Order-1", 7, e.buf.data, e.buf.len, 0};
     evs_input_record twice[2] = {r, r};
     assert_int_equal(evs_applier_apply(&f.applier, twice, 2, err, sizeof err), 0);
     assert_int_equal(evs_applier_apply(&f.applier, &r, 1, err, sizeof err), 0);
@@ -378,7 +378,7 @@ static void make_retry_workload(retry_workload *w)
         encode_append_wide(&recs[i], stream, append_no, kind, expected, first_id,
                            RETRY_EVENTS);
         in[i] = (evs_input_record){0, (int64_t)i, recs[i].stream, strlen(recs[i].stream),
-                                   recs[i].buf.data, recs[i].buf.len};
+                                   recs[i].buf.data, recs[i].buf.len, 0};
     }
 }
 
@@ -615,7 +615,7 @@ static void test_prefetched_id_lookups(void **unused)
     evs_input_record recs[4];
     for (int i = 0; i < 4; i++)
         recs[i] = (evs_input_record){0, f.next_offset++, e[i].stream, strlen(e[i].stream),
-                                     e[i].buf.data, e[i].buf.len};
+                                     e[i].buf.data, e[i].buf.len, 0};
     assert_int_equal(evs_applier_apply(&f.applier, recs, 4, err, sizeof err), 0);
     for (int i = 0; i < 4; i++)
         evs_buf_free(&e[i].buf);
@@ -988,7 +988,7 @@ static void test_batch_reads_through_the_batch_behind(void **unused)
     }
     evs_store_batch *first, *second;
     assert_int_equal(evs_store_batch_begin(f.store, &first), 0);
-    assert_int_equal(evs_store_batch_put_events(first, &req, 0, 1, 3), 0);
+    assert_int_equal(evs_store_batch_put_events(first, &req, 0, 1, 3, 0, NULL), 0);
     evs_stored_verdict v;
     memset(&v, 0, sizeof v);
     v.verdict.status = EVS_VERDICT_ACCEPTED;
@@ -1031,7 +1031,7 @@ static void test_batch_reads_through_the_batch_behind(void **unused)
     memset(more[0].event_id, 0x7A, 16);
     req.events = more;
     req.event_count = 1;
-    assert_int_equal(evs_store_batch_put_events(second, &req, 0, 3, 5), 0);
+    assert_int_equal(evs_store_batch_put_events(second, &req, 0, 3, 5, 0, NULL), 0);
     uint64_t version = 0;
     assert_int_equal(st->stream_version(st->ctx, "Order-2", 7, &version), 0);
     assert_int_equal(version, 3);

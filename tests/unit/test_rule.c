@@ -128,7 +128,7 @@ static void test_rule_table(void **unused)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const rule_case *c = &cases[i];
         fake_state fs = {"S", c->current, stored, 4, 0};
-        evs_rule_state st = {fake_stream_version, fake_event_lookup, &fs};
+        evs_rule_state st = {fake_stream_version, fake_event_lookup, &fs, NULL};
         evs_append_request req;
         evs_record_event events[4];
         build_request(c, &req, events);
@@ -149,7 +149,7 @@ static void test_rule_table(void **unused)
 static void test_rule_storage_error_aborts(void **unused)
 {
     fake_state fs = {"S", 3, stored, 4, 1};
-    evs_rule_state st = {fake_stream_version, fake_event_lookup, &fs};
+    evs_rule_state st = {fake_stream_version, fake_event_lookup, &fs, NULL};
     evs_append_request req;
     evs_record_event events[4];
     build_request(&cases[0], &req, events);
@@ -162,7 +162,7 @@ static void test_rule_is_deterministic(void **unused)
     /* The same request against the same state gives byte-identical verdicts. */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fake_state fs = {"S", cases[i].current, stored, 4, 0};
-        evs_rule_state st = {fake_stream_version, fake_event_lookup, &fs};
+        evs_rule_state st = {fake_stream_version, fake_event_lookup, &fs, NULL};
         evs_append_request req;
         evs_record_event events[4];
         build_request(&cases[i], &req, events);
