@@ -35,8 +35,10 @@
 #include "http/http_auth.h"
 #include "http/http_util.h"
 #include "http/subscriptions.h"
+#include "judge/lifecycle.h"
 #include "obs/metrics_route.h"
 #include "page_codec.h"
+#include "partitioner.h"
 #include "state/saved_state.h"
 
 /* Connections: subscriptions (SSE), long polls (a consumer group's fetch) and the rest. A
@@ -81,6 +83,7 @@ typedef struct read_ctx {
     int base64;
     size_t count;
     uint64_t last; /* last version or position visited */
+    uint64_t first; /* stream reads: the first readable version */
 } read_ctx;
 
 /* Adds one event to the page being built, in whichever form was asked for. */
@@ -120,6 +123,8 @@ static void page_add(read_ctx *r, const evs_stored_event *e)
 static int visit_stream(void *ctx, const evs_stored_event *e)
 {
     read_ctx *r = ctx;
+    if (e->version < r->first)
+        return 1; /* below max_count, not swept yet: gone for readers (lifecycle.h) */
     page_add(r, e);
     r->last = e->version;
     return 0;
@@ -147,6 +152,69 @@ static enum MHD_Result send_page(struct MHD_Connection *c, evs_page_encoder *enc
     return evs_http_send_bytes(c, MHD_HTTP_OK, EVS_PAGE_MEDIA_TYPE, data, len);
 }
 
+static const char *deleted_name(evs_stream_deleted d)
+{
+    return d == EVS_STREAM_HARD_DELETED ? "hard" : d == EVS_STREAM_SOFT_DELETED ? "soft" : NULL;
+}
+
+/* 410 for a read of a deleted stream (docs/HTTP-API.md, "Stream lifecycle"). */
+static enum MHD_Result send_stream_deleted(struct MHD_Connection *c, const char *name,
+                                           size_t len, uint64_t current,
+                                           const evs_stream_lifecycle *life)
+{
+    evs_out o = {0};
+    evs_out_str(&o, "{\"error\":");
+    char msg[EVS_STREAM_NAME_MAX + 120];
+    snprintf(msg, sizeof msg, "stream %.*s was %s", (int)len, name,
+             life->deleted == EVS_STREAM_HARD_DELETED
+                 ? "hard-deleted: it is a tombstone, and takes no more appends"
+                 : "deleted: an append recreates it");
+    evs_out_jstr(&o, msg, strlen(msg));
+    evs_out_str(&o, ",\"error_type\":\"stream_deleted\",\"stream\":");
+    evs_out_jstr(&o, name, len);
+    evs_out_fmt(&o, ",\"deleted\":\"%s\",\"current_version\":%llu}",
+                deleted_name(life->deleted), (unsigned long long)current);
+    return evs_http_send_json(c, MHD_HTTP_GONE, &o);
+}
+
+/* GET /streams/{stream}/metadata: its version and lifecycle. */
+static enum MHD_Result get_stream_metadata(evs_projector *p, struct MHD_Connection *c,
+                                           const char *name, size_t len)
+{
+    enum MHD_Result ret = MHD_NO;
+    if (!evs_stream_name_valid(name, len))
+        return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "invalid stream name");
+    if (!evs_http_stream_served(p, c, name, len, &ret))
+        return ret;
+    uint64_t current;
+    evs_stream_lifecycle life;
+    if (evs_store_stream_state(p->store, name, len, &current, &life) < 0)
+        return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
+    if (current == 0 && life.deleted == EVS_STREAM_LIVE)
+        return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "stream %.*s not found", (int)len,
+                                   name);
+    evs_out o = {0};
+    evs_out_str(&o, "{\"stream\":");
+    evs_out_jstr(&o, name, len);
+    evs_out_fmt(&o, ",\"partition\":%d,\"current_version\":%llu,\"first_version\":%llu",
+                (int)evs_stream_partition(name, len, p->partition_count),
+                (unsigned long long)current,
+                (unsigned long long)(life.deleted != EVS_STREAM_LIVE
+                                         ? current + 1
+                                         : evs_lifecycle_first_readable(current, &life)));
+    const char *d = deleted_name(life.deleted);
+    evs_out_fmt(&o, ",\"deleted\":%s%s%s", d ? "\"" : "", d ? d : "null", d ? "\"" : "");
+    if (life.max_count)
+        evs_out_fmt(&o, ",\"max_count\":%llu", (unsigned long long)life.max_count);
+    else
+        evs_out_str(&o, ",\"max_count\":null");
+    if (life.max_age_ms)
+        evs_out_fmt(&o, ",\"max_age_ms\":%llu}", (unsigned long long)life.max_age_ms);
+    else
+        evs_out_str(&o, ",\"max_age_ms\":null}");
+    return evs_http_send_json(c, MHD_HTTP_OK, &o);
+}
+
 static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, const char *name)
 {
     enum MHD_Result ret = MHD_NO;
@@ -170,12 +238,18 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
         return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "direction must be forwards or backwards");
 
     uint64_t current;
-    if (evs_store_stream_version(p->store, name, len, &current) < 0)
+    evs_stream_lifecycle life;
+    if (evs_store_stream_state(p->store, name, len, &current, &life) < 0)
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
+    if (life.deleted != EVS_STREAM_LIVE)
+        return send_stream_deleted(c, name, len, current, &life);
     if (current == 0)
         return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "stream %s not found", name);
+    uint64_t first = evs_lifecycle_first_readable(current, &life);
     if (from == 0)
-        from = backwards ? current : 1;
+        from = backwards ? current : first;
+    if (!backwards && from < first)
+        from = first; /* a truncated range reads from the first available version */
 
     int base64 = evs_http_query_encoding(c, &ret);
     if (base64 < 0)
@@ -184,7 +258,7 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     evs_out o = {0};
     evs_buf buf = {0};
     evs_page_encoder enc;
-    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0};
+    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0, first};
     if (binary) {
         evs_page_info info = {.stream = name, .stream_len = len, .has_current_version = 1,
                               .current_version = current};
@@ -192,7 +266,8 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     } else {
         evs_out_str(&o, "{\"stream\":");
         evs_out_jstr(&o, name, len);
-        evs_out_fmt(&o, ",\"current_version\":%llu,\"events\":[", (unsigned long long)current);
+        evs_out_fmt(&o, ",\"current_version\":%llu,\"first_version\":%llu,\"events\":[",
+                    (unsigned long long)current, (unsigned long long)first);
     }
     if (evs_store_read_stream(p->store, name, len, from, limit, backwards, visit_stream, &r) <
         0) {
@@ -204,7 +279,9 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     int end;
     if (backwards) {
         next = r.count ? r.last - 1 : (from > current ? current : from) - 1;
-        end = next == 0;
+        end = next < first;
+        if (end)
+            next = 0;
     } else {
         next = r.count ? r.last + 1 : from;
         end = next > current;
@@ -254,7 +331,7 @@ static enum MHD_Result get_ordered(evs_projector *p, struct MHD_Connection *c,
     evs_out o = {0};
     evs_buf buf = {0};
     evs_page_encoder enc;
-    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0};
+    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0, 0};
     if (binary) {
         evs_page_info info = {.has_partition = 1, .partition = (int32_t)partition};
         if (index_name && index == EVS_INDEX_CATEGORY) {
@@ -283,7 +360,8 @@ static enum MHD_Result get_ordered(evs_projector *p, struct MHD_Connection *c,
         evs_buf_free(&buf);
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
     }
-    uint64_t next = r.count ? r.last + 1 : from;
+    /* Nothing visited: nothing is left below last + 1 (removed events are skipped, L4). */
+    uint64_t next = r.count ? r.last + 1 : (from > last ? from : last + 1);
     int end = next > last || (index_name && r.count < limit);
     if (binary)
         return send_page(c, &enc, &buf, next, end);
@@ -403,8 +481,9 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
     char canonical[37], expbuf[32];
     evs_uuid_format(append_id, canonical);
     evs_out o = {0};
-    evs_out_fmt(&o, "{\"append_id\":\"%s\",\"status\":\"%s\",\"stream\":", canonical,
-            evs_verdict_status_name(v.verdict.status));
+    evs_out_fmt(&o, "{\"append_id\":\"%s\",\"status\":\"%s\",\"operation\":\"%s\",\"stream\":",
+                canonical, evs_verdict_status_name(v.verdict.status),
+                evs_operation_name(v.operation));
     evs_out_jstr(&o, v.stream, strlen(v.stream));
     evs_out_fmt(&o,
             ",\"partition\":%d,\"offset\":%lld,\"first_version\":%llu,\"last_version\":%llu,"
@@ -503,6 +582,11 @@ static enum MHD_Result route_all(const evs_http_request *r)
 
 static enum MHD_Result route_stream(const evs_http_request *r)
 {
+    size_t len = strlen(r->rest);
+    static const char suffix[] = "/metadata";
+    if (len > sizeof suffix - 1 && !strcmp(r->rest + len - (sizeof suffix - 1), suffix))
+        return get_stream_metadata(r->projector, r->connection, r->rest,
+                                   len - (sizeof suffix - 1));
     return get_stream(r->projector, r->connection, r->rest);
 }
 
@@ -546,7 +630,8 @@ static const route routes[] = {
     {"/metrics", 1, "GET", EVS_ACCESS_READ, evs_metrics_handle, 0},
     {"/all", 1, "GET", EVS_ACCESS_READ_ALL, route_all, 1},
     {"/streams/", 0, "GET", EVS_ACCESS_READ_STREAM, route_stream, 1},
-    {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_append, 0},
+    {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_stream_post, 0},
+    {"/streams/", 0, "DELETE,PUT", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0},
     {"/verdicts/", 0, "GET", EVS_ACCESS_VERDICT, route_verdict, 0}, /* has a barrier of its own */
     {"/categories/", 0, "GET", EVS_ACCESS_READ_CATEGORY, route_category, 1},
     {"/types/", 0, "GET", EVS_ACCESS_READ_ALL, route_type, 1},

@@ -383,6 +383,11 @@ static enum MHD_Result answer_failure(struct MHD_Connection *c, int rc, const ch
         ret = send_failure(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", message, r->append_id,
                            NULL);
         break;
+    case EVS_ESTREAM_DELETED:
+        evs_out_str(&extra, ",\"stream\":");
+        evs_out_jstr(&extra, stream, strlen(stream));
+        ret = send_failure(c, MHD_HTTP_GONE, "stream_deleted", message, r->append_id, &extra);
+        break;
     default:
         ret = send_failure(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", message, r->append_id,
                            NULL);
@@ -439,6 +444,201 @@ done:
     free(in.arena);
     json_decref(root);
     return ret;
+}
+
+/* ---- Lifecycle commands --------------------------------------------------------------
+ * DELETE /streams/{stream}, POST /streams/{stream}/truncate, PUT /streams/{stream}/limits:
+ * each body is optional JSON with "expected" and "append_id" as for an append, plus the
+ * command's own members; each goes through the C API call of its command, so it has that
+ * call's semantics and errors, answered by the same mapping as an append. */
+
+typedef enum lifecycle_kind { CMD_DELETE, CMD_TRUNCATE, CMD_LIMITS } lifecycle_kind;
+
+/* An optional whole number member in [min, INT64_MAX]: *present 0 when absent or null. */
+static int count_member(const char *body, size_t body_len, json_t *root, const char *key,
+                        uint64_t min, uint64_t *out, int *present, char *err, size_t err_len)
+{
+    json_t *v = json_object_get(root, key);
+    size_t start, span;
+    *present = 0;
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_number(v) || !evs_json_text_member(body, body_len, key, &start, &span)) {
+        snprintf(err, err_len, "%s must be a whole number", key);
+        return -1;
+    }
+    uint64_t n = 0;
+    for (size_t i = 0; i < span; i++) {
+        char c = body[start + i];
+        if (c < '0' || c > '9' || n > ((uint64_t)INT64_MAX - 9) / 10) {
+            snprintf(err, err_len, "%s must be a whole number from %" PRIu64 " to %" PRId64,
+                     key, min, INT64_MAX);
+            return -1;
+        }
+        n = n * 10 + (uint64_t)(c - '0');
+    }
+    if (n < min) {
+        snprintf(err, err_len, "%s must be a whole number from %" PRIu64 " to %" PRId64, key,
+                 min, INT64_MAX);
+        return -1;
+    }
+    *out = n;
+    *present = 1;
+    return 0;
+}
+
+static enum MHD_Result answer_command(struct MHD_Connection *c, const char *operation,
+                                      const evs_append_result *r)
+{
+    evs_out o = {0};
+    evs_out_str(&o, "{\"stream\":");
+    evs_out_jstr(&o, r->stream, strlen(r->stream));
+    evs_out_fmt(&o,
+                ",\"operation\":\"%s\",\"current_version\":%" PRIu64 ",\"partition\":%" PRId32
+                ",\"append_id\":\"%s\"}",
+                operation, r->current_version, r->partition, r->append_id);
+    return evs_http_send_json(c, MHD_HTTP_OK, &o);
+}
+
+static enum MHD_Result lifecycle_command(const evs_http_request *request, const char *stream,
+                                         lifecycle_kind kind)
+{
+    static const char *const delete_members[] = {"expected", "append_id", "hard", NULL};
+    static const char *const truncate_members[] = {"expected", "append_id", "before", NULL};
+    static const char *const limits_members[] = {"expected", "append_id", "max_count",
+                                                 "max_age_ms", NULL};
+    static const char *const *const members[] = {delete_members, truncate_members,
+                                                 limits_members};
+    static const char *const names[] = {"delete", "truncate", "limits"};
+    struct MHD_Connection *c = request->connection;
+    evs_client *client = request->projector->client;
+    append_input in = {0};
+    char err[MESSAGE_MAX];
+    enum MHD_Result ret;
+    json_t *root = NULL;
+    if (!client)
+        return send_failure(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                            "this projector does not take writes (it has no client)", NULL,
+                            NULL);
+    size_t name_len = strlen(stream);
+    if (!evs_stream_name_valid(stream, name_len))
+        return send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input",
+                            "invalid stream name: use letters, digits and _.:@-", NULL, NULL);
+    if (request->body_len > 0) {
+        json_error_t jerr;
+        root = json_loadb(request->body, request->body_len,
+                          JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+        if (!json_is_object(root)) {
+            snprintf(err, sizeof err, "the request body must be a JSON object%s%s",
+                     root ? "" : ": ", root ? "" : jerr.text);
+            ret = send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input", err, NULL, NULL);
+            goto done;
+        }
+    } else {
+        root = json_object();
+    }
+    const char *unknown = unknown_member(root, members[kind]);
+    uint64_t before = 0, max_count = 0, max_age = 0;
+    int has_before = 0, has_count = 0, has_age = 0;
+    json_t *hard = json_object_get(root, "hard");
+    if (unknown)
+        snprintf(err, sizeof err, "unknown member \"%.60s\" in the body of a %s", unknown,
+                 names[kind]);
+    if (unknown || parse_expected(request->body, request->body_len, root, &in, err,
+                                  sizeof err) != 0 ||
+        string_member(root, "append_id", "", &in.append_id, err, sizeof err) != 0 ||
+        count_member(request->body, request->body_len, root, "before", 1, &before,
+                     &has_before, err, sizeof err) != 0 ||
+        count_member(request->body, request->body_len, root, "max_count", 0, &max_count,
+                     &has_count, err, sizeof err) != 0 ||
+        count_member(request->body, request->body_len, root, "max_age_ms", 0, &max_age,
+                     &has_age, err, sizeof err) != 0) {
+        ret = send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input", err, NULL, NULL);
+        goto done;
+    }
+    if (hard && !json_is_boolean(hard)) {
+        ret = send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input", "hard must be true or false",
+                           NULL, NULL);
+        goto done;
+    }
+    if (kind == CMD_TRUNCATE && !has_before) {
+        ret = send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input",
+                           "a truncate needs before: the first version to keep", NULL, NULL);
+        goto done;
+    }
+    if (kind == CMD_LIMITS && !has_count && !has_age) {
+        ret = send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input",
+                           "limits need max_count, max_age_ms or both (0 clears one)", NULL,
+                           NULL);
+        goto done;
+    }
+    if (!evs_http_stream_served(request->projector, c, stream, name_len, &ret))
+        goto done;
+    evs_append_result result;
+    int rc;
+    const char *operation;
+    if (kind == CMD_DELETE) {
+        int is_hard = hard && json_is_true(hard);
+        operation = is_hard ? "hard_delete" : "delete";
+        rc = evs_stream_delete(client, stream, in.expected, is_hard, in.append_id, &result);
+    } else if (kind == CMD_TRUNCATE) {
+        operation = "truncate";
+        rc = evs_stream_truncate(client, stream, in.expected, before, in.append_id, &result);
+    } else {
+        /* A limit left out keeps its value: read it first. */
+        operation = "set_limits";
+        if (!has_count || !has_age) {
+            evs_stream_metadata md;
+            int mrc = evs_stream_metadata_get(client, stream, &md);
+            if (mrc == 0) {
+                if (!has_count)
+                    max_count = md.max_count;
+                if (!has_age)
+                    max_age = md.max_age_ms;
+            } else if (mrc != EVS_ENOT_FOUND) {
+                ret = answer_failure(c, mrc, stream, &in, &result);
+                goto done;
+            }
+        }
+        rc = evs_stream_set_limits(client, stream, in.expected, max_count, max_age, in.append_id,
+                                   &result);
+    }
+    ret = rc == 0 ? answer_command(c, operation, &result)
+                  : answer_failure(c, rc, stream, &in, &result);
+done:
+    json_decref(root);
+    return ret;
+}
+
+/* The stream name in rest when rest is "{stream}{suffix}" (copied to name), else NULL. */
+static const char *strip_suffix(const char *rest, const char *suffix, char *name, size_t cap)
+{
+    size_t len = strlen(rest), slen = strlen(suffix);
+    if (len <= slen || len - slen >= cap || strcmp(rest + len - slen, suffix) != 0)
+        return NULL;
+    memcpy(name, rest, len - slen);
+    name[len - slen] = '\0';
+    return name;
+}
+
+enum MHD_Result evs_http_stream_post(const evs_http_request *request)
+{
+    char name[EVS_STREAM_NAME_MAX + 1];
+    if (strip_suffix(request->rest, "/truncate", name, sizeof name))
+        return lifecycle_command(request, name, CMD_TRUNCATE);
+    return evs_http_append(request);
+}
+
+enum MHD_Result evs_http_stream_lifecycle(const evs_http_request *request)
+{
+    char name[EVS_STREAM_NAME_MAX + 1];
+    if (!strcmp(request->method, "DELETE"))
+        return lifecycle_command(request, request->rest, CMD_DELETE);
+    if (strip_suffix(request->rest, "/limits", name, sizeof name))
+        return lifecycle_command(request, name, CMD_LIMITS);
+    return evs_http_send_error(request->connection, MHD_HTTP_NOT_FOUND,
+                               "PUT takes /streams/{stream}/limits only");
 }
 
 int evs_http_append_client_open(const evs_projector_config *config, evs_client **out, char *err,

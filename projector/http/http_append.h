@@ -1,6 +1,7 @@
 /*
- * http_append.h - POST /streams/{stream}: appends over HTTP, for services that do not link
- * libevstore (docs/HTTP-API.md, "Appending events").
+ * http_append.h - writes over HTTP, for services that do not link libevstore: appends
+ * (POST /streams/{stream}; docs/HTTP-API.md, "Appending events") and lifecycle commands
+ * (DELETE /streams/{stream}, POST .../truncate, PUT .../limits; "Stream lifecycle").
  *
  * The projector appends through libevstore's public API like any other client (one
  * evs_client, producing to the events topic and asking this projector's own /verdicts for
@@ -24,5 +25,11 @@ int evs_http_append_client_open(const evs_projector_config *config, evs_client *
 
 /* The handler of POST /streams/{stream}; request->projector->client appends (NULL: 503). */
 enum MHD_Result evs_http_append(const evs_http_request *request);
+
+/* POST /streams/{stream}/truncate, else an append (evs_http_append). */
+enum MHD_Result evs_http_stream_post(const evs_http_request *request);
+/* DELETE /streams/{stream} and PUT /streams/{stream}/limits: lifecycle commands through
+ * evs_stream_delete and evs_stream_set_limits. */
+enum MHD_Result evs_http_stream_lifecycle(const evs_http_request *request);
 
 #endif /* EVS_HTTP_APPEND_H */
