@@ -545,6 +545,140 @@ static int count_local(void *ctx, const char *k, size_t kl, const char *v, size_
     return 0;
 }
 
+/* A lifecycle command as a record at the fixture's next offset. */
+static void apply_command(fixture *f, const char *stream, uint8_t append_id, evs_operation op,
+                          evs_expected_kind kind, uint64_t expected, uint64_t before,
+                          uint64_t max_count, int64_t timestamp_ms)
+{
+    evs_append_request req;
+    memset(&req, 0, sizeof req);
+    memset(req.append_id, append_id, 16);
+    req.stream = stream;
+    req.stream_len = strlen(stream);
+    req.expected_kind = kind;
+    req.expected_version = expected;
+    req.operation = op;
+    req.truncate_before = before;
+    req.max_count = max_count;
+    evs_buf buf = {0};
+    assert_int_equal(evs_record_encode(&req, &buf), 0);
+    char err[256];
+    evs_input_record r = {0, f->next_offset++, stream, strlen(stream), buf.data, buf.len,
+                          timestamp_ms};
+    assert_int_equal(evs_applier_apply(&f->applier, &r, 1, err, sizeof err), 0);
+    evs_buf_free(&buf);
+}
+
+/* Truncate and delete remove events from the stream, $all, the category and type indexes
+ * and the event-id table (L4), and the rule sees it. */
+static void test_lifecycle_removes_from_every_index(void **unused)
+{
+    fixture f;
+    open_fixture(&f, "lifecycle");
+    apply_append(&f, "Order-1", 0xA1, EVS_EXPECT_ANY, 0, 1, 3);  /* v1..3, positions 1..3 */
+    apply_append(&f, "Order-2", 0xA2, EVS_EXPECT_ANY, 0, 10, 1); /* position 4 */
+    apply_append(&f, "Order-1", 0xA3, EVS_EXPECT_ANY, 0, 20, 2); /* v4..5, positions 5..6 */
+    /* A truncate with a wrong expectation is refused and removes nothing. */
+    apply_command(&f, "Order-1", 0xB0, EVS_OP_TRUNCATE, EVS_EXPECT_EXACT, 4, 5, 0, 0);
+    assert_int_equal(verdict_of(&f, 0xB0).verdict.status, EVS_VERDICT_WRONG_EXPECTED_VERSION);
+    /* Truncate before 5: v1..4 go; the first append's entries go whole, the second's stays
+     * with one event left. */
+    apply_command(&f, "Order-1", 0xB1, EVS_OP_TRUNCATE, EVS_EXPECT_EXACT, 5, 5, 0, 0);
+    evs_stored_verdict v = verdict_of(&f, 0xB1);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_ACCEPTED);
+    assert_int_equal(v.operation, EVS_OP_TRUNCATE);
+    assert_int_equal(v.verdict.first_version, 0);
+    collect c = {{0}, 0};
+    assert_int_equal(evs_store_read_stream(f.store, "Order-1", 7, 1, 100, 0, collect_version,
+                                           &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.versions[0], 5);
+    c.n = 0;
+    assert_int_equal(evs_store_read_all(f.store, 0, 1, 100, collect_version, &c), 0);
+    assert_int_equal(c.n, 2); /* Order-2 v1 and Order-1 v5 */
+    assert_int_equal(c.versions[0], 1);
+    assert_int_equal(c.versions[1], 5);
+    c.n = 0;
+    assert_int_equal(evs_store_read_index(f.store, EVS_INDEX_CATEGORY, "Order", 5, 0, 1, 100,
+                                          collect_version, &c), 0);
+    assert_int_equal(c.n, 2);
+    c.n = 0;
+    assert_int_equal(evs_store_read_index(f.store, EVS_INDEX_TYPE, "Happened", 8, 0, 1, 100,
+                                          collect_version, &c), 0);
+    assert_int_equal(c.n, 2);
+    uint64_t version;
+    evs_stream_lifecycle life;
+    assert_int_equal(evs_store_stream_state(f.store, "Order-1", 7, &version, &life), 0);
+    assert_int_equal(version, 5);
+    assert_int_equal(life.first_version, 5);
+    assert_int_equal(life.deleted, EVS_STREAM_LIVE);
+    /* The removed event ids left the id table: the same ids in a new append (new append
+     * id) are new events, at the next versions. */
+    apply_append(&f, "Order-1", 0xA4, EVS_EXPECT_EXACT, 5, 1, 2);
+    v = verdict_of(&f, 0xA4);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_ACCEPTED);
+    assert_int_equal(v.verdict.first_version, 6);
+    /* Soft delete: everything goes, the version stays; no_stream holds, stream_exists not. */
+    apply_command(&f, "Order-1", 0xB2, EVS_OP_DELETE, EVS_EXPECT_ANY, 0, 0, 0, 0);
+    assert_int_equal(evs_store_stream_state(f.store, "Order-1", 7, &version, &life), 0);
+    assert_int_equal(version, 7);
+    assert_int_equal(life.deleted, EVS_STREAM_SOFT_DELETED);
+    assert_int_equal(life.first_version, 8);
+    c.n = 0;
+    assert_int_equal(evs_store_read_all(f.store, 0, 1, 100, collect_version, &c), 0);
+    assert_int_equal(c.n, 1); /* Order-2 alone */
+    apply_append(&f, "Order-1", 0xA5, EVS_EXPECT_STREAM_EXISTS, 0, 40, 1);
+    assert_int_equal(verdict_of(&f, 0xA5).verdict.status, EVS_VERDICT_WRONG_EXPECTED_VERSION);
+    apply_append(&f, "Order-1", 0xA6, EVS_EXPECT_NO_STREAM, 0, 41, 1);
+    v = verdict_of(&f, 0xA6);
+    assert_int_equal(v.verdict.status, EVS_VERDICT_ACCEPTED);
+    assert_int_equal(v.verdict.first_version, 8); /* versions continue */
+    assert_int_equal(evs_store_stream_state(f.store, "Order-1", 7, &version, &life), 0);
+    assert_int_equal(life.deleted, EVS_STREAM_LIVE);
+    /* Hard delete: a tombstone; every later record is stream_deleted. */
+    apply_command(&f, "Order-2", 0xB3, EVS_OP_HARD_DELETE, EVS_EXPECT_EXACT, 1, 0, 0, 0);
+    apply_append(&f, "Order-2", 0xA7, EVS_EXPECT_ANY, 0, 50, 1);
+    assert_int_equal(verdict_of(&f, 0xA7).verdict.status, EVS_VERDICT_STREAM_DELETED);
+    apply_command(&f, "Order-2", 0xB4, EVS_OP_DELETE, EVS_EXPECT_ANY, 0, 0, 0, 0);
+    assert_int_equal(verdict_of(&f, 0xB4).verdict.status, EVS_VERDICT_STREAM_DELETED);
+    assert_int_equal(evs_store_stream_state(f.store, "Order-2", 7, &version, &life), 0);
+    assert_int_equal(life.deleted, EVS_STREAM_HARD_DELETED);
+    c.n = 0;
+    assert_int_equal(evs_store_read_stream(f.store, "Order-2", 7, 1, 100, 0, collect_version,
+                                           &c), 0);
+    assert_int_equal(c.n, 0);
+    close_fixture(&f);
+}
+
+/* Max count: the command removes the oldest at once; later appends go at the sweep of the
+ * next new second of log time (A7), the same on every run. */
+static void test_max_count_is_swept_in_log_time(void **unused)
+{
+    fixture f;
+    open_fixture(&f, "limits");
+    apply_append(&f, "Tick-1", 0xA1, EVS_EXPECT_ANY, 0, 1, 5);
+    apply_command(&f, "Tick-1", 0xB1, EVS_OP_SET_LIMITS, EVS_EXPECT_ANY, 0, 0, 2, 1000);
+    collect c = {{0}, 0};
+    assert_int_equal(evs_store_read_stream(f.store, "Tick-1", 6, 1, 100, 0, collect_version,
+                                           &c), 0);
+    assert_int_equal(c.n, 2); /* v4, v5 */
+    assert_int_equal(c.versions[0], 4);
+    apply_append(&f, "Tick-1", 0xA2, EVS_EXPECT_ANY, 0, 10, 2); /* v6, v7; log time 0 */
+    c.n = 0;
+    assert_int_equal(evs_store_read_all(f.store, 0, 1, 100, collect_version, &c), 0);
+    assert_int_equal(c.n, 4); /* not swept yet: v4..7 */
+    /* A record in a new second of log time: the sweep before it keeps v6, v7. */
+    apply_command(&f, "Other", 0xB2, EVS_OP_TRUNCATE, EVS_EXPECT_ANY, 0, 1, 0, 2500);
+    c.n = 0;
+    assert_int_equal(evs_store_read_all(f.store, 0, 1, 100, collect_version, &c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.versions[0], 6);
+    int64_t log_time;
+    assert_int_equal(evs_store_partition_log_time(f.store, 0, &log_time), 0);
+    assert_int_equal(log_time, 2500);
+    close_fixture(&f);
+}
+
 static void test_local_state_survives_reset(void **unused)
 {
     fixture f;
@@ -1078,6 +1212,8 @@ int main(void)
         cmocka_unit_test(test_large_batch_reads_its_own_writes),
         cmocka_unit_test(test_reads_forwards_backwards_and_all),
         cmocka_unit_test(test_category_and_type_indexes),
+        cmocka_unit_test(test_lifecycle_removes_from_every_index),
+        cmocka_unit_test(test_max_count_is_swept_in_log_time),
         cmocka_unit_test(test_local_state_survives_reset),
         cmocka_unit_test(test_prefetched_id_lookups),
         cmocka_unit_test(test_index_entries_per_append),

@@ -1,8 +1,9 @@
 /*
  * test_rule.c - the concurrency rule (projector/judge/rule.h), table-driven.
  *
- * A fake state holds one stream's current version and a table of stored event ids; each
- * case names the request and the verdict the rule must reach.
+ * A fake state holds one stream's current version and a table of stored event ids (and,
+ * for the lifecycle cases, whether it is deleted); each case names the request and the
+ * verdict the rule must reach.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +176,67 @@ static void test_rule_is_deterministic(void **unused)
     }
 }
 
+static evs_stream_deleted fake_deleted;
+
+static int fake_lifecycle(void *ctx, const char *stream, size_t len, evs_stream_lifecycle *out)
+{
+    (void)ctx;
+    (void)stream;
+    (void)len;
+    evs_stream_lifecycle_init(out);
+    out->deleted = fake_deleted;
+    return 0;
+}
+
+/* R0, L1, L2 and the expectations of a soft-deleted stream (rule.h). */
+static void test_rule_lifecycle(void **unused)
+{
+    static const struct {
+        const char *name;
+        evs_stream_deleted deleted;
+        evs_operation op;
+        evs_expected_kind kind;
+        uint64_t expected;
+        evs_verdict_status status;
+        uint64_t first_version;
+    } lc[] = {
+        {"append to a tombstone", EVS_STREAM_HARD_DELETED, EVS_OP_APPEND, EVS_EXPECT_ANY, 0,
+         EVS_VERDICT_STREAM_DELETED, 0},
+        {"delete of a tombstone", EVS_STREAM_HARD_DELETED, EVS_OP_DELETE, EVS_EXPECT_ANY, 0,
+         EVS_VERDICT_STREAM_DELETED, 0},
+        {"no_stream recreates a soft-deleted stream", EVS_STREAM_SOFT_DELETED, EVS_OP_APPEND,
+         EVS_EXPECT_NO_STREAM, 0, EVS_VERDICT_ACCEPTED, 4},
+        {"stream_exists fails on a soft-deleted stream", EVS_STREAM_SOFT_DELETED,
+         EVS_OP_APPEND, EVS_EXPECT_STREAM_EXISTS, 0, EVS_VERDICT_WRONG_EXPECTED_VERSION, 0},
+        {"exact current holds on a soft-deleted stream", EVS_STREAM_SOFT_DELETED,
+         EVS_OP_APPEND, EVS_EXPECT_EXACT, 3, EVS_VERDICT_ACCEPTED, 4},
+        {"a command takes no version", EVS_STREAM_LIVE, EVS_OP_TRUNCATE, EVS_EXPECT_EXACT, 3,
+         EVS_VERDICT_ACCEPTED, 0},
+        {"a command's expectation", EVS_STREAM_LIVE, EVS_OP_SET_LIMITS, EVS_EXPECT_EXACT, 2,
+         EVS_VERDICT_WRONG_EXPECTED_VERSION, 0},
+        {"delete with no_stream on a live stream", EVS_STREAM_LIVE, EVS_OP_DELETE,
+         EVS_EXPECT_NO_STREAM, 0, EVS_VERDICT_WRONG_EXPECTED_VERSION, 0},
+    };
+    for (size_t i = 0; i < sizeof lc / sizeof lc[0]; i++) {
+        fake_state fs = {"S", 3, stored, 4, 0};
+        evs_rule_state st = {fake_stream_version, fake_event_lookup, &fs, fake_lifecycle};
+        fake_deleted = lc[i].deleted;
+        rule_case c = {lc[i].name, 3, lc[i].kind, lc[i].expected, {10}, 0, 0, 0, 0, 0};
+        evs_append_request req;
+        evs_record_event events[4];
+        build_request(&c, &req, events);
+        req.operation = lc[i].op;
+        if (lc[i].op != EVS_OP_APPEND)
+            req.event_count = 0;
+        evs_verdict v;
+        assert_int_equal(evs_rule_judge(&req, &st, &v), 0);
+        if (v.status != lc[i].status || v.first_version != lc[i].first_version)
+            fail_msg("case '%s': %s at %llu", lc[i].name, evs_verdict_status_name(v.status),
+                     (unsigned long long)v.first_version);
+        assert_int_equal(v.current_version, 3);
+    }
+}
+
 static void test_expectation_names(void **unused)
 {
     assert_string_equal(evs_verdict_status_name(EVS_VERDICT_ACCEPTED), "accepted");
@@ -184,6 +246,7 @@ static void test_expectation_names(void **unused)
     assert_string_equal(evs_verdict_status_name(EVS_VERDICT_IDEMPOTENCY_CONFLICT),
                         "idempotency_conflict");
     assert_string_equal(evs_verdict_status_name(EVS_VERDICT_INVALID), "invalid");
+    assert_string_equal(evs_verdict_status_name(EVS_VERDICT_STREAM_DELETED), "stream_deleted");
     assert_true(evs_expectation_holds(EVS_EXPECT_EXACT, UINT64_MAX, UINT64_MAX));
     assert_false(evs_expectation_holds(EVS_EXPECT_EXACT, 1, 0));
 }
@@ -194,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_rule_table),
         cmocka_unit_test(test_rule_storage_error_aborts),
         cmocka_unit_test(test_rule_is_deterministic),
+        cmocka_unit_test(test_rule_lifecycle),
         cmocka_unit_test(test_expectation_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
