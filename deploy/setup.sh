@@ -40,6 +40,7 @@ packages=(
   build-essential cmake pkg-config
   librdkafka-dev libavro-dev librocksdb-dev libcmocka-dev libmicrohttpd-dev
   libcurl4-openssl-dev libjansson-dev uuid-dev libssl-dev openssl
+  libsodium-dev  # crypto-shredding: data keys and sealed payloads (schemas/sealing.h)
   clang libclang-rt-dev  # fuzzing (libFuzzer) and sanitizers; the runtimes are only a
                          # Recommends of clang, and recommends are not installed here
   kcat   # command-line Kafka client, handy for poking at the broker
