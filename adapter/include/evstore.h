@@ -62,6 +62,10 @@ enum evs_error {
                                     the TLS handshake, or a projector answered 401 (no or
                                     no valid token) or 403 (outside the token's scopes);
                                     nothing was written */
+    EVS_ESTREAM_DELETED = -15,   /* the stream was hard-deleted (a tombstone): every later
+                                    append, delete, truncate or limit to it is rejected;
+                                    reads of a deleted stream (soft-deleted and not
+                                    recreated, or hard-deleted) return it too */
 };
 
 /* A sentence describing an error code. Static storage. */
@@ -212,6 +216,52 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
 int evs_append_lookup(evs_client *client, const char *append_id, int timeout_ms,
                       evs_append_result *result);
 
+/* ---- Stream lifecycle --------------------------------------------------------------- */
+/* A lifecycle command is produced and judged like an append (one record of the events
+ * topic, no events; docs/ARCHITECTURE.md), so it has an append id, an expectation, and a
+ * verdict; it is ordered with the stream's appends by the log. Each returns what
+ * evs_append() returns: 0 (accepted; result->current_version is the stream's version after
+ * it, first_version and last_version are 0, and result->duplicate is never set),
+ * EVS_EWRONG_VERSION, EVS_EINVAL (nothing produced), EVS_EUNAVAILABLE (nothing written),
+ * EVS_EUNKNOWN_OUTCOME (look result->append_id up with evs_append_lookup), EVS_EREJECTED,
+ * or EVS_ESTREAM_DELETED when the stream is a tombstone. append_id may be NULL (one is
+ * generated) or a UUID chosen by the caller. They are not counted in evs_client_metrics. */
+
+/* Deletes stream. hard 0: a soft delete; reads answer EVS_ESTREAM_DELETED until an append
+ * recreates the stream, whose versions continue after the deleted ones. hard 1: a tombstone;
+ * every later append, delete, truncate or limit to the stream is rejected with
+ * EVS_ESTREAM_DELETED, for good. */
+int evs_stream_delete(evs_client *client, const char *stream, evs_expected expected, int hard,
+                      const char *append_id, evs_append_result *result);
+
+/* Removes the versions of stream below before (1..INT64_MAX): before becomes the first
+ * readable version. Versions are not reused. */
+int evs_stream_truncate(evs_client *client, const char *stream, evs_expected expected,
+                        uint64_t before, const char *append_id, evs_append_result *result);
+
+/* Sets both limits of stream: keep at most max_count events, none older than max_age_ms
+ * (by the time of their append in the log); 0 removes that limit. Each at most INT64_MAX.
+ * Events beyond a limit stop being readable, oldest first. */
+int evs_stream_set_limits(evs_client *client, const char *stream, evs_expected expected,
+                          uint64_t max_count, uint64_t max_age_ms, const char *append_id,
+                          evs_append_result *result);
+
+/* What the projector knows of a stream's lifecycle (GET /streams/{stream}/metadata). */
+typedef struct evs_stream_metadata {
+    char stream[EVS_STREAM_NAME_MAX + 1];
+    int32_t partition;
+    uint64_t current_version;   /* versions continue across a soft delete */
+    uint64_t first_version;     /* the first version still readable (current+1 when none is) */
+    int deleted;                /* 0 live, 1 soft-deleted, 2 hard-deleted (tombstone) */
+    uint64_t max_count;         /* 0: no limit */
+    uint64_t max_age_ms;        /* 0: no limit */
+} evs_stream_metadata;
+
+/* Fills *out with the metadata of stream, asked of a projector serving its partition (with
+ * the read-your-writes token, as evs_stream_read). A deleted stream answers (deleted says
+ * how). Returns 0, EVS_ENOT_FOUND when the stream never existed, or a read's errors. */
+int evs_stream_metadata_get(evs_client *client, const char *stream, evs_stream_metadata *out);
+
 /* ---- Reading ----------------------------------------------------------------------- */
 typedef struct evs_event {
     char event_id[37];
@@ -235,13 +285,22 @@ typedef struct evs_event_list {
     size_t count;
     uint64_t next;          /* the version or position to read from next */
     int end_of_stream;      /* 1 if there was nothing after the last event returned */
+    /* Added for stream lifecycles (the list is the library's allocation, so a field at the
+     * end changes no caller). */
+    uint64_t first_version; /* a stream read: the first version still readable (a read
+                               from below it starts there), when the projector says it;
+                               else 0 (reads of $all, categories and types; the binary
+                               page) */
 } evs_event_list;
 
 typedef enum evs_direction { EVS_FORWARDS = 0, EVS_BACKWARDS = 1 } evs_direction;
 
 /* Reads up to limit (1..EVS_READ_LIMIT_MAX) events of stream from version from (inclusive;
  * 0 means the first event forwards and the last event backwards). Returns EVS_ENOT_FOUND if
- * the stream does not exist. On success *out is freed with evs_event_list_free(). */
+ * the stream does not exist, EVS_ESTREAM_DELETED if it was deleted (soft-deleted and not
+ * recreated since, or hard-deleted). Versions below list->first_version (truncated, or
+ * beyond the stream's limits) are not read. On success *out is freed with
+ * evs_event_list_free(). */
 int evs_stream_read(evs_client *client, const char *stream, uint64_t from, size_t limit,
                     evs_direction direction, evs_event_list **out);
 
@@ -527,7 +586,8 @@ int evs_client_status(evs_client *client, char **json_out);
  *  - appends_accepted: new events stored; appends_duplicate: an idempotent retry, answered
  *    with the original versions (EVS_OK with result.duplicate).
  *  - conflicts_wrong_version (EVS_EWRONG_VERSION), conflicts_idempotency (EVS_EIDEMPOTENCY):
- *    the concurrency rule said no; appends_rejected: EVS_EREJECTED.
+ *    the concurrency rule said no; appends_rejected: EVS_EREJECTED, or
+ *    EVS_ESTREAM_DELETED (an append to a tombstone).
  *  - appends_invalid: refused before anything was produced (EVS_EINVAL).
  *  - appends_unknown_outcome: EVS_EUNKNOWN_OUTCOME (settle them with evs_append_lookup);
  *    appends_failed: any other error (Kafka unavailable, refused credentials, memory):

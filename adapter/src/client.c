@@ -2,7 +2,9 @@
  * client.c - the public API of libevstore (evstore.h): open/close, append with its
  * verdict, lookup, reads and status.
  *
- * An append runs in three steps (docs/ARCHITECTURE.md, "The concurrency rule"):
+ * An append runs in three steps (docs/ARCHITECTURE.md, "The concurrency rule"), and so does
+ * a lifecycle command (delete, hard delete, truncate, limits: a record without events), on
+ * the same path (command_begin, then command_run):
  *  1. Build the evs_append_request and validate it with the codec's rule
  *     (evs_record_validate). Invalid input returns EVS_EINVAL and produces NOTHING.
  *  2. Produce it as one Kafka record, key = stream, and wait for the acknowledgement that
@@ -213,7 +215,8 @@ int evs__client_group_request(evs_client *client, const char *group, const char 
 /* 1 if rc says a verdict was learned (whatever it was), so its offset was judged. */
 static int verdict_learned(int rc)
 {
-    return rc == 0 || rc == EVS_EWRONG_VERSION || rc == EVS_EIDEMPOTENCY || rc == EVS_EREJECTED;
+    return rc == 0 || rc == EVS_EWRONG_VERSION || rc == EVS_EIDEMPOTENCY || rc == EVS_EREJECTED ||
+           rc == EVS_ESTREAM_DELETED;
 }
 
 /* ---- Appending ----------------------------------------------------------------------- */
@@ -227,17 +230,12 @@ static int64_t now_us(void)
 
 /* Fills req->events from the caller's events (pointers only, nothing copied) and checks
  * what the codec's validator cannot see (NULL pointers, UUID text). */
-static int request_build(const char *stream, evs_expected expected, const evs_event_data *events,
-                         size_t n, evs_record_event *out_events, evs_append_request *req)
+static int request_build(const char *stream, const evs_event_data *events, size_t n,
+                         evs_record_event *out_events, evs_append_request *req)
 {
     int64_t created_us = now_us();
-    req->stream = stream;
-    req->stream_len = strlen(stream);
-    req->expected_kind = expected.kind;
-    req->expected_version = expected.kind == EVS_EXPECT_EXACT ? expected.version : 0;
     req->events = out_events;
     req->event_count = n;
-    req->arena_ = NULL;
     uint8_t fresh[64][16]; /* event ids to give, made 64 at a time */
     size_t fresh_next = 0, fresh_count = 0;
     for (size_t i = 0; i < n; i++) {
@@ -325,7 +323,8 @@ static void count_append(evs_client *client, int rc, const evs_append_result *re
     case 0: outcome = result->duplicate ? &client->counters.duplicate : &client->counters.accepted; break;
     case EVS_EWRONG_VERSION: outcome = &client->counters.wrong_version; break;
     case EVS_EIDEMPOTENCY: outcome = &client->counters.idempotency; break;
-    case EVS_EREJECTED: outcome = &client->counters.rejected; break;
+    case EVS_EREJECTED:
+    case EVS_ESTREAM_DELETED: outcome = &client->counters.rejected; break;
     case EVS_EINVAL: outcome = &client->counters.invalid; break;
     case EVS_EUNKNOWN_OUTCOME: outcome = &client->counters.unknown; break;
     default: outcome = &client->counters.failed; break;
@@ -363,88 +362,83 @@ int evs_client_metrics_get(const evs_client *client, evs_client_metrics *out)
 
 /* After a successful produce, any failure to learn the verdict leaves the outcome unknown:
  * the record is in the log and the projector will judge it. */
-static int unknown_after_produce(evs_append_result *result)
+static int unknown_after_produce(const char *operation, evs_append_result *result)
 {
     char cause[EVS__ERROR_MAX];
     snprintf(cause, sizeof cause, "%s", evs_last_error());
     return evs__set_error(EVS_EUNKNOWN_OUTCOME,
-                          "append %s was written to Kafka (partition %" PRId32 ", offset %" PRId64
+                          "%s %s was written to Kafka (partition %" PRId32 ", offset %" PRId64
                           ") but its verdict is unknown: %s; look it up by its append id "
                           "(evstore verdict %s)",
-                          result->append_id, result->partition, result->offset, cause,
+                          operation, result->append_id, result->partition, result->offset, cause,
                           result->append_id);
 }
 
-int evs_append(evs_client *client, const char *stream, evs_expected expected,
-               const evs_event_data *events, size_t n, const char *append_id,
-               evs_append_result *result)
+/* The start every command shares (an append or a lifecycle command): resets result (the
+ * caller checked it is not NULL), takes the caller's append id or makes one, checks client,
+ * stream and the expectation, and fills req's head for operation (no events, no lifecycle
+ * fields: the caller adds those). fn names the public call in messages. */
+static int command_begin(const char *fn, evs_client *client, const char *stream,
+                         evs_expected expected, const char *append_id, evs_operation operation,
+                         evs_append_request *req, evs_append_result *result)
+{
+    memset(result, 0, sizeof *result);
+    result->partition = -1;
+    result->offset = -1;
+    memset(req, 0, sizeof *req);
+    req->operation = operation;
+    if (!client || !stream)
+        return evs__set_error(EVS_EINVAL, "%s: %s is NULL", fn, client ? "stream" : "client");
+    if (append_id) {
+        if (evs_uuid_parse(append_id, strlen(append_id), req->append_id) != 0)
+            return evs__set_error(EVS_EINVAL, "append id \"%.40s\" is not a UUID", append_id);
+    } else {
+        evs_uuid_generate(req->append_id);
+    }
+    evs_uuid_format(req->append_id, result->append_id);
+    size_t stream_len = strlen(stream);
+    if (stream_len <= EVS_STREAM_NAME_MAX)
+        memcpy(result->stream, stream, stream_len + 1);
+    if ((unsigned)expected.kind > EVS_EXPECT_EXACT)
+        return evs__set_error(EVS_EINVAL, "invalid expected version kind %d", (int)expected.kind);
+    req->stream = stream;
+    req->stream_len = stream_len;
+    req->expected_kind = expected.kind;
+    req->expected_version = expected.kind == EVS_EXPECT_EXACT ? expected.version : 0;
+    return 0;
+}
+
+/* Runs a built request to its verdict: validate, encode, produce, ask for the verdict
+ * (steps 1 to 4 at the top of this file). Counts the verdict wait of an append. */
+static int command_run(evs_client *client, const evs_append_request *req, evs_expected expected,
+                       evs_append_result *result)
 {
     int rc;
-    uint8_t id[16];
-    evs_record_event *record_events = NULL;
     evs_buf encoded = {0};
     evs_http_response response = {0};
     char err[512];
     char what[EVS_STREAM_NAME_MAX + 80];
+    const char *operation = evs_operation_name(req->operation);
+    const char *to = req->operation == EVS_OP_APPEND ? "to" : "of"; /* "delete of stream S" */
+    int stream_len = (int)(req->stream_len < EVS_STREAM_NAME_MAX ? req->stream_len
+                                                                 : EVS_STREAM_NAME_MAX);
 
-    if (!result)
-        return evs__set_error(EVS_EINVAL, "evs_append: result is NULL");
-    memset(result, 0, sizeof *result);
-    result->partition = -1;
-    result->offset = -1;
-    if (!client || !stream) {
-        rc = evs__set_error(EVS_EINVAL, "evs_append: %s is NULL", client ? "stream" : "client");
+    /* Step 1: validate and encode; nothing is produced unless this passes. */
+    if (evs_record_validate(req, err, sizeof err) != 0) {
+        rc = evs__set_error(EVS_EINVAL, "invalid %s %s stream %.*s: %s", operation, to, stream_len,
+                            req->stream, err);
         goto fail;
     }
-    if (append_id) {
-        if (evs_uuid_parse(append_id, strlen(append_id), id) != 0) {
-            rc = evs__set_error(EVS_EINVAL, "append id \"%.40s\" is not a UUID", append_id);
-            goto fail;
-        }
-    } else {
-        evs_uuid_generate(id);
-    }
-    evs_uuid_format(id, result->append_id);
-    if (strlen(stream) <= EVS_STREAM_NAME_MAX)
-        memcpy(result->stream, stream, strlen(stream) + 1);
-    if (n < 1 || n > EVS_APPEND_EVENTS_MAX || !events) {
-        rc = evs__set_error(EVS_EINVAL,
-                            "invalid append to stream %.*s: %zu events (must be 1 "
-                            "to %d)",
-                            EVS_STREAM_NAME_MAX, stream, events ? n : 0, EVS_APPEND_EVENTS_MAX);
-        goto fail;
-    }
-    if ((unsigned)expected.kind > EVS_EXPECT_EXACT) {
-        rc = evs__set_error(EVS_EINVAL, "invalid expected version kind %d", (int)expected.kind);
-        goto fail;
-    }
-
-    /* Step 1: build and validate; nothing is produced unless this passes. */
-    record_events = malloc(n * sizeof *record_events);
-    if (!record_events) {
-        rc = evs__set_error(EVS_ENOMEM, "out of memory appending %zu events", n);
-        goto fail;
-    }
-    evs_append_request req;
-    memset(&req, 0, sizeof req);
-    memcpy(req.append_id, id, sizeof id);
-    if ((rc = request_build(stream, expected, events, n, record_events, &req)) != 0)
-        goto fail;
-    if (evs_record_validate(&req, err, sizeof err) != 0) {
-        rc = evs__set_error(EVS_EINVAL, "invalid append to stream %.*s: %s", EVS_STREAM_NAME_MAX,
-                            stream, err);
-        goto fail;
-    }
-    if (evs_record_encode(&req, &encoded) != 0) {
-        rc = evs__set_error(EVS_ENOMEM, "out of memory encoding the append");
+    if (evs_record_encode(req, &encoded) != 0) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory encoding the %s", operation);
         goto fail;
     }
     if (encoded.len > EVS_APPEND_BYTES_MAX) {
         rc = evs__set_error(EVS_EINVAL,
-                            "invalid append to stream %s: the encoded append is "
-                            "%zu bytes, more than the limit of %d; append fewer or smaller "
-                            "events",
-                            stream, encoded.len, EVS_APPEND_BYTES_MAX);
+                            "invalid %s %s stream %.*s: the encoded record is %zu bytes, more "
+                            "than the limit of %d; append fewer or smaller events",
+                            operation, to, stream_len, req->stream, encoded.len,
+                            EVS_APPEND_BYTES_MAX);
         goto fail;
     }
 
@@ -459,9 +453,10 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
     evs_producer *producer;
     if ((rc = producer_get(client, &producer)) != 0)
         goto fail;
-    snprintf(what, sizeof what, "append %s to stream %s", result->append_id, stream);
-    rc = evs__producer_send(producer, stream, strlen(stream), encoded.data, encoded.len, what,
-                            &result->partition, &result->offset);
+    snprintf(what, sizeof what, "%s %s %s stream %.*s", operation, result->append_id, to,
+             stream_len, req->stream);
+    rc = evs__producer_send(producer, req->stream, req->stream_len, encoded.data, encoded.len,
+                            what, &result->partition, &result->offset);
     if (rc != 0)
         goto fail;
 
@@ -478,27 +473,103 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
         .budget_ms = (long)client->verdict_timeout_ms + client->request_timeout_ms};
     int64_t wait_started_us = monotonic_us();
     rc = evs__router_request(client->router, &request, &response);
-    count(&client->counters.verdict_waits, 1);
-    count(&client->counters.verdict_wait_us, (uint64_t)(monotonic_us() - wait_started_us));
+    if (req->operation == EVS_OP_APPEND) {
+        count(&client->counters.verdict_waits, 1);
+        count(&client->counters.verdict_wait_us, (uint64_t)(monotonic_us() - wait_started_us));
+    }
     if (rc != 0) {
-        rc = unknown_after_produce(result);
+        rc = unknown_after_produce(operation, result);
         goto fail;
     }
     char expected_text[32];
     evs__expected_format(expected, expected_text);
-    rc = evs__verdict_from_http(response.status, response.body, response.body_len, expected_text,
-                                result);
+    rc = evs__verdict_from_http_for(response.status, response.body, response.body_len,
+                                    expected_text, operation, result);
     if (verdict_learned(rc)) /* step 4 */
         evs__router_note_verdict(client->router, result->partition, result->offset);
     else
-        rc = unknown_after_produce(result);
+        rc = unknown_after_produce(operation, result);
+fail:
+    evs__http_response_free(&response);
+    evs_buf_free(&encoded);
+    return rc;
+}
+
+int evs_append(evs_client *client, const char *stream, evs_expected expected,
+               const evs_event_data *events, size_t n, const char *append_id,
+               evs_append_result *result)
+{
+    int rc;
+    evs_record_event *record_events = NULL;
+    evs_append_request req;
+
+    if (!result)
+        return evs__set_error(EVS_EINVAL, "evs_append: result is NULL");
+    rc = command_begin("evs_append", client, stream, expected, append_id, EVS_OP_APPEND, &req,
+                       result);
+    if (rc != 0)
+        goto fail;
+    if (n < 1 || n > EVS_APPEND_EVENTS_MAX || !events) {
+        rc = evs__set_error(EVS_EINVAL,
+                            "invalid append to stream %.*s: %zu events (must be 1 "
+                            "to %d)",
+                            EVS_STREAM_NAME_MAX, stream, events ? n : 0, EVS_APPEND_EVENTS_MAX);
+        goto fail;
+    }
+    record_events = malloc(n * sizeof *record_events);
+    if (!record_events) {
+        rc = evs__set_error(EVS_ENOMEM, "out of memory appending %zu events", n);
+        goto fail;
+    }
+    if ((rc = request_build(stream, events, n, record_events, &req)) != 0)
+        goto fail;
+    rc = command_run(client, &req, expected, result);
 fail:
     if (client)
         count_append(client, rc, result);
-    evs__http_response_free(&response);
-    evs_buf_free(&encoded);
     free(record_events);
     return rc;
+}
+
+/* One lifecycle command (evstore.h, "Stream lifecycle"): the fields of its operation, then
+ * the path every append takes. */
+static int lifecycle_command(const char *fn, evs_client *client, const char *stream,
+                             evs_expected expected, evs_operation operation,
+                             uint64_t truncate_before, uint64_t max_count, uint64_t max_age_ms,
+                             const char *append_id, evs_append_result *result)
+{
+    evs_append_request req;
+    if (!result)
+        return evs__set_error(EVS_EINVAL, "%s: result is NULL", fn);
+    int rc = command_begin(fn, client, stream, expected, append_id, operation, &req, result);
+    if (rc != 0)
+        return rc;
+    req.truncate_before = truncate_before;
+    req.max_count = max_count;
+    req.max_age_ms = max_age_ms;
+    return command_run(client, &req, expected, result);
+}
+
+int evs_stream_delete(evs_client *client, const char *stream, evs_expected expected, int hard,
+                      const char *append_id, evs_append_result *result)
+{
+    return lifecycle_command("evs_stream_delete", client, stream, expected,
+                             hard ? EVS_OP_HARD_DELETE : EVS_OP_DELETE, 0, 0, 0, append_id, result);
+}
+
+int evs_stream_truncate(evs_client *client, const char *stream, evs_expected expected,
+                        uint64_t before, const char *append_id, evs_append_result *result)
+{
+    return lifecycle_command("evs_stream_truncate", client, stream, expected, EVS_OP_TRUNCATE,
+                             before, 0, 0, append_id, result);
+}
+
+int evs_stream_set_limits(evs_client *client, const char *stream, evs_expected expected,
+                          uint64_t max_count, uint64_t max_age_ms, const char *append_id,
+                          evs_append_result *result)
+{
+    return lifecycle_command("evs_stream_set_limits", client, stream, expected,
+                             EVS_OP_SET_LIMITS, 0, max_count, max_age_ms, append_id, result);
 }
 
 int evs_append_lookup(evs_client *client, const char *append_id, int timeout_ms,
@@ -585,6 +656,17 @@ fail:
     return rc;
 }
 
+/* 0, or EVS_EINVAL naming the rule when stream is not a valid stream name. */
+static int stream_name_check(const char *stream)
+{
+    if (!evs_stream_name_valid(stream, strlen(stream)))
+        return evs__set_error(EVS_EINVAL,
+                              "invalid stream name \"%.*s\": use 1 to %d "
+                              "characters of A-Z a-z 0-9 _ . : @ -, not starting with '$'",
+                              EVS_STREAM_NAME_MAX, stream, EVS_STREAM_NAME_MAX);
+    return 0;
+}
+
 int evs_stream_read(evs_client *client, const char *stream, uint64_t from, size_t limit,
                     evs_direction direction, evs_event_list **out)
 {
@@ -594,11 +676,8 @@ int evs_stream_read(evs_client *client, const char *stream, uint64_t from, size_
     if (!client || !stream)
         return evs__set_error(EVS_EINVAL, "evs_stream_read: %s is NULL",
                               client ? "stream" : "client");
-    if (!evs_stream_name_valid(stream, strlen(stream)))
-        return evs__set_error(EVS_EINVAL,
-                              "invalid stream name \"%.*s\": use 1 to %d "
-                              "characters of A-Z a-z 0-9 _ . : @ -, not starting with '$'",
-                              EVS_STREAM_NAME_MAX, stream, EVS_STREAM_NAME_MAX);
+    if (stream_name_check(stream) != 0)
+        return EVS_EINVAL;
     if (limit < 1 || limit > EVS_READ_LIMIT_MAX)
         return evs__set_error(EVS_EINVAL, "read limit %zu is out of range (1 to %d)", limit,
                               EVS_READ_LIMIT_MAX);
@@ -614,6 +693,52 @@ int evs_stream_read(evs_client *client, const char *stream, uint64_t from, size_
     char what[EVS_STREAM_NAME_MAX + 16];
     snprintf(what, sizeof what, "stream %s", stream);
     return read_events(client, stream, EVS_ROUTE_HOME, path, what, out);
+}
+
+int evs_stream_metadata_get(evs_client *client, const char *stream, evs_stream_metadata *out)
+{
+    int rc;
+    evs_http_response response = {0};
+
+    if (!out)
+        return evs__set_error(EVS_EINVAL, "evs_stream_metadata_get: out is NULL");
+    memset(out, 0, sizeof *out);
+    out->partition = -1;
+    if (!client || !stream)
+        return evs__set_error(EVS_EINVAL, "evs_stream_metadata_get: %s is NULL",
+                              client ? "stream" : "client");
+    if (stream_name_check(stream) != 0)
+        return EVS_EINVAL;
+    /* As a stream read: to a projector serving the stream's partition, with its token. */
+    char path[EVS_STREAM_NAME_MAX + 32];
+    snprintf(path, sizeof path, "/streams/%s/metadata", stream);
+    evs_route_request request = {.method = "GET",
+                                 .path = path,
+                                 .partition = EVS_ROUTE_HOME,
+                                 .stream = stream,
+                                 .read = 1,
+                                 .verdict_wait_ms = -1,
+                                 .budget_ms = client->request_timeout_ms};
+    rc = evs__router_request(client->router, &request, &response);
+    if (rc != 0)
+        goto fail;
+    /* 404 {"error":"not_found"}; a projector without the route says "no such endpoint". */
+    if (response.status == 404 &&
+        !(response.body && strstr(response.body, "no such endpoint"))) {
+        rc = evs__set_error(EVS_ENOT_FOUND, "stream %s does not exist (it never had an event)",
+                            stream);
+        goto fail;
+    }
+    if (response.status != 200) {
+        char what[EVS_STREAM_NAME_MAX + 32];
+        snprintf(what, sizeof what, "the metadata of stream %s", stream);
+        rc = evs__http_error(response.status, response.body, response.body_len, what);
+        goto fail;
+    }
+    rc = evs__stream_metadata_from_json(response.body, response.body_len, out);
+fail:
+    evs__http_response_free(&response);
+    return rc;
 }
 
 int evs_all_read(evs_client *client, int32_t partition, uint64_t from, size_t limit,

@@ -50,6 +50,10 @@ const char *evs_strerror(int code)
     case EVS_EAUTH:
         return "authentication or authorization refused (Kafka login, TLS certificate, or "
                "projector token); nothing was written";
+    case EVS_ESTREAM_DELETED:
+        return "the stream was deleted: a hard-deleted stream (a tombstone) rejects every "
+               "later append, delete, truncate or limit, and reads of a deleted stream "
+               "find nothing";
     default:
         return "unknown error code";
     }

@@ -20,6 +20,7 @@
 #include "base64_decode.h"
 #include "errors.h"
 #include "event_json.h"
+#include "record_codec.h" /* evs_stream_name_valid */
 
 void evs__expected_format(evs_expected expected, char out[32])
 {
@@ -73,9 +74,41 @@ static void error_text(const char *body, size_t body_len, char *out, size_t out_
     json_decref(root);
 }
 
+/* A 410 {"error":"stream_deleted","stream","deleted":"soft"|"hard","current_version"} of a
+ * read: EVS_ESTREAM_DELETED naming the stream; 0 when the body is not that answer. */
+static int stream_deleted_error(const char *body, size_t body_len, const char *what)
+{
+    json_t *root = json_loadb(body, body_len, 0, NULL);
+    const char *error = member_string(root, "error");
+    if (!error || strcmp(error, "stream_deleted") != 0) {
+        json_decref(root);
+        return 0;
+    }
+    const char *stream = member_string(root, "stream");
+    const char *deleted = member_string(root, "deleted");
+    uint64_t version = 0;
+    int has_version = member_u64(root, "current_version", &version);
+    char at[48] = "";
+    if (has_version)
+        snprintf(at, sizeof at, " at version %" PRIu64, version);
+    int hard = deleted && strcmp(deleted, "hard") == 0;
+    int rc = evs__set_error(EVS_ESTREAM_DELETED,
+                            hard ? "%s%.*s was hard-deleted%s: it is a tombstone, and nothing "
+                                   "can be read from or written to it again"
+                                 : "%s%.*s was deleted%s; an append recreates it, its versions "
+                                   "going on from there",
+                            stream ? "stream " : "", EVS_STREAM_NAME_MAX, stream ? stream : what,
+                            at);
+    json_decref(root);
+    return rc;
+}
+
 int evs__http_error(long http_status, const char *body, size_t body_len, const char *what)
 {
     char text[512];
+    int rc;
+    if (http_status == 410 && (rc = stream_deleted_error(body, body_len, what)) != 0)
+        return rc;
     error_text(body, body_len, text, sizeof text);
     if (http_status == 404) /* the projector's message names what is missing */
         return evs__set_error(EVS_ENOT_FOUND, "%s", body_len ? text : "not found");
@@ -101,6 +134,13 @@ int evs__http_error(long http_status, const char *body, size_t body_len, const c
 
 int evs__verdict_from_http(long http_status, const char *body, size_t body_len,
                            const char *expected, evs_append_result *result)
+{
+    return evs__verdict_from_http_for(http_status, body, body_len, expected, NULL, result);
+}
+
+int evs__verdict_from_http_for(long http_status, const char *body, size_t body_len,
+                               const char *expected, const char *operation,
+                               evs_append_result *result)
 {
     int rc;
     json_t *root = NULL;
@@ -151,12 +191,36 @@ int evs__verdict_from_http(long http_status, const char *body, size_t body_len,
     result->duplicate = 0;
     id_text = result->append_id[0] ? result->append_id : "(unknown)";
     const char *stream_text = result->stream[0] ? result->stream : "(unknown)";
+    /* What the record asked for: the caller's word for it, else the verdict's (older
+     * projectors, which know appends only, leave it out). */
+    const char *verdict_operation = member_string(root, "operation");
+    if (operation && verdict_operation && strcmp(operation, verdict_operation) != 0) {
+        rc = evs__set_error(EVS_EPROTOCOL,
+                            "the verdict of %s %s is the verdict of a %s, not of a %s", operation,
+                            id_text, verdict_operation, operation);
+        goto fail;
+    }
+    const char *op = operation          ? operation
+                     : verdict_operation ? verdict_operation
+                                         : "append";
+    int lifecycle = strcmp(op, "append") != 0;
 
     if (strcmp(status, "accepted") == 0) {
         rc = 0;
+    } else if (strcmp(status, "duplicate") == 0 && lifecycle) {
+        rc = evs__set_error(EVS_EPROTOCOL,
+                            "the verdict of %s %s of stream %s says duplicate, which only an "
+                            "append can be",
+                            op, id_text, stream_text);
     } else if (strcmp(status, "duplicate") == 0) {
         result->duplicate = 1;
         rc = 0;
+    } else if (strcmp(status, "stream_deleted") == 0) {
+        rc = evs__set_error(EVS_ESTREAM_DELETED,
+                            "stream %s was hard-deleted: it is a tombstone, so %s %s to it was "
+                            "rejected and nothing was stored (every later append, delete, "
+                            "truncate or limit to it is rejected too)",
+                            stream_text, op, id_text);
     } else if (strcmp(status, "wrong_expected_version") == 0) {
         char verdict_expected[32] = "?";
         json_t *e = json_object_get(root, "expected");
@@ -179,12 +243,76 @@ int evs__verdict_from_http(long http_status, const char *body, size_t body_len,
                             stream_text, id_text);
     } else if (strcmp(status, "invalid") == 0) {
         const char *reason = member_string(root, "reason");
-        rc = evs__set_error(EVS_EREJECTED, "append %s to stream %s was rejected as invalid: %s",
+        rc = evs__set_error(EVS_EREJECTED, "%s %s to stream %s was rejected as invalid: %s", op,
                             id_text, stream_text, reason && reason[0] ? reason : "(no reason)");
     } else {
         rc = evs__set_error(EVS_EPROTOCOL, "verdict of append %s has unknown status \"%s\"",
                             id_text, status);
     }
+fail:
+    json_decref(root);
+    return rc;
+}
+
+/* ---- Stream metadata ----------------------------------------------------------------- */
+
+/* A limit member: a non-negative number, or null/absent for none (0). Returns 0 or -1. */
+static int limit_member(const json_t *root, const char *key, uint64_t *out)
+{
+    json_t *v = json_object_get(root, key);
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    return member_u64(root, key, out) ? 0 : -1;
+}
+
+int evs__stream_metadata_from_json(const char *body, size_t body_len, evs_stream_metadata *out)
+{
+    int rc = 0;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, body_len, 0, &jerr);
+    const char *bad = NULL;
+
+    memset(out, 0, sizeof *out);
+    out->partition = -1;
+    if (!json_is_object(root)) {
+        rc = evs__set_error(EVS_EPROTOCOL, "stream metadata from the projector is not a JSON "
+                                           "object: %s",
+                            root ? "wrong type" : jerr.text);
+        goto fail;
+    }
+    const char *stream = member_string(root, "stream");
+    uint64_t partition = 0;
+    json_t *deleted = json_object_get(root, "deleted");
+    if (!stream || !evs_stream_name_valid(stream, strlen(stream)))
+        bad = "stream";
+    else if (!member_u64(root, "partition", &partition) || partition > INT32_MAX)
+        bad = "partition";
+    else if (!member_u64(root, "current_version", &out->current_version))
+        bad = "current_version";
+    else if (!member_u64(root, "first_version", &out->first_version))
+        bad = "first_version";
+    else if (limit_member(root, "max_count", &out->max_count) != 0)
+        bad = "max_count";
+    else if (limit_member(root, "max_age_ms", &out->max_age_ms) != 0)
+        bad = "max_age_ms";
+    else if (deleted && !json_is_null(deleted) &&
+             !(json_is_string(deleted) && (strcmp(json_string_value(deleted), "soft") == 0 ||
+                                           strcmp(json_string_value(deleted), "hard") == 0)))
+        bad = "deleted";
+    if (bad) {
+        rc = evs__set_error(EVS_EPROTOCOL,
+                            "stream metadata from the projector has a missing or malformed "
+                            "\"%s\"",
+                            bad);
+        memset(out, 0, sizeof *out);
+        out->partition = -1;
+        goto fail;
+    }
+    snprintf(out->stream, sizeof out->stream, "%s", stream);
+    out->partition = (int32_t)partition;
+    if (json_is_string(deleted))
+        out->deleted = strcmp(json_string_value(deleted), "hard") == 0 ? 2 : 1;
 fail:
     json_decref(root);
     return rc;
@@ -343,9 +471,11 @@ int evs__event_list_from_json(const char *body, size_t body_len, evs_event_list 
     }
     if ((rc = list_build(events, out)) != 0)
         goto fail;
-    uint64_t next = 0;
+    uint64_t next = 0, first_version = 0;
     member_u64(root, "next", &next);
     (*out)->next = next;
+    member_u64(root, "first_version", &first_version); /* stream reads only */
+    (*out)->first_version = first_version;
     json_t *end = json_object_get(root, "end_of_stream");
     if (!end)
         end = json_object_get(root, "end");
