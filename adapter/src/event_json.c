@@ -74,13 +74,17 @@ static void error_text(const char *body, size_t body_len, char *out, size_t out_
     json_decref(root);
 }
 
-/* A 410 {"error":"stream_deleted","stream","deleted":"soft"|"hard","current_version"} of a
- * read: EVS_ESTREAM_DELETED naming the stream; 0 when the body is not that answer. */
+/* A 410 of a read of a deleted stream: {"error": MESSAGE, "error_type": "stream_deleted",
+ * "stream", "deleted": "soft"|"hard", "current_version"} (the projector's error shape), or
+ * the same with "error": "stream_deleted". EVS_ESTREAM_DELETED naming the stream; 0 when the
+ * body is not that answer. */
 static int stream_deleted_error(const char *body, size_t body_len, const char *what)
 {
     json_t *root = json_loadb(body, body_len, 0, NULL);
     const char *error = member_string(root, "error");
-    if (!error || strcmp(error, "stream_deleted") != 0) {
+    const char *error_type = member_string(root, "error_type");
+    if (!(error_type && strcmp(error_type, "stream_deleted") == 0) &&
+        !(error && strcmp(error, "stream_deleted") == 0)) {
         json_decref(root);
         return 0;
     }

@@ -58,7 +58,8 @@ int evs__event_from_json(const char *text, size_t text_len, evs_event_list **out
 
 /* Maps a non-200 answer of a read to a code and sets the last error from the body's
  * `error` member: 404 -> EVS_ENOT_FOUND, 400 -> EVS_EINVAL, 504 -> EVS_ETIMEOUT,
- * 410 {"error":"stream_deleted",...} (a deleted stream) -> EVS_ESTREAM_DELETED,
+ * 410 with "error_type" (or "error") "stream_deleted" (a deleted stream) ->
+ * EVS_ESTREAM_DELETED,
  * 421 (not served) and other 5xx -> EVS_EUNAVAILABLE, anything else -> EVS_EPROTOCOL. what names the request
  * ("stream Order-7") for the message. */
 int evs__http_error(long http_status, const char *body, size_t body_len, const char *what);

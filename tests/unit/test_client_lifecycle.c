@@ -130,6 +130,13 @@ static void test_http_410_stream_deleted(void **state)
                      EVS_ESTREAM_DELETED);
     assert_non_null(strstr(evs_last_error(), "stream Order-6 was deleted at version 8"));
     assert_non_null(strstr(evs_last_error(), "an append recreates it"));
+    /* The projector's shape: the message in "error", the kind in "error_type". */
+    const char *typed = "{\"error\":\"stream Order-7 was deleted: an append recreates it\","
+                        "\"error_type\":\"stream_deleted\",\"stream\":\"Order-7\","
+                        "\"deleted\":\"soft\",\"current_version\":2}";
+    assert_int_equal(evs__http_error(410, typed, strlen(typed), "stream Order-7"),
+                     EVS_ESTREAM_DELETED);
+    assert_non_null(strstr(evs_last_error(), "stream Order-7 was deleted at version 2"));
     /* Another 410 is not a deleted stream. */
     const char *other = "{\"error\":\"gone\"}";
     assert_int_equal(evs__http_error(410, other, strlen(other), "stream Order-6"),
@@ -263,11 +270,12 @@ static int fake_serve(void *user, int fd, const char *path, const char *head, si
                       "\"max_age_ms\":86400000}");
     if (strncmp(path, "/streams/Order-1?", 17) == 0 && deleted)
         return test_http_send_json(fd, 410,
-                                   "{\"error\":\"stream_deleted\",\"message\":\"stream Order-1 "
-                                   "was hard-deleted\",\"stream\":\"Order-1\",\"deleted\":"
+                                   "{\"error\":\"stream Order-1 was hard-deleted: it is a "
+                                   "tombstone, and takes no more appends\",\"error_type\":"
+                                   "\"stream_deleted\",\"stream\":\"Order-1\",\"deleted\":"
                                    "\"hard\",\"current_version\":12}");
     if (strncmp(path, "/streams/", 9) == 0 && strstr(path, "/metadata"))
-        return test_http_send_json(fd, 404, "{\"error\":\"not_found\"}");
+        return test_http_send_json(fd, 404, "{\"error\":\"stream Order-2 not found\"}");
     /* /cluster included: an older projector's 404, so one URL serves every partition. */
     return test_http_send_json(fd, 404, "{\"error\":\"no such endpoint\"}");
 }
