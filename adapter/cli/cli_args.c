@@ -103,6 +103,26 @@ const char EVS_CLI_USAGE[] =
     "      events and stream_id,version,event_type,data,metadata,event_id) in\n"
     "      stream and version order. Prints {\"appended\",\"duplicate\",\"failed\",\n"
     "      \"events\"} at the end; exit 0 only when nothing failed.\n"
+    "  delete STREAM [--hard] [--expected EXPECTED] [--append-id UUID]\n"
+    "      Deletes the stream. Reads of it then fail (exit 7) until an append recreates\n"
+    "      it, its versions going on after the deleted ones. --hard leaves a tombstone:\n"
+    "      every later append, delete, truncate or limit to the stream fails (exit 7).\n"
+    "      On success prints one JSON line:\n"
+    "      {\"stream\",\"operation\",\"current_version\",\"append_id\"}\n"
+    "      (operation is delete, hard_delete, truncate or set_limits).\n"
+    "  truncate STREAM --before VERSION [--expected EXPECTED] [--append-id UUID]\n"
+    "      Removes the versions below VERSION; VERSION becomes the first readable one.\n"
+    "  limits STREAM [--max-count N] [--max-age DURATION] [--expected EXPECTED]\n"
+    "         [--append-id UUID]\n"
+    "      Keeps at most N events of the stream, none older than DURATION (milliseconds,\n"
+    "      or a number with ms, s, m, h or d: 30d); 0 clears a limit. A limit not given\n"
+    "      keeps the stream's current one. With neither option, prints the metadata as\n"
+    "      `info` does.\n"
+    "  info STREAM\n"
+    "      Prints the stream's metadata as one JSON line: {\"stream\",\"partition\",\n"
+    "      \"current_version\",\"first_version\",\"deleted\",\"max_count\",\"max_age_ms\"};\n"
+    "      deleted is null, \"soft\" or \"hard\", a limit null when there is none. Exit 6\n"
+    "      if the stream never existed.\n"
     "  status     Prints the projector's status JSON.\n"
     "  version    Prints the version of evstore.\n"
     "\n"
@@ -136,6 +156,8 @@ const char EVS_CLI_USAGE[] =
     "     TLS certificate, projector token)\n"
     "  6  no such stream (or, for verdict, no such append id; for checkpoint and snapshot,\n"
     "     no such checkpoint or snapshot)\n"
+    "  7  the stream was deleted: a read of a deleted stream, or any write to a\n"
+    "     hard-deleted one (a tombstone)\n"
     "Errors are printed to standard error as \"evstore: <message>\".\n";
 
 /* Option table. Each option may be given once. */
@@ -173,11 +195,16 @@ enum {
     OPT_FROM_PG,
     OPT_PG_TABLE,
     OPT_PG_COLUMNS,
+    OPT_HARD,
+    OPT_BEFORE,
+    OPT_MAX_COUNT,
+    OPT_MAX_AGE,
     OPT_COUNT
 };
 
 #define FOR(c) (1u << (c))
 #define ALL_COMMANDS 0xffffffffu
+#define LIFECYCLE_COMMANDS (FOR(EVS_CLI_DELETE) | FOR(EVS_CLI_TRUNCATE) | FOR(EVS_CLI_LIMITS))
 
 static const struct option_spec {
     const char *name;
@@ -198,12 +225,12 @@ static const struct option_spec {
     [OPT_DATA] = {"data", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SNAPSHOT)},
     [OPT_METADATA] = {"metadata", 1, FOR(EVS_CLI_APPEND)},
     [OPT_EVENT_ID] = {"event-id", 1, FOR(EVS_CLI_APPEND)},
-    [OPT_APPEND_ID] = {"append-id", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_APPEND_ID] = {"append-id", 1, FOR(EVS_CLI_APPEND) | LIFECYCLE_COMMANDS},
     [OPT_CONTENT_TYPE] = {"content-type", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SNAPSHOT)},
     [OPT_CORRELATION_ID] = {"correlation-id", 1, FOR(EVS_CLI_APPEND)},
     [OPT_CAUSATION_ID] = {"causation-id", 1, FOR(EVS_CLI_APPEND)},
     [OPT_FILE] = {"file", 1, FOR(EVS_CLI_APPEND) | FOR(EVS_CLI_SNAPSHOT)},
-    [OPT_EXPECTED] = {"expected", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_EXPECTED] = {"expected", 1, FOR(EVS_CLI_APPEND) | LIFECYCLE_COMMANDS},
     [OPT_FROM] = {"from", 1,
                   FOR(EVS_CLI_READ) | FOR(EVS_CLI_READ_ALL) | FOR(EVS_CLI_READ_CATEGORY) |
                       FOR(EVS_CLI_READ_TYPE) | FOR(EVS_CLI_SUBSCRIBE) | FOR(EVS_CLI_EXPORT)},
@@ -224,6 +251,10 @@ static const struct option_spec {
     [OPT_FROM_PG] = {"from-pg", 1, FOR(EVS_CLI_IMPORT)},
     [OPT_PG_TABLE] = {"pg-table", 1, FOR(EVS_CLI_IMPORT)},
     [OPT_PG_COLUMNS] = {"pg-columns", 1, FOR(EVS_CLI_IMPORT)},
+    [OPT_HARD] = {"hard", 0, FOR(EVS_CLI_DELETE)},
+    [OPT_BEFORE] = {"before", 1, FOR(EVS_CLI_TRUNCATE)},
+    [OPT_MAX_COUNT] = {"max-count", 1, FOR(EVS_CLI_LIMITS)},
+    [OPT_MAX_AGE] = {"max-age", 1, FOR(EVS_CLI_LIMITS)},
 };
 
 static const struct {
@@ -247,6 +278,10 @@ static const struct {
     {"snapshot", EVS_CLI_SNAPSHOT, 1, "save or load", 1},
     {"export", EVS_CLI_EXPORT, 0, NULL, 0},
     {"import", EVS_CLI_IMPORT, 0, NULL, 1},
+    {"delete", EVS_CLI_DELETE, 1, "STREAM", 0},
+    {"truncate", EVS_CLI_TRUNCATE, 1, "STREAM", 0},
+    {"limits", EVS_CLI_LIMITS, 1, "STREAM", 0},
+    {"info", EVS_CLI_INFO, 1, "STREAM", 0},
 };
 
 int evs_cli_u64_parse(const char *text, uint64_t max, uint64_t *out)
@@ -285,6 +320,34 @@ int evs_cli_expected_parse(const char *text, evs_expected *out)
     return 0;
 }
 
+int evs_cli_duration_parse(const char *text, uint64_t *ms_out)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t ms;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char digits[24];
+    size_t n = 0;
+    if (!text)
+        return -1;
+    while (text[n] >= '0' && text[n] <= '9')
+        n++;
+    if (n == 0 || n >= sizeof digits)
+        return -1;
+    memcpy(digits, text, n);
+    digits[n] = '\0';
+    for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+        uint64_t value;
+        if (strcmp(text + n, units[u].suffix) != 0)
+            continue;
+        if (evs_cli_u64_parse(digits, INT64_MAX / units[u].ms, &value) != 0)
+            return -1;
+        *ms_out = value * units[u].ms;
+        return 0;
+    }
+    return -1;
+}
+
 int evs_cli_exit_code(int evs_code)
 {
     switch (evs_code) {
@@ -304,6 +367,8 @@ int evs_cli_exit_code(int evs_code)
         return EVS_CLI_EXIT_UNKNOWN;
     case EVS_ENOT_FOUND:
         return EVS_CLI_EXIT_NOT_FOUND;
+    case EVS_ESTREAM_DELETED:
+        return EVS_CLI_EXIT_STREAM_DELETED;
     default:
         return EVS_CLI_EXIT_OTHER;
     }
@@ -457,6 +522,43 @@ static int export_args(evs_cli_args *args, const char *const *values, const int 
     if (args->to && args->from > args->to) {
         snprintf(err, err_len, "--from %llu is after --to %llu: nothing to export",
                  (unsigned long long)args->from, (unsigned long long)args->to);
+        return -1;
+    }
+    return 0;
+}
+
+/* delete STREAM [--hard] | truncate STREAM --before VERSION | limits STREAM [--max-count N]
+ * [--max-age DURATION] (expected and append_id are converted by the caller) */
+static int lifecycle_args(evs_cli_args *args, const char *const *values, const int *seen,
+                          char *err, size_t err_len)
+{
+    args->hard = seen[OPT_HARD];
+    if (args->command == EVS_CLI_TRUNCATE) {
+        if (!seen[OPT_BEFORE]) {
+            snprintf(err, err_len, "truncate needs --before VERSION (the first version kept)");
+            return -1;
+        }
+        return number_option("before", values[OPT_BEFORE], 1, INT64_MAX, &args->before, err,
+                             err_len);
+    }
+    if (args->command != EVS_CLI_LIMITS)
+        return 0;
+    args->max_count_given = seen[OPT_MAX_COUNT];
+    args->max_age_given = seen[OPT_MAX_AGE];
+    if (seen[OPT_MAX_COUNT] && number_option("max-count", values[OPT_MAX_COUNT], 0, INT64_MAX,
+                                             &args->max_count, err, err_len) != 0)
+        return -1;
+    if (seen[OPT_MAX_AGE] && evs_cli_duration_parse(values[OPT_MAX_AGE], &args->max_age_ms) != 0) {
+        snprintf(err, err_len,
+                 "--max-age \"%.100s\" is not a duration: a whole number of milliseconds, or "
+                 "a number with ms, s, m, h or d (30d), 0 for no limit",
+                 values[OPT_MAX_AGE]);
+        return -1;
+    }
+    if (!seen[OPT_MAX_COUNT] && !seen[OPT_MAX_AGE] && (seen[OPT_EXPECTED] || seen[OPT_APPEND_ID])) {
+        snprintf(err, err_len, "limits with --%s needs --max-count or --max-age (without them "
+                               "it only prints the metadata)",
+                 seen[OPT_EXPECTED] ? "expected" : "append-id");
         return -1;
     }
     return 0;
@@ -696,5 +798,8 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
         return checkpoint_args(args, err, err_len);
     if (args->command == EVS_CLI_SNAPSHOT)
         return snapshot_args(args, values, seen, err, err_len);
+    if (args->command == EVS_CLI_DELETE || args->command == EVS_CLI_TRUNCATE ||
+        args->command == EVS_CLI_LIMITS)
+        return lifecycle_args(args, values, seen, err, err_len);
     return 0;
 }

@@ -33,6 +33,10 @@ typedef enum evs_cli_command {
     EVS_CLI_SNAPSHOT,
     EVS_CLI_EXPORT,
     EVS_CLI_IMPORT,
+    EVS_CLI_DELETE,
+    EVS_CLI_TRUNCATE,
+    EVS_CLI_LIMITS,
+    EVS_CLI_INFO,
 } evs_cli_command;
 
 /* Exit codes (the CLI's contract with scripts; see EVS_CLI_USAGE). */
@@ -45,13 +49,15 @@ enum {
     EVS_CLI_EXIT_UNKNOWN = 5,   /* outcome unknown, store unavailable, or credentials
                                    refused (EVS_EAUTH) */
     EVS_CLI_EXIT_NOT_FOUND = 6, /* no such stream / append id */
+    EVS_CLI_EXIT_STREAM_DELETED = 7, /* the stream was deleted (EVS_ESTREAM_DELETED) */
 };
 
 /* Every string points into argv or the environment (or is a static default): nothing is
  * allocated, nothing needs freeing. */
 typedef struct evs_cli_args {
     evs_cli_command command;
-    const char *target; /* STREAM (append, read, subscribe), APPEND_ID (verdict), CATEGORY
+    const char *target; /* STREAM (append, read, subscribe, delete, truncate, limits, info),
+                           APPEND_ID (verdict), CATEGORY
                            (read-category), TYPE (read-type), the subcommand (checkpoint,
                            snapshot: "save", "load" or "delete"), FILE (import; NULL
                            with --from-pg), else NULL */
@@ -67,7 +73,7 @@ typedef struct evs_cli_args {
     const char *ca_file;      /* --ca-file, $EVSTORE_CA_FILE, NULL */
     const char *token;        /* --token, $EVSTORE_TOKEN, NULL */
 
-    /* append */
+    /* append; append_id and expected also for delete, truncate and limits */
     const char *type;
     const char *data;
     const char *metadata; /* NULL when not given */
@@ -110,6 +116,14 @@ typedef struct evs_cli_args {
     uint64_t to;        /* --to: the last position (version, for --stream) to export,
                            inclusive; 0 = to the end */
 
+    /* delete, truncate, limits */
+    int hard;             /* delete --hard: a tombstone */
+    uint64_t before;      /* truncate --before VERSION (required, 1..INT64_MAX) */
+    uint64_t max_count;   /* limits --max-count N (0 clears) */
+    uint64_t max_age_ms;  /* limits --max-age DURATION (0 clears) */
+    int max_count_given;  /* --max-count was given */
+    int max_age_given;    /* --max-age was given; with neither, limits prints the metadata */
+
     /* import: FILE is target; --from-pg reads PostgreSQL instead (cli_pg.h) */
     const char *from_pg;    /* --from-pg DSN, a libpq connection string; NULL when not given */
     const char *pg_table;   /* --pg-table; default "events" */
@@ -128,6 +142,11 @@ int evs_cli_expected_parse(const char *text, evs_expected *out);
 /* Parses a decimal unsigned integer (digits only, no sign, no spaces) up to max.
  * Returns 0 or -1. */
 int evs_cli_u64_parse(const char *text, uint64_t max, uint64_t *out);
+
+/* Parses a duration into milliseconds: a decimal number, alone (milliseconds) or followed
+ * by one of the units ms, s, m, h, d ("30d", "90s", "250"), at most INT64_MAX ms in all.
+ * Returns 0 or -1. */
+int evs_cli_duration_parse(const char *text, uint64_t *ms_out);
 
 /* The exit code for an evs_* return code. */
 int evs_cli_exit_code(int evs_code);

@@ -1,6 +1,6 @@
 /*
  * cli_main.c - the `evstore` command-line tool: appends events, reads streams and $all,
- * looks up verdicts, shows the projector's status. It uses libevstore's public header only,
+ * deletes, truncates and limits streams, looks up verdicts, shows the projector's status. It uses libevstore's public header only,
  * like any other program would. The contract (commands, output lines, exit codes) is the
  * usage text in cli_args.c, printed by `evstore --help`.
  */
@@ -13,6 +13,7 @@
 #include "cli_across.h"
 #include "cli_args.h"
 #include "cli_group.h"
+#include "cli_lifecycle.h"
 #include "cli_token.h"
 #include "cli_json.h"
 #include "cli_ndjson.h"
@@ -335,6 +336,12 @@ int main(int argc, char **argv)
         break;
     case EVS_CLI_EXPORT:
         code = evs_cli_export(client, &args);
+        break;
+    case EVS_CLI_DELETE:
+    case EVS_CLI_TRUNCATE:
+    case EVS_CLI_LIMITS:
+    case EVS_CLI_INFO:
+        code = evs_cli_lifecycle(client, &args);
         break;
     case EVS_CLI_IMPORT:
         code = args.from_pg ? evs_cli_import_pg(client, &args)

@@ -118,6 +118,44 @@ void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *res
     evs_cli_buf_printf(buf, ",\"duplicate\":%s}\n", result->duplicate ? "true" : "false");
 }
 
+void evs_cli_format_command_result(evs_cli_buf *buf, const char *operation,
+                                   const evs_append_result *result)
+{
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "stream", result->stream, 1);
+    string_member(buf, "operation", operation, 0);
+    evs_cli_buf_printf(buf, ",\"current_version\":%" PRIu64, result->current_version);
+    string_member(buf, "append_id", result->append_id, 0);
+    evs_cli_buf_puts(buf, "}\n");
+}
+
+/* ,"key":N, or ,"key":null for 0 (no limit). */
+static void limit_member(evs_cli_buf *buf, const char *key, uint64_t value)
+{
+    if (value)
+        evs_cli_buf_printf(buf, ",\"%s\":%" PRIu64, key, value);
+    else
+        evs_cli_buf_printf(buf, ",\"%s\":null", key);
+}
+
+void evs_cli_format_stream_metadata(evs_cli_buf *buf, const evs_stream_metadata *metadata)
+{
+    static const char *const deleted[] = {NULL, "soft", "hard"};
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "stream", metadata->stream, 1);
+    evs_cli_buf_printf(buf,
+                       ",\"partition\":%" PRId32 ",\"current_version\":%" PRIu64
+                       ",\"first_version\":%" PRIu64,
+                       metadata->partition, metadata->current_version, metadata->first_version);
+    string_member(buf, "deleted",
+                  metadata->deleted >= 0 && metadata->deleted <= 2 ? deleted[metadata->deleted]
+                                                                   : NULL,
+                  0);
+    limit_member(buf, "max_count", metadata->max_count);
+    limit_member(buf, "max_age_ms", metadata->max_age_ms);
+    evs_cli_buf_puts(buf, "}\n");
+}
+
 const char *evs_cli_verdict_status(int evs_code, const evs_append_result *result)
 {
     switch (evs_code) {
@@ -129,6 +167,8 @@ const char *evs_cli_verdict_status(int evs_code, const evs_append_result *result
         return "idempotency_conflict";
     case EVS_EREJECTED:
         return "invalid";
+    case EVS_ESTREAM_DELETED:
+        return "stream_deleted";
     default:
         return NULL;
     }

@@ -29,13 +29,22 @@ void evs_cli_format_export_event(evs_cli_buf *buf, const evs_event *event);
  *  "duplicate"} for a successful append. */
 void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *result);
 
+/* {"stream","operation","current_version","append_id"} for an accepted lifecycle command;
+ * operation is "delete", "hard_delete", "truncate" or "set_limits". */
+void evs_cli_format_command_result(evs_cli_buf *buf, const char *operation,
+                                   const evs_append_result *result);
+
+/* {"stream","partition","current_version","first_version","deleted","max_count",
+ *  "max_age_ms"}: deleted null, "soft" or "hard"; a limit null when there is none (0). */
+void evs_cli_format_stream_metadata(evs_cli_buf *buf, const evs_stream_metadata *metadata);
+
 /* The status word of a verdict for the code evs_append_lookup returned, or NULL if the code
  * is not a verdict (not found, timeout, unavailable, ...). */
 const char *evs_cli_verdict_status(int evs_code, const evs_append_result *result);
 
 /* {"append_id","status","stream","first_version","last_version","first_position",
  *  "last_position","partition","offset","duplicate"} plus "current_version" for
- * wrong_expected_version. Returns 0, or -1 (nothing appended) if code is not a verdict. */
+ * wrong_expected_version (status stream_deleted for a write to a hard-deleted stream). Returns 0, or -1 (nothing appended) if code is not a verdict. */
 int evs_cli_format_verdict(evs_cli_buf *buf, int evs_code, const evs_append_result *result);
 
 /* {"stream","version","content_type","schema_version","created","data"}; data as in

@@ -1,8 +1,8 @@
 /*
  * test_cli_args.c - the `evstore` command line (adapter/cli/cli_args.c): commands, global
  * options before and after the command, defaults from the environment, expectation and
- * number parsing, position vectors, the errors that give exit code 2, and the exit-code
- * mapping.
+ * number parsing, position vectors, the lifecycle commands and their duration parser, the
+ * errors that give exit code 2, and the exit-code mapping.
  */
 #include <setjmp.h> /* cmocka needs these first */
 #include <stdarg.h>
@@ -354,6 +354,100 @@ static void test_exit_codes(void **state)
     assert_int_equal(evs_cli_exit_code(EVS_EPROTOCOL), 1);
     assert_int_equal(evs_cli_exit_code(EVS_ENOMEM), 1);
     assert_int_equal(evs_cli_exit_code(EVS_EINTERNAL), 1);
+    assert_int_equal(evs_cli_exit_code(EVS_ESTREAM_DELETED), 7);
+}
+
+static void test_duration_parse(void **state)
+{
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } good[] = {{"0", 0},          {"250", 250},          {"250ms", 250},
+                {"90s", 90000},    {"5m", 300000},        {"2h", 7200000},
+                {"30d", 2592000000ull}, {"0d", 0},
+                {"9223372036854775807", INT64_MAX}, {"106751991167d", 106751991167ull * 86400000}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        uint64_t ms = 1;
+        if (evs_cli_duration_parse(good[i].text, &ms) != 0 || ms != good[i].ms)
+            fail_msg("\"%s\": got %llu, want %llu", good[i].text, (unsigned long long)ms,
+                     (unsigned long long)good[i].ms);
+    }
+    static const char *const bad[] = {"",    "d",   "-5",  "5x",   "5 s",  "5S",
+                                      "5sm", "1.5h", " 5", "5ms ", "9223372036854775808",
+                                      "106751991168d", "99999999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t ms = 7;
+        if (evs_cli_duration_parse(bad[i], &ms) != -1)
+            fail_msg("\"%s\" was taken for %llu ms", bad[i], (unsigned long long)ms);
+        assert_int_equal(ms, 7);
+    }
+    uint64_t ms;
+    assert_int_equal(evs_cli_duration_parse(NULL, &ms), -1);
+}
+
+static void test_lifecycle_commands(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    assert_int_equal(PARSE(&a, err, "delete", "Order-7", "--hard", "--expected", "4",
+                           "--append-id", "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6"),
+                     0);
+    assert_int_equal(a.command, EVS_CLI_DELETE);
+    assert_string_equal(a.target, "Order-7");
+    assert_int_equal(a.hard, 1);
+    assert_int_equal(a.expected.kind, EVS_EXPECT_EXACT);
+    assert_int_equal(a.expected.version, 4);
+    assert_string_equal(a.append_id, "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6");
+    assert_int_equal(PARSE(&a, err, "delete", "Order-7"), 0);
+    assert_int_equal(a.hard, 0);
+    assert_int_equal(a.expected.kind, EVS_EXPECT_ANY);
+
+    assert_int_equal(PARSE(&a, err, "truncate", "Order-7", "--before=12", "--expected",
+                           "stream_exists"),
+                     0);
+    assert_int_equal(a.command, EVS_CLI_TRUNCATE);
+    assert_int_equal(a.before, 12);
+    assert_int_equal(a.expected.kind, EVS_EXPECT_STREAM_EXISTS);
+
+    assert_int_equal(PARSE(&a, err, "limits", "Order-7", "--max-count", "100", "--max-age", "30d"),
+                     0);
+    assert_int_equal(a.command, EVS_CLI_LIMITS);
+    assert_int_equal(a.max_count, 100);
+    assert_int_equal(a.max_age_ms, 2592000000ull);
+    assert_true(a.max_count_given && a.max_age_given);
+    assert_int_equal(PARSE(&a, err, "limits", "Order-7", "--max-age", "0"), 0);
+    assert_true(!a.max_count_given && a.max_age_given);
+    assert_int_equal(a.max_age_ms, 0);
+    assert_int_equal(PARSE(&a, err, "limits", "Order-7"), 0);
+    assert_true(!a.max_count_given && !a.max_age_given);
+    assert_int_equal(PARSE(&a, err, "info", "Order-7"), 0);
+    assert_int_equal(a.command, EVS_CLI_INFO);
+
+    const struct {
+        char **argv;
+        int argc;
+        const char *message;
+    } bad[] = {
+#define BAD(message, ...) {ARGV(__VA_ARGS__), ARGC(__VA_ARGS__), message}
+        BAD("delete needs a STREAM argument", "delete"),
+        BAD("truncate needs --before VERSION", "truncate", "S-1"),
+        BAD("--before \"0\" is not a whole number", "truncate", "S-1", "--before", "0"),
+        BAD("--max-age \"5y\" is not a duration", "limits", "S-1", "--max-age", "5y"),
+        BAD("--max-count \"-1\" is not a whole number", "limits", "S-1", "--max-count", "-1"),
+        BAD("limits with --expected needs --max-count or --max-age", "limits", "S-1",
+            "--expected", "3"),
+        BAD("option --hard does not apply to truncate", "truncate", "S-1", "--before", "2",
+            "--hard"),
+        BAD("option --before does not apply to delete", "delete", "S-1", "--before", "2"),
+        BAD("option --expected does not apply to info", "info", "S-1", "--expected", "3"),
+        BAD("unexpected argument \"x\" after info", "info", "S-1", "x"),
+#undef BAD
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(evs_cli_args_parse(bad[i].argc, bad[i].argv, &a, err, sizeof err), -1);
+        if (!strstr(err, bad[i].message))
+            fail_msg("case %zu: \"%s\" does not say \"%s\"", i, err, bad[i].message);
+    }
 }
 
 static void test_usage_text_documents_contract(void **state)
@@ -368,7 +462,10 @@ static void test_usage_text_documents_contract(void **state)
         "read-category CATEGORY",    "read-type TYPE",
         "subscribe (STREAM | --all", "--no-follow",
         "--from POSITION|start|now", "checkpoint save NAME POSITION",
-        "snapshot save STREAM",      "snapshot load STREAM"};
+        "snapshot save STREAM",      "snapshot load STREAM",
+        "delete STREAM [--hard]",    "truncate STREAM --before VERSION",
+        "limits STREAM",             "info STREAM",
+        "  7  the stream was deleted"};
     for (size_t i = 0; i < sizeof subscription_needles / sizeof subscription_needles[0]; i++)
         assert_non_null(strstr(EVS_CLI_USAGE, subscription_needles[i]));
 }
@@ -388,6 +485,8 @@ int main(void)
         cmocka_unit_test(test_expected_parse),
         cmocka_unit_test(test_u64_parse),
         cmocka_unit_test(test_exit_codes),
+        cmocka_unit_test(test_duration_parse),
+        cmocka_unit_test_setup(test_lifecycle_commands, setup),
         cmocka_unit_test(test_usage_text_documents_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

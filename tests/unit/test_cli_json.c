@@ -284,6 +284,36 @@ static void test_format_append_result(void **state)
     evs_cli_buf_free(&b);
 }
 
+static void test_format_lifecycle(void **state)
+{
+    evs_cli_buf b = {0};
+    evs_append_result r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.append_id, ID, sizeof ID);
+    strcpy(r.stream, "Order-42");
+    r.current_version = 9;
+    evs_cli_format_command_result(&b, "hard_delete", &r);
+    assert_string_equal(b.data, "{\"stream\":\"Order-42\",\"operation\":\"hard_delete\","
+                                "\"current_version\":9,\"append_id\":\"" ID "\"}\n");
+    b.len = 0;
+    evs_stream_metadata m = {.stream = "Order-42", .partition = 1, .current_version = 9,
+                             .first_version = 4, .deleted = 1, .max_count = 0,
+                             .max_age_ms = 86400000};
+    evs_cli_format_stream_metadata(&b, &m);
+    assert_string_equal(b.data, "{\"stream\":\"Order-42\",\"partition\":1,\"current_version\":9,"
+                                "\"first_version\":4,\"deleted\":\"soft\",\"max_count\":null,"
+                                "\"max_age_ms\":86400000}\n");
+    b.len = 0;
+    m.deleted = 0;
+    m.max_count = 5;
+    evs_cli_format_stream_metadata(&b, &m);
+    assert_non_null(strstr(b.data, "\"deleted\":null,\"max_count\":5,"));
+    b.len = 0;
+    assert_int_equal(evs_cli_format_verdict(&b, EVS_ESTREAM_DELETED, &r), 0);
+    assert_non_null(strstr(b.data, "\"status\":\"stream_deleted\""));
+    evs_cli_buf_free(&b);
+}
+
 static void test_format_verdict(void **state)
 {
     evs_cli_buf b = {0};
@@ -424,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_format_event_base64),
         cmocka_unit_test(test_format_append_result),
         cmocka_unit_test(test_format_verdict),
+        cmocka_unit_test(test_format_lifecycle),
         cmocka_unit_test(test_export_line_round_trip),
         cmocka_unit_test(test_export_line_errors),
     };
