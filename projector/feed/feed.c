@@ -238,9 +238,11 @@ static int publish_one(void *ctx, const evs_stored_event *e)
 {
     batch *b = ctx;
     evs_feed *f = b->f;
-    if (e->position != b->expected) {
+    /* A gap is events removed by a lifecycle command before they were published
+     * (judge/lifecycle.h): positions are never reused, so only a step back is wrong. */
+    if (e->position < b->expected) {
         fprintf(stderr, "evstore-projector: feed: partition %d: position %" PRIu64
-                        " where %" PRIu64 " was expected; stopping the batch\n",
+                        " where %" PRIu64 " or later was expected; stopping the batch\n",
                 (int)b->s->k, e->position, b->expected);
         b->failed = 1;
         return 1;
@@ -312,7 +314,7 @@ static int publish_one(void *ctx, const evs_stored_event *e)
         return 1;
     }
     b->produced++;
-    b->expected++;
+    b->expected = e->position + 1;
     return 0;
 }
 
@@ -336,7 +338,8 @@ static size_t publish_batch(evs_feed *f, slot *s)
     if (f->delivery_failed || b.failed)
         s->next = 0; /* some may be in the feed: read where it ends again (F3) */
     else
-        s->next = b.expected;
+        /* A short batch read to the end: what it did not see up to last was removed. */
+        s->next = b.produced < EVS_FEED_BATCH_MAX && b.expected <= last ? last + 1 : b.expected;
     pthread_mutex_unlock(&f->lock);
     return b.produced;
 }
