@@ -17,7 +17,9 @@
 #  - a subscription of $all from the start, opened after the removals, delivers none of the
 #    removed events (max count's too: the sweeps at the later records' new log seconds
 #    removed them from $all) and reaches caught-up (no stall on the holes);
-#  - metadata (GET /streams/{stream}/metadata) says the same on both replicas;
+#  - metadata (GET /streams/{stream}/metadata) tells the version, first version and limits;
+#  - a replica started with --feed after the removals publishes exactly $all (it steps over
+#    the holes in the positions);
 #  - stopped, both stores have the same --hash, equal to a --rebuild's.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -48,14 +50,14 @@ on_both() {
   for n in p1 p2; do wait_caught_up "$n" 60; done
   for n in p1 p2; do "$@" "$n" || fail "$desc ($n)"; done
 }
-# command NAME METHOD PATH BODY: a lifecycle command through projector NAME.
-command() {
+# run_command NAME METHOD PATH BODY: a lifecycle command through projector NAME.
+run_command() {
   HTTP_PROJ=$1 http "$2" "$3" -H 'Content-Type: application/json' --data "$4"
 }
 
 # ---- soft delete -----------------------------------------------------------------------
 append_n Life-soft 3
-command p1 DELETE /streams/Life-soft '{"expected":3}'
+run_command p1 DELETE /streams/Life-soft '{"expected":3}'
 assert_eq "$HTTP_CODE" 200 "a soft delete with the right expected version: $HTTP_BODY"
 jcheck 'd["operation"] == "delete" and d["current_version"] == 3' "$HTTP_BODY" \
   "the answer names the operation and the version"
@@ -80,7 +82,7 @@ jcheck 'd["deleted"] is None and d["first_version"] == 4 and d["current_version"
 
 # ---- hard delete -------------------------------------------------------------------------
 append_n Life-hard 2
-command p2 DELETE /streams/Life-hard '{"hard":true}'
+run_command p2 DELETE /streams/Life-hard '{"hard":true}'
 assert_eq "$HTTP_CODE" 200 "a hard delete: $HTTP_BODY"
 jcheck 'd["operation"] == "hard_delete"' "$HTTP_BODY" "the answer says hard_delete"
 hard_deleted() {
@@ -96,7 +98,7 @@ jcheck 'd["error_type"] == "stream_deleted"' "$HTTP_BODY" "its error type is str
 for cmd in "DELETE /streams/Life-hard {}" "POST /streams/Life-hard/truncate {\"before\":2}" \
   "PUT /streams/Life-hard/limits {\"max_count\":1}"; do
   read -r method path body <<<"$cmd"
-  command p1 "$method" "$path" "$body"
+  run_command p1 "$method" "$path" "$body"
   assert_eq "$HTTP_CODE" 410 "$method $path on a hard-deleted stream is 410: $HTTP_BODY"
 done
 on_both "the tombstone still stands after the rejected records" hard_deleted
@@ -104,9 +106,9 @@ pass
 
 # ---- truncate ------------------------------------------------------------------------------
 append_n Life-trunc 10
-command p1 POST /streams/Life-trunc/truncate '{"before":6,"expected":9}'
+run_command p1 POST /streams/Life-trunc/truncate '{"before":6,"expected":9}'
 assert_eq "$HTTP_CODE" 409 "a truncate with a wrong expectation is 409: $HTTP_BODY"
-command p2 POST /streams/Life-trunc/truncate '{"before":6,"expected":10}'
+run_command p2 POST /streams/Life-trunc/truncate '{"before":6,"expected":10}'
 assert_eq "$HTTP_CODE" 200 "truncate before 6: $HTTP_BODY"
 truncated() {
   [[ "$(versions "$1" Life-trunc)" == "6 7 8 9 10" ]] || return 1
@@ -117,14 +119,14 @@ truncated() {
 }
 on_both "after truncate-before 6: versions 6..10, from 2 starts at 6, \$all has only those" truncated
 pass
-command p1 POST /streams/Life-trunc/truncate '{"before":3}'
+run_command p1 POST /streams/Life-trunc/truncate '{"before":3}'
 assert_eq "$HTTP_CODE" 200 "a truncate below the first version is accepted: $HTTP_BODY"
 on_both "and changes nothing" truncated
 pass
 
 # ---- max count -------------------------------------------------------------------------------
 append_n Life-count 5
-command p2 PUT /streams/Life-count/limits '{"max_count":3}'
+run_command p2 PUT /streams/Life-count/limits '{"max_count":3}'
 assert_eq "$HTTP_CODE" 200 "max_count 3: $HTTP_BODY"
 count3() { [[ "$(versions "$1" Life-count)" == "3 4 5" ]]; }
 on_both "max count 3 keeps versions 3..5" count3
@@ -139,7 +141,7 @@ jcheck 'd["max_count"] == 3 and d["max_age_ms"] is None and d["current_version"]
 
 # ---- max age, in log time ----------------------------------------------------------------------
 now=$(($(date +%s%3N)))
-command p1 PUT /streams/Life-age/limits '{"max_age_ms":300000}'
+run_command p1 PUT /streams/Life-age/limits '{"max_age_ms":300000}'
 assert_eq "$HTTP_CODE" 200 "max_age_ms 300000 on a stream not written yet: $HTTP_BODY"
 # at OFFSET_S TYPE: one event of Life-age at now + OFFSET_S seconds of Kafka timestamp.
 at() {
@@ -173,6 +175,27 @@ IT_E=$HTTP_BODY jcheck '[(e[2], e[3]) for e in d["events"]] == [(e["stream"], e[
   "$SUB" "it delivers exactly what \$all holds"
 jcheck 'not any(s == "Life-trunc" and v < 6 or s == "Life-hard" or s == "Life-soft" and v < 4 or s == "Life-count" and v < 5 or s == "Life-age" and v < 4 for (_, _, s, v, _, _) in d["events"])' \
   "$SUB" "none of the removed events"
+
+# ---- the feed steps over removed events ------------------------------------------------------
+# A replica started with --feed after the removals publishes from position 1 over the holes
+# they left: the feed is then exactly $all, each event once, in position order.
+KCAT=$(command -v kcat || command -v kafkacat || true)
+[[ -n "$KCAT" ]] || fail "kcat is missing (deploy/setup.sh installs it)"
+start_projector p3 --feed
+wait_caught_up p3 60
+HTTP_PROJ=p3 http GET "/all?limit=10000"
+WANT=$(jget '[e["position"] for e in d["events"]]' "$HTTP_BODY")
+deadline=$((SECONDS + 60))
+while :; do
+  GOT=$("$KCAT" -b "$BROKERS" -C -t "$TOPIC.accepted" -o beginning -e -q -f '%h\n' 2>/dev/null |
+    python3 -c 'import json, sys; print(json.dumps([int(dict(kv.split("=", 1) for kv in l.strip().split(","))["evstore.position"]) for l in sys.stdin if l.strip()], separators=(",", ":")))')
+  [[ "$GOT" == "$WANT" ]] && break
+  ((SECONDS < deadline)) || fail "the feed holds positions $GOT, \$all $WANT"
+  sleep 0.5
+done
+pass
+log "the feed holds the positions of \$all: $GOT"
+stop_projector p3
 
 # ---- both replicas and a rebuild agree ---------------------------------------------------------
 for n in p1 p2; do wait_caught_up "$n" 60; done
