@@ -637,8 +637,8 @@ enum MHD_Result evs_http_stream_lifecycle(const evs_http_request *request)
         return lifecycle_command(request, request->rest, CMD_DELETE);
     if (strip_suffix(request->rest, "/limits", name, sizeof name))
         return lifecycle_command(request, name, CMD_LIMITS);
-    return evs_http_send_error(request->connection, MHD_HTTP_NOT_FOUND,
-                               "PUT takes /streams/{stream}/limits only");
+    /* PUT takes the limits path only; the stream itself takes these. */
+    return evs_http_send_not_allowed(request->connection, request->method, "GET,POST,DELETE");
 }
 
 int evs_http_append_client_open(const evs_projector_config *config, evs_client **out, char *err,

@@ -187,11 +187,12 @@ http GET "/streams/Bad-1"
 assert_eq "$HTTP_CODE" 404 "no stream Bad-1 was created"
 
 # ---- 405, 413 -----------------------------------------------------------------------------
-http DELETE "/streams/Http-1"
-assert_eq "$HTTP_CODE" 405 "DELETE /streams/{stream}"
-jcheck '"GET" in d["error"] and "POST" in d["error"]' "$HTTP_BODY" "the 405 answer names GET and POST"
+http PATCH "/streams/Http-1"
+assert_eq "$HTTP_CODE" 405 "PATCH /streams/{stream}"
+jcheck 'all(m in d["error"] for m in ("GET", "POST", "DELETE", "PUT"))' "$HTTP_BODY" \
+  "the 405 answer names GET, POST, DELETE and PUT"
 http PUT "/streams/Http-1" --data-binary '{}'
-assert_eq "$HTTP_CODE" 405 "PUT /streams/{stream}"
+assert_eq "$HTTP_CODE" 405 "PUT /streams/{stream} (only .../limits takes PUT)"
 head -c $((8 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' >"$T/huge.json"
 http POST "/streams/Bad-2" --data-binary @"$T/huge.json"
 assert_eq "$HTTP_CODE" 413 "a body over 8 MiB"
