@@ -336,6 +336,12 @@ static json_t *check_both_forms(const char *path, size_t want_events)
         CHECK(!info.has_partition && !info.category && !info.type,
               "GET %s: a stream page has no partition, category or type", path);
         members += 2;
+        /* The first readable version is in the JSON page only (the binary page's schema
+         * has no member for it; GET /streams/{stream}/metadata has it for both). */
+        json_t *first = json_object_get(root, "first_version");
+        CHECK(json_is_integer(first) && json_integer_value(first) >= 1,
+              "GET %s: first_version", path);
+        members++;
     } else {
         end = json_object_get(root, "end");
         CHECK(info.has_partition && same_integer(json_object_get(root, "partition"),
