@@ -4,12 +4,14 @@
 Driven by openapi_test.sh, in phases that share a state file (the coverage seen so far):
 
   main             every endpoint and every answer one running projector can give
-  unknown-outcome  POST /streams/{stream} that no replica judges in time (504), settled by
-                   GET /verdicts once the paused projector is resumed (--resume-file)
+  unknown-outcome  POST /streams/{stream} and the lifecycle commands that no replica judges
+                   in time (504), settled by GET /verdicts once the paused projector is
+                   resumed (--resume-file)
   not-served       every route that answers 421 for a partition the projector does not
                    serve, asked of a projector serving partition 1 of 2 (--group names a
                    consumer group of partition 0 made while it served both)
-  unavailable      POST /streams/{stream} once the topic is gone (503)
+  unavailable      POST /streams/{stream} and the lifecycle commands once the topic is
+                   gone (503)
   report           every route of projector/http/http_api.c is documented, every operation of
                    the document was exercised, and every documented status code except
                    UNREACHABLE
@@ -45,6 +47,9 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 # failure, a projector that refuses to run, a record the projector judges invalid although
 # libevstore validated it first.
 UNREACHABLE = {("*", "*", "500"), ("/health", "get", "503"), ("/streams/{stream}", "post", "422"),
+               # The lifecycle commands' 422 is the append's: a record libevstore validated.
+               ("/streams/{stream}", "delete", "422"), ("/streams/{stream}/truncate", "post", "422"),
+               ("/streams/{stream}/limits", "put", "422"),
                # A group's 503 other than on PUT: its coordinator took it over from another
                # (a rebalance) and cannot read its barrier back in time. PUT /groups shows the
                # same answer from the same code (phase not-saved).
@@ -332,6 +337,14 @@ def negative_controls(checker, api):
     bad.append(("an undocumented status", "/streams/Order-1", 299, page))
     p = copy.deepcopy(conflict); p["error_type"] = "bogus"; bad.append(("a wrong error_type", "/streams/Order-1#post", 409, p))
     p = copy.deepcopy(conflict); del p["current_version"]; bad.append(("a 409 without current_version", "/streams/Order-1#post", 409, p))
+    gone_status, _, gone = http_call(api.base, "GET", "/streams/Cycle-hard")
+    if gone_status == 410:
+        gone = json.loads(gone)
+        p = dict(gone, deleted="gone"); bad.append(("a 410 with a wrong deleted", "/streams/Cycle-hard", 410, p))
+        p = dict(gone); del p["stream"]; bad.append(("a 410 without stream", "/streams/Cycle-hard", 410, p))
+    else:
+        failed("negative controls: GET /streams/Cycle-hard answered %d, not 410" % gone_status)
+    p = copy.deepcopy(page); del p["first_version"]; bad.append(("a page without first_version", "/streams/Order-1", 200, p))
     for name, path, status, body in bad:
         with check():
             negative_control(checker, api, name, path, status, body)
@@ -430,6 +443,8 @@ def phase_main(checker, api, args):
                                           headers={"Accept": "*/*"})
         if status != 200 or not headers.get("Content-Type", "").startswith("application/json"):
             failed("GET /streams/Order-1 with Accept */*: %d %r" % (status, headers))
+
+    lifecycle(checker, api)
 
     # ---- verdicts
     call("GET", "/verdicts/" + a1)
@@ -575,7 +590,9 @@ def phase_main(checker, api, args):
 
     # ---- answers of no operation
     call("GET", "/nothing-here", expect=404, valid_request=False)
-    call("DELETE", "/streams/Order-1", expect=405, valid_request=False)
+    call("PATCH", "/streams/Order-1", expect=405, valid_request=False)
+    call("PUT", "/streams/Order-1", body={"max_count": 1}, expect=404, valid_request=False,
+         what="PUT on a stream path other than /limits")
     call("PATCH", "/health", expect=405, valid_request=False)
     call("GET", "/streams/" + "a" * 3000, expect=414, valid_request=False)
 
@@ -584,16 +601,193 @@ def phase_main(checker, api, args):
         failed("the first append is not at version 1: %r" % first)
 
 
+def lifecycle(checker, api):
+    """The stream lifecycle commands and the reads of what they removed, each case on a
+    stream of its own (docs/HTTP-API.md, "Stream lifecycle")."""
+    call = api.call
+
+    def append(stream, n, expected=None, expect=200):
+        events = [{"type": "Step", "data": {"i": i}} for i in range(n)]
+        return call("POST", "/streams/" + stream, body=append_body(events, expected),
+                    expect=expect)
+
+    def verdict_is(answer, status, operation):
+        if not answer:
+            return
+        v = call("GET", "/verdicts/" + answer["append_id"])
+        if v and (v["status"], v["operation"]) != (status, operation):
+            failed("the verdict of %s is %s/%s, expected %s/%s" % (
+                answer["append_id"], v["status"], v["operation"], status, operation))
+
+    def page_is(stream, first, versions, query=None):
+        page = call("GET", "/streams/" + stream, query)
+        if page and (page["first_version"], [e["version"] for e in page["events"]]) != (
+                first, versions):
+            failed("GET /streams/%s%s: first_version %s, versions %r; expected %s, %r" % (
+                stream, query or "", page["first_version"],
+                [e["version"] for e in page["events"]], first, versions))
+
+    def metadata_is(stream, **want):
+        md = call("GET", "/streams/%s/metadata" % stream)
+        if md and any(md[k] != v for k, v in want.items()):
+            failed("GET /streams/%s/metadata: %r, expected %r" % (stream, md, want))
+
+    # ---- soft delete: 410 until an append recreates the stream; versions continue
+    append("Cycle-soft", 2)
+    deleted = call("DELETE", "/streams/Cycle-soft", body={"expected": 2})
+    if deleted and (deleted["operation"], deleted["current_version"]) != ("delete", 2):
+        failed("a soft delete answered %r" % deleted)
+    verdict_is(deleted, "accepted", "delete")
+    gone = call("GET", "/streams/Cycle-soft", expect=410)
+    if gone and (gone["deleted"], gone["current_version"]) != ("soft", 2):
+        failed("a read of a soft-deleted stream answered %r" % gone)
+    call("GET", "/streams/Cycle-soft", headers={"Accept": PAGE_MEDIA_TYPE}, expect=410)
+    metadata_is("Cycle-soft", deleted="soft", current_version=2, first_version=3)
+    append("Cycle-soft", 1, "stream_exists", expect=409)
+    again = append("Cycle-soft", 1, "no_stream")
+    if again and again["first_version"] != 3:
+        failed("the append recreating a soft-deleted stream is at version %s, not 3"
+               % again["first_version"])
+    page_is("Cycle-soft", 3, [3])
+    metadata_is("Cycle-soft", deleted=None, current_version=3, first_version=3)
+    # Exact N holds for a soft-deleted stream's current version; a body is optional.
+    append("Cycle-exact", 2)
+    call("DELETE", "/streams/Cycle-exact")
+    append("Cycle-exact", 1, 2)
+    page_is("Cycle-exact", 3, [3])
+
+    # ---- hard delete: a tombstone; every later record for the stream gets stream_deleted
+    append("Cycle-hard", 2)
+    hard_id = str(uuid.uuid4())
+    hard = call("DELETE", "/streams/Cycle-hard", body={"hard": True, "append_id": hard_id,
+                                                       "expected": "stream_exists"})
+    if hard and (hard["operation"], hard["append_id"]) != ("hard_delete", hard_id):
+        failed("a hard delete answered %r" % hard)
+    verdict_is(hard, "accepted", "hard_delete")
+    retried = call("DELETE", "/streams/Cycle-hard", body={"hard": True, "append_id": hard_id},
+                   what="a hard delete retried with its append id")
+    if retried and retried["operation"] != "hard_delete":
+        failed("a retried hard delete answered %r" % retried)
+    gone = call("GET", "/streams/Cycle-hard", expect=410)
+    if gone and (gone["deleted"], gone["current_version"]) != ("hard", 2):
+        failed("a read of a hard-deleted stream answered %r" % gone)
+    metadata_is("Cycle-hard", deleted="hard", current_version=2, first_version=3,
+                max_count=None, max_age_ms=None)
+    refused = append("Cycle-hard", 1, expect=410)
+    verdict_is(refused, "stream_deleted", "append")
+    refused = call("DELETE", "/streams/Cycle-hard", expect=410)
+    verdict_is(refused, "stream_deleted", "delete")
+    call("POST", "/streams/Cycle-hard/truncate", body={"before": 2}, expect=410)
+    call("PUT", "/streams/Cycle-hard/limits", body={"max_count": 1}, expect=410)
+
+    # ---- truncate: the versions below `before` go; reads start at the first kept one
+    append("Cycle-trunc", 4)
+    cut = call("POST", "/streams/Cycle-trunc/truncate", body={"before": 3, "expected": 4})
+    if cut and (cut["operation"], cut["current_version"]) != ("truncate", 4):
+        failed("a truncate answered %r" % cut)
+    verdict_is(cut, "accepted", "truncate")
+    page_is("Cycle-trunc", 3, [3, 4])
+    page_is("Cycle-trunc", 3, [3, 4], {"from": 1})
+    page_is("Cycle-trunc", 3, [4, 3], {"direction": "backwards"})
+    call("GET", "/streams/Cycle-trunc", headers={"Accept": PAGE_MEDIA_TYPE})
+    call("POST", "/streams/Cycle-trunc/truncate", body={"before": 2, "append_id": str(uuid.uuid4()),
+                                                         "expected": "any"},
+         what="a truncate below the first kept version")
+    page_is("Cycle-trunc", 3, [3, 4])
+    metadata_is("Cycle-trunc", deleted=None, current_version=4, first_version=3)
+    conflict = call("POST", "/streams/Cycle-trunc/truncate", body={"before": 4, "expected": 1},
+                    expect=409)
+    if conflict and (conflict["error_type"], conflict["current_version"]) != (
+            "wrong_expected_version", 4):
+        failed("a truncate expecting the wrong version answered %r" % conflict)
+    verdict_is(conflict, "wrong_expected_version", "truncate")
+    call("GET", "/subscriptions/streams/Cycle-trunc", {"follow": "false"})
+
+    # ---- limits: max_count keeps the newest N, exactly; one left out keeps its value
+    append("Cycle-limit", 3)
+    limited = call("PUT", "/streams/Cycle-limit/limits", body={"max_count": 2})
+    if limited and limited["operation"] != "set_limits":
+        failed("PUT limits answered %r" % limited)
+    verdict_is(limited, "accepted", "set_limits")
+    page_is("Cycle-limit", 2, [2, 3])
+    metadata_is("Cycle-limit", max_count=2, max_age_ms=None, first_version=2)
+    append("Cycle-limit", 2)
+    page_is("Cycle-limit", 4, [4, 5])
+    call("PUT", "/streams/Cycle-limit/limits", body={"max_age_ms": 3600000, "max_count": None})
+    metadata_is("Cycle-limit", max_count=2, max_age_ms=3600000)
+    call("PUT", "/streams/Cycle-limit/limits", body={"max_count": 0, "expected": 5,
+                                                     "append_id": str(uuid.uuid4())})
+    metadata_is("Cycle-limit", max_count=None, max_age_ms=3600000)
+    call("PUT", "/streams/Cycle-limit/limits", body={"max_count": 1, "expected": "no_stream"},
+         expect=409)
+    # Limits on a stream not written yet: it still never existed.
+    call("PUT", "/streams/Cycle-unwritten/limits", body={"max_count": 5, "max_age_ms": 0})
+    call("GET", "/streams/Cycle-unwritten/metadata", expect=404)
+    call("GET", "/streams/Cycle-unwritten", expect=404)
+    # A command that expects a stream which never existed.
+    conflict = call("DELETE", "/streams/Cycle-never", body={"expected": "stream_exists"},
+                    expect=409)
+    if conflict and conflict["current_version"] != 0:
+        failed("a delete of a stream that never existed answered %r" % conflict)
+    call("GET", "/streams", {"prefix": "Cycle-"})
+    call("GET", "/all", {"limit": 10000})
+    call("GET", "/categories/Cycle")
+    call("GET", "/subscriptions/all", {"follow": "false"})
+
+    # ---- metadata: a stream that never existed, bad names, causal tokens
+    call("GET", "/streams/Nobody-1/metadata", expect=404)
+    call("GET", "/streams/%24bad/metadata", expect=400, valid_request=False)
+    call("GET", "/streams/Order-1/metadata", {"token": "0:0"})
+    call("GET", "/streams/Order-1/metadata", {"token": "0:999999999", "token_wait_ms": 0},
+         expect=503)
+    call("GET", "/streams/Order-1/metadata", {"token": "x:1"}, expect=400, valid_request=False)
+
+    # ---- invalid commands: 400, nothing written
+    for method, path, body in (
+            ("DELETE", "/streams/Cycle-bad", b"not json"),
+            ("DELETE", "/streams/Cycle-bad", {"hard": "yes"}),
+            ("DELETE", "/streams/Cycle-bad", {"surprise": 1}),
+            ("DELETE", "/streams/Cycle-bad", {"append_id": "not-a-uuid"}),
+            ("DELETE", "/streams/$bad", None),
+            ("POST", "/streams/Cycle-bad/truncate", {}),
+            ("POST", "/streams/Cycle-bad/truncate", {"before": 0}),
+            ("POST", "/streams/Cycle-bad/truncate", {"before": 2, "expected": "soon"}),
+            ("POST", "/streams/$bad/truncate", {"before": 2}),
+            ("PUT", "/streams/Cycle-bad/limits", {}),
+            ("PUT", "/streams/Cycle-bad/limits", {"max_count": None, "max_age_ms": None}),
+            ("PUT", "/streams/Cycle-bad/limits", {"max_count": -1}),
+            ("PUT", "/streams/Cycle-bad/limits", {"max_age_ms": 1.5}),
+            ("PUT", "/streams/$bad/limits", {"max_count": 1})):
+        answer = call(method, path, body=body, expect=400, valid_request=False)
+        if answer and answer["error_type"] != "invalid_input":
+            failed("%s %s with %r answered %r" % (method, path, body, answer))
+    call("GET", "/streams/Cycle-bad/metadata", expect=404, what="after the invalid commands")
+    for method, path in (("DELETE", "/streams/Cycle-bad"), ("POST", "/streams/Cycle-bad/truncate"),
+                         ("PUT", "/streams/Cycle-bad/limits")):
+        call(method, path, body=b" " * (8 * 1024 * 1024 + 1), expect=413, valid_request=False)
+
+
 def phase_unknown_outcome(checker, api, args):
-    answer = api.call("POST", "/streams/Lost-1", body=append_body([{"type": "Lost", "data": {}}]),
-                      expect=504, what="POST that no replica judges in time")
+    answers = [(api.call("POST", "/streams/Lost-1", body=append_body([{"type": "Lost", "data": {}}]),
+                         expect=504, what="POST that no replica judges in time"), "append")]
+    # The lifecycle commands (limits with both values: nothing to read first).
+    for method, path, body, operation in (
+            ("DELETE", "/streams/Lost-2", None, "delete"),
+            ("POST", "/streams/Lost-3/truncate", {"before": 1}, "truncate"),
+            ("PUT", "/streams/Lost-4/limits", {"max_count": 1, "max_age_ms": 0}, "set_limits")):
+        answers.append((api.call(method, path, body=body, expect=504,
+                                 what="%s %s that no replica judges in time" % (method, path)),
+                        operation))
     if args.resume_file and os.path.exists(args.resume_file):
         os.remove(args.resume_file)
-    if answer:
-        owner = Api(checker, args.owner_url)
+    owner = Api(checker, args.owner_url)
+    for answer, operation in answers:
+        if not answer:
+            continue
         v = owner.call("GET", "/verdicts/" + answer["append_id"], {"timeout_ms": 20000})
-        if v and v["status"] != "accepted":
-            failed("the append of unknown outcome was judged %s" % v["status"])
+        if v and (v["status"], v["operation"]) != ("accepted", operation):
+            failed("the %s of unknown outcome was judged %s (%s)" % (
+                operation, v["status"], v["operation"]))
 
 
 def murmur2(key):
@@ -627,6 +821,10 @@ def phase_not_served(checker, api, args):
     calls = [
         ("GET", "/streams/" + stream, None, None),
         ("POST", "/streams/" + stream, None, append_body([{"type": "Never", "data": {}}])),
+        ("GET", "/streams/%s/metadata" % stream, None, None),
+        ("DELETE", "/streams/" + stream, None, {"hard": True}),
+        ("POST", "/streams/%s/truncate" % stream, None, {"before": 2}),
+        ("PUT", "/streams/%s/limits" % stream, None, {"max_count": 1}),
         ("GET", "/all", {"partition": 0}, None),
         ("GET", "/categories/Far", {"partition": 0}, None),
         ("GET", "/types/Never", {"partition": 0}, None),
@@ -679,6 +877,11 @@ def phase_not_saved(checker, api, args):
 def phase_unavailable(checker, api, args):
     api.call("POST", "/streams/Gone-1", body=append_body([{"type": "Gone", "data": {}}]),
              expect=503, what="POST while the topic does not exist")
+    for method, path, body in (("DELETE", "/streams/Gone-2", None),
+                               ("POST", "/streams/Gone-3/truncate", {"before": 1}),
+                               ("PUT", "/streams/Gone-4/limits", {"max_count": 1, "max_age_ms": 0})):
+        api.call(method, path, body=body, expect=503,
+                 what="%s %s while the topic does not exist" % (method, path))
 
 
 def phase_report(checker, routes_path):

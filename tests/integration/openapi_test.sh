@@ -3,12 +3,14 @@
 # answer the server gives, error answers included, is checked against the document by
 # openapi_check.py (openapi-core), and the test fails on the first mismatch it reports.
 #
-# Phases (openapi_check.py): main (every endpoint and status one projector can give, Server-
-# Sent Events parsed and checked message by message, negative controls proving the
-# validator rejects answers that do not match); not-saved (saves through a paused applier:
-# 503); unknown-outcome (POST through a second
-# the only projector paused, so that no replica judges it: 504, settled once resumed); not-served (a shard
-# of partition 1 asked about partition 0 on every route that can answer 421); unavailable (POST once the topic is gone: 503); report (every route of the server's table
+# Phases (openapi_check.py): main (every endpoint and status one projector can give, the
+# stream lifecycle commands and the reads of what they removed included, Server-Sent Events
+# parsed and checked message by message, negative controls proving the validator rejects
+# answers that do not match); not-saved (saves through a paused applier: 503);
+# unknown-outcome (an append and each lifecycle command through the only projector, paused,
+# so that no replica judges them: 504, settled once resumed); not-served (a shard of
+# partition 1 asked about partition 0 on every route that can answer 421); unavailable (the
+# append and the commands once the topic is gone: 503); report (every route of the server's table
 # is documented, and every operation and every documented status but the unreachable ones
 # was exercised).
 # shellcheck source=tests/integration/lib.sh
