@@ -62,7 +62,11 @@ allow_of() { # METHOD PATH: prints the status and the Allow header of the answer
     tr -d '\r' | awk 'NR == 1 {s = $2} tolower($1) == "allow:" {sub(/^[^:]*: */, ""); a = $0}
       END {print s " " a}'
 }
-assert_eq "$(allow_of PATCH /streams/Order-42)" "405 GET, HEAD, POST" "PATCH on a stream"
+assert_eq "$(allow_of PATCH /streams/Order-42)" "405 GET, HEAD, POST, DELETE" "PATCH on a stream"
+# The lifecycle paths under a stream take one method each (GET with HEAD for the metadata).
+assert_eq "$(allow_of POST /streams/Order-42/metadata)" "405 GET, HEAD" "POST on a stream's metadata"
+assert_eq "$(allow_of GET /streams/Order-42/truncate)" "405 POST" "GET on a stream's truncate"
+assert_eq "$(allow_of DELETE /streams/Order-42/limits)" "405 PUT" "DELETE on a stream's limits"
 assert_eq "$(allow_of POST /health)" "405 GET, HEAD" "POST /health"
 assert_eq "$(allow_of DELETE /snapshots/Order-42)" "405 GET, HEAD, PUT" "DELETE on a snapshot"
 assert_eq "$(allow_of OPTIONS /checkpoints/billing)" "405 GET, HEAD, PUT, DELETE" "OPTIONS on a checkpoint"
