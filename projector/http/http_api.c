@@ -582,12 +582,13 @@ static enum MHD_Result route_all(const evs_http_request *r)
 
 static enum MHD_Result route_stream(const evs_http_request *r)
 {
-    size_t len = strlen(r->rest);
-    static const char suffix[] = "/metadata";
-    if (len > sizeof suffix - 1 && !strcmp(r->rest + len - (sizeof suffix - 1), suffix))
-        return get_stream_metadata(r->projector, r->connection, r->rest,
-                                   len - (sizeof suffix - 1));
     return get_stream(r->projector, r->connection, r->rest);
+}
+
+/* GET /streams/{stream}/metadata (the table's shape guarantees the suffix). */
+static enum MHD_Result route_stream_metadata(const evs_http_request *r)
+{
+    return get_stream_metadata(r->projector, r->connection, r->rest, strcspn(r->rest, "/"));
 }
 
 static enum MHD_Result route_category(const evs_http_request *r)
@@ -621,31 +622,37 @@ typedef struct route {
     evs_access access;
     evs_http_handler handler;
     int reads_log; /* reads events: passes the read barrier first (P4 in projector.c) */
+    /* A prefix entry's rest: NULL anything; "" one segment (no '/'); "/x" one segment
+     * followed by "/x" (a stream's sub-resource). */
+    const char *shape;
 } route;
 
 static const route routes[] = {
-    {"/health", 1, "GET", EVS_ACCESS_OPEN, route_health, 0},
-    {"/status", 1, "GET", EVS_ACCESS_ANY, route_status, 0},
-    {"/cluster", 1, "GET", EVS_ACCESS_ANY, evs_cluster_handle, 0},
-    {"/metrics", 1, "GET", EVS_ACCESS_READ, evs_metrics_handle, 0},
-    {"/all", 1, "GET", EVS_ACCESS_READ_ALL, route_all, 1},
-    {"/streams/", 0, "GET", EVS_ACCESS_READ_STREAM, route_stream, 1},
-    {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_stream_post, 0},
-    {"/streams/", 0, "DELETE,PUT", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0},
-    {"/verdicts/", 0, "GET", EVS_ACCESS_VERDICT, route_verdict, 0}, /* has a barrier of its own */
-    {"/categories/", 0, "GET", EVS_ACCESS_READ_CATEGORY, route_category, 1},
-    {"/types/", 0, "GET", EVS_ACCESS_READ_ALL, route_type, 1},
-    {"/subscriptions/", 0, "GET", EVS_ACCESS_READ_SUBSCRIPTION, evs_subscription_handle, 1},
-    {"/checkpoints/", 0, "GET,PUT,DELETE", EVS_ACCESS_ADMIN_NAME, evs_checkpoint_handle, 0},
-    {"/snapshots/", 0, "GET,PUT", EVS_ACCESS_ADMIN_NAME, evs_snapshot_handle, 0},
-    {"/groups", 1, "GET", EVS_ACCESS_ADMIN_ALL, evs_groups_list_handle, 0},
+    {"/health", 1, "GET", EVS_ACCESS_OPEN, route_health, 0, NULL},
+    {"/status", 1, "GET", EVS_ACCESS_ANY, route_status, 0, NULL},
+    {"/cluster", 1, "GET", EVS_ACCESS_ANY, evs_cluster_handle, 0, NULL},
+    {"/metrics", 1, "GET", EVS_ACCESS_READ, evs_metrics_handle, 0, NULL},
+    {"/all", 1, "GET", EVS_ACCESS_READ_ALL, route_all, 1, NULL},
+    {"/streams/", 0, "GET", EVS_ACCESS_READ_STREAM, route_stream, 1, ""},
+    {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_append, 0, ""},
+    {"/streams/", 0, "DELETE", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0, ""},
+    {"/streams/", 0, "GET", EVS_ACCESS_READ_STREAM, route_stream_metadata, 1, "/metadata"},
+    {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0, "/truncate"},
+    {"/streams/", 0, "PUT", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0, "/limits"},
+    {"/verdicts/", 0, "GET", EVS_ACCESS_VERDICT, route_verdict, 0, NULL}, /* has a barrier of its own */
+    {"/categories/", 0, "GET", EVS_ACCESS_READ_CATEGORY, route_category, 1, NULL},
+    {"/types/", 0, "GET", EVS_ACCESS_READ_ALL, route_type, 1, NULL},
+    {"/subscriptions/", 0, "GET", EVS_ACCESS_READ_SUBSCRIPTION, evs_subscription_handle, 1, NULL},
+    {"/checkpoints/", 0, "GET,PUT,DELETE", EVS_ACCESS_ADMIN_NAME, evs_checkpoint_handle, 0, NULL},
+    {"/snapshots/", 0, "GET,PUT", EVS_ACCESS_ADMIN_NAME, evs_snapshot_handle, 0, NULL},
+    {"/groups", 1, "GET", EVS_ACCESS_ADMIN_ALL, evs_groups_list_handle, 0, NULL},
     /* Which methods a group path takes depends on the rest of it: the handler answers 405. */
-    {"/groups/", 0, "*", EVS_ACCESS_ADMIN_NAME, evs_groups_handle, 1},
-    {"/streams", 1, "GET", EVS_ACCESS_READ_ALL, evs_streams_list_handle, 1},
+    {"/groups/", 0, "*", EVS_ACCESS_ADMIN_NAME, evs_groups_handle, 1, NULL},
+    {"/streams", 1, "GET", EVS_ACCESS_READ_ALL, evs_streams_list_handle, 1, NULL},
     /* The console's files hold no data (the page asks the API, with the user's token), and
      * a browser cannot add a token to the page's own load: open, like /health. */
-    {"/ui", 1, "GET", EVS_ACCESS_OPEN, evs_console_handle, 0},
-    {"/ui/", 0, "GET", EVS_ACCESS_OPEN, evs_console_handle, 0},
+    {"/ui", 1, "GET", EVS_ACCESS_OPEN, evs_console_handle, 0, NULL},
+    {"/ui/", 0, "GET", EVS_ACCESS_OPEN, evs_console_handle, 0, NULL},
 };
 
 #define ROUTE_COUNT (sizeof routes / sizeof routes[0])
@@ -654,7 +661,16 @@ static const route routes[] = {
 static int path_matches(const route *rt, const char *url)
 {
     size_t n = strlen(rt->prefix);
-    return rt->exact ? !strcmp(url, rt->prefix) : !strncmp(url, rt->prefix, n) && url[n];
+    if (rt->exact)
+        return !strcmp(url, rt->prefix);
+    if (strncmp(url, rt->prefix, n) || !url[n])
+        return 0;
+    if (!rt->shape)
+        return 1;
+    const char *rest = url + n, *slash = strchr(rest, '/');
+    if (!*rt->shape)
+        return !slash;
+    return slash && slash > rest && !strcmp(slash, rt->shape);
 }
 
 /* The route a request is counted under in /metrics: 1 + the first entry serving its path,

@@ -611,34 +611,21 @@ done:
     return ret;
 }
 
-/* The stream name in rest when rest is "{stream}{suffix}" (copied to name), else NULL. */
-static const char *strip_suffix(const char *rest, const char *suffix, char *name, size_t cap)
-{
-    size_t len = strlen(rest), slen = strlen(suffix);
-    if (len <= slen || len - slen >= cap || strcmp(rest + len - slen, suffix) != 0)
-        return NULL;
-    memcpy(name, rest, len - slen);
-    name[len - slen] = '\0';
-    return name;
-}
-
-enum MHD_Result evs_http_stream_post(const evs_http_request *request)
-{
-    char name[EVS_STREAM_NAME_MAX + 1];
-    if (strip_suffix(request->rest, "/truncate", name, sizeof name))
-        return lifecycle_command(request, name, CMD_TRUNCATE);
-    return evs_http_append(request);
-}
-
 enum MHD_Result evs_http_stream_lifecycle(const evs_http_request *request)
 {
+    /* The routing table sends "{stream}" (DELETE), "{stream}/truncate" (POST) and
+     * "{stream}/limits" (PUT) here. */
     char name[EVS_STREAM_NAME_MAX + 1];
-    if (!strcmp(request->method, "DELETE"))
-        return lifecycle_command(request, request->rest, CMD_DELETE);
-    if (strip_suffix(request->rest, "/limits", name, sizeof name))
-        return lifecycle_command(request, name, CMD_LIMITS);
-    /* PUT takes the limits path only; the stream itself takes these. */
-    return evs_http_send_not_allowed(request->connection, request->method, "GET,POST,DELETE");
+    size_t len = strcspn(request->rest, "/");
+    if (len > EVS_STREAM_NAME_MAX)
+        return send_failure(request->connection, MHD_HTTP_BAD_REQUEST, "invalid_input",
+                            "invalid stream name: too long", NULL, NULL);
+    memcpy(name, request->rest, len);
+    name[len] = '\0';
+    const char *sub = request->rest + len;
+    lifecycle_kind kind = !*sub ? CMD_DELETE : !strcmp(sub, "/truncate") ? CMD_TRUNCATE
+                                                                          : CMD_LIMITS;
+    return lifecycle_command(request, name, kind);
 }
 
 int evs_http_append_client_open(const evs_projector_config *config, evs_client **out, char *err,

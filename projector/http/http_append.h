@@ -26,10 +26,9 @@ int evs_http_append_client_open(const evs_projector_config *config, evs_client *
 /* The handler of POST /streams/{stream}; request->projector->client appends (NULL: 503). */
 enum MHD_Result evs_http_append(const evs_http_request *request);
 
-/* POST /streams/{stream}/truncate, else an append (evs_http_append). */
-enum MHD_Result evs_http_stream_post(const evs_http_request *request);
-/* DELETE /streams/{stream} and PUT /streams/{stream}/limits: lifecycle commands through
- * evs_stream_delete and evs_stream_set_limits. */
+/* DELETE /streams/{stream}, POST /streams/{stream}/truncate and PUT
+ * /streams/{stream}/limits: lifecycle commands through evs_stream_delete,
+ * evs_stream_truncate and evs_stream_set_limits. */
 enum MHD_Result evs_http_stream_lifecycle(const evs_http_request *request);
 
 #endif /* EVS_HTTP_APPEND_H */

@@ -591,8 +591,10 @@ def phase_main(checker, api, args):
     # ---- answers of no operation
     call("GET", "/nothing-here", expect=404, valid_request=False)
     call("PATCH", "/streams/Order-1", expect=405, valid_request=False)
-    call("PUT", "/streams/Order-1", body={"max_count": 1}, expect=404, valid_request=False,
+    call("PUT", "/streams/Order-1", body={"max_count": 1}, expect=405, valid_request=False,
          what="PUT on a stream path other than /limits")
+    call("POST", "/streams/Order-1/limits", body={"max_count": 1}, expect=405,
+         valid_request=False, what="POST on a stream's limits")
     call("PATCH", "/health", expect=405, valid_request=False)
     call("GET", "/streams/" + "a" * 3000, expect=414, valid_request=False)
 

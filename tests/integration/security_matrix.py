@@ -74,8 +74,12 @@ def needs(template, method):
         return "admin", "all"
     if template.startswith("/groups/"):
         return "admin", "stream"
-    if template == "/streams/{stream}" and method == "post":
+    if template == "/streams/{stream}" and method in ("post", "delete"):
         return "append", "stream"
+    if template in ("/streams/{stream}/truncate", "/streams/{stream}/limits"):
+        return "append", "stream"
+    if template == "/streams/{stream}/metadata":
+        return "read", "stream"
     if template in ("/streams/{stream}", "/subscriptions/streams/{stream}"):
         return "read", "stream"
     if template in ("/categories/{category}", "/subscriptions/categories/{category}"):
@@ -99,6 +103,10 @@ def fill(template, inside):
 def body_of(template, method):
     if method == "post" and template == "/streams/{stream}":
         return {"expected": "any", "events": [{"type": "MatrixType", "data": {"x": 1}}]}
+    if template == "/streams/{stream}/truncate":
+        return {"before": 1}
+    if template == "/streams/{stream}/limits":
+        return {"max_count": 1}
     if method == "put" and template.startswith("/checkpoints/"):
         return {"position": 5}
     if method == "put" and template.startswith("/snapshots/"):
