@@ -142,7 +142,7 @@ static void apply_fixture(evs_applier *a)
     for (size_t i = 0; i < sizeof fixture_records / sizeof fixture_records[0]; i++) {
         const fixture_record *f = &fixture_records[i];
         evs_buf buf = {0};
-        evs_input_record in = {0, (int64_t)i, f->key, strlen(f->key), "garbage", 7};
+        evs_input_record in = {0, (int64_t)i, f->key, strlen(f->key), "garbage", 7, 0};
         if (f->stream) {
             evs_record_event events[3];
             evs_append_request req;
