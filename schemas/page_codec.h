@@ -69,6 +69,10 @@ typedef struct evs_page_event {
     size_t correlation_id_len;
     const char *causation_id; /* NULL if absent */
     size_t causation_id_len;
+    /* EventPage v2 (a v1 page decodes with subject NULL and erased 0). */
+    const char *subject; /* the data subject of personal data, NULL if none */
+    size_t subject_len;
+    int erased; /* 1: the subject was forgotten; data and metadata are empty */
 } evs_page_event;
 
 /* The page-level members. A NULL string or has_ flag 0 is Avro null. */
@@ -83,6 +87,8 @@ typedef struct evs_page_info {
     size_t type_len;
     int has_partition;
     int32_t partition;
+    int has_first_version; /* v2, stream reads: the first version still readable */
+    uint64_t first_version;
     size_t event_count; /* decoder only: the number of events */
     uint64_t next;
     int end; /* end_of_stream of a stream read, end of the others */

@@ -50,6 +50,16 @@ typedef struct evs_record_event {
     const char *causation_id; /* NULL if absent */
     size_t causation_id_len;
     int64_t created_us;
+    /* Crypto-shredding (schema v3; sealing.h). subject NULL: the event is no one's personal
+     * data and data and metadata are plain. Otherwise data is ciphertext sealed by the data
+     * key key_id of the subject with data_nonce, and metadata is too when metadata_sealed
+     * (with metadata_nonce). Records of older schemas decode with subject NULL. */
+    const char *subject; /* NULL if absent */
+    size_t subject_len;
+    uint8_t key_id[16];         /* when subject is set */
+    uint8_t data_nonce[24];     /* when subject is set */
+    int metadata_sealed;        /* 1: metadata is ciphertext (only with a subject) */
+    uint8_t metadata_nonce[24]; /* when metadata_sealed */
 } evs_record_event;
 
 /* What a record asks for (the schema's Operation enum, in its order). Everything but
