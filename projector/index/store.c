@@ -9,6 +9,9 @@
  *   format 2 only: be64 log time (the Kafka timestamp of its record, ms)
  *   then, each as be32 length + bytes: type, content type, data, metadata,
  *   correlation id (if present), causation id (if present)
+ *   flags bit2 (personal data: data is sealed, schemas/sealing.h): be32 length + subject,
+ *   u8[16] key id, u8[24] data nonce; and with bit3 (metadata sealed too) u8[24] metadata
+ *   nonce
  *
  * Version-table value ('v' keys): be64 current version; for a stream whose lifecycle is
  * not the default (something removed, deleted, or limited) followed by be64 first version
@@ -977,7 +980,8 @@ static void encode_event(writer *w, const evs_record_event *e, uint64_t position
                          int32_t partition, int64_t log_time_ms)
 {
     w_u8(w, 2);
-    w_u8(w, (uint8_t)((e->correlation_id ? 1 : 0) | (e->causation_id ? 2 : 0)));
+    w_u8(w, (uint8_t)((e->correlation_id ? 1 : 0) | (e->causation_id ? 2 : 0) |
+                      (e->subject ? 4 : 0) | (e->subject && e->metadata_sealed ? 8 : 0)));
     w_bytes(w, e->event_id, 16);
     w_u64(w, position);
     w_u32(w, (uint32_t)partition);
@@ -991,6 +995,13 @@ static void encode_event(writer *w, const evs_record_event *e, uint64_t position
         w_lenbytes(w, e->correlation_id, e->correlation_id_len);
     if (e->causation_id)
         w_lenbytes(w, e->causation_id, e->causation_id_len);
+    if (e->subject) {
+        w_lenbytes(w, e->subject, e->subject_len);
+        w_bytes(w, e->key_id, 16);
+        w_bytes(w, e->data_nonce, 24);
+        if (e->metadata_sealed)
+            w_bytes(w, e->metadata_nonce, 24);
+    }
 }
 
 /* The value of a position-index entry (I1): be64 first version, be32 count, stream. */
@@ -1242,6 +1253,16 @@ static int decode_event(evs_stored_event *ev, const uint8_t *val, size_t vlen)
         ev->correlation_id = (const char *)read_lenbytes(&r, &ev->correlation_id_len);
     if (flags & 2)
         ev->causation_id = (const char *)read_lenbytes(&r, &ev->causation_id_len);
+    ev->subject = NULL;
+    ev->subject_len = 0;
+    ev->key_id = ev->data_nonce = ev->metadata_nonce = NULL;
+    if (flags & 4) {
+        ev->subject = (const char *)read_lenbytes(&r, &ev->subject_len);
+        ev->key_id = read_bytes(&r, 16);
+        ev->data_nonce = read_bytes(&r, 24);
+        if (flags & 8)
+            ev->metadata_nonce = read_bytes(&r, 24);
+    }
     return r.ok && r.left == 0 ? 0 : -EIO;
 }
 
@@ -1953,4 +1974,118 @@ int evs_store_first_not_older(evs_store *s, const char *stream, size_t len, uint
         rc = -EIO;
     }
     return rc;
+}
+
+/* ---- Data keys ('K', 'q') ------------------------------------------------------------------
+ * Written by the key topic's applier only (keys/keyring.c), one write per record, each with
+ * the topic's next offset, so the table is always what a prefix of the key topic says. */
+
+static size_t key_data_key(uint8_t *key, const char *subject, size_t len,
+                           const uint8_t key_id[16])
+{
+    key[0] = 'K';
+    memcpy(key + 1, subject, len);
+    key[1 + len] = 0;
+    if (key_id)
+        memcpy(key + 2 + len, key_id, 16);
+    return key_id ? len + 18 : len + 2;
+}
+
+int evs_store_key_write(evs_store *s, const char *subject, size_t len, const uint8_t key_id[16],
+                        const void *value, size_t value_len, int64_t next_offset)
+{
+    uint8_t key[2 + EVS_STREAM_NAME_MAX + 16], off[8];
+    if (len == 0 || len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    size_t klen = key_data_key(key, subject, len, key_id);
+    put_be64(off, (uint64_t)next_offset);
+    char *rerr = NULL;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    if (value)
+        rocksdb_writebatch_put(wb, (const char *)key, klen, value, value_len);
+    else
+        rocksdb_writebatch_delete(wb, (const char *)key, klen);
+    rocksdb_writebatch_put(wb, "q", 1, (const char *)off, sizeof off);
+    rocksdb_write(s->db, s->write_options, wb, &rerr);
+    rocksdb_writebatch_destroy(wb);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB write failed: %s\n", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
+int evs_store_key_offset(evs_store *s, int64_t *next_offset)
+{
+    char *val;
+    size_t vlen;
+    uint8_t key[1] = {'q'};
+    int rc = db_get(s, key, 1, &val, &vlen);
+    *next_offset = 0;
+    if (rc == 0 && val) {
+        if (vlen == 8)
+            *next_offset = (int64_t)get_be64((const uint8_t *)val);
+        else
+            rc = -EIO;
+        rocksdb_free(val);
+    }
+    return rc;
+}
+
+int evs_store_key_get(evs_store *s, const char *subject, size_t len, const uint8_t key_id[16],
+                      char **value, size_t *value_len)
+{
+    uint8_t key[2 + EVS_STREAM_NAME_MAX + 16];
+    *value = NULL;
+    if (len == 0 || len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    char *val;
+    int rc = db_get(s, key, key_data_key(key, subject, len, key_id), &val, value_len);
+    if (rc < 0 || !val)
+        return rc;
+    *value = malloc(*value_len ? *value_len : 1);
+    if (*value)
+        memcpy(*value, val, *value_len);
+    rocksdb_free(val);
+    return *value ? 0 : -ENOMEM;
+}
+
+int evs_store_keys_of(evs_store *s, const char *subject, size_t len, evs_key_visitor visit,
+                      void *ctx)
+{
+    uint8_t prefix[2 + EVS_STREAM_NAME_MAX];
+    if (len == 0 || len > EVS_STREAM_NAME_MAX)
+        return -EINVAL;
+    size_t plen = key_data_key(prefix, subject, len, NULL);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+    int rc = 0;
+    for (rocksdb_iter_seek(it, (const char *)prefix, plen); rocksdb_iter_valid(it) && rc == 0;
+         rocksdb_iter_next(it)) {
+        size_t kl, vl;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+        if (kl != plen + 16 || memcmp(k, prefix, plen) != 0)
+            break;
+        const char *v = rocksdb_iter_value(it, &vl);
+        rc = visit(ctx, k + plen, v, vl);
+    }
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        free(rerr);
+        return -EIO;
+    }
+    return rc;
+}
+
+void evs_store_compact_keys(evs_store *s, const char *subject, size_t len)
+{
+    uint8_t from[2 + EVS_STREAM_NAME_MAX], to[2 + EVS_STREAM_NAME_MAX];
+    if (len == 0 || len > EVS_STREAM_NAME_MAX)
+        return;
+    size_t flen = key_data_key(from, subject, len, NULL);
+    memcpy(to, from, flen);
+    to[flen - 1] = 1; /* just past every key of the subject ('K' subject 0x00 ...) */
+    rocksdb_compact_range(s->db, (const char *)from, flen, (const char *)to, flen);
 }

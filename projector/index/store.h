@@ -180,6 +180,14 @@ typedef struct evs_stored_event {
     size_t correlation_id_len;
     const char *causation_id; /* NULL if absent */
     size_t causation_id_len;
+    /* Personal data (keys/keyring.h): data (and metadata when metadata_nonce is set) is
+     * ciphertext sealed by data key key_id of subject. NULL for everything else. */
+    const char *subject;
+    size_t subject_len;
+    const uint8_t *key_id;         /* 16 bytes */
+    const uint8_t *data_nonce;     /* 24 bytes */
+    const uint8_t *metadata_nonce; /* 24 bytes, NULL: metadata is plain */
+    int reveal; /* as read: 0; evs_keyring_reveal sets what a read shows (evs_reveal) */
     char *blob_; /* private */
     char *stream_blob_; /* private */
 } evs_stored_event;
@@ -268,6 +276,32 @@ typedef int (*evs_local_visitor)(void *ctx, const char *key, size_t key_len, con
 int evs_store_local_scan(evs_store *store, const void *prefix, size_t prefix_len,
                          const void *start_after, size_t start_after_len,
                          evs_local_visitor visit, void *ctx);
+
+/* ---- Data keys (keys/keyring.h) ---------------------------------------------------------
+ *   'K' subject 0x00 key id (16 bytes) -> the key record: be64 its key-topic offset, then
+ *                                         its evstore.DataKey value (schemas/key_codec.h)
+ *   'q'                                -> be64 the key topic's next offset to apply
+ * Derived from the key topic, so a --rebuild reads it again from its start. Subjects follow
+ * the rules of stream names, so hold no 0x00. */
+
+/* Puts (value not NULL) or deletes (NULL: a tombstone) one key record and sets the key
+ * topic's next offset, in one write. */
+int evs_store_key_write(evs_store *store, const char *subject, size_t len,
+                        const uint8_t key_id[16], const void *value, size_t value_len,
+                        int64_t next_offset);
+/* The key topic's next offset to apply (0 for a store that never applied it). */
+int evs_store_key_offset(evs_store *store, int64_t *next_offset);
+/* *value is malloc'd (NULL if the key is absent). */
+int evs_store_key_get(evs_store *store, const char *subject, size_t len,
+                      const uint8_t key_id[16], char **value, size_t *value_len);
+/* Called per key record of a subject, in key-id order; return non-zero to stop (returned). */
+typedef int (*evs_key_visitor)(void *ctx, const uint8_t key_id[16], const char *value,
+                               size_t value_len);
+int evs_store_keys_of(evs_store *store, const char *subject, size_t len, evs_key_visitor visit,
+                      void *ctx);
+/* Compacts the range of a subject's key records, so that the bytes of keys deleted there
+ * leave the database files (and the memtable) now rather than at some later compaction. */
+void evs_store_compact_keys(evs_store *store, const char *subject, size_t len);
 
 /* For --rebuild: deletes everything derived from the log in dir, keeping the local state. */
 int evs_store_reset(const char *dir, char *err, size_t err_len);
