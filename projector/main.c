@@ -12,6 +12,7 @@
 #include "access_token.h"
 #include "cluster/membership.h"
 #include "feed/feed.h"
+#include "keys/keyring.h"
 #include "groups/coordinator.h"
 #include "state/state_log.h"
 #include "http/http_append.h"
@@ -52,6 +53,9 @@ static void usage(FILE *f)
           "  --batch-records N          most records per RocksDB write batch (default 10000;\n"
           "                             a batch also ends after 16 MiB of records)\n"
           "  --rebuild                  delete the state and replay the topic from offset 0\n"
+          "  --master-key FILE          the master key that opens personal data (64 hex digits,\n"
+          "                             mode 0600; env EVSTORE_MASTER_KEY_FILE; without it\n"
+          "                             personal data reads as sealed; docs/SECURITY.md)\n"
           "  --kafka-config FILE        librdkafka properties (key=value lines: security.protocol,\n"
           "                             sasl.*, ssl.*) for every Kafka client (env\n"
           "                             EVSTORE_KAFKA_CONFIG; docs/SECURITY.md)\n"
@@ -122,6 +126,7 @@ static void shut_down(evs_http_server *http)
     if (http)
         evs_http_stop(http);
     evs_state_log_stop(&projector);
+    evs_keyring_stop(&projector);
     evs_client_close(projector.client);
     evs_projector_free(&projector);
 }
@@ -147,6 +152,7 @@ int main(int argc, char **argv)
         /* And one more: how long a save waits to be applied here (TESTING.md). */
         .test_state_wait_ms = atoi(env_or("EVSTORE_TEST_STATE_WAIT_MS", "0")),
         .kafka_config_file = env_or("EVSTORE_KAFKA_CONFIG", NULL),
+        .master_key_file = env_or("EVSTORE_MASTER_KEY_FILE", NULL),
         .token_file = env_or("EVSTORE_TOKEN_FILE", NULL),
     };
     int hash = 0;
@@ -157,7 +163,7 @@ int main(int argc, char **argv)
     enum { O_BROKERS = 1, O_TOPIC, O_DATA, O_HTTP, O_PARTS, O_SERVE, O_RF, O_BATCH, O_REBUILD,
            O_HASH, O_HELP, O_MEMBER, O_ADVERTISE, O_FEED, O_FEED_TOPIC, O_FEED_FORMAT,
            O_KAFKA_CONFIG, O_TLS_CERT, O_TLS_KEY, O_TOKEN_FILE, O_INSECURE,
-           O_MAX_SUBSCRIPTIONS };
+           O_MAX_SUBSCRIPTIONS, O_MASTER_KEY };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, O_BROKERS},
         {"topic", required_argument, 0, O_TOPIC},
@@ -175,6 +181,7 @@ int main(int argc, char **argv)
         {"rebuild", no_argument, 0, O_REBUILD},
         {"hash", no_argument, 0, O_HASH},
         {"kafka-config", required_argument, 0, O_KAFKA_CONFIG},
+        {"master-key", required_argument, 0, O_MASTER_KEY},
         {"tls-cert", required_argument, 0, O_TLS_CERT},
         {"tls-key", required_argument, 0, O_TLS_KEY},
         {"token-file", required_argument, 0, O_TOKEN_FILE},
@@ -228,6 +235,7 @@ int main(int argc, char **argv)
         case O_REBUILD: cfg.rebuild = 1; break;
         case O_HASH: hash = 1; break;
         case O_KAFKA_CONFIG: cfg.kafka_config_file = optarg; break;
+        case O_MASTER_KEY: cfg.master_key_file = optarg; break;
         case O_TLS_CERT: cfg.tls_cert_file = optarg; break;
         case O_TLS_KEY: cfg.tls_key_file = optarg; break;
         case O_TOKEN_FILE: cfg.token_file = optarg; break;
@@ -305,6 +313,7 @@ int main(int argc, char **argv)
      * up before anything is served; then the coordinators' Kafka group. */
     evs_http_server *http = NULL;
     if (evs_state_log_start(&projector, evs_membership_id(&projector), err, sizeof err) < 0 ||
+        evs_keyring_start(&projector, cfg.master_key_file, err, sizeof err) < 0 ||
         evs_coordinator_start(&projector, err, sizeof err) < 0 ||
         evs_feed_start(&projector, &feed, evs_membership_id(&projector), err, sizeof err) < 0 ||
         evs_http_start(&projector, cfg.http_address, &http, err, sizeof err) < 0 ||
@@ -315,6 +324,8 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "evstore-projector: serving %s://%s, topic %s, state in %s%s\n",
             cfg.tls_cert_file ? "https" : "http", cfg.http_address, cfg.topic, cfg.data_dir, cfg.rebuild ? " (rebuilding)" : "");
+    projector.applier.keys_ready = evs_keyring_ready; /* K3 */
+    projector.applier.keys_ready_ctx = projector.keyring;
     int rc = evs_projector_run(&projector);
     /* After a failure keep answering /health with the reason until told to stop. */
     while (rc < 0 && !projector.stop)

@@ -252,6 +252,14 @@ static int grow_judged(evs_judged_set *js)
     return 0;
 }
 
+static int has_subject(const evs_append_request *req)
+{
+    for (size_t i = 0; i < req->event_count; i++)
+        if (req->events[i].subject)
+            return 1;
+    return 0;
+}
+
 /* Applies one decoded record whose offset is new (A3..A6). */
 static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record *r,
                      const evs_append_request *req)
@@ -308,6 +316,10 @@ static int apply_one(evs_applier *a, evs_store_batch *b, const evs_input_record 
             rc = st->stream_lifecycle(st->ctx, req->stream, req->stream_len, &life);
             if (rc < 0)
                 goto done;
+            if (a->keys_ready && has_subject(req) && a->keys_ready(a->keys_ready_ctx, req) < 0) {
+                rc = -ECANCELED; /* stopping */
+                goto done;
+            }
             uint64_t first_position = a->last_position[r->partition] + 1;
             v->verdict.first_position = first_position;
             v->verdict.last_position = first_position + req->event_count - 1;

@@ -112,6 +112,11 @@ typedef struct evs_applier {
      * order, possibly while the batch before is still being written (W5). */
     evs_apply_judged_fn on_judged;
     void *on_judged_ctx;
+    /* Called with each accepted append whose events are personal data, before it is
+     * written (keys/keyring.h, K3): returns once their keys are known present or gone, 0,
+     * or -1 to stop. NULL: not called. */
+    int (*keys_ready)(void *ctx, const evs_append_request *req);
+    void *keys_ready_ctx;
     /* Batches of fewer bytes of records than this are written on the caller's thread
      * (apply.c, W4); 0: every batch goes to the writer thread. */
     size_t inline_bytes;

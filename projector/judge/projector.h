@@ -60,6 +60,7 @@ typedef struct evs_projector_config {
     int insecure;                  /* listen beyond loopback without TLS and tokens */
     int subscriptions_max;         /* open subscriptions at most (--max-subscriptions); 0:
                                       the default, 1000 (http_api.c) */
+    const char *master_key_file;   /* opens personal data (keys/keyring.h); NULL: none */
     const char *internal_token;    /* the token of the projector's own client (main.c),
                                       accepted for read and append; NULL: none */
 } evs_projector_config;
@@ -77,6 +78,7 @@ typedef struct evs_projector {
     struct evs_state_log *state_log;   /* state/state_log.h; set and stopped by main.c */
     struct evs_coordinator *coordinator; /* groups/coordinator.h; set and stopped by main.c */
     struct evs_feed *feed;             /* feed/feed.h; set and stopped by main.c; NULL: off */
+    struct evs_keyring *keyring;       /* keys/keyring.h; set and stopped by main.c */
     evs_client *client;        /* appends of POST /streams/{stream} (http_append.c); set
                                   and closed by main.c, NULL when appends are off */
 
