@@ -268,6 +268,17 @@ static int publish_one(void *ctx, const evs_stored_event *e)
     if (e->causation_id)
         header(h, "evstore.causation_id", e->causation_id, e->causation_id_len);
     header_u64(h, "evstore.created_us", (uint64_t)e->created_us);
+    if (e->subject) {
+        /* Personal data stays sealed in the feed (keys/keyring.h): the value is the
+         * ciphertext, and these say what opens it. */
+        char key_id[37];
+        uuid_unparse_lower(e->key_id, key_id);
+        header(h, "evstore.subject", e->subject, e->subject_len);
+        header(h, "evstore.key_id", key_id, 36);
+        header(h, "evstore.data_nonce", e->data_nonce, 24);
+        if (e->metadata_nonce)
+            header(h, "evstore.metadata_nonce", e->metadata_nonce, 24);
+    }
     header(h, "evstore.format", f->avro ? "avro" : "raw", f->avro ? 4 : 3);
     header(h, "evstore.schema", schema, 16);
 

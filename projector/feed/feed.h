@@ -11,6 +11,10 @@
  * evstore.version, evstore.position, evstore.partition, evstore.event_id,
  * evstore.correlation_id and evstore.causation_id (when present), evstore.created_us,
  * evstore.format (raw|avro) and evstore.schema (the envelope's fingerprint, 16 hex digits).
+ * Personal data (keys/keyring.h) is published sealed, as stored, with evstore.subject,
+ * evstore.key_id, evstore.data_nonce (24 bytes) and evstore.metadata_nonce (when the
+ * metadata is sealed too): a consumer holding the master key opens it with the key topic's
+ * key; once the subject is forgotten nobody can.
  *
  * Invariants:
  *  F1. One publisher per partition at a time, chosen by Kafka's consumer-group protocol:

@@ -966,6 +966,7 @@ static enum MHD_Result leave(const evs_http_request *r, group *g, const char *me
 typedef struct fetch_out {
     evs_out *o;
     int base64;
+    struct evs_keyring *keyring;
     uint64_t position;
     uint32_t attempt;
     int found;
@@ -977,7 +978,7 @@ static int fetch_visit(void *ctx, const evs_stored_event *e)
     if (e->position != f->position)
         return 1;
     size_t start = f->o->len;
-    evs_out_event(f->o, e, f->base64);
+    evs_out_event_revealed(f->o, e, f->base64, f->keyring);
     /* The event object, with "attempt" added as its last member. */
     if (!f->o->oom && f->o->len > start && f->o->p[f->o->len - 1] == '}') {
         f->o->len--;
@@ -1073,7 +1074,7 @@ static enum MHD_Result fetch(const evs_http_request *r, group *g, const char *me
         if (written)
             evs_out_str(&o, ",");
         size_t mark = o.len;
-        fetch_out f = {&o, base64, d[i].position, d[i].attempt, 0};
+        fetch_out f = {&o, base64, p->keyring, d[i].position, d[i].attempt, 0};
         if (evs_store_read_all(p->store, partition, d[i].position, 1, fetch_visit, &f) < 0 ||
             !f.found) {
             /* Not readable now: it stays in flight and is delivered again after its ack

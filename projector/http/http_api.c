@@ -32,10 +32,12 @@
 #include "groups/groups.h"
 #include "http/http_append.h"
 #include "http/http_console.h"
+#include "http/http_keys.h"
 #include "http/http_auth.h"
 #include "http/http_util.h"
 #include "http/subscriptions.h"
 #include "judge/lifecycle.h"
+#include "keys/keyring.h"
 #include "obs/metrics_route.h"
 #include "page_codec.h"
 #include "partitioner.h"
@@ -84,11 +86,18 @@ typedef struct read_ctx {
     size_t count;
     uint64_t last; /* last version or position visited */
     uint64_t first; /* stream reads: the first readable version */
+    evs_keyring *keyring;  /* opens personal data (keys/keyring.h) */
+    evs_reveal_buf reveal; /* its scratch space, wiped when the read ends */
+    int oom;
 } read_ctx;
 
 /* Adds one event to the page being built, in whichever form was asked for. */
-static void page_add(read_ctx *r, const evs_stored_event *e)
+static void page_add(read_ctx *r, const evs_stored_event *stored)
 {
+    evs_stored_event shown;
+    const evs_stored_event *e = &shown;
+    if (evs_keyring_reveal(r->keyring, stored, &shown, &r->reveal) < 0)
+        r->oom = 1;
     if (r->page) {
         evs_page_event pe = {
             .stream = e->stream,
@@ -109,6 +118,9 @@ static void page_add(read_ctx *r, const evs_stored_event *e)
             .correlation_id_len = e->correlation_id_len,
             .causation_id = e->causation_id,
             .causation_id_len = e->causation_id_len,
+            .subject = e->subject,
+            .subject_len = e->subject_len,
+            .erased = e->reveal == EVS_REVEAL_ERASED,
         };
         evs_uuid_format(e->event_id, pe.event_id);
         evs_page_encode_event(r->page, &pe);
@@ -258,10 +270,11 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     evs_out o = {0};
     evs_buf buf = {0};
     evs_page_encoder enc;
-    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0, first};
+    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0, first, p->keyring, {{0}, {0}}, 0};
     if (binary) {
         evs_page_info info = {.stream = name, .stream_len = len, .has_current_version = 1,
-                              .current_version = current};
+                              .current_version = current, .has_first_version = 1,
+                              .first_version = first};
         evs_page_encode_begin(&enc, &buf, &info);
     } else {
         evs_out_str(&o, "{\"stream\":");
@@ -269,8 +282,10 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
         evs_out_fmt(&o, ",\"current_version\":%llu,\"first_version\":%llu,\"events\":[",
                     (unsigned long long)current, (unsigned long long)first);
     }
-    if (evs_store_read_stream(p->store, name, len, from, limit, backwards, visit_stream, &r) <
-        0) {
+    int rrc = evs_store_read_stream(p->store, name, len, from, limit, backwards, visit_stream,
+                                    &r);
+    evs_reveal_buf_free(&r.reveal);
+    if (rrc < 0 || r.oom) {
         free(o.p);
         evs_buf_free(&buf);
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
@@ -331,7 +346,7 @@ static enum MHD_Result get_ordered(evs_projector *p, struct MHD_Connection *c,
     evs_out o = {0};
     evs_buf buf = {0};
     evs_page_encoder enc;
-    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0, 0};
+    read_ctx r = {&o, binary ? &enc : NULL, base64, 0, 0, 0, p->keyring, {{0}, {0}}, 0};
     if (binary) {
         evs_page_info info = {.has_partition = 1, .partition = (int32_t)partition};
         if (index_name && index == EVS_INDEX_CATEGORY) {
@@ -355,7 +370,8 @@ static enum MHD_Result get_ordered(evs_projector *p, struct MHD_Connection *c,
                                                (int32_t)partition, from, limit, visit_all, &r)
                         : evs_store_read_all(p->store, (int32_t)partition, from, limit,
                                              visit_all, &r);
-    if (rc < 0) {
+    evs_reveal_buf_free(&r.reveal);
+    if (rc < 0 || r.oom) {
         free(o.p);
         evs_buf_free(&buf);
         return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
@@ -640,6 +656,10 @@ static const route routes[] = {
     {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0, "/truncate"},
     {"/streams/", 0, "PUT", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0, "/limits"},
     {"/verdicts/", 0, "GET", EVS_ACCESS_VERDICT, route_verdict, 0, NULL}, /* has a barrier of its own */
+    /* A subject's keys are sealed by the master key: anyone who may append somewhere may
+     * fetch or make one; forgetting is an administrator's (http_keys.h). */
+    {"/keys/", 0, "GET,POST", EVS_ACCESS_VERDICT, evs_keys_handle, 0, ""},
+    {"/keys/", 0, "DELETE", EVS_ACCESS_ADMIN_ALL, evs_keys_handle, 0, ""},
     {"/categories/", 0, "GET", EVS_ACCESS_READ_CATEGORY, route_category, 1, NULL},
     {"/types/", 0, "GET", EVS_ACCESS_READ_ALL, route_type, 1, NULL},
     {"/subscriptions/", 0, "GET", EVS_ACCESS_READ_SUBSCRIPTION, evs_subscription_handle, 1, NULL},

@@ -3,6 +3,8 @@
  */
 #include "http/http_util.h"
 
+#include "keys/keyring.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,18 +174,32 @@ void evs_out_event(evs_out *o, const evs_stored_event *e, int base64)
     evs_out_fmt(o, ",\"created_us\":%lld,\"content_type\":", (long long)e->created_us);
     evs_out_jstr(o, e->content_type, e->content_type_len);
 
+    if (e->subject) {
+        /* Personal data (keys/keyring.h, K4): what the keyring revealed of it. */
+        evs_out_str(o, ",\"subject\":");
+        evs_out_jstr(o, e->subject, e->subject_len);
+        if (e->reveal == EVS_REVEAL_ERASED)
+            evs_out_str(o, ",\"erased\":true");
+        else if (e->reveal != EVS_REVEAL_OPENED)
+            evs_out_str(o, ",\"sealed\":true");
+    }
+    int hidden = e->subject && e->reveal != EVS_REVEAL_OPENED;
     int data_json = !base64 && evs_content_type_is_json(e->content_type, e->content_type_len) &&
                     evs_is_json(e->data, e->data_len);
     evs_out_str(o, ",\"data\":");
-    if (data_json)
+    if (hidden)
+        evs_out_str(o, "null");
+    else if (data_json)
         evs_out_raw(o, e->data, e->data_len);
     else
         evs_out_base64(o, e->data, e->data_len);
-    if (!base64 && !data_json)
+    if (!base64 && !data_json && !hidden)
         evs_out_str(o, ",\"data_encoding\":\"base64\"");
 
     evs_out_str(o, ",\"metadata\":");
-    if (base64) {
+    if (hidden && e->metadata_nonce) {
+        evs_out_str(o, "null");
+    } else if (base64) {
         evs_out_base64(o, e->metadata, e->metadata_len);
     } else if (e->metadata_len == 0) {
         evs_out_str(o, "null");
@@ -204,6 +220,19 @@ void evs_out_event(evs_out *o, const evs_stored_event *e, int base64)
     else
         evs_out_str(o, "null");
     evs_out_str(o, "}");
+}
+
+void evs_out_event_revealed(evs_out *o, const evs_stored_event *e, int base64,
+                            struct evs_keyring *kr)
+{
+    evs_stored_event shown;
+    evs_reveal_buf buf;
+    memset(&buf, 0, sizeof buf);
+    if (evs_keyring_reveal(kr, e, &shown, &buf) < 0)
+        o->oom = 1;
+    else
+        evs_out_event(o, &shown, base64);
+    evs_reveal_buf_free(&buf);
 }
 
 static int evs_http_hex_value(char ch)

@@ -35,6 +35,11 @@ void evs_out_base64(evs_out *o, const uint8_t *p, size_t n);
 void evs_out_iso_time(evs_out *o, int64_t us);
 /* One event object; base64 forces data and metadata to base64 strings. */
 void evs_out_event(evs_out *o, const evs_stored_event *e, int base64);
+/* evs_out_event of what a read shows of e: personal data opened by kr (keys/keyring.h, K4;
+ * kr NULL: shown sealed). Sets o->oom when memory ran out. */
+struct evs_keyring;
+void evs_out_event_revealed(evs_out *o, const evs_stored_event *e, int base64,
+                            struct evs_keyring *kr);
 /* Whether a stored content type says JSON (application/json or any +json type). */
 int evs_content_type_is_json(const char *content_type, size_t len);
 /* Whether p..n is one JSON value. */

@@ -73,7 +73,7 @@ static int visit(void *ctx, const evs_stored_event *e)
 {
     subscription *s = ctx;
     s->event.len = 0;
-    evs_out_event(&s->event, e, s->base64);
+    evs_out_event_revealed(&s->event, e, s->base64, s->p->keyring);
     uint64_t id = s->kind == TARGET_STREAM ? e->version : e->position;
     sse_message(&s->buf, id, "event", s->event.p ? s->event.p : "", s->event.len);
     s->next = id + 1; /* U1 */
