@@ -235,6 +235,9 @@ static void apply_message(evs_keyring *kr, const rd_kafka_message_t *m)
     } else if (tombstone) {
         rc = evs_store_key_write(kr->p->store, subject, strlen(subject), id, NULL, 0,
                                  m->offset + 1);
+        /* The key's bytes leave this store's files now, not at some later compaction. */
+        if (rc == 0)
+            evs_store_compact_keys(kr->p->store, subject, strlen(subject));
         pthread_mutex_lock(&kr->lock);
         cache_drop(kr, id);
         gone_add(kr, id);
@@ -541,8 +544,6 @@ int evs_keyring_forget(evs_keyring *kr, const char *subject, size_t len,
             rc = evs_keyring_sync(kr, EVS_KEYRING_WAIT_MS, err, err_len);
     }
     pthread_mutex_unlock(&kr->create_lock);
-    if (rc == 0 && *n > 0)
-        evs_store_compact_keys(kr->p->store, subject, len);
     free(found);
     return rc < 0 ? -1 : 0;
 }

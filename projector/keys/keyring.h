@@ -11,8 +11,8 @@
  * Invariants:
  *  K1. The store's key table ('K', index/store.h) is what a prefix of the key topic says,
  *      applied in order by one thread, each record with the topic's next offset in one
- *      write. A tombstone deletes the key; a record for a key id the table already has
- *      changes nothing (a key never changes).
+ *      write. A tombstone deletes the key and compacts its range of the store; a record
+ *      for a key id the table already has changes nothing (a key never changes).
  *  K2. A subject's key is its first: of the subject's records in the table, the one at the
  *      lowest key-topic offset. Every replica reads the same topic in the same order, so
  *      every replica picks the same one. evs_keyring_create produces a new key only when
@@ -80,7 +80,8 @@ int evs_keyring_create(evs_keyring *kr, const char *subject, size_t len, evs_key
                        int *created, int *code, char *err, size_t err_len);
 
 /* Forgets a subject: a tombstone for every key of it, then waits until this projector has
- * applied them and compacts their range of the store. ids receives up to max forgotten key
+ * applied them (every replica compacts a destroyed key's range of its store as it applies
+ * the tombstone, so the key's bytes leave its files at once). ids receives up to max forgotten key
  * ids, *n how many there were. Returns 0, or -1 with the reason in err. */
 int evs_keyring_forget(evs_keyring *kr, const char *subject, size_t len,
                        uint8_t (*ids)[EVS_KEY_ID_BYTES], size_t max, size_t *n, char *err,
