@@ -1069,23 +1069,39 @@ static enum MHD_Result fetch(const evs_http_request *r, group *g, const char *me
     evs_out_str(&o, "{\"group\":");
     evs_out_jstr(&o, g->name, strlen(g->name));
     evs_out_fmt(&o, ",\"member_id\":\"%s\",\"events\":[", member_id);
-    size_t written = 0;
+    size_t written = 0, removed = 0;
+    uint64_t *gone = malloc((size_t)(n > 0 ? n : 1) * sizeof *gone);
     for (int i = 0; i < n; i++) {
         if (written)
             evs_out_str(&o, ",");
         size_t mark = o.len;
         fetch_out f = {&o, base64, p->keyring, d[i].position, d[i].attempt, 0};
-        if (evs_store_read_all(p->store, partition, d[i].position, 1, fetch_visit, &f) < 0 ||
-            !f.found) {
-            /* Not readable now: it stays in flight and is delivered again after its ack
-             * timeout. */
+        int rc = evs_store_read_all(p->store, partition, d[i].position, 1, fetch_visit, &f);
+        if (rc < 0 || !f.found) {
             o.len = written ? mark - 1 : mark;
+            /* It was in the store when it entered the window, so not there now means a
+             * lifecycle command removed it (judge/lifecycle.h): it is done, not delivered
+             * (acked below). A failed read leaves it in flight, delivered again after its
+             * ack timeout. */
+            if (rc == 0 && gone)
+                gone[removed++] = d[i].position;
             continue;
         }
         written++;
     }
     evs_out_str(&o, "]}");
     free(d);
+    if (removed) {
+        evs_group_outcome *outcome = malloc(removed * sizeof *outcome);
+        pthread_mutex_lock(&g->lock);
+        if (outcome && !g->deleted && g->state_generation == generation) {
+            evs_group_state_ack(g->state, member_id, gone, removed, mono_ms(), outcome);
+            commit(p, g); /* on failure the events stay in flight: delivered again, skipped */
+        }
+        pthread_mutex_unlock(&g->lock);
+        free(outcome);
+    }
+    free(gone);
     group_release(g);
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
 }

@@ -14,6 +14,9 @@
 #  - max count: reads keep the newest N, exactly, also right after more appends;
 #  - max age: events placed in log time with evs_it_produce (Kafka timestamps the test sets)
 #    go once the partition's log time passes their age, and not before;
+#  - a consumer group whose window held a category's events when a delete and a truncate
+#    removed some: it never delivers those afterwards, delivers the rest and what came
+#    later, and reaches the end of its source (no stall);
 #  - a subscription of $all from the start, opened after the removals, delivers none of the
 #    removed events (max count's too: the sweeps at the later records' new log seconds
 #    removed them from $all) and reaches caught-up (no stall on the holes);
@@ -175,6 +178,65 @@ IT_E=$HTTP_BODY jcheck '[(e[2], e[3]) for e in d["events"]] == [(e["stream"], e[
   "$SUB" "it delivers exactly what \$all holds"
 jcheck 'not any(s == "Life-trunc" and v < 6 or s == "Life-hard" or s == "Life-soft" and v < 4 or s == "Life-count" and v < 5 or s == "Life-age" and v < 4 for (_, _, s, v, _, _) in d["events"])' \
   "$SUB" "none of the removed events"
+
+# ---- a consumer group across a delete and a truncate ------------------------------------------
+# The group's window holds every event of the category before the commands are judged; what
+# they removed is never delivered after that, the rest is, in order, and the group reaches
+# the end (no stall on the removed events its window held).
+GP=p1
+HTTP_PROJ=$GP http PUT /groups/life-g -H 'Content-Type: application/json' \
+  --data '{"source": "category:Gr", "ack_timeout_ms": 2000}'
+if [[ "$HTTP_CODE" == 421 ]]; then
+  GP=p2
+  HTTP_PROJ=$GP http PUT /groups/life-g -H 'Content-Type: application/json' \
+    --data '{"source": "category:Gr", "ack_timeout_ms": 2000}'
+fi
+assert_eq "$HTTP_CODE" 201 "a consumer group of category Gr: $HTTP_BODY"
+append_n Gr-a 3
+append_n Gr-b 3
+HTTP_PROJ=$GP http POST /groups/life-g/members
+assert_eq "$HTTP_CODE" 201 "a member joins: $HTTP_BODY"
+MEMBER_ID=$(jget 'd["member_id"]' "$HTTP_BODY")
+# fetch: one fetch of up to 10 events (waiting up to 1 s); prints "stream:version position"
+# per event and acks them.
+fetch() {
+  local got positions
+  HTTP_PROJ=$GP http GET "/groups/life-g/members/$MEMBER_ID/events?max=10&wait_ms=1000"
+  [[ "$HTTP_CODE" == 200 ]] || fail "fetch answered $HTTP_CODE: $HTTP_BODY"
+  got=$(jget '"\n".join("%s:%d" % (e["stream"], e["version"]) for e in d["events"])' "$HTTP_BODY")
+  positions=$(jget '[e["position"] for e in d["events"]]' "$HTTP_BODY")
+  if [[ "$positions" != "[]" ]]; then
+    HTTP_PROJ=$GP http POST /groups/life-g/ack -H 'Content-Type: application/json' \
+      --data "{\"member_id\": \"$MEMBER_ID\", \"positions\": $positions}"
+    [[ "$HTTP_CODE" == 200 ]] || fail "ack answered $HTTP_CODE: $HTTP_BODY"
+  fi
+  [[ -z "$got" ]] || printf '%s\n' "$got"
+}
+HTTP_PROJ=$GP http GET "/groups/life-g/members/$MEMBER_ID/events?max=1&wait_ms=5000"
+jcheck '[(e["stream"], e["version"]) for e in d["events"]] == [("Gr-a", 1)]' "$HTTP_BODY" \
+  "the first fetch delivers Gr-a's first event (the window now holds all six)"
+FIRST_POS=$(jget 'd["events"][0]["position"]' "$HTTP_BODY")
+run_command p1 DELETE /streams/Gr-a '{"expected":3}'
+assert_eq "$HTTP_CODE" 200 "Gr-a deleted under the group: $HTTP_BODY"
+run_command p2 POST /streams/Gr-b/truncate '{"before":3,"expected":3}'
+assert_eq "$HTTP_CODE" 200 "Gr-b truncated before 3 under the group: $HTTP_BODY"
+for n in p1 p2; do wait_caught_up "$n" 60; done
+HTTP_PROJ=$GP http POST /groups/life-g/ack -H 'Content-Type: application/json' \
+  --data "{\"member_id\": \"$MEMBER_ID\", \"positions\": [$FIRST_POS]}"
+jcheck "d[\"acked\"] == [$FIRST_POS]" "$HTTP_BODY" "what was delivered before the delete is acked"
+expect_ok "an append after the commands" append Gr-c --type Step --data '{"i":1}'
+wait_caught_up "$GP" 60
+DELIVERED=""
+for _ in $(seq 1 20); do
+  DELIVERED+=$(fetch)$'\n'
+  grep -q '^Gr-c:1$' <<<"$DELIVERED" && break
+done
+DELIVERED=$(grep -v '^$' <<<"$DELIVERED" | tr '\n' ' ')
+assert_eq "$DELIVERED" "Gr-b:3 Gr-c:1 " "after the commands the group delivers only what they left"
+HTTP_PROJ=$GP http GET /groups/life-g
+jcheck 'd["checkpoint"] == d["last_position"] + 1 and d["window"] == 0' "$HTTP_BODY" \
+  "the group reaches the end of its source (no stall on removed events)"
+HTTP_PROJ=$GP http DELETE /groups/life-g
 
 # ---- the feed steps over removed events ------------------------------------------------------
 # A replica started with --feed after the removals publishes from position 1 over the holes
