@@ -35,9 +35,10 @@
 #define MESSAGE_MAX 1024
 
 static const char *const request_members[] = {"expected", "append_id", "events", NULL};
-static const char *const event_members[] = {"event_id",       "type",         "data",
-                                            "data_base64",    "content_type", "metadata",
-                                            "correlation_id", "causation_id", NULL};
+static const char *const event_members[] = {
+    "event_id",     "type",           "data",         "data_base64",   "content_type",
+    "metadata",     "correlation_id", "causation_id", "subject",       "seal_metadata",
+    NULL};
 
 /* An append as the body asks for it. Strings point into the parsed body (jansson) or the
  * arena; both live until the request is answered. */
@@ -161,7 +162,8 @@ static int parse_event(json_t *ev, const char *text, size_t len, size_t i, appen
     if (unknown) {
         snprintf(err, err_len,
                  "%sunknown member \"%.60s\" (an event has type, data or data_base64, and "
-                 "optionally event_id, content_type, metadata, correlation_id, causation_id)",
+                 "optionally event_id, content_type, metadata, correlation_id, causation_id, "
+                 "subject, seal_metadata)",
                  where, unknown);
         return -1;
     }
@@ -169,8 +171,21 @@ static int parse_event(json_t *ev, const char *text, size_t len, size_t i, appen
         string_member(ev, "event_id", where, &out->event_id, err, err_len) != 0 ||
         string_member(ev, "content_type", where, &out->content_type, err, err_len) != 0 ||
         string_member(ev, "correlation_id", where, &out->correlation_id, err, err_len) != 0 ||
-        string_member(ev, "causation_id", where, &out->causation_id, err, err_len) != 0)
+        string_member(ev, "causation_id", where, &out->causation_id, err, err_len) != 0 ||
+        string_member(ev, "subject", where, &out->subject, err, err_len) != 0)
         return -1;
+    /* Personal data: the projector's client seals it with the subject's key (needs
+     * --master-key; docs/HTTP-API.md, "Personal data and forgetting"). */
+    json_t *seal = json_object_get(ev, "seal_metadata");
+    if (seal && !json_is_boolean(seal) && !json_is_null(seal)) {
+        snprintf(err, err_len, "%sseal_metadata must be true or false", where);
+        return -1;
+    }
+    out->seal_metadata = seal && json_is_true(seal);
+    if (out->seal_metadata && !out->subject) {
+        snprintf(err, err_len, "%sseal_metadata needs a subject", where);
+        return -1;
+    }
     if (!out->type) {
         snprintf(err, err_len, "%stype is missing", where);
         return -1;
@@ -430,6 +445,15 @@ enum MHD_Result evs_http_append(const evs_http_request *request)
         ret = send_failure(c, MHD_HTTP_BAD_REQUEST, "invalid_input", message, NULL, NULL);
         goto done;
     }
+    const char *master = request->projector->config.master_key_file;
+    for (size_t i = 0; i < in.count && !(master && *master); i++)
+        if (in.events[i].subject) {
+            ret = send_failure(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_master_key",
+                               "event with a subject: this projector has no master key "
+                               "(--master-key) to seal it with",
+                               NULL, NULL);
+            goto done;
+        }
     /* Refused before anything is produced: this projector could not judge it. */
     size_t name_len = strlen(request->rest);
     if (evs_stream_name_valid(request->rest, name_len) &&
@@ -651,6 +675,7 @@ int evs_http_append_client_open(const evs_projector_config *config, evs_client *
     options.ca_file = ca && *ca ? ca : config->tls_cert_file;
     const char *token = getenv("EVSTORE_TOKEN");
     options.token = config->internal_token ? config->internal_token : token;
+    options.master_key_file = config->master_key_file; /* seals events with a subject */
     int rc = evs_client_open(&options, out);
     if (rc != 0) {
         snprintf(err, err_len, "cannot open the client for POST /streams: %s", evs_last_error());
