@@ -99,6 +99,13 @@ typedef struct evs_client_options {
                                   against; NULL: the system's default CAs */
     const char *token;         /* bearer token sent to every projector (Authorization:
                                   Bearer); NULL: none */
+    /* Added for personal data (crypto-shredding, "Personal data" below). */
+    const char *master_key_file; /* the master key's file (64 hex digits, mode 0600; make one
+                                    with evs_master_key_create), read at open and wiped from
+                                    memory at close; NULL: none, and events with a subject
+                                    cannot be appended. A file that cannot be read, is open
+                                    to group or others, or is not a key fails the open with
+                                    EVS_EINVAL naming the file and the problem */
 } evs_client_options;
 
 #define EVS_DEFAULT_BROKERS "127.0.0.1:18092"
@@ -165,7 +172,10 @@ typedef struct evs_expected {
 } evs_expected;
 
 /* One event to append. The library copies nothing until evs_append() runs; the caller keeps
- * ownership of every buffer. */
+ * ownership of every buffer.
+ * The struct grew in 0.1 (subject and seal_metadata, at the end): a program built against
+ * an older evstore.h must be rebuilt, since evs_append() takes an array of these. A caller
+ * that zero-initialises its events ({0}, memset, calloc) gets the old behaviour. */
 typedef struct evs_event_data {
     const char *event_id;       /* UUID text; NULL to let the library generate one */
     const char *type;           /* event type, see EVS_EVENT_TYPE_MAX */
@@ -176,6 +186,16 @@ typedef struct evs_event_data {
     size_t metadata_len;
     const char *correlation_id; /* optional, may be NULL */
     const char *causation_id;   /* optional, may be NULL */
+    /* Personal data ("Personal data" below). */
+    const char *subject;        /* the data subject whose personal data the event is (1 to
+                                   200 characters of A-Z a-z 0-9 _ . : @ -); NULL: nobody's.
+                                   The data is sealed with the subject's data key before it
+                                   is produced: no plaintext of it reaches Kafka. Needs a
+                                   client opened with a master key (else EVS_EINVAL, nothing
+                                   produced) */
+    int seal_metadata;          /* with a subject: 1 seals the metadata too (else it stays
+                                   plain, readable after the subject is forgotten); without
+                                   a subject it must be 0 (EVS_EINVAL) */
 } evs_event_data;
 
 /* The result of an append. */
@@ -278,6 +298,14 @@ typedef struct evs_event {
     size_t metadata_len;
     char *correlation_id;   /* NULL if absent */
     char *causation_id;     /* NULL if absent */
+    /* Added for personal data (the event is the library's allocation, so fields at the end
+     * change no caller; evs_group_event, which embeds it, grew with it). */
+    char *subject;          /* the data subject of personal data, NULL if none. The
+                               projector opens its data (and sealed metadata) before it
+                               answers, so data is the plaintext as appended */
+    int erased;             /* 1: the subject was forgotten, so the event's sealed data (and
+                               sealed metadata) can never be read again: data is empty
+                               (data_len 0), and so is metadata if it was sealed */
 } evs_event;
 
 typedef struct evs_event_list {
@@ -288,9 +316,10 @@ typedef struct evs_event_list {
     /* Added for stream lifecycles (the list is the library's allocation, so a field at the
      * end changes no caller). */
     uint64_t first_version; /* a stream read: the first version still readable (a read
-                               from below it starts there), when the projector says it;
-                               else 0 (reads of $all, categories and types; the binary
-                               page) */
+                               from below it starts there), when the projector says it (in
+                               the JSON page, and in the binary page from EventPage v2);
+                               else 0 (reads of $all, categories and types; an older
+                               projector's binary page) */
 } evs_event_list;
 
 typedef enum evs_direction { EVS_FORWARDS = 0, EVS_BACKWARDS = 1 } evs_direction;
@@ -734,6 +763,43 @@ int evs_group_nack(evs_group_member *member, const uint64_t *positions, size_t n
  * frees the member, whatever the outcome. Returns 0 also when the projector had already
  * removed the member. NULL is allowed. */
 int evs_group_leave(evs_group_member *member);
+
+/* ---- Personal data (crypto-shredding) ------------------------------------------------ */
+/* An event may be personal data of a data subject (evs_event_data.subject). Its data, and
+ * its metadata if asked, are sealed (XChaCha20-Poly1305) with the subject's data key before
+ * the record is produced, bound to the event's id. Each subject has its own data key, kept
+ * by the projectors in the key topic sealed by the master key; the client and the projectors
+ * hold the same master key (a file: evs_client_options.master_key_file), the client to open
+ * the data key it seals with, the projectors to open the data at reads. Forgetting a subject
+ * (evs_subject_forget) destroys its data keys: every event sealed with them reads as erased
+ * (evs_event.erased) on every projector, for good, while the rest of the event (type,
+ * stream, version, ids, unsealed metadata) stays.
+ *
+ * Appending an event with a subject asks the home projector for the subject's key
+ * (POST /keys/{subject}: it makes one when the subject has none) the first time the client
+ * needs it, and keeps it in memory (at most 1024 subjects, the oldest dropped first; wiped
+ * at close). The key is refused with EVS_EINVAL when the projector's master key is not the
+ * client's; a projector without a master key fails the append with EVS_EUNAVAILABLE.
+ * Nothing is produced in either case. An idempotent retry of an append (the same append id
+ * and event ids) seals anew, so its record differs in its ciphertexts only: the projector
+ * judges it by its ids, as any retry. */
+
+/* Forgets subject: the home projector destroys every data key of it (DELETE
+ * /keys/{subject}) and the client drops it from its memory. *keys_destroyed (may be NULL)
+ * receives how many keys were destroyed (0 when the subject had none, or was forgotten
+ * before). Another client that still holds the subject's key in memory can seal new events
+ * with it until it is closed; those read as erased too. Returns 0, EVS_EINVAL for an invalid
+ * subject, EVS_EAUTH (the token lacks the scope), EVS_EUNAVAILABLE, or EVS_EPROTOCOL. Needs
+ * no master key. */
+int evs_subject_forget(evs_client *client, const char *subject, size_t *keys_destroyed);
+
+/* Makes a new random master key and writes it to a new file at path (64 lowercase hex
+ * digits and a newline, mode 0600), for evs_client_options.master_key_file and the
+ * projectors' --master-key. Refuses a path that exists (overwriting a master key would
+ * make every data key it sealed unreadable). id_out (may be NULL; 17 bytes) receives the
+ * key's id, 16 hex digits that name it without revealing it. Returns 0, EVS_EINVAL naming
+ * the file and the problem, or EVS_EINTERNAL when the system gives no randomness. */
+int evs_master_key_create(const char *path, char *id_out);
 
 /* ---- Tokens (docs/SECURITY.md) ------------------------------------------------------ */
 /* The bearer tokens of the projector's HTTP API: "evs_" and 64 hex digits (256 random

@@ -27,8 +27,15 @@
  *
  * The Kafka producer is created by the first append (its settings are checked at open), so
  * a client that only reads never connects to Kafka. Besides that one-time creation, guarded
- * by producer_lock, a client holds no mutable state but the producer and the router, both
- * thread-safe, so every call may run from any number of threads at once.
+ * by producer_lock, a client holds no mutable state but the producer, the router and the
+ * cache of data keys (subject_keys.c, under its own mutex), all thread-safe, so every call
+ * may run from any number of threads at once.
+ *
+ * Personal data (evstore.h, "Personal data"): an append whose events have subjects builds
+ * and checks its request with plaintext as any other, then seals those events' payloads
+ * with their subjects' data keys (subject_keys.c) into buffers it owns; the sealed request
+ * is validated, encoded once and produced like any other, so a retry within the call
+ * (producer.c) resends those same bytes. The plaintext is never encoded.
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -50,6 +57,8 @@
 #include "producer.h"
 #include "record_codec.h"
 #include "router.h"
+#include "sealing.h"
+#include "subject_keys.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_LINGER_MS 1
@@ -70,6 +79,9 @@ struct evs_client {
     int produce_timeout_ms;
     int verdict_timeout_ms;
     int request_timeout_ms;
+    int has_master_key;
+    evs_master_key master_key;  /* secret: wiped at close */
+    evs_key_cache *keys;        /* the subjects' data keys; NULL without a master key */
 };
 
 void evs_client_options_init(evs_client_options *options)
@@ -135,6 +147,19 @@ int evs_client_open(const evs_client_options *options, evs_client **out)
     }
     if ((rc = evs__producer_check(&client->producer_options)) != 0)
         goto fail;
+    if (options->master_key_file && options->master_key_file[0]) {
+        char err[512];
+        if (evs_master_key_load(options->master_key_file, &client->master_key, err,
+                                sizeof err) != 0) {
+            rc = evs__set_error(EVS_EINVAL, "%s", err);
+            goto fail;
+        }
+        client->has_master_key = 1;
+        if (!(client->keys = evs__key_cache_new(EVS__KEY_CACHE_SUBJECTS))) {
+            rc = evs__set_error(EVS_ENOMEM, "out of memory opening a client");
+            goto fail;
+        }
+    }
     if ((options->ca_file && options->ca_file[0] &&
          !(client->security.ca_file = strdup(options->ca_file))) ||
         (options->token && options->token[0] && !(client->security.token = strdup(options->token)))) {
@@ -176,7 +201,19 @@ void evs_client_close(evs_client *client)
     evs_kafka_properties_free(&client->kafka);
     free((char *)client->security.ca_file);
     free((char *)client->security.token);
+    evs__key_cache_free(client->keys);
+    evs_master_key_wipe(&client->master_key);
     free(client);
+}
+
+const struct evs_master_key *evs__client_master_key(const evs_client *client)
+{
+    return client->has_master_key ? &client->master_key : NULL;
+}
+
+struct evs_key_cache *evs__client_key_cache(const evs_client *client)
+{
+    return client->keys;
 }
 
 evs_router *evs__client_router(const evs_client *client)
@@ -228,11 +265,15 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Fills req->events from the caller's events (pointers only, nothing copied) and checks
- * what the codec's validator cannot see (NULL pointers, UUID text). */
+/* Fills req->events from the caller's events (pointers only, nothing copied; plaintext:
+ * the subjects are set by sealing) and checks what the codec's validator cannot see (NULL
+ * pointers, UUID text, a subject without a master key). *subjects_out counts the events
+ * with a subject. */
 static int request_build(const char *stream, const evs_event_data *events, size_t n,
-                         evs_record_event *out_events, evs_append_request *req)
+                         int has_master_key, evs_record_event *out_events,
+                         evs_append_request *req, size_t *subjects_out)
 {
+    *subjects_out = 0;
     int64_t created_us = now_us();
     req->events = out_events;
     req->event_count = n;
@@ -284,6 +325,28 @@ static int request_build(const char *stream, const evs_event_data *events, size_
         e->causation_id = in->causation_id;
         e->causation_id_len = in->causation_id ? strlen(in->causation_id) : 0;
         e->created_us = created_us;
+        if (in->subject) {
+            if (!evs_subject_valid(in->subject, strlen(in->subject)))
+                return evs__set_error(EVS_EINVAL,
+                                      "invalid append to stream %s: event %zu: subject "
+                                      "\"%.*s\" is not valid: use 1 to %d characters of "
+                                      "A-Z a-z 0-9 _ . : @ -",
+                                      stream, i + 1, EVS_SUBJECT_MAX, in->subject,
+                                      EVS_SUBJECT_MAX);
+            if (!has_master_key)
+                return evs__set_error(EVS_EINVAL,
+                                      "invalid append to stream %s: event %zu is personal data "
+                                      "of subject %s, and this client has no master key to "
+                                      "seal it with (evs_client_options.master_key_file, "
+                                      "evstore --master-key); nothing was written",
+                                      stream, i + 1, in->subject);
+            (*subjects_out)++;
+        } else if (in->seal_metadata) {
+            return evs__set_error(EVS_EINVAL,
+                                  "invalid append to stream %s: event %zu: seal_metadata "
+                                  "needs a subject (whose key would seal it)",
+                                  stream, i + 1);
+        }
     }
     return 0;
 }
@@ -501,7 +564,10 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
 {
     int rc;
     evs_record_event *record_events = NULL;
+    evs_buf *sealed = NULL; /* 2 per event when some have a subject: data, metadata */
+    size_t subjects = 0;
     evs_append_request req;
+    char err[512];
 
     if (!result)
         return evs__set_error(EVS_EINVAL, "evs_append: result is NULL");
@@ -521,12 +587,32 @@ int evs_append(evs_client *client, const char *stream, evs_expected expected,
         rc = evs__set_error(EVS_ENOMEM, "out of memory appending %zu events", n);
         goto fail;
     }
-    if ((rc = request_build(stream, events, n, record_events, &req)) != 0)
+    if ((rc = request_build(stream, events, n, client->has_master_key, record_events, &req,
+                            &subjects)) != 0)
         goto fail;
+    if (subjects > 0) {
+        /* Check the plaintext request first: an invalid append fetches no key (a fetch
+         * makes the subject's key when it has none). command_run checks the sealed one. */
+        if (evs_record_validate(&req, err, sizeof err) != 0) {
+            rc = evs__set_error(EVS_EINVAL, "invalid append to stream %.*s: %s",
+                                EVS_STREAM_NAME_MAX, stream, err);
+            goto fail;
+        }
+        if (!(sealed = calloc(2 * n, sizeof *sealed))) {
+            rc = evs__set_error(EVS_ENOMEM, "out of memory appending %zu events", n);
+            goto fail;
+        }
+        if ((rc = evs__request_seal(client, &req, events, sealed)) != 0)
+            goto fail;
+    }
     rc = command_run(client, &req, expected, result);
 fail:
     if (client)
         count_append(client, rc, result);
+    if (sealed)
+        for (size_t i = 0; i < 2 * n; i++)
+            evs_buf_free(&sealed[i]);
+    free(sealed);
     free(record_events);
     return rc;
 }

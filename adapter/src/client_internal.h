@@ -30,4 +30,11 @@ int evs__client_group_request(evs_client *client, const char *group, const char 
                               const char *path, const char *body, size_t body_len,
                               long budget_ms, evs_http_response *response);
 
+/* Personal data (subject_keys.c): the client's master key and its cache of data keys, both
+ * NULL when the client was opened without a master key. */
+struct evs_master_key;
+struct evs_key_cache;
+const struct evs_master_key *evs__client_master_key(const evs_client *client);
+struct evs_key_cache *evs__client_key_cache(const evs_client *client);
+
 #endif /* EVS_CLIENT_INTERNAL_H */

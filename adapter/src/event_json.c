@@ -353,10 +353,20 @@ static const char *event_shape_error(const json_t *event)
     const char *id = member_string(event, "event_id");
     if (!id || strlen(id) != EVS_UUID_TEXT_LEN)
         return "event_id";
-    static const char *const strings[] = {"stream", "type", "content_type", "data"};
+    static const char *const strings[] = {"stream", "type", "content_type"};
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         if (!json_is_string(json_object_get(event, strings[i])))
             return strings[i];
+    /* Personal data: an erased event (its subject forgotten) has "data": null. */
+    json_t *erased = json_object_get(event, "erased");
+    if (erased && !json_is_boolean(erased))
+        return "erased";
+    json_t *data = json_object_get(event, "data");
+    if (!json_is_string(data) && !(json_is_true(erased) && json_is_null(data)))
+        return "data";
+    json_t *subject = json_object_get(event, "subject");
+    if (subject && !json_is_string(subject) && !json_is_null(subject))
+        return "subject";
     json_t *metadata = json_object_get(event, "metadata");
     if (metadata && !json_is_string(metadata) && !json_is_null(metadata))
         return "metadata";
@@ -408,8 +418,8 @@ static int list_build(const json_t *events, evs_event_list **out)
         }
         arena += string_need(event, "stream") + string_need(event, "type") +
                  string_need(event, "content_type") + string_need(event, "correlation_id") +
-                 string_need(event, "causation_id");
-        arena += evs__base64_decoded_max(json_string_length(json_object_get(event, "data"))) + 1;
+                 string_need(event, "causation_id") + string_need(event, "subject");
+        arena += evs__base64_decoded_max(string_need(event, "data")) + 1;
         arena += evs__base64_decoded_max(string_need(event, "metadata")) + 1;
     }
 
@@ -433,6 +443,8 @@ static int list_build(const json_t *events, evs_event_list **out)
         e->content_type = string_copy(event, "content_type", &cursor);
         e->correlation_id = string_copy(event, "correlation_id", &cursor);
         e->causation_id = string_copy(event, "causation_id", &cursor);
+        e->subject = string_copy(event, "subject", &cursor);
+        e->erased = json_is_true(json_object_get(event, "erased"));
         e->version = (uint64_t)json_integer_value(json_object_get(event, "version"));
         e->position = (uint64_t)json_integer_value(json_object_get(event, "position"));
         e->partition = (int32_t)json_integer_value(json_object_get(event, "partition"));
@@ -444,6 +456,10 @@ static int list_build(const json_t *events, evs_event_list **out)
                                 "or metadata that is not base64",
                                 i + 1);
             goto fail;
+        }
+        if (!e->data) { /* an erased event's null: empty, as in the binary page */
+            e->data = cursor;
+            *cursor++ = '\0';
         }
         if (e->metadata_len == 0)
             e->metadata = NULL;

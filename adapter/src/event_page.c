@@ -28,7 +28,7 @@ static int size_event(void *ctx, const evs_page_event *e)
     *arena += e->stream_len + 1 + e->type_len + 1 + e->content_type_len + 1 + e->data_len + 1 +
               (e->metadata_len ? e->metadata_len + 1 : 0) +
               need(e->correlation_id, e->correlation_id_len) +
-              need(e->causation_id, e->causation_id_len);
+              need(e->causation_id, e->causation_id_len) + need(e->subject, e->subject_len);
     return 0;
 }
 
@@ -69,6 +69,8 @@ static int fill_event(void *ctx, const evs_page_event *in)
     e->correlation_id =
         in->correlation_id ? copy(f, in->correlation_id, in->correlation_id_len) : NULL;
     e->causation_id = in->causation_id ? copy(f, in->causation_id, in->causation_id_len) : NULL;
+    e->subject = in->subject ? copy(f, in->subject, in->subject_len) : NULL;
+    e->erased = in->erased != 0;
     return 0;
 }
 
@@ -94,6 +96,7 @@ int evs__event_list_from_page(const void *body, size_t body_len, evs_event_list 
     (void)rc;
     list->next = info.next;
     list->end_of_stream = info.end;
+    list->first_version = info.has_first_version ? info.first_version : 0;
     *out = list;
     return 0;
 }

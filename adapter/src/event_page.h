@@ -12,7 +12,8 @@
 
 /* Decodes a 200 answer of a read sent as a binary page into a new event list, laid out
  * exactly as evs__event_list_from_json lays it out (one allocation; free with
- * evs_event_list_free). Returns 0, EVS_EPROTOCOL if the body is not a valid page (the last
+ * evs_event_list_free), with each event's subject and erased flag, and the page's
+ * first_version when it has one (EventPage v2). Returns 0, EVS_EPROTOCOL if the body is not a valid page (the last
  * error names the problem and its byte offset), or EVS_ENOMEM. */
 int evs__event_list_from_page(const void *body, size_t body_len, evs_event_list **out);
 
