@@ -306,6 +306,9 @@ typedef struct evs_event {
     int erased;             /* 1: the subject was forgotten, so the event's sealed data (and
                                sealed metadata) can never be read again: data is empty
                                (data_len 0), and so is metadata if it was sealed */
+    int sealed;             /* 1: the projector that answered could not open the event's
+                               sealed data (it has no master key): data is empty, and so is
+                               metadata if it was sealed; another projector may open it */
 } evs_event;
 
 typedef struct evs_event_list {
@@ -792,6 +795,11 @@ int evs_group_leave(evs_group_member *member);
  * subject, EVS_EAUTH (the token lacks the scope), EVS_EUNAVAILABLE, or EVS_EPROTOCOL. Needs
  * no master key. */
 int evs_subject_forget(evs_client *client, const char *subject, size_t *keys_destroyed);
+
+/* The same, giving the projector's answer as a JSON object {"subject","forgotten":[the
+ * destroyed keys' ids]} in *json_out, a NUL-terminated malloc'd string owned by the caller
+ * (free()). */
+int evs_subject_forget_json(evs_client *client, const char *subject, char **json_out);
 
 /* Makes a new random master key and writes it to a new file at path (64 lowercase hex
  * digits and a newline, mode 0600), for evs_client_options.master_key_file and the

@@ -357,12 +357,17 @@ static const char *event_shape_error(const json_t *event)
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
         if (!json_is_string(json_object_get(event, strings[i])))
             return strings[i];
-    /* Personal data: an erased event (its subject forgotten) has "data": null. */
+    /* Personal data: an erased event (its subject forgotten) and a sealed one (the projector
+     * cannot open it) have "data": null. */
     json_t *erased = json_object_get(event, "erased");
     if (erased && !json_is_boolean(erased))
         return "erased";
+    json_t *sealed = json_object_get(event, "sealed");
+    if (sealed && !json_is_boolean(sealed))
+        return "sealed";
     json_t *data = json_object_get(event, "data");
-    if (!json_is_string(data) && !(json_is_true(erased) && json_is_null(data)))
+    if (!json_is_string(data) &&
+        !((json_is_true(erased) || json_is_true(sealed)) && json_is_null(data)))
         return "data";
     json_t *subject = json_object_get(event, "subject");
     if (subject && !json_is_string(subject) && !json_is_null(subject))
@@ -445,6 +450,7 @@ static int list_build(const json_t *events, evs_event_list **out)
         e->causation_id = string_copy(event, "causation_id", &cursor);
         e->subject = string_copy(event, "subject", &cursor);
         e->erased = json_is_true(json_object_get(event, "erased"));
+        e->sealed = json_is_true(json_object_get(event, "sealed"));
         e->version = (uint64_t)json_integer_value(json_object_get(event, "version"));
         e->position = (uint64_t)json_integer_value(json_object_get(event, "position"));
         e->partition = (int32_t)json_integer_value(json_object_get(event, "partition"));
@@ -457,7 +463,7 @@ static int list_build(const json_t *events, evs_event_list **out)
                                 i + 1);
             goto fail;
         }
-        if (!e->data) { /* an erased event's null: empty, as in the binary page */
+        if (!e->data) { /* an erased or sealed event's null: empty, as in the binary page */
             e->data = cursor;
             *cursor++ = '\0';
         }

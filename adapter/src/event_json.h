@@ -50,7 +50,8 @@ int evs__stream_metadata_from_json(const char *body, size_t body_len, evs_stream
  * the body is not what docs/HTTP-API.md describes, or EVS_ENOMEM; sets the last error.
  * A stream read's "first_version" goes to list->first_version (0 when absent). An event's
  * "subject" (a string, or null or absent for none) and "erased" (a boolean; an erased event
- * may have "data": null, read as empty data) go to its subject and erased. */
+ * may have "data": null, read as empty data) go to its subject and erased, and "sealed"
+ * (a boolean: the projector could not open the event; "data" null too) to sealed. */
 int evs__event_list_from_json(const char *body, size_t body_len, evs_event_list **out);
 
 /* Parses one event object (as a subscription sends it, with encoding=base64) into a new

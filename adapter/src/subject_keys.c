@@ -382,7 +382,10 @@ int evs__request_seal(evs_client *client, evs_append_request *req, const evs_eve
 
 /* ---- Forgetting ---------------------------------------------------------------------------- */
 
-int evs_subject_forget(evs_client *client, const char *subject, size_t *keys_destroyed)
+/* DELETE /keys/{subject}: *keys_destroyed and *json_out (each may be NULL) receive the
+ * number of ids and the answer. fn names the public call. */
+static int forget(const char *fn, evs_client *client, const char *subject, size_t *keys_destroyed,
+                  char **json_out)
 {
     int rc;
     json_t *root = NULL;
@@ -390,9 +393,10 @@ int evs_subject_forget(evs_client *client, const char *subject, size_t *keys_des
 
     if (keys_destroyed)
         *keys_destroyed = 0;
+    if (json_out)
+        *json_out = NULL;
     if (!client || !subject)
-        return evs__set_error(EVS_EINVAL, "evs_subject_forget: %s is NULL",
-                              client ? "subject" : "client");
+        return evs__set_error(EVS_EINVAL, "%s: %s is NULL", fn, client ? "subject" : "client");
     size_t len = strlen(subject);
     if ((rc = subject_check(subject, len)) != 0)
         return rc;
@@ -431,11 +435,27 @@ int evs_subject_forget(evs_client *client, const char *subject, size_t *keys_des
     }
     if (keys_destroyed)
         *keys_destroyed = json_array_size(forgotten);
+    if (json_out) {
+        *json_out = response.body; /* NUL-terminated; ownership passes to the caller */
+        response.body = NULL;
+    }
     rc = 0;
 done:
     json_decref(root);
     evs__http_response_free(&response);
     return rc;
+}
+
+int evs_subject_forget(evs_client *client, const char *subject, size_t *keys_destroyed)
+{
+    return forget("evs_subject_forget", client, subject, keys_destroyed, NULL);
+}
+
+int evs_subject_forget_json(evs_client *client, const char *subject, char **json_out)
+{
+    if (!json_out)
+        return evs__set_error(EVS_EINVAL, "evs_subject_forget_json: json_out is NULL");
+    return forget("evs_subject_forget_json", client, subject, NULL, json_out);
 }
 
 /* ---- Master keys ----------------------------------------------------------------------------- */

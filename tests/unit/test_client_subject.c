@@ -19,7 +19,8 @@
  *  - an event with a subject on a client without a master key is EVS_EINVAL and asks
  *    nothing of anyone; so are an invalid subject and seal_metadata without a subject;
  *  - a master key file that is missing or open to others fails evs_client_open;
- *  - read results carry "subject" and "erased" (JSON, and the binary page once its codec
+ *  - read results carry "subject", "erased" and "sealed" (JSON; the first two in the binary
+ *    page too, once its codec
  *    writes EventPage v2).
  */
 #define _GNU_SOURCE /* memmem */
@@ -289,13 +290,17 @@ static void test_event_list_json_subject(void **state)
         "\"version\":2,\"position\":2,\"partition\":0,\"created_us\":2,\"content_type\":"
         "\"application/json\",\"data\":null,\"metadata\":null,\"subject\":\"customer:42\","
         "\"erased\":true},"
+        "{\"event_id\":\"" KEY_ID_TEXT "\",\"stream\":\"Customer-42\",\"type\":\"Sealed\","
+        "\"version\":3,\"position\":3,\"partition\":0,\"created_us\":3,\"content_type\":"
+        "\"application/json\",\"data\":null,\"metadata\":null,\"subject\":\"customer:42\","
+        "\"sealed\":true},"
         "{\"event_id\":\"" KEY_ID_TEXT "\",\"stream\":\"Customer-42\",\"type\":\"Noted\","
         "\"version\":3,\"position\":3,\"partition\":0,\"created_us\":3,\"content_type\":"
         "\"application/json\",\"data\":\"e30=\",\"metadata\":null}"
         "],\"next\":4,\"end_of_stream\":true,\"first_version\":1}";
     evs_event_list *list = NULL;
     assert_int_equal(evs__event_list_from_json(body, strlen(body), &list), 0);
-    assert_int_equal(list->count, 3);
+    assert_int_equal(list->count, 4);
     assert_string_equal(list->events[0].subject, "customer:42");
     assert_int_equal(list->events[0].erased, 0);
     assert_int_equal(list->events[0].data_len, 2);
@@ -303,8 +308,13 @@ static void test_event_list_json_subject(void **state)
     assert_int_equal(list->events[1].erased, 1);
     assert_int_equal(list->events[1].data_len, 0);
     assert_non_null(list->events[1].data);
-    assert_null(list->events[2].subject);
+    assert_int_equal(list->events[1].sealed, 0);
+    assert_int_equal(list->events[2].sealed, 1);
     assert_int_equal(list->events[2].erased, 0);
+    assert_int_equal(list->events[2].data_len, 0);
+    assert_null(list->events[3].subject);
+    assert_int_equal(list->events[3].erased, 0);
+    assert_int_equal(list->events[3].sealed, 0);
     evs_event_list_free(list);
 
     /* null data only for an erased event; erased a boolean. */
@@ -542,6 +552,13 @@ static void test_key_fetch_cache_and_forget(void **state)
     assert_int_equal(atomic_load(&fake.posts), posts + 2);
     assert_int_equal(evs_subject_forget(client, "erin", &destroyed), 0);
     assert_int_equal(destroyed, 0);
+    char *json = NULL;
+    assert_int_equal(evs_subject_forget_json(client, "alice", &json), 0);
+    assert_non_null(strstr(json, "\"forgotten\":[\"" KEY_ID_TEXT "\","));
+    free(json);
+    assert_int_equal(evs_subject_forget_json(client, "frank", &json), EVS_EPROTOCOL);
+    assert_null(json);
+    assert_int_equal(evs_subject_forget_json(client, "alice", NULL), EVS_EINVAL);
     assert_int_equal(evs_subject_forget(client, "frank", NULL), EVS_EPROTOCOL);
     assert_non_null(strstr(evs_last_error(), "\"forgotten\""));
     int deletes = atomic_load(&fake.deletes);
@@ -559,7 +576,7 @@ static void test_key_fetch_cache_and_forget(void **state)
     assert_non_null(strstr(evs_last_error(), "no master key"));
     assert_int_equal(evs__subject_key(client, "dave", 4, &got), EVS_EAUTH);
     assert_int_equal(evs__subject_key(client, "zed", 3, &got), EVS_EINVAL);
-    assert_int_equal(evs__key_cache_count(cache), 1); /* alice only */
+    assert_int_equal(evs__key_cache_count(cache), 0); /* alice was forgotten again */
     evs_data_key_wipe(&got);
 
     /* Forgetting needs no master key. */
