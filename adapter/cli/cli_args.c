@@ -20,10 +20,11 @@ const char EVS_CLI_USAGE[] =
     "Commands:\n"
     "  append STREAM --type TYPE --data JSON [--metadata JSON] [--event-id UUID]\n"
     "         [--append-id UUID] [--content-type CT] [--correlation-id ID]\n"
-    "         [--causation-id ID] [--expected EXPECTED]\n"
+    "         [--causation-id ID] [--expected EXPECTED] [--subject S [--seal-metadata]]\n"
     "      Appends one event. With the default content type application/json, --data must\n"
     "      be valid JSON; its bytes are stored exactly as given. --metadata must be JSON.\n"
     "  append STREAM --file FILE [--append-id UUID] [--expected EXPECTED]\n"
+    "         [--subject S [--seal-metadata]]\n"
     "      Appends every line of an NDJSON file (\"-\" = standard input) atomically, as one\n"
     "      append. Each line is an object {\"type\": ..., \"data\": JSON, \"metadata\": JSON,\n"
     "      \"event_id\": UUID} (metadata and event_id optional; \"correlation_id\" and\n"
@@ -33,10 +34,17 @@ const char EVS_CLI_USAGE[] =
     "      stream). On success prints one JSON line:\n"
     "      {\"stream\",\"first_version\",\"last_version\",\"first_position\",\n"
     "       \"last_position\",\"append_id\",\"duplicate\"}\n"
+    "      --subject S marks the event(s) as personal data of data subject S: data (and\n"
+    "      with --seal-metadata the metadata) is sealed with S's key before it leaves,\n"
+    "      which needs --master-key. With --file, a line's own \"subject\" (and\n"
+    "      \"seal_metadata\": true) overrides them.\n"
     "  read STREAM [--from VERSION] [--limit N] [--backwards]\n"
     "      Prints the stream's events, one JSON object per line (all of them unless --limit):\n"
     "      {\"event_id\",\"stream\",\"type\",\"version\",\"position\",\"created\",\"data\",\n"
-    "       \"metadata\"}. created is ISO-8601 UTC with microseconds. data and metadata are\n"
+    "       \"metadata\"}, and \"subject\" for personal data, with \"erased\": true and\n"
+    "      \"data\": null once its subject was forgotten (\"sealed\": true from a\n"
+    "      projector without the master key). created is ISO-8601 UTC with\n"
+    "      microseconds. data and metadata are\n"
     "      embedded as JSON when they are JSON, else base64 strings (then \"data_encoding\"\n"
     "      or \"metadata_encoding\" is \"base64\"); metadata is null when empty.\n"
     "  read-all [--from POSITION|VECTOR] [--limit N] [--partition P]\n"
@@ -123,6 +131,15 @@ const char EVS_CLI_USAGE[] =
     "      \"current_version\",\"first_version\",\"deleted\",\"max_count\",\"max_age_ms\"};\n"
     "      deleted is null, \"soft\" or \"hard\", a limit null when there is none. Exit 6\n"
     "      if the stream never existed.\n"
+    "  forget SUBJECT\n"
+    "      Forgets a data subject: the projector destroys its data keys, so every event\n"
+    "      of it reads as erased, everywhere, for good. Prints one JSON line:\n"
+    "      {\"subject\",\"forgotten\",\"keys_destroyed\"}: the ids of the keys destroyed\n"
+    "      and how many (none when it had no key left).\n"
+    "  keygen FILE\n"
+    "      Writes a new random master key to FILE (mode 0600; an existing FILE is\n"
+    "      refused) and prints {\"master_key_file\",\"master_key_id\"}. Give the same\n"
+    "      file to the projectors (--master-key) and to writers of personal data.\n"
     "  status     Prints the projector's status JSON.\n"
     "  version    Prints the version of evstore.\n"
     "\n"
@@ -143,6 +160,9 @@ const char EVS_CLI_USAGE[] =
     "                    EVSTORE_CA_FILE; default the system's CAs)\n"
     "  --token T         bearer token for the projector (env EVSTORE_TOKEN; make one with\n"
     "                    `evstore token new --scope read ...`, docs/SECURITY.md)\n"
+    "  --master-key F    the master key file that seals personal data (--subject); the\n"
+    "                    projectors' own (env EVSTORE_MASTER_KEY_FILE; make one with\n"
+    "                    `evstore keygen F`)\n"
     "  -h, --help        this text\n"
     "\n"
     "Exit codes:\n"
@@ -169,6 +189,7 @@ enum {
     OPT_KAFKA_CONFIG,
     OPT_CA_FILE,
     OPT_TOKEN,
+    OPT_MASTER_KEY,
     OPT_HELP,
     OPT_VERSION,
     OPT_TYPE,
@@ -199,6 +220,8 @@ enum {
     OPT_BEFORE,
     OPT_MAX_COUNT,
     OPT_MAX_AGE,
+    OPT_SUBJECT,
+    OPT_SEAL_METADATA,
     OPT_COUNT
 };
 
@@ -218,6 +241,7 @@ static const struct option_spec {
     [OPT_KAFKA_CONFIG] = {"kafka-config", 1, ALL_COMMANDS},
     [OPT_CA_FILE] = {"ca-file", 1, ALL_COMMANDS},
     [OPT_TOKEN] = {"token", 1, ALL_COMMANDS},
+    [OPT_MASTER_KEY] = {"master-key", 1, ALL_COMMANDS},
     [OPT_HELP] = {"help", 0, ALL_COMMANDS},
     /* Takes a value (V) after the snapshot command: see pass 1. */
     [OPT_VERSION] = {"version", 0, FOR(EVS_CLI_VERSION) | FOR(EVS_CLI_SNAPSHOT)},
@@ -255,6 +279,8 @@ static const struct option_spec {
     [OPT_BEFORE] = {"before", 1, FOR(EVS_CLI_TRUNCATE)},
     [OPT_MAX_COUNT] = {"max-count", 1, FOR(EVS_CLI_LIMITS)},
     [OPT_MAX_AGE] = {"max-age", 1, FOR(EVS_CLI_LIMITS)},
+    [OPT_SUBJECT] = {"subject", 1, FOR(EVS_CLI_APPEND)},
+    [OPT_SEAL_METADATA] = {"seal-metadata", 0, FOR(EVS_CLI_APPEND)},
 };
 
 static const struct {
@@ -282,6 +308,8 @@ static const struct {
     {"truncate", EVS_CLI_TRUNCATE, 1, "STREAM", 0},
     {"limits", EVS_CLI_LIMITS, 1, "STREAM", 0},
     {"info", EVS_CLI_INFO, 1, "STREAM", 0},
+    {"forget", EVS_CLI_FORGET, 1, "SUBJECT", 0},
+    {"keygen", EVS_CLI_KEYGEN, 1, "FILE", 0},
 };
 
 int evs_cli_u64_parse(const char *text, uint64_t max, uint64_t *out)
@@ -707,6 +735,8 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
                                                   : env_or("EVSTORE_KAFKA_CONFIG", NULL);
     args->ca_file = values[OPT_CA_FILE] ? values[OPT_CA_FILE] : env_or("EVSTORE_CA_FILE", NULL);
     args->token = values[OPT_TOKEN] ? values[OPT_TOKEN] : env_or("EVSTORE_TOKEN", NULL);
+    args->master_key = values[OPT_MASTER_KEY] ? values[OPT_MASTER_KEY]
+                                              : env_or("EVSTORE_MASTER_KEY_FILE", NULL);
     uint64_t number;
     if (seen[OPT_TIMEOUT]) {
         if (number_option("timeout-ms", values[OPT_TIMEOUT], 1, 3600000, &number, err, err_len) !=
@@ -730,6 +760,12 @@ int evs_cli_args_parse(int argc, char **argv, evs_cli_args *args, char *err, siz
                  "--expected \"%s\" is not any, no_stream, stream_exists or a "
                  "version number",
                  values[OPT_EXPECTED]);
+        return -1;
+    }
+    args->subject = values[OPT_SUBJECT];
+    args->seal_metadata = seen[OPT_SEAL_METADATA];
+    if (args->seal_metadata && !args->subject) {
+        snprintf(err, err_len, "--seal-metadata needs --subject S (whose key seals it)");
         return -1;
     }
     if (args->command == EVS_CLI_APPEND) {

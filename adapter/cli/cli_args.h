@@ -37,6 +37,8 @@ typedef enum evs_cli_command {
     EVS_CLI_TRUNCATE,
     EVS_CLI_LIMITS,
     EVS_CLI_INFO,
+    EVS_CLI_FORGET,
+    EVS_CLI_KEYGEN,
 } evs_cli_command;
 
 /* Exit codes (the CLI's contract with scripts; see EVS_CLI_USAGE). */
@@ -60,7 +62,7 @@ typedef struct evs_cli_args {
                            APPEND_ID (verdict), CATEGORY
                            (read-category), TYPE (read-type), the subcommand (checkpoint,
                            snapshot: "save", "load" or "delete"), FILE (import; NULL
-                           with --from-pg), else NULL */
+                           with --from-pg), SUBJECT (forget), FILE (keygen), else NULL */
     const char *extra[2]; /* positional words after target: checkpoint NAME [POSITION],
                              snapshot STREAM; NULL when absent */
 
@@ -72,6 +74,7 @@ typedef struct evs_cli_args {
     const char *kafka_config; /* --kafka-config, $EVSTORE_KAFKA_CONFIG, NULL */
     const char *ca_file;      /* --ca-file, $EVSTORE_CA_FILE, NULL */
     const char *token;        /* --token, $EVSTORE_TOKEN, NULL */
+    const char *master_key;   /* --master-key, $EVSTORE_MASTER_KEY_FILE, NULL */
 
     /* append; append_id and expected also for delete, truncate and limits */
     const char *type;
@@ -84,6 +87,9 @@ typedef struct evs_cli_args {
     const char *causation_id;
     const char *file;      /* --file: NDJSON, "-" for standard input */
     evs_expected expected; /* --expected; default any */
+    const char *subject;   /* --subject: the data subject of the event(s), NULL if none
+                              (with --file, of the lines that name none themselves) */
+    int seal_metadata;     /* --seal-metadata (needs --subject) */
 
     /* read, read-all, read-category, read-type, subscribe */
     uint64_t from;     /* --from; 0 = from the start (or the end, backwards); for subscribe

@@ -1,6 +1,7 @@
 /*
  * cli_main.c - the `evstore` command-line tool: appends events, reads streams and $all,
- * deletes, truncates and limits streams, looks up verdicts, shows the projector's status. It uses libevstore's public header only,
+ * deletes, truncates and limits streams, forgets data subjects, makes master keys, looks up
+ * verdicts, shows the projector's status. It uses libevstore's public header only,
  * like any other program would. The contract (commands, output lines, exit codes) is the
  * usage text in cli_args.c, printed by `evstore --help`.
  */
@@ -77,6 +78,8 @@ static int append_one(evs_client *client, const evs_cli_args *args)
         .metadata_len = args->metadata ? strlen(args->metadata) : 0,
         .correlation_id = args->correlation_id,
         .causation_id = args->causation_id,
+        .subject = args->subject,
+        .seal_metadata = args->seal_metadata,
     };
     int rc = evs_append(client, args->target, args->expected, &event, 1, args->append_id, &result);
     if (rc != 0)
@@ -133,6 +136,10 @@ static int append_file(evs_client *client, const evs_cli_args *args)
             goto done;
         }
         evs_cli_event_to_data(&events[count], &data[count]);
+        if (!data[count].subject) { /* --subject: for the lines that name none */
+            data[count].subject = args->subject;
+            data[count].seal_metadata = args->seal_metadata;
+        }
         count++;
     }
     if (ferror(in)) {
@@ -255,6 +262,39 @@ static int show_verdict(evs_client *client, const evs_cli_args *args)
     return code;
 }
 
+/* evstore forget SUBJECT: {"subject","forgotten","keys_destroyed"}. */
+static int forget_subject(evs_client *client, const evs_cli_args *args)
+{
+    char *answer = NULL;
+    int rc = evs_subject_forget_json(client, args->target, &answer);
+    if (rc != 0)
+        return fail_evs(rc);
+    evs_cli_buf out = {0};
+    evs_cli_format_forget(&out, args->target, answer);
+    free(answer);
+    int write_rc = write_out(&out);
+    evs_cli_buf_free(&out);
+    return write_rc == 0 ? EVS_CLI_EXIT_OK : EVS_CLI_EXIT_OTHER;
+}
+
+/* evstore keygen FILE: {"master_key_file","master_key_id"}; needs no client. */
+static int make_master_key(const evs_cli_args *args)
+{
+    char id[17];
+    int rc = evs_master_key_create(args->target, id);
+    if (rc != 0)
+        return fail_evs(rc);
+    evs_cli_buf out = {0};
+    evs_cli_buf_puts(&out, "{\"master_key_file\":");
+    evs_cli_json_string(&out, args->target, strlen(args->target));
+    evs_cli_buf_puts(&out, ",\"master_key_id\":");
+    evs_cli_json_string(&out, id, strlen(id));
+    evs_cli_buf_puts(&out, "}\n");
+    int write_rc = write_out(&out);
+    evs_cli_buf_free(&out);
+    return write_rc == 0 ? EVS_CLI_EXIT_OK : EVS_CLI_EXIT_OTHER;
+}
+
 static int show_status(evs_client *client)
 {
     char *json = NULL;
@@ -289,6 +329,12 @@ int main(int argc, char **argv)
         printf("evstore %s\n", evs_version());
         return EVS_CLI_EXIT_OK;
     }
+    if (args.command == EVS_CLI_KEYGEN) {
+        code = make_master_key(&args);
+        if (fflush(stdout) != 0 && code == EVS_CLI_EXIT_OK)
+            code = fail_with(EVS_CLI_EXIT_OTHER, "cannot write the output: %s", strerror(errno));
+        return code;
+    }
 
     evs_client_options options;
     evs_client_options_init(&options);
@@ -298,6 +344,7 @@ int main(int argc, char **argv)
     options.kafka_config_file = args.kafka_config;
     options.ca_file = args.ca_file;
     options.token = args.token;
+    options.master_key_file = args.master_key;
     if (args.timeout_ms > 0) {
         options.produce_timeout_ms = args.timeout_ms;
         options.verdict_timeout_ms = args.timeout_ms;
@@ -342,6 +389,9 @@ int main(int argc, char **argv)
     case EVS_CLI_LIMITS:
     case EVS_CLI_INFO:
         code = evs_cli_lifecycle(client, &args);
+        break;
+    case EVS_CLI_FORGET:
+        code = forget_subject(client, &args);
         break;
     case EVS_CLI_IMPORT:
         code = args.from_pg ? evs_cli_import_pg(client, &args)

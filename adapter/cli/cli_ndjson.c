@@ -25,6 +25,7 @@ void evs_cli_event_free(evs_cli_event *event)
     free(event->correlation_id);
     free(event->causation_id);
     free(event->content_type);
+    free(event->subject);
     memset(event, 0, sizeof *event);
 }
 
@@ -100,10 +101,21 @@ int evs_cli_ndjson_parse(const char *line, size_t len, evs_cli_event *out, char 
     if (optional_string(root, "type", &out->type, err, err_len) != 0 ||
         optional_string(root, "event_id", &out->event_id, err, err_len) != 0 ||
         optional_string(root, "correlation_id", &out->correlation_id, err, err_len) != 0 ||
-        optional_string(root, "causation_id", &out->causation_id, err, err_len) != 0)
+        optional_string(root, "causation_id", &out->causation_id, err, err_len) != 0 ||
+        optional_string(root, "subject", &out->subject, err, err_len) != 0)
         goto fail;
     if (out->event_id && !evs_cli_uuid_valid(out->event_id)) {
         snprintf(err, err_len, "\"event_id\" \"%.40s\" is not a UUID", out->event_id);
+        goto fail;
+    }
+    json_t *seal_metadata = json_object_get(root, "seal_metadata");
+    if (seal_metadata && !json_is_null(seal_metadata) && !json_is_boolean(seal_metadata)) {
+        snprintf(err, err_len, "\"seal_metadata\" must be true or false");
+        goto fail;
+    }
+    out->seal_metadata = json_is_true(seal_metadata);
+    if (out->seal_metadata && !out->subject) {
+        snprintf(err, err_len, "\"seal_metadata\" needs a \"subject\" (whose key seals it)");
         goto fail;
     }
     out->data = member_compact(line, len, "data", &out->data_len);
@@ -202,8 +214,14 @@ int evs_cli_export_line_parse(const char *line, size_t len, evs_cli_export_line 
         optional_string(root, "event_id", &event->event_id, err, err_len) != 0 ||
         optional_string(root, "content_type", &event->content_type, err, err_len) != 0 ||
         optional_string(root, "correlation_id", &event->correlation_id, err, err_len) != 0 ||
-        optional_string(root, "causation_id", &event->causation_id, err, err_len) != 0)
+        optional_string(root, "causation_id", &event->causation_id, err, err_len) != 0 ||
+        optional_string(root, "subject", &event->subject, err, err_len) != 0)
         goto fail;
+    if (json_is_true(json_object_get(root, "erased"))) {
+        snprintf(err, err_len, "the event was erased (its subject was forgotten), so its data "
+                               "is gone and it cannot be appended again");
+        goto fail;
+    }
     if (!out->stream || !event->type || !event->event_id) {
         snprintf(err, err_len, "\"stream\", \"type\" and \"event_id\" must be strings");
         goto fail;
@@ -253,4 +271,6 @@ void evs_cli_event_to_data(const evs_cli_event *event, evs_event_data *data)
     data->metadata_len = event->metadata_len;
     data->correlation_id = event->correlation_id;
     data->causation_id = event->causation_id;
+    data->subject = event->subject;
+    data->seal_metadata = event->subject ? event->seal_metadata : 0;
 }

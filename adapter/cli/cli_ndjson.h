@@ -3,9 +3,10 @@
  *
  * A line is a JSON object:
  *   {"type": "OrderPlaced", "data": <any JSON>, "metadata": <any JSON>, "event_id": "<uuid>",
- *    "correlation_id": "...", "causation_id": "..."}
- * type and data are required; metadata (null = none), event_id, correlation_id and
- * causation_id are optional; other members are ignored (so lines printed by `evstore read`
+ *    "correlation_id": "...", "causation_id": "...", "subject": "...", "seal_metadata": true}
+ * type and data are required; metadata (null = none), event_id, correlation_id,
+ * causation_id, subject (personal data of that data subject) and seal_metadata (only with
+ * a subject) are optional; other members are ignored (so lines printed by `evstore read`
  * can be fed back). data and metadata are stored as their compact JSON text.
  */
 #ifndef EVS_CLI_NDJSON_H
@@ -28,6 +29,8 @@ typedef struct evs_cli_event {
     char *correlation_id;
     char *causation_id;
     char *content_type; /* NULL means application/json (append --file lines have none) */
+    char *subject;      /* append --file: the line's "subject", NULL when absent or null */
+    int seal_metadata;  /* append --file: the line's "seal_metadata" (a boolean) */
 } evs_cli_event;
 
 void evs_cli_event_free(evs_cli_event *event);
@@ -49,7 +52,9 @@ int evs_cli_ndjson_parse(const char *line, size_t len, evs_cli_event *out, char 
  * instead be a base64 string with "data_encoding" ("metadata_encoding") "base64": the exact
  * bytes. content_type defaults to application/json, or application/octet-stream for base64
  * data. Other members (partition, position, created) are ignored. JSON data and metadata are
- * taken as their compact text: an export's, which is the stored bytes. */
+ * taken as their compact text: an export's, which is the stored bytes. "subject" (personal
+ * data: the import seals it again, with the importing client's master key; its metadata
+ * stays plain) is kept; a line with "erased": true is refused (its data is gone). */
 typedef struct evs_cli_export_line {
     char *stream;        /* malloc'd, owned */
     uint64_t version;

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli_args.h"
 #include "cli_output.h"
 
@@ -68,9 +70,19 @@ static void format_event(evs_cli_buf *buf, const evs_event *event, int with_part
     if (with_partition)
         evs_cli_buf_printf(buf, ",\"partition\":%" PRId32, event->partition);
     string_member(buf, "created", created, 0);
-    payload_member(buf, "data", event->data, event->data_len,
-                   evs_cli_is_json_content_type(event->content_type));
+    if (event->erased || event->sealed)
+        evs_cli_buf_puts(buf, ",\"data\":null");
+    else
+        payload_member(buf, "data", event->data, event->data_len,
+                       evs_cli_is_json_content_type(event->content_type));
     payload_member(buf, "metadata", event->metadata, event->metadata_len, 1);
+    /* Personal data: only on the events that are, so other lines stay as they were. */
+    if (event->subject)
+        string_member(buf, "subject", event->subject, 0);
+    if (event->erased)
+        evs_cli_buf_puts(buf, ",\"erased\":true");
+    if (event->sealed)
+        evs_cli_buf_puts(buf, ",\"sealed\":true");
     evs_cli_buf_puts(buf, "}\n");
 }
 
@@ -94,15 +106,43 @@ void evs_cli_format_export_event(evs_cli_buf *buf, const evs_event *event)
     string_member(buf, "type", event->type, 0);
     string_member(buf, "event_id", event->event_id, 0);
     string_member(buf, "content_type", event->content_type, 0);
-    payload_member_as(buf, "data", event->data, event->data_len,
-                      evs_cli_is_json_content_type(event->content_type), 1);
+    if (event->erased)
+        evs_cli_buf_puts(buf, ",\"data\":null");
+    else
+        payload_member_as(buf, "data", event->data, event->data_len,
+                          evs_cli_is_json_content_type(event->content_type), 1);
     payload_member_as(buf, "metadata", event->metadata, event->metadata_len, 1, 1);
     string_member(buf, "correlation_id", event->correlation_id, 0);
     string_member(buf, "causation_id", event->causation_id, 0);
     evs_cli_buf_printf(buf, ",\"partition\":%" PRId32 ",\"position\":%" PRIu64, event->partition,
                        event->position);
     string_member(buf, "created", created, 0);
+    /* Personal data: so that an import seals it again under its subject. */
+    if (event->subject)
+        string_member(buf, "subject", event->subject, 0);
+    if (event->erased)
+        evs_cli_buf_puts(buf, ",\"erased\":true");
     evs_cli_buf_puts(buf, "}\n");
+}
+
+void evs_cli_format_forget(evs_cli_buf *buf, const char *subject, const char *answer)
+{
+    json_t *root = json_loads(answer, 0, NULL);
+    json_t *forgotten = json_object_get(root, "forgotten");
+    size_t count = 0;
+    evs_cli_buf_puts(buf, "{");
+    string_member(buf, "subject", subject, 1);
+    evs_cli_buf_puts(buf, ",\"forgotten\":[");
+    for (size_t i = 0; i < json_array_size(forgotten); i++) {
+        const char *id = json_string_value(json_array_get(forgotten, i));
+        if (!id)
+            continue;
+        if (count++)
+            evs_cli_buf_puts(buf, ",");
+        evs_cli_json_string(buf, id, strlen(id));
+    }
+    evs_cli_buf_printf(buf, "],\"keys_destroyed\":%zu}\n", count);
+    json_decref(root);
 }
 
 void evs_cli_format_append_result(evs_cli_buf *buf, const evs_append_result *result)

@@ -11,7 +11,9 @@
 /* {"event_id","stream","type","version","position","created","data","metadata"}; data and
  * metadata embedded as JSON when they are JSON (data: only with a JSON content type), else
  * base64 strings with "data_encoding"/"metadata_encoding": "base64"; metadata null when
- * empty. */
+ * empty. Personal data adds "subject" at the end, and an erased event has "data": null and
+ * "erased": true after it, a sealed one (the projector could not open it) "data": null and
+ * "sealed": true. */
 void evs_cli_format_event(evs_cli_buf *buf, const evs_event *event);
 
 /* The same with "partition" after "position", for lines of several partitions, where a
@@ -22,8 +24,13 @@ void evs_cli_format_event_with_partition(evs_cli_buf *buf, const evs_event *even
  * "content_type","data","metadata","correlation_id","causation_id","partition","position",
  * "created"}. data (with a JSON content type) and metadata are embedded only when they are
  * compact JSON, else base64 strings with "data_encoding"/"metadata_encoding": "base64", so
- * that the line gives back the exact bytes; metadata null when empty. */
+ * that the line gives back the exact bytes; metadata null when empty. "subject" and
+ * "erased" end the line as in evs_cli_format_event. */
 void evs_cli_format_export_event(evs_cli_buf *buf, const evs_event *event);
+
+/* {"subject","forgotten","keys_destroyed"} of `evstore forget`: the ids of the destroyed
+ * keys from answer (evs_subject_forget_json's JSON), and how many they are. */
+void evs_cli_format_forget(evs_cli_buf *buf, const char *subject, const char *answer);
 
 /* {"stream","first_version","last_version","first_position","last_position","append_id",
  *  "duplicate"} for a successful append. */

@@ -1,7 +1,8 @@
 /*
  * test_cli_args.c - the `evstore` command line (adapter/cli/cli_args.c): commands, global
  * options before and after the command, defaults from the environment, expectation and
- * number parsing, position vectors, the lifecycle commands and their duration parser, the
+ * number parsing, position vectors, the lifecycle commands and their duration parser,
+ * personal data (--master-key, append --subject/--seal-metadata, forget, keygen), the
  * errors that give exit code 2, and the exit-code mapping.
  */
 #include <setjmp.h> /* cmocka needs these first */
@@ -15,6 +16,8 @@
 #include <string.h>
 
 #include "cli_args.h"
+#include "cli_ndjson.h"
+#include "cli_output.h"
 
 #define ARGV(...) ((char *[]){"evstore", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"evstore", __VA_ARGS__}) / sizeof(char *)))
@@ -450,6 +453,139 @@ static void test_lifecycle_commands(void **state)
     }
 }
 
+static void test_personal_data(void **state)
+{
+    evs_cli_args a;
+    char err[256];
+    unsetenv("EVSTORE_MASTER_KEY_FILE");
+    assert_int_equal(PARSE(&a, err, "append", "Customer-42", "--type", "Registered", "--data",
+                           "{}", "--subject", "customer:42", "--seal-metadata", "--master-key",
+                           "/etc/evstore/master.key"),
+                     0);
+    assert_int_equal(a.command, EVS_CLI_APPEND);
+    assert_string_equal(a.subject, "customer:42");
+    assert_int_equal(a.seal_metadata, 1);
+    assert_string_equal(a.master_key, "/etc/evstore/master.key");
+    /* With --file too; the master key from the environment. */
+    setenv("EVSTORE_MASTER_KEY_FILE", "/env/master.key", 1);
+    assert_int_equal(PARSE(&a, err, "append", "Customer-42", "--file", "-", "--subject=c:1"), 0);
+    assert_string_equal(a.subject, "c:1");
+    assert_int_equal(a.seal_metadata, 0);
+    assert_string_equal(a.master_key, "/env/master.key");
+    /* A global option: before the command, and for reads too. */
+    assert_int_equal(PARSE(&a, err, "--master-key", "k", "read", "Customer-42"), 0);
+    assert_string_equal(a.master_key, "k");
+    assert_null(a.subject);
+    unsetenv("EVSTORE_MASTER_KEY_FILE");
+    assert_int_equal(PARSE(&a, err, "read", "Customer-42"), 0);
+    assert_null(a.master_key);
+
+    assert_int_equal(PARSE(&a, err, "forget", "customer:42"), 0);
+    assert_int_equal(a.command, EVS_CLI_FORGET);
+    assert_string_equal(a.target, "customer:42");
+    assert_int_equal(PARSE(&a, err, "keygen", "/tmp/master.key"), 0);
+    assert_int_equal(a.command, EVS_CLI_KEYGEN);
+    assert_string_equal(a.target, "/tmp/master.key");
+
+    expect_error(PARSE(&a, err, "append", "S-1", "--type", "T", "--data", "{}", "--seal-metadata"),
+                 err, "--seal-metadata needs --subject");
+    expect_error(PARSE(&a, err, "read", "S-1", "--subject", "x"), err,
+                 "option --subject does not apply to read");
+    expect_error(PARSE(&a, err, "forget", "x", "--seal-metadata"), err,
+                 "option --seal-metadata does not apply to forget");
+    expect_error(PARSE(&a, err, "forget"), err, "forget needs a SUBJECT argument");
+    expect_error(PARSE(&a, err, "keygen"), err, "keygen needs a FILE argument");
+    expect_error(PARSE(&a, err, "keygen", "a", "b"), err, "unexpected argument \"b\" after keygen");
+    expect_error(PARSE(&a, err, "forget", "x", "--subject", "y"), err,
+                 "option --subject does not apply to forget");
+    assert_non_null(strstr(EVS_CLI_USAGE, "forget SUBJECT"));
+    assert_non_null(strstr(EVS_CLI_USAGE, "keygen FILE"));
+    assert_non_null(strstr(EVS_CLI_USAGE, "--subject S [--seal-metadata]"));
+    assert_non_null(strstr(EVS_CLI_USAGE, "EVSTORE_MASTER_KEY_FILE"));
+}
+
+/* What the commands of personal data print and read (cli_output.c, cli_ndjson.c). */
+static void test_personal_data_lines(void **state)
+{
+    (void)state;
+    evs_event e = {.event_id = "5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6",
+                   .stream = "Customer-42",
+                   .type = "Registered",
+                   .version = 1,
+                   .position = 7,
+                   .content_type = "application/json",
+                   .data = "",
+                   .data_len = 0,
+                   .subject = "customer:42",
+                   .erased = 1};
+    evs_cli_buf out = {0};
+    evs_cli_format_event(&out, &e);
+    evs_cli_buf_puts(&out, ""); /* NUL-terminates */
+    assert_non_null(strstr(out.data, ",\"data\":null,\"metadata\":null,\"subject\":"
+                                     "\"customer:42\",\"erased\":true}\n"));
+    out.len = 0;
+    e.erased = 0;
+    e.data = "{\"a\":1}";
+    e.data_len = 7;
+    evs_cli_format_event(&out, &e);
+    evs_cli_buf_puts(&out, "");
+    assert_non_null(strstr(out.data, ",\"data\":{\"a\":1},\"metadata\":null,\"subject\":"
+                                     "\"customer:42\"}\n"));
+    out.len = 0;
+    e.subject = NULL;
+    evs_cli_format_event(&out, &e);
+    evs_cli_buf_puts(&out, "");
+    assert_null(strstr(out.data, "subject"));
+    assert_null(strstr(out.data, "erased"));
+    out.len = 0;
+    e.subject = "customer:42";
+    e.sealed = 1;
+    evs_cli_format_event(&out, &e);
+    evs_cli_buf_puts(&out, "");
+    assert_non_null(strstr(out.data, ",\"data\":null,\"metadata\":null,\"subject\":"
+                                     "\"customer:42\",\"sealed\":true}\n"));
+    out.len = 0;
+    evs_cli_format_forget(&out, "customer:42",
+                          "{\"subject\":\"customer:42\",\"forgotten\":[\"a\",\"b\"]}");
+    evs_cli_buf_puts(&out, "");
+    assert_string_equal(out.data, "{\"subject\":\"customer:42\",\"forgotten\":[\"a\",\"b\"],"
+                                  "\"keys_destroyed\":2}\n");
+    out.len = 0;
+    evs_cli_format_forget(&out, "x", "{\"subject\":\"x\",\"forgotten\":[]}");
+    evs_cli_buf_puts(&out, "");
+    assert_string_equal(out.data, "{\"subject\":\"x\",\"forgotten\":[],\"keys_destroyed\":0}\n");
+    evs_cli_buf_free(&out);
+
+    /* append --file lines may name their subject. */
+    evs_cli_event line;
+    evs_event_data data;
+    char err[256];
+    const char *text = "{\"type\":\"T\",\"data\":{},\"metadata\":{\"ip\":1},"
+                       "\"subject\":\"c:1\",\"seal_metadata\":true}";
+    assert_int_equal(evs_cli_ndjson_parse(text, strlen(text), &line, err, sizeof err), 0);
+    evs_cli_event_to_data(&line, &data);
+    assert_string_equal(data.subject, "c:1");
+    assert_int_equal(data.seal_metadata, 1);
+    evs_cli_event_free(&line);
+    text = "{\"type\":\"T\",\"data\":{},\"seal_metadata\":true}";
+    assert_int_equal(evs_cli_ndjson_parse(text, strlen(text), &line, err, sizeof err), -1);
+    assert_non_null(strstr(err, "needs a \"subject\""));
+    /* An export line keeps its subject; an erased one cannot be imported. */
+    evs_cli_export_line export_line;
+    text = "{\"stream\":\"S-1\",\"version\":1,\"type\":\"T\",\"event_id\":"
+           "\"5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6\",\"data\":{},\"subject\":\"c:1\"}";
+    assert_int_equal(evs_cli_export_line_parse(text, strlen(text), &export_line, err, sizeof err),
+                     0);
+    assert_string_equal(export_line.event.subject, "c:1");
+    evs_cli_export_line_free(&export_line);
+    text = "{\"stream\":\"S-1\",\"version\":1,\"type\":\"T\",\"event_id\":"
+           "\"5f0c2a3e-1b2c-4d5e-8f90-a1b2c3d4e5f6\",\"data\":null,\"subject\":\"c:1\","
+           "\"erased\":true}";
+    assert_int_equal(evs_cli_export_line_parse(text, strlen(text), &export_line, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "erased"));
+}
+
 static void test_usage_text_documents_contract(void **state)
 {
     const char *needles[] = {
@@ -487,6 +623,8 @@ int main(void)
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_duration_parse),
         cmocka_unit_test_setup(test_lifecycle_commands, setup),
+        cmocka_unit_test_setup(test_personal_data, setup),
+        cmocka_unit_test(test_personal_data_lines),
         cmocka_unit_test(test_usage_text_documents_contract),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
