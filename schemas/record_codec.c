@@ -20,6 +20,11 @@
  *    identically, it hands to the generic path (evs__record_decode_generic), so both give
  *    the same result on every input. The rebuild's main thread decodes every record.
  *  - Encoding: always with the current schema (schemas/evstore.AppendRequest.avsc).
+ *  - Sealing fields (v3): an event's key_id and data_nonce are written exactly when it has a
+ *    subject, metadata_nonce when metadata_sealed. Both decode paths refuse a key_id that is
+ *    not UUID text and a nonce that is neither empty nor 24 bytes, and record (but accept) a
+ *    key_id or data_nonce that disagrees with the subject: that is evs_record_validate's
+ *    verdict, as for every other rule of a well-formed record.
  *
  * Invariants:
  *  1. avro-c never sees a body that evs__schema_body_check() rejected, because avro-c does
@@ -52,6 +57,7 @@
 #include "schema_canonical.h"
 #include "schema_graph.h"
 #include "schemas_builtin.h"
+#include "sealing.h" /* EVS_SEAL_NONCE_BYTES */
 
 #define APPEND_REQUEST_NAME "evstore.AppendRequest"
 /* Writer schemas one process can know; there is one per released schema version. */
@@ -105,6 +111,10 @@ enum {
     EV_CORRELATION_ID,
     EV_CAUSATION_ID,
     EV_CREATED,
+    EV_SUBJECT,
+    EV_KEY_ID,
+    EV_DATA_NONCE,
+    EV_METADATA_NONCE,
     EV_COUNT
 };
 static const field_rule event_rules[EV_COUNT] = {
@@ -112,6 +122,8 @@ static const field_rule event_rules[EV_COUNT] = {
     {"content_type", WANT_STRING, 0},     {"data", WANT_BYTES, 1},
     {"metadata", WANT_BYTES, 0},          {"correlation_id", WANT_OPT_STRING, 0},
     {"causation_id", WANT_OPT_STRING, 0}, {"created", WANT_LONG, 1},
+    {"subject", WANT_OPT_STRING, 0},      {"key_id", WANT_OPT_STRING, 0},
+    {"data_nonce", WANT_BYTES, 0},        {"metadata_nonce", WANT_BYTES, 0},
 };
 
 /* The symbols of ExpectedKind, by evs_expected_kind value. */
@@ -447,6 +459,10 @@ static void plan_encoder(known_schema *ks)
         ks->top[TOP_MAX_AGE] < 0 ||
         ks->null_branch[EV_CORRELATION_ID] < 0 || ks->text_branch[EV_CORRELATION_ID] < 0 ||
         ks->null_branch[EV_CAUSATION_ID] < 0 || ks->text_branch[EV_CAUSATION_ID] < 0 ||
+        ks->event[EV_SUBJECT] < 0 || ks->null_branch[EV_SUBJECT] < 0 ||
+        ks->text_branch[EV_SUBJECT] < 0 || ks->event[EV_KEY_ID] < 0 ||
+        ks->null_branch[EV_KEY_ID] < 0 || ks->text_branch[EV_KEY_ID] < 0 ||
+        ks->event[EV_DATA_NONCE] < 0 || ks->event[EV_METADATA_NONCE] < 0 ||
         ks->kind_symbol[0] < 0 || ks->kind_symbol[1] < 0 || ks->kind_symbol[2] < 0 ||
         ks->kind_symbol[3] < 0) {
         fprintf(stderr, "evstore: %s does not match record_codec.c\n", EVS_CURRENT_SCHEMA_FILE);
@@ -464,7 +480,8 @@ static void plan_fast(const known_schema *ks)
         EVS_AVRO_ENUM,   EVS_AVRO_LONG,   EVS_AVRO_LONG, EVS_AVRO_LONG};
     static const evs_avro_kind event_kinds[EV_COUNT] = {
         EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_STRING, EVS_AVRO_BYTES,
-        EVS_AVRO_BYTES,  EVS_AVRO_UNION,  EVS_AVRO_UNION,  EVS_AVRO_LONG};
+        EVS_AVRO_BYTES,  EVS_AVRO_UNION,  EVS_AVRO_UNION,  EVS_AVRO_LONG,
+        EVS_AVRO_UNION,  EVS_AVRO_UNION,  EVS_AVRO_BYTES,  EVS_AVRO_BYTES};
     const evs_schema_node *root = evs__schema_graph_root(ks->graph);
     if (root->kind != EVS_AVRO_RECORD || root->count != TOP_COUNT)
         return;
@@ -486,8 +503,9 @@ static void plan_fast(const known_schema *ks)
     for (int i = 0; i < EV_COUNT; i++)
         if (ks->event[i] != i || event->children[i]->kind != event_kinds[i])
             return;
-    for (int i = EV_CORRELATION_ID; i <= EV_CAUSATION_ID; i++)
-        if (event->children[i]->count != 2)
+    static const int unions[] = {EV_CORRELATION_ID, EV_CAUSATION_ID, EV_SUBJECT, EV_KEY_ID};
+    for (size_t i = 0; i < sizeof unions / sizeof unions[0]; i++)
+        if (event->children[unions[i]]->count != 2)
             return;
     fast_ok = 1;
 }
@@ -602,12 +620,13 @@ typedef struct arena {
 /* One block for a request of n events decoded from a body of body_len bytes: the request,
  * its events (zeroed) and an arena for their strings, which *a receives; NULL when out of
  * memory. Every copied string or bytes value is a distinct piece of the body, so their
- * bytes add up to at most body_len; each gets a NUL: the stream, and per event at most six
- * (type, content_type, data, metadata, correlation_id, causation_id). UUIDs are parsed,
- * not copied, and defaults point to static storage (invariant 4). */
+ * bytes add up to at most body_len; each gets a NUL: the stream, and per event at most seven
+ * (type, content_type, data, metadata, correlation_id, causation_id, subject). UUIDs are
+ * parsed and nonces copied into the event, not into the arena, and defaults point to static
+ * storage (invariant 4). */
 static evs_append_request *request_alloc(size_t n, size_t body_len, arena *a)
 {
-    size_t size = sizeof(evs_append_request) + n * sizeof(evs_record_event) + body_len + 1 + 6 * n;
+    size_t size = sizeof(evs_append_request) + n * sizeof(evs_record_event) + body_len + 1 + 7 * n;
     char *block = malloc(size);
     if (block == NULL)
         return NULL;
@@ -742,6 +761,66 @@ static int map_uuid(avro_value_t *record, int index, uint8_t out[16], size_t eve
     return -1;
 }
 
+/* An optional UUID (the key_id union): *present 0 for null, else 1 with out parsed. */
+static int map_opt_uuid(avro_value_t *record, int index, uint8_t out[16], int *present,
+                        size_t event, const char *label, char *err, size_t err_len)
+{
+    avro_value_t f;
+    const void *p;
+    size_t len;
+    int is_null;
+    char q[200];
+    if (field_of(record, index, &f) != 0 ||
+        get_blob(&f, WANT_OPT_STRING, &p, &len, &is_null) != 0) {
+        set_err(err, err_len, "event %zu: %s: the writer wrote a value of the wrong type", event,
+                label);
+        return -1;
+    }
+    *present = !is_null;
+    if (is_null || evs_uuid_parse(p, len, out) == 0)
+        return 0;
+    quote(q, sizeof q, p, len);
+    set_err(err, err_len, "event %zu: %s %s is not a UUID (8-4-4-4-12 hex digits)", event, label,
+            q);
+    return -1;
+}
+
+/* A nonce: empty (*present 0) or exactly EVS_SEAL_NONCE_BYTES, copied into out. */
+static int map_nonce(avro_value_t *record, int index, uint8_t out[EVS_SEAL_NONCE_BYTES],
+                     int *present, size_t event, const char *label, char *err, size_t err_len)
+{
+    avro_value_t f;
+    const void *p;
+    size_t len;
+    int is_null;
+    if (field_of(record, index, &f) != 0 || get_blob(&f, WANT_BYTES, &p, &len, &is_null) != 0) {
+        set_err(err, err_len, "event %zu: %s: the writer wrote a value of the wrong type", event,
+                label);
+        return -1;
+    }
+    if (len != 0 && len != EVS_SEAL_NONCE_BYTES) {
+        set_err(err, err_len, "event %zu: %s is %zu bytes (a nonce is empty or %d bytes)", event,
+                label, len, EVS_SEAL_NONCE_BYTES);
+        return -1;
+    }
+    *present = len != 0;
+    if (len)
+        memcpy(out, p, len);
+    return 0;
+}
+
+/* The sealing fields of a decoded event, once read: metadata_sealed from the metadata
+ * nonce, and whether key_id and data_nonce were present exactly when subject is (the
+ * record_codec.h flags evs_record_validate checks). Both decode paths end with this. */
+static void seal_flags(evs_record_event *e, int has_key_id, int has_data_nonce,
+                       int has_metadata_nonce)
+{
+    int sealed = e->subject != NULL;
+    e->metadata_sealed = has_metadata_nonce;
+    e->key_id_mismatch = (uint8_t)(has_key_id != sealed);
+    e->data_nonce_mismatch = (uint8_t)(has_data_nonce != sealed);
+}
+
 static int map_event(const known_schema *ks, avro_value_t *ev, evs_record_event *e, arena *a,
                      size_t number, char *err, size_t err_len)
 {
@@ -786,6 +865,23 @@ static int map_event(const known_schema *ks, avro_value_t *ev, evs_record_event 
         return -1;
     }
     e->created_us = created;
+    int has_key_id = 0, has_data_nonce = 0, has_metadata_nonce = 0;
+    if (ix[EV_SUBJECT] >= 0 &&
+        map_blob(ev, ix[EV_SUBJECT], WANT_OPT_STRING, a, &e->subject, &e->subject_len, number,
+                 "subject", err, err_len) != 0)
+        return -1;
+    if (ix[EV_KEY_ID] >= 0 && map_opt_uuid(ev, ix[EV_KEY_ID], e->key_id, &has_key_id, number,
+                                           "key_id", err, err_len) != 0)
+        return -1;
+    if (ix[EV_DATA_NONCE] >= 0 && map_nonce(ev, ix[EV_DATA_NONCE], e->data_nonce,
+                                            &has_data_nonce, number, "data_nonce", err,
+                                            err_len) != 0)
+        return -1;
+    if (ix[EV_METADATA_NONCE] >= 0 &&
+        map_nonce(ev, ix[EV_METADATA_NONCE], e->metadata_nonce, &has_metadata_nonce, number,
+                  "metadata_nonce", err, err_len) != 0)
+        return -1;
+    seal_flags(e, has_key_id, has_data_nonce, has_metadata_nonce); /* defaults: all absent */
     return 0;
 }
 
@@ -964,6 +1060,32 @@ static int fast_optional(cursor *c, const known_schema *ks, int field, arena *a,
     return -1;
 }
 
+/* The key_id union: null (*present 0) or UUID text. */
+static int fast_opt_uuid(cursor *c, const known_schema *ks, uint8_t out[16], int *present)
+{
+    int64_t branch;
+    if (fast_long(c, &branch) != 0)
+        return -1;
+    *present = branch != ks->null_branch[EV_KEY_ID];
+    if (!*present)
+        return 0;
+    return branch == ks->text_branch[EV_KEY_ID] ? fast_uuid(c, out) : -1;
+}
+
+/* A nonce: empty (*present 0) or EVS_SEAL_NONCE_BYTES bytes; other lengths are left to the
+ * generic path's message. */
+static int fast_nonce(cursor *c, uint8_t out[EVS_SEAL_NONCE_BYTES], int *present)
+{
+    const uint8_t *p;
+    size_t len;
+    if (fast_blob(c, &p, &len) != 0 || (len != 0 && len != EVS_SEAL_NONCE_BYTES))
+        return -1;
+    *present = len != 0;
+    if (len)
+        memcpy(out, p, len);
+    return 0;
+}
+
 static int decode_fast(const known_schema *ks, const uint8_t *body, size_t body_len,
                        evs_append_request **out)
 {
@@ -994,6 +1116,7 @@ static int decode_fast(const known_schema *ks, const uint8_t *body, size_t body_
     for (size_t i = 0; i < count; i++) {
         evs_record_event *e = &req->events[i];
         const char *data, *metadata;
+        int has_key_id, has_data_nonce, has_metadata_nonce;
         if (fast_uuid(&c, e->event_id) != 0 || fast_copy(&c, &a, &e->type, &e->type_len) != 0 ||
             fast_copy(&c, &a, &e->content_type, &e->content_type_len) != 0 ||
             fast_copy(&c, &a, &data, &e->data_len) != 0 ||
@@ -1002,10 +1125,15 @@ static int decode_fast(const known_schema *ks, const uint8_t *body, size_t body_
                           &e->correlation_id_len) != 0 ||
             fast_optional(&c, ks, EV_CAUSATION_ID, &a, &e->causation_id, &e->causation_id_len) !=
                 0 ||
-            fast_long(&c, &e->created_us) != 0)
+            fast_long(&c, &e->created_us) != 0 ||
+            fast_optional(&c, ks, EV_SUBJECT, &a, &e->subject, &e->subject_len) != 0 ||
+            fast_opt_uuid(&c, ks, e->key_id, &has_key_id) != 0 ||
+            fast_nonce(&c, e->data_nonce, &has_data_nonce) != 0 ||
+            fast_nonce(&c, e->metadata_nonce, &has_metadata_nonce) != 0)
             goto fail;
         e->data = (const uint8_t *)data;
         e->metadata = (const uint8_t *)metadata;
+        seal_flags(e, has_key_id, has_data_nonce, has_metadata_nonce);
     }
     /* One block, then the closing 0 (none when the first count was already 0), then the end
      * of the body. */
@@ -1213,6 +1341,17 @@ static int fill_value(const known_schema *ks, avro_value_t *top, char *scratch,
                           e->causation_id_len) != 0 ||
             !FIELD(&ev, ix[EV_CREATED]) || avro_value_set_long(&f, e->created_us) != 0)
             return -1;
+        /* Sealing: key_id and data_nonce exactly with a subject, metadata_nonce with
+         * metadata_sealed (record_codec.h). */
+        int sealed = e->subject != NULL;
+        evs_uuid_format(e->key_id, id);
+        if (give_optional(ks, &ev, EV_SUBJECT, &scratch, e->subject, e->subject_len) != 0 ||
+            give_optional(ks, &ev, EV_KEY_ID, &scratch, sealed ? id : NULL, 36) != 0 ||
+            !FIELD(&ev, ix[EV_DATA_NONCE]) ||
+            give_blob(&f, e->data_nonce, sealed ? EVS_SEAL_NONCE_BYTES : 0) != 0 ||
+            !FIELD(&ev, ix[EV_METADATA_NONCE]) ||
+            give_blob(&f, e->metadata_nonce, e->metadata_sealed ? EVS_SEAL_NONCE_BYTES : 0) != 0)
+            return -1;
     }
 #undef FIELD
     return 0;
@@ -1229,7 +1368,8 @@ int evs_record_encode(const evs_append_request *req, evs_buf *out)
     for (size_t i = 0; i < req->event_count; i++) {
         const evs_record_event *e = &req->events[i];
         scratch += EVS_UUID_TEXT_LEN + 1 + e->type_len + 1 + e->content_type_len + 1 +
-                   e->correlation_id_len + 1 + e->causation_id_len + 1;
+                   e->correlation_id_len + 1 + e->causation_id_len + 1 + e->subject_len + 1 +
+                   EVS_UUID_TEXT_LEN + 1;
     }
     avro_slot *s = slot_take(ks);
     if (s == NULL)

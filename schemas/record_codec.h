@@ -60,6 +60,14 @@ typedef struct evs_record_event {
     uint8_t data_nonce[24];     /* when subject is set */
     int metadata_sealed;        /* 1: metadata is ciphertext (only with a subject) */
     uint8_t metadata_nonce[24]; /* when metadata_sealed */
+    /* Set only by evs_record_decode, 0 in a request a caller builds: the record's key_id
+     * (resp. data_nonce) disagreed with its subject, i.e. was present without a subject or
+     * absent (null, empty) with one. The encoder always writes them exactly when subject is
+     * set, so only a foreign writer produces this; evs_record_validate refuses such an
+     * event. A decoded metadata_sealed is 1 exactly when metadata_nonce was 24 bytes; a
+     * nonce of any length but 0 and 24 does not decode (EVS_RECORD_EMALFORMED). */
+    uint8_t key_id_mismatch;
+    uint8_t data_nonce_mismatch;
 } evs_record_event;
 
 /* What a record asks for (the schema's Operation enum, in its order). Everything but
@@ -132,8 +140,11 @@ int evs__record_decode_generic(const void *value, size_t len, evs_append_request
 void evs_append_request_free(evs_append_request *req);
 
 /* Checks a request against evstore_limits.h: stream name, types, sizes, counts, characters,
- * distinct event ids, expected kind and version, encoded size; a lifecycle command has no
- * events and only the fields of its operation. Returns 0, or -1 with a
+ * distinct event ids, expected kind and version, encoded size, and each event's sealing
+ * fields (a subject by the rule of stream names; key_id and data_nonce with it only, see
+ * key_id_mismatch; sealed metadata only with a subject; sealed data and metadata at least
+ * the 16-byte AEAD tag); a lifecycle command has no events and only the fields of its
+ * operation. Returns 0, or -1 with a
  * message in err naming the first problem (events numbered from 1, e.g. "event 3: type is
  * empty"). Does not encode. Uses only compile-time limits, so its verdict is a pure function
  * of the request (the projector relies on that). */

@@ -23,6 +23,7 @@
 #include <uuid/uuid.h>
 
 #include "record_codec.h"
+#include "sealing.h" /* EVS_SUBJECT_MAX, EVS_SEAL_NONCE_BYTES, EVS_SEAL_TAG_BYTES */
 
 #define QUOTE_MAX 40
 
@@ -186,6 +187,11 @@ size_t evs_record_encoded_size(const evs_append_request *req)
         size += optional_size(e->correlation_id, e->correlation_id_len);
         size += optional_size(e->causation_id, e->causation_id_len);
         size += varint_size(e->created_us); /* created */
+        int sealed = e->subject != NULL;
+        size += optional_size(e->subject, e->subject_len);                 /* subject */
+        size += sealed ? 1 + blob_size(EVS_UUID_TEXT_LEN) : 1;            /* key_id */
+        size += blob_size(sealed ? EVS_SEAL_NONCE_BYTES : 0);              /* data_nonce */
+        size += blob_size(e->metadata_sealed ? EVS_SEAL_NONCE_BYTES : 0); /* metadata_nonce */
     }
     size += 1; /* the array's closing 0 count */
     size += varint_size((int64_t)req->operation);       /* operation */
@@ -394,6 +400,42 @@ static int check_operation(msg *m, const evs_append_request *req)
     return 0;
 }
 
+/* The sealing fields of one event (record_codec.h, sealing.h): a valid subject; key_id
+ * and data_nonce exactly with it (only a decoded record can break that); sealed metadata
+ * only with a subject; and each sealed payload at least the AEAD tag long. */
+static int check_sealing(msg *m, const evs_record_event *e)
+{
+    if (e->subject != NULL &&
+        check_name(m, "subject", e->subject, e->subject_len, EVS_SUBJECT_MAX, stream_char_ok,
+                   "letters, digits and _.:@-") != 0)
+        return -1;
+    if (e->key_id_mismatch) {
+        msg_add(m, e->subject ? "the record has a subject but no key_id"
+                              : "the record has a key_id but no subject");
+        return -1;
+    }
+    if (e->data_nonce_mismatch) {
+        msg_add(m, e->subject ? "the record has a subject but no data_nonce"
+                              : "the record has a data_nonce but no subject");
+        return -1;
+    }
+    if (e->metadata_sealed && e->subject == NULL) {
+        msg_add(m, "metadata is sealed but the event has no subject");
+        return -1;
+    }
+    if (e->subject != NULL && e->data_len < EVS_SEAL_TAG_BYTES) {
+        msg_add(m, "sealed data is %zu bytes, shorter than the %d-byte tag", e->data_len,
+                EVS_SEAL_TAG_BYTES);
+        return -1;
+    }
+    if (e->metadata_sealed && e->metadata_len < EVS_SEAL_TAG_BYTES) {
+        msg_add(m, "sealed metadata is %zu bytes, shorter than the %d-byte tag", e->metadata_len,
+                EVS_SEAL_TAG_BYTES);
+        return -1;
+    }
+    return 0;
+}
+
 int evs_record_validate(const evs_append_request *req, char *err, size_t err_len)
 {
     msg m = {.buf = err, .cap = err_len};
@@ -459,6 +501,8 @@ int evs_record_validate(const evs_append_request *req, char *err, size_t err_len
         if (e->causation_id != NULL &&
             check_text(&m, "causation id", e->causation_id, e->causation_id_len, 0,
                        EVS_CORRELATION_ID_MAX) != 0)
+            return -1;
+        if (check_sealing(&m, e) != 0)
             return -1;
         m.len = 0; /* this event is fine: drop its prefix */
         if (m.buf != NULL && m.cap > 0)

@@ -55,6 +55,17 @@ static void id_from(uint8_t id[16], const char *text)
     assert_int_equal(evs_uuid_parse(text, strlen(text), id), 0);
 }
 
+/* n times c, NUL-terminated, in a static buffer (the last call wins). */
+static char big_text[EVS_STREAM_NAME_MAX + 2];
+
+static const char *repeat(char c, size_t n)
+{
+    assert_true(n < sizeof big_text);
+    memset(big_text, c, n);
+    big_text[n] = '\0';
+    return big_text;
+}
+
 /* A request with up to MAX_EVENTS events whose buffers live in the struct. */
 #define MAX_EVENTS 1000
 typedef struct sample {
@@ -108,6 +119,30 @@ static void sample_init(sample *s, size_t count)
     }
 }
 
+/* Gives every other event of a sample (0, 2, ...) a subject, key id and data nonce, with
+ * sealed data of 16.. bytes (the tag and more), and every fourth one sealed metadata too. */
+static void sample_seal(sample *s)
+{
+    static const char *const subjects[] = {"customer:42@eu", "u", "Az09_.:@-"};
+    for (size_t i = 0; i < s->req.event_count; i += 2) {
+        evs_record_event *e = &s->events[i];
+        e->subject = subjects[i / 2 % 3];
+        e->subject_len = strlen(e->subject);
+        for (int b = 0; b < 16; b++)
+            e->key_id[b] = (uint8_t)(0xa0 + i + (size_t)b);
+        for (int b = 0; b < 24; b++)
+            e->data_nonce[b] = (uint8_t)(i * 3 + (size_t)b);
+        e->data_len = 16 + i % 9;
+        if (i % 4 == 0) {
+            e->metadata = (const uint8_t *)"0123456789abcdef+sealed";
+            e->metadata_len = 16 + i % 8;
+            e->metadata_sealed = 1;
+            for (int b = 0; b < 24; b++)
+                e->metadata_nonce[b] = (uint8_t)(0xff - i - (size_t)b);
+        }
+    }
+}
+
 static void assert_blob_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
     assert_int_equal(alen, blen);
@@ -150,6 +185,16 @@ static void assert_requests_equal(const evs_append_request *a, const evs_append_
         assert_opt_equal(x->causation_id, x->causation_id_len, y->causation_id,
                          y->causation_id_len);
         assert_int_equal(x->created_us, y->created_us);
+        assert_opt_equal(x->subject, x->subject_len, y->subject, y->subject_len);
+        if (x->subject != NULL) {
+            assert_memory_equal(x->key_id, y->key_id, 16);
+            assert_memory_equal(x->data_nonce, y->data_nonce, 24);
+        }
+        assert_int_equal(x->metadata_sealed != 0, y->metadata_sealed != 0);
+        if (x->metadata_sealed)
+            assert_memory_equal(x->metadata_nonce, y->metadata_nonce, 24);
+        assert_int_equal(x->key_id_mismatch, y->key_id_mismatch);
+        assert_int_equal(x->data_nonce_mismatch, y->data_nonce_mismatch);
     }
 }
 
@@ -365,14 +410,18 @@ static void test_defaults_match_schema(void **state)
         } else if (strcmp(name, "metadata") == 0) {
             assert_string_equal(json_string_value(def), "");
             seen++;
-        } else if (strcmp(name, "correlation_id") == 0 || strcmp(name, "causation_id") == 0) {
+        } else if (strcmp(name, "correlation_id") == 0 || strcmp(name, "causation_id") == 0 ||
+                   strcmp(name, "subject") == 0 || strcmp(name, "key_id") == 0) {
             assert_true(json_is_null(def));
+            seen++;
+        } else if (strcmp(name, "data_nonce") == 0 || strcmp(name, "metadata_nonce") == 0) {
+            assert_string_equal(json_string_value(def), "");
             seen++;
         } else {
             assert_null(def); /* required: the decoder rejects writers without it */
         }
     }
-    assert_int_equal(seen, 4);
+    assert_int_equal(seen, 8);
     json_decref(doc);
 }
 
@@ -432,6 +481,43 @@ static void test_round_trip_many(void **state)
     free(s);
 }
 
+/* Events with a subject, with and without sealed metadata, among plain ones. */
+static void test_round_trip_sealed(void **state)
+{
+    (void)state;
+    sample *s = calloc(1, sizeof *s);
+    evs_buf buf = {0}, again = {0};
+    size_t counts[] = {1, 2, 7, 64, 1000};
+    char err[256];
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        sample_init(s, counts[c]);
+        sample_seal(s);
+        if (evs_record_validate(&s->req, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        encode_ok(&s->req, &buf);
+        evs_append_request *got = decode_ok(buf.data, buf.len);
+        assert_requests_equal(&s->req, got);
+        for (size_t i = 0; i < got->event_count; i++) {
+            const evs_record_event *e = &got->events[i];
+            if (i % 2 == 0)
+                assert_int_equal(strlen(e->subject), e->subject_len); /* NUL-terminated */
+            else
+                assert_null(e->subject);
+            assert_int_equal(e->metadata_sealed, i % 4 == 0);
+        }
+        if (evs_record_validate(got, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        /* Re-encoding the decoded request gives the same bytes. */
+        encode_ok(got, &again);
+        assert_int_equal(again.len, buf.len);
+        assert_memory_equal(again.data, buf.data, buf.len);
+        evs_append_request_free(got);
+    }
+    evs_buf_free(&buf);
+    evs_buf_free(&again);
+    free(s);
+}
+
 /* Payloads come back byte for byte: every byte value, zeros, the maximum size. */
 static void test_payload_bytes_exact(void **state)
 {
@@ -469,8 +555,11 @@ static void test_payload_bytes_exact(void **state)
     free(s);
 }
 
-/* A record written by fastavro (schemaless_writer + the single-object header with
- * fastavro's fingerprint) for the request built in golden_request(). */
+/* Records written by fastavro (schemaless_writer + the single-object header with
+ * fastavro's fingerprint) for the request built in golden_request(): GOLDEN_HEX with schema
+ * v1 (evstore.AppendRequest.v1.avsc; the decode error tests patch it), GOLDEN_V2_HEX with
+ * v2 (evstore.AppendRequest.v2.avsc), GOLDEN_V3_HEX with the current schema (v3), and
+ * GOLDEN_SEALED_HEX with the current schema for sealed_request(). */
 #define GOLDEN_HEX                                                                                 \
     "c30141980b1db253501d4830663866616435622d643963622d343639662d613136352d37303836373732383935"   \
     "30650e4f726465722d37060a044837633965363637392d373432352d343064652d393434622d6530376663316"    \
@@ -479,6 +568,34 @@ static void test_payload_bytes_exact(void **state)
     "ff0000020a636d642d318080f281838985064831366664323730362d386261662d343333622d383265622d38"     \
     "633766616461383437646106782f79306170706c69636174696f6e2f6f637465742d73747265616d000e7b22"     \
     "6d223a327d020263000100"
+#define GOLDEN_V2_HEX                                                                              \
+    "c301372fe99dd51677b74830663866616435622d643963622d343639662d613136352d373038363737323839"     \
+    "3530650e4f726465722d37060a044837633965363637392d373432352d343064652d393434622d6530376663"     \
+    "31663930616537164f72646572506c61636564206170706c69636174696f6e2f6a736f6e127b2261223a317d"     \
+    "00ff0000020a636d642d318080f281838985064831366664323730362d386261662d343333622d383265622d"     \
+    "38633766616461383437646106782f79306170706c69636174696f6e2f6f637465742d73747265616d000e7b"     \
+    "226d223a327d02026300010000000000"
+#define GOLDEN_V3_HEX                                                                              \
+    "c3012b78edf7001938e44830663866616435622d643963622d343639662d613136352d373038363737323839"     \
+    "3530650e4f726465722d37060a044837633965363637392d373432352d343064652d393434622d6530376663"     \
+    "31663930616537164f72646572506c61636564206170706c69636174696f6e2f6a736f6e127b2261223a317d"     \
+    "00ff0000020a636d642d318080f28183898506000000004831366664323730362d386261662d343333622d38"     \
+    "3265622d38633766616461383437646106782f79306170706c69636174696f6e2f6f637465742d7374726561"     \
+    "6d000e7b226d223a327d0202630001000000000000000000"
+#define GOLDEN_SEALED_HEX                                                                          \
+    "c3012b78edf7001938e44830663866616435622d643963622d343639662d613136352d373038363737323839"     \
+    "3530650e4f726465722d37060a044837633965363637392d373432352d343064652d393434622d6530376663"     \
+    "31663930616537164f72646572506c61636564206170706c69636174696f6e2f6a736f6e3220212223242526"     \
+    "2728292a2b2c2d2e2f30313233343536373822808182838485868788898a8b8c8d8e8f9000020a636d642d31"     \
+    "8080f28183898506021c637573746f6d65723a3432406575024839623266346331652d356436612d34653762"     \
+    "2d386339642d306131623263336434653566300102030405060708090a0b0c0d0e0f10111213141516171830"     \
+    "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b84831366664323730362d386261662d343333622d"     \
+    "383265622d38633766616461383437646106782f79306170706c69636174696f6e2f6f637465742d73747265"     \
+    "616d000e7b226d223a327d0202630001000000000000000000"
+
+/* The fingerprints fastavro computed for the headers above (little-endian bytes 2..9). */
+#define FP_V2 UINT64_C(0xb77716d59de92f37)
+#define FP_V3 UINT64_C(0xe4381900f7ed782b)
 
 static void golden_request(evs_append_request *req, evs_record_event ev[2])
 {
@@ -514,38 +631,83 @@ static void golden_request(evs_append_request *req, evs_record_event ev[2])
     ev[1].created_us = -1;
 }
 
+/* golden_request() with event 1 personal data: a subject, its data key, the data sealed
+ * (25 bytes standing for ciphertext) and the metadata sealed too (17 bytes). */
+static const uint8_t sealed_data[25] = {0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x28,
+                                        0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31,
+                                        0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38};
+static const uint8_t sealed_metadata[17] = {0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88,
+                                            0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f, 0x90};
+
+static void sealed_request(evs_append_request *req, evs_record_event ev[2])
+{
+    golden_request(req, ev);
+    ev[0].data = sealed_data;
+    ev[0].data_len = sizeof sealed_data;
+    ev[0].metadata = sealed_metadata;
+    ev[0].metadata_len = sizeof sealed_metadata;
+    ev[0].subject = "customer:42@eu";
+    ev[0].subject_len = 14;
+    id_from(ev[0].key_id, "9b2f4c1e-5d6a-4e7b-8c9d-0a1b2c3d4e5f");
+    for (int i = 0; i < 24; i++) {
+        ev[0].data_nonce[i] = (uint8_t)(1 + i);
+        ev[0].metadata_nonce[i] = (uint8_t)(0xa1 + i);
+    }
+    ev[0].metadata_sealed = 1;
+}
+
 static void test_golden_bytes(void **state)
 {
     (void)state;
-    uint8_t golden[512];
-    size_t golden_len = unhex(GOLDEN_HEX, golden);
+    uint8_t v1[512], v2[512], v3[512], sealed[512];
+    size_t v1_len = unhex(GOLDEN_HEX, v1), v2_len = unhex(GOLDEN_V2_HEX, v2);
+    size_t v3_len = unhex(GOLDEN_V3_HEX, v3), sealed_len = unhex(GOLDEN_SEALED_HEX, sealed);
+    assert_int_equal(evs_record_fingerprint(), FP_V3);
     evs_append_request req;
     evs_record_event ev[2];
     golden_request(&req, ev);
-    /* The golden record was written with schema v1 (schemas/evstore.AppendRequest.v1.avsc);
-     * the current schema writes the same body under its own fingerprint, followed by
-     * operation APPEND and three zero counts (one byte each). */
-    uint8_t current[516];
-    memcpy(current, golden, golden_len);
-    uint64_t fp = evs_record_fingerprint();
-    for (int i = 0; i < 8; i++)
-        current[2 + i] = (uint8_t)(fp >> (8 * i));
-    memset(current + golden_len, 0, 4);
-    size_t current_len = golden_len + 4;
+    /* The encoder writes v3, byte for byte as fastavro does. */
     evs_buf buf = {0};
     encode_ok(&req, &buf);
-    assert_int_equal(buf.len, current_len);
-    assert_memory_equal(buf.data, current, current_len);
-    evs_append_request *got = decode_ok(golden, golden_len);
-    assert_requests_equal(&req, got);
-    assert_int_equal(got->operation, EVS_OP_APPEND);
-    evs_append_request_free(got);
-    got = decode_ok(current, current_len);
-    assert_requests_equal(&req, got);
-    evs_append_request_free(got);
+    assert_int_equal(buf.len, v3_len);
+    assert_memory_equal(buf.data, v3, v3_len);
     /* Encoding reuses the buffer and replaces its contents. */
     encode_ok(&req, &buf);
-    assert_int_equal(buf.len, current_len);
+    assert_int_equal(buf.len, v3_len);
+    /* Every released version decodes to the same request: v1 and v2 with the defaults of
+     * the fields they lack (operation APPEND, no subject, nothing sealed). */
+    const uint8_t *records[] = {v1, v2, v3};
+    const size_t lens[] = {v1_len, v2_len, v3_len};
+    for (size_t r = 0; r < 3; r++) {
+        evs_append_request *got = decode_ok(records[r], lens[r]);
+        assert_requests_equal(&req, got);
+        assert_int_equal(got->operation, EVS_OP_APPEND);
+        for (size_t i = 0; i < got->event_count; i++) {
+            assert_null(got->events[i].subject);
+            assert_int_equal(got->events[i].metadata_sealed, 0);
+            assert_int_equal(got->events[i].key_id_mismatch, 0);
+            assert_int_equal(got->events[i].data_nonce_mismatch, 0);
+        }
+        char err[256];
+        assert_int_equal(evs_record_validate(got, err, sizeof err), 0);
+        evs_append_request_free(got);
+    }
+    /* Personal data: subject, key_id, nonces, as fastavro writes them. */
+    sealed_request(&req, ev);
+    char err[256];
+    if (evs_record_validate(&req, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    encode_ok(&req, &buf);
+    assert_int_equal(buf.len, sealed_len);
+    assert_memory_equal(buf.data, sealed, sealed_len);
+    evs_append_request *got = decode_ok(sealed, sealed_len);
+    assert_requests_equal(&req, got);
+    assert_string_equal(got->events[0].subject, "customer:42@eu"); /* NUL-terminated */
+    assert_int_equal(got->events[0].metadata_sealed, 1);
+    assert_null(got->events[1].subject);
+    assert_int_equal(got->events[1].metadata_sealed, 0);
+    assert_int_equal(evs_record_validate(got, err, sizeof err), 0);
+    evs_append_request_free(got);
     evs_buf_free(&buf);
 }
 
@@ -634,6 +796,12 @@ static void test_encoded_size_exact(void **state)
         s->events[0].created_us = INT64_MIN;
         s->events[n - 1].created_us = INT64_MAX;
         encode_ok(&s->req, &buf); /* asserts the size */
+        sample_seal(s);
+        s->events[0].subject = repeat('s', EVS_STREAM_NAME_MAX); /* a two-byte length */
+        s->events[0].subject_len = EVS_STREAM_NAME_MAX;
+        encode_ok(&s->req, &buf);
+        s->events[n - 1].metadata_sealed = 1; /* without a subject: invalid, but encodable */
+        encode_ok(&s->req, &buf);
     }
     evs_buf_free(&buf);
     free(s);
@@ -812,22 +980,26 @@ static void test_decode_corrupted_lengths(void **state)
     (void)state;
     static const uint8_t values[] = {0x00, 0x01, 0x02, 0x03, 0x7e, 0x7f, 0x80, 0x81, 0xfe, 0xff};
     sample *s = calloc(1, sizeof *s);
-    sample_init(s, 3);
     evs_buf buf = {0};
-    encode_ok(&s->req, &buf);
-    uint8_t *copy = malloc(buf.len);
-    for (size_t pos = EVS_RECORD_HEADER_LEN; pos < buf.len; pos++) {
-        for (size_t v = 0; v < sizeof values + 2; v++) {
-            memcpy(copy, buf.data, buf.len);
-            copy[pos] =
-                v < sizeof values ? values[v] : (uint8_t)(buf.data[pos] + (v == 10 ? 2 : -2));
-            evs_append_request *got = NULL;
-            char err[256];
-            if (decode_both(copy, buf.len, &got, err, sizeof err) == EVS_RECORD_OK)
-                evs_append_request_free(got);
+    for (int sealed = 0; sealed < 2; sealed++) { /* plain events, then sealing fields too */
+        sample_init(s, 3);
+        if (sealed)
+            sample_seal(s);
+        encode_ok(&s->req, &buf);
+        uint8_t *copy = malloc(buf.len);
+        for (size_t pos = EVS_RECORD_HEADER_LEN; pos < buf.len; pos++) {
+            for (size_t v = 0; v < sizeof values + 2; v++) {
+                memcpy(copy, buf.data, buf.len);
+                copy[pos] = v < sizeof values ? values[v]
+                                              : (uint8_t)(buf.data[pos] + (v == 10 ? 2 : -2));
+                evs_append_request *got = NULL;
+                char err[256];
+                if (decode_both(copy, buf.len, &got, err, sizeof err) == EVS_RECORD_OK)
+                    evs_append_request_free(got);
+            }
         }
+        free(copy);
     }
-    free(copy);
     evs_buf_free(&buf);
     free(s);
 }
@@ -879,6 +1051,7 @@ static void test_decode_random_corruption(void **state)
     (void)state;
     sample *s = calloc(1, sizeof *s);
     sample_init(s, 4);
+    sample_seal(s); /* events 1 and 3 personal data, event 1 with sealed metadata */
     evs_buf buf = {0};
     encode_ok(&s->req, &buf);
     uint64_t x = 0x9e3779b97f4a7c15u;
@@ -924,16 +1097,6 @@ static void test_decode_random_corruption(void **state)
 }
 
 /* ---- Validation ---------------------------------------------------------------------- */
-
-static char big_text[EVS_STREAM_NAME_MAX + 2];
-
-static const char *repeat(char c, size_t n)
-{
-    assert_true(n < sizeof big_text);
-    memset(big_text, c, n);
-    big_text[n] = '\0';
-    return big_text;
-}
 
 static void expect_valid(const evs_append_request *req)
 {
@@ -1133,6 +1296,78 @@ static void test_validate_encoded_size_limit(void **state)
     decode_fails(buf.data, buf.len, EVS_RECORD_ETOO_LARGE, NULL); /* ...decode refuses */
     evs_buf_free(&buf);
     free(payload);
+    free(s);
+}
+
+/* The sealing fields of a request a caller builds. */
+static void test_validate_sealing(void **state)
+{
+    (void)state;
+    sample *s = calloc(1, sizeof *s);
+    evs_append_request *r = &s->req;
+    evs_record_event *e = &s->events[1];
+#define RESET() (sample_init(s, 3), sample_seal(s))
+
+    RESET();
+    expect_valid(r);
+    /* subject: the rule of stream names */
+    e->subject = "a";
+    e->subject_len = 1;
+    e->data_len = 16;
+    expect_valid(r);
+    e->subject = repeat('s', EVS_STREAM_NAME_MAX);
+    e->subject_len = EVS_STREAM_NAME_MAX;
+    expect_valid(r);
+    e->subject = repeat('s', EVS_STREAM_NAME_MAX + 1);
+    e->subject_len = EVS_STREAM_NAME_MAX + 1;
+    expect_invalid(r, "event 2: subject is 201 bytes, more than the limit of 200");
+    e->subject = "";
+    e->subject_len = 0;
+    expect_invalid(r, "event 2: subject is empty");
+    e->subject = "a b";
+    e->subject_len = 3;
+    char err[256];
+    assert_int_equal(evs_record_validate(r, err, sizeof err), -1);
+    assert_string_equal(
+        err, "event 2: subject \"a b\" contains ' ' (allowed: letters, digits and _.:@-)");
+    e->subject = "a/b";
+    expect_invalid(r, "event 2: subject \"a/b\" contains '/'");
+    e->subject = "$me";
+    expect_invalid(r, "starts with '$'");
+    e->subject = "a\0b";
+    expect_invalid(r, "contains '\\x00'");
+    /* sealed data and metadata hold at least the 16-byte tag */
+    RESET();
+    s->events[2].data_len = 15;
+    expect_invalid(r, "event 3: sealed data is 15 bytes, shorter than the 16-byte tag");
+    s->events[2].data_len = 16;
+    expect_valid(r);
+    s->events[0].metadata_len = 15;
+    expect_invalid(r, "event 1: sealed metadata is 15 bytes, shorter than the 16-byte tag");
+    s->events[0].metadata_len = 0;
+    expect_invalid(r, "event 1: sealed metadata is 0 bytes");
+    s->events[0].metadata_sealed = 0; /* plain metadata of any length */
+    expect_valid(r);
+    /* sealed metadata needs a subject */
+    RESET();
+    e->metadata_sealed = 1;
+    e->metadata = (const uint8_t *)"0123456789abcdef";
+    e->metadata_len = 16;
+    expect_invalid(r, "event 2: metadata is sealed but the event has no subject");
+    /* the flags only a decoder sets */
+    RESET();
+    s->events[0].key_id_mismatch = 1;
+    expect_invalid(r, "event 1: the record has a subject but no key_id");
+    RESET();
+    e->key_id_mismatch = 1;
+    expect_invalid(r, "event 2: the record has a key_id but no subject");
+    RESET();
+    s->events[2].data_nonce_mismatch = 1;
+    expect_invalid(r, "event 3: the record has a subject but no data_nonce");
+    RESET();
+    e->data_nonce_mismatch = 1;
+    expect_invalid(r, "event 2: the record has a data_nonce but no subject");
+#undef RESET
     free(s);
 }
 
@@ -1426,6 +1661,143 @@ static void test_evolution_newer_writer(void **state)
     free(json);
 }
 
+/* An optional string: NULL for the null branch (0), else the string branch (1). */
+static void set_opt(avro_value_t *record, const char *name, const char *s)
+{
+    avro_value_t f = field(record, name), b;
+    assert_int_equal(avro_value_set_branch(&f, s ? 1 : 0, &b), 0);
+    if (s)
+        assert_int_equal(avro_value_set_string(&b, s), 0);
+    else
+        assert_int_equal(avro_value_set_null(&b), 0);
+}
+
+/* The sealing fields as a foreign writer of the current schema may set them: variant
+ * SEAL_OK is consistent, the others each break one thing. */
+enum {
+    SEAL_OK,
+    SEAL_DATA_NONCE_23,
+    SEAL_METADATA_NONCE_25,
+    SEAL_KEY_ID_NOT_UUID,
+    SEAL_KEY_ID_NO_SUBJECT,
+    SEAL_SUBJECT_NO_KEY_ID,
+    SEAL_DATA_NONCE_NO_SUBJECT,
+    SEAL_SUBJECT_NO_DATA_NONCE,
+    SEAL_METADATA_NONCE_NO_SUBJECT,
+    SEAL_SUBJECT_INVALID,
+    SEAL_DATA_SHORT,
+};
+
+static void fill_sealing(avro_value_t *top, int variant)
+{
+    static const uint8_t nonce[25] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                      14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25};
+    const char *key = "9b2f4c1e-5d6a-4e7b-8c9d-0a1b2c3d4e5f";
+    set_text(top, "append_id", "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+    set_text(top, "stream", "Cart-14");
+    avro_value_t f = field(top, "expected_kind"), events = field(top, "events"), ev;
+    assert_int_equal(avro_value_set_enum(&f, 0), 0);
+    set_long(top, "expected_version", 0);
+    f = field(top, "operation");
+    assert_int_equal(avro_value_set_enum(&f, 0), 0);
+    set_long(top, "truncate_before", 0);
+    set_long(top, "max_count", 0);
+    set_long(top, "max_age_ms", 0);
+    for (int i = 0; i < 2; i++) { /* event 2 is the one the variant changes */
+        int v = i ? variant : SEAL_OK;
+        int subject = v != SEAL_KEY_ID_NO_SUBJECT && v != SEAL_DATA_NONCE_NO_SUBJECT &&
+                      v != SEAL_METADATA_NONCE_NO_SUBJECT;
+        assert_int_equal(avro_value_append(&events, &ev, NULL), 0);
+        set_text(&ev, "event_id",
+                 i ? "6ba7b811-9dad-11d1-80b4-00c04fd430c8"
+                   : "6ba7b812-9dad-11d1-80b4-00c04fd430c8");
+        set_text(&ev, "type", "Registered");
+        set_text(&ev, "content_type", "application/json");
+        set_bytes(&ev, "data", "0123456789abcdef-ciphertext", v == SEAL_DATA_SHORT ? 15 : 27);
+        set_bytes(&ev, "metadata", "fedcba9876543210", 16);
+        set_opt(&ev, "correlation_id", NULL);
+        set_opt(&ev, "causation_id", NULL);
+        set_long(&ev, "created", 1600000000000000);
+        set_opt(&ev, "subject", v == SEAL_SUBJECT_INVALID ? "a b" : subject ? "customer:42" : NULL);
+        const char *key_id = subject || v == SEAL_KEY_ID_NO_SUBJECT ? key : NULL;
+        if (v == SEAL_KEY_ID_NOT_UUID)
+            key_id = "9b2f4c1e-5d6a-4e7b-8c9d-0a1b2c3d4e5"; /* one digit short */
+        else if (v == SEAL_SUBJECT_NO_KEY_ID)
+            key_id = NULL;
+        set_opt(&ev, "key_id", key_id);
+        size_t data_nonce = subject || v == SEAL_DATA_NONCE_NO_SUBJECT ? 24 : 0;
+        if (v == SEAL_DATA_NONCE_23)
+            data_nonce = 23;
+        else if (v == SEAL_SUBJECT_NO_DATA_NONCE)
+            data_nonce = 0;
+        set_bytes(&ev, "data_nonce", nonce, data_nonce);
+        size_t metadata_nonce = subject || v == SEAL_METADATA_NONCE_NO_SUBJECT ? 24 : 0;
+        if (v == SEAL_METADATA_NONCE_25)
+            metadata_nonce = 25;
+        set_bytes(&ev, "metadata_nonce", nonce, metadata_nonce);
+    }
+}
+
+/* Records of the current schema whose sealing fields a foreign writer got wrong: what
+ * cannot be represented does not decode (both paths agree), the rest decodes and is
+ * refused by validation. */
+static void test_decode_sealing_fields(void **state)
+{
+    (void)state;
+    char *json = read_text(EVS_TEST_SCHEMA_DIR "/evstore.AppendRequest.avsc");
+    uint8_t rec[2048];
+    char err[256];
+    size_t len = encode_with_schema(json, fill_sealing, SEAL_OK, rec, sizeof rec);
+    evs_append_request *got = decode_ok(rec, len);
+    assert_string_equal(got->events[1].subject, "customer:42");
+    assert_int_equal(got->events[1].metadata_sealed, 1);
+    assert_int_equal(got->events[1].data_nonce[23], 24);
+    assert_int_equal(got->events[1].metadata_nonce[0], 1);
+    if (evs_record_validate(got, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    /* The codec's own encoding of the decoded request is the same record. */
+    evs_buf buf = {0};
+    encode_ok(got, &buf);
+    assert_int_equal(buf.len, len);
+    assert_memory_equal(buf.data, rec, len);
+    evs_buf_free(&buf);
+    evs_append_request_free(got);
+
+    const struct {
+        int variant;
+        const char *decode; /* the decode error, or NULL if it decodes */
+        const char *validate;
+    } cases[] = {
+        {SEAL_DATA_NONCE_23, "event 2: data_nonce is 23 bytes (a nonce is empty or 24 bytes)",
+         NULL},
+        {SEAL_METADATA_NONCE_25, "event 2: metadata_nonce is 25 bytes", NULL},
+        {SEAL_KEY_ID_NOT_UUID,
+         "event 2: key_id \"9b2f4c1e-5d6a-4e7b-8c9d-0a1b2c3d4e5\" is not a UUID", NULL},
+        {SEAL_KEY_ID_NO_SUBJECT, NULL, "event 2: the record has a key_id but no subject"},
+        {SEAL_SUBJECT_NO_KEY_ID, NULL, "event 2: the record has a subject but no key_id"},
+        {SEAL_DATA_NONCE_NO_SUBJECT, NULL, "event 2: the record has a data_nonce but no subject"},
+        {SEAL_SUBJECT_NO_DATA_NONCE, NULL, "event 2: the record has a subject but no data_nonce"},
+        {SEAL_METADATA_NONCE_NO_SUBJECT, NULL,
+         "event 2: metadata is sealed but the event has no subject"},
+        {SEAL_SUBJECT_INVALID, NULL, "event 2: subject \"a b\" contains ' '"},
+        {SEAL_DATA_SHORT, NULL, "event 2: sealed data is 15 bytes, shorter than the 16-byte tag"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        len = encode_with_schema(json, fill_sealing, cases[i].variant, rec, sizeof rec);
+        if (cases[i].decode != NULL) {
+            decode_fails(rec, len, EVS_RECORD_EMALFORMED, cases[i].decode);
+            continue;
+        }
+        got = decode_ok(rec, len);
+        assert_int_equal(evs_record_validate(got, err, sizeof err), -1);
+        if (strstr(err, cases[i].validate) == NULL)
+            fail_msg("case %zu: message \"%s\" does not contain \"%s\"", i, err,
+                     cases[i].validate);
+        evs_append_request_free(got);
+    }
+    free(json);
+}
+
 static void fill_no_created(avro_value_t *top, int variant)
 {
     (void)variant;
@@ -1555,6 +1927,7 @@ int main(void)
         cmocka_unit_test(test_defaults_match_schema),
         cmocka_unit_test(test_round_trip_one),
         cmocka_unit_test(test_round_trip_many),
+        cmocka_unit_test(test_round_trip_sealed),
         cmocka_unit_test(test_payload_bytes_exact),
         cmocka_unit_test(test_golden_bytes),
         cmocka_unit_test(test_encoded_size_exact),
@@ -1571,11 +1944,13 @@ int main(void)
         cmocka_unit_test(test_lifecycle_round_trip),
         cmocka_unit_test(test_validate_request_rules),
         cmocka_unit_test(test_validate_encoded_size_limit),
+        cmocka_unit_test(test_validate_sealing),
         cmocka_unit_test(test_name_helpers),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_evolution_older_writer),
         cmocka_unit_test(test_evolution_newer_writer),
         cmocka_unit_test(test_evolution_missing_required_field),
+        cmocka_unit_test(test_decode_sealing_fields),
         cmocka_unit_test(test_register_rejects),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_strerror),
