@@ -20,6 +20,16 @@
  *     before any conversion to size_t, so a negative or huge length cannot wrap.
  *  3. The decoder allocates nothing; the only thing the input sizes is the visitor's work.
  *  4. A page is accepted only when its last byte is the last byte of the input.
+ *
+ * Versions: the encoder writes the current schema (EventPage v2, EVS_PAGE_SCHEMA_FILE); the
+ * decoder also reads v1 pages (evstore.EventPage.v1.avsc: an older projector's), which have
+ * none of v2's trailing fields, and gives them their defaults (no subject, not erased, no
+ * first_version).
+ *
+ * The encoder knows first_version at evs_page_encode_begin but writes it last, after end;
+ * evs_page_encoder has no member for it, so begin parks its encoding in the buffer where the
+ * events' block count goes (stash: the union's 1..11 bytes, then one byte with their
+ * number), and evs_page_encode_end takes it back while it moves the events into place.
  */
 #include "page_codec.h"
 
@@ -36,25 +46,33 @@
 
 /* ---- The fingerprint --------------------------------------------------------------------- */
 
-static pthread_once_t fingerprint_once = PTHREAD_ONCE_INIT;
-static uint64_t page_fingerprint;
+/* The released EventPage v1, which the decoder still reads. */
+#define PAGE_SCHEMA_V1_FILE "evstore.EventPage.v1.avsc"
 
-static void fingerprint_init(void)
+static pthread_once_t fingerprint_once = PTHREAD_ONCE_INIT;
+static uint64_t page_fingerprint;    /* the current schema (v2) */
+static uint64_t page_fingerprint_v1; /* v1 */
+
+static void fingerprint_of(const char *file, uint64_t *out)
 {
     char err[256] = "";
     for (size_t i = 0; i < evs__builtin_schema_count; i++) {
         const evs_builtin_schema *b = &evs__builtin_schemas[i];
-        if (strcmp(b->file_name, EVS_PAGE_SCHEMA_FILE) != 0)
+        if (strcmp(b->file_name, file) != 0)
             continue;
-        if (evs__schema_canonical(b->json, b->json_len, NULL, &page_fingerprint, err, sizeof err) ==
-            0)
+        if (evs__schema_canonical(b->json, b->json_len, NULL, out, err, sizeof err) == 0)
             return;
         break;
     }
     /* A build without the schema, or with a broken one: the unit tests catch it. */
-    fprintf(stderr, "evstore: built-in schema %s: %s\n", EVS_PAGE_SCHEMA_FILE,
-            err[0] ? err : "missing");
+    fprintf(stderr, "evstore: built-in schema %s: %s\n", file, err[0] ? err : "missing");
     abort();
+}
+
+static void fingerprint_init(void)
+{
+    fingerprint_of(EVS_PAGE_SCHEMA_FILE, &page_fingerprint);
+    fingerprint_of(PAGE_SCHEMA_V1_FILE, &page_fingerprint_v1);
 }
 
 uint64_t evs_page_fingerprint(void)
@@ -149,6 +167,13 @@ void evs_page_encode_begin(evs_page_encoder *enc, evs_buf *out, const evs_page_i
     put_long(enc, info->has_partition ? 1 : 0);
     if (info->has_partition)
         put_long(enc, info->partition);
+    /* The stash (see the top of the file): first_version's union, then its length. */
+    size_t stash_at = out->len;
+    put_long(enc, info->has_first_version ? 1 : 0);
+    if (info->has_first_version)
+        put_long(enc, (int64_t)info->first_version);
+    uint8_t stash_len = (uint8_t)(out->len - stash_at);
+    put_raw(enc, &stash_len, 1);
     enc->events_at = out->len;
 }
 
@@ -156,7 +181,7 @@ void evs_page_encode_event(evs_page_encoder *enc, const evs_page_event *e)
 {
     /* Everything but the payloads fits in this much: one reservation per event. */
     put_reserve(enc, 36 + e->stream_len + e->type_len + e->content_type_len +
-                         e->correlation_id_len + e->causation_id_len + 13 * 10);
+                         e->correlation_id_len + e->causation_id_len + e->subject_len + 15 * 10);
     put_bytes(enc, e->event_id, 36);
     put_bytes(enc, e->stream, e->stream_len);
     put_bytes(enc, e->type, e->type_len);
@@ -169,29 +194,40 @@ void evs_page_encode_event(evs_page_encoder *enc, const evs_page_event *e)
     put_optional(enc, e->metadata_len ? (const void *)e->metadata : NULL, e->metadata_len);
     put_optional(enc, e->correlation_id, e->correlation_id_len);
     put_optional(enc, e->causation_id, e->causation_id_len);
+    put_optional(enc, e->subject, e->subject_len);
+    uint8_t erased = e->erased ? 1 : 0;
+    put_raw(enc, &erased, 1);
     enc->count++;
 }
 
 int evs_page_encode_end(evs_page_encoder *enc, uint64_t next, int end)
 {
-    if (enc->count > 0) {
-        /* The events were written without their block count, which is only known now:
-         * move them up by the count's length and write it in front (one block). */
+    uint8_t first_version[11];
+    size_t first_len = 0;
+    if (!enc->oom) {
+        /* Take the stash back, and put the events' block count (one block; none for no
+         * events) where it was: the events move by the difference of the two lengths. */
+        evs_buf *b = enc->out;
+        first_len = b->data[enc->events_at - 1];
+        size_t stash_at = enc->events_at - 1 - first_len;
+        memcpy(first_version, b->data + stash_at, first_len);
         uint8_t count[10];
-        size_t k = varint_write(count, (int64_t)enc->count);
-        put_reserve(enc, k);
+        size_t k = enc->count > 0 ? varint_write(count, (int64_t)enc->count) : 0;
+        size_t events_len = b->len - enc->events_at;
+        if (stash_at + k > enc->events_at)
+            put_reserve(enc, stash_at + k - enc->events_at);
         if (!enc->oom) {
-            evs_buf *b = enc->out;
-            memmove(b->data + enc->events_at + k, b->data + enc->events_at,
-                    b->len - enc->events_at);
-            memcpy(b->data + enc->events_at, count, k);
-            b->len += k;
+            memmove(b->data + stash_at + k, b->data + enc->events_at, events_len);
+            memcpy(b->data + stash_at, count, k);
+            b->len = stash_at + k + events_len;
+            enc->events_at = stash_at;
         }
     }
     put_long(enc, 0); /* the end of the array */
     put_long(enc, (int64_t)next);
     uint8_t flag = end ? 1 : 0;
     put_raw(enc, &flag, 1);
+    put_raw(enc, first_version, first_len);
     if (enc->oom) {
         enc->out->len = 0;
         return EVS_RECORD_ENOMEM;
@@ -321,7 +357,19 @@ static int rd_optional(rd *r, const char *what, int64_t max, const void **p, siz
     return rd_bytes(r, what, 0, max, p, len);
 }
 
-static int rd_event(rd *r, evs_page_event *e)
+/* A boolean: one byte, 0 or 1. */
+static int rd_bool(rd *r, const char *what, int *out)
+{
+    if (r->p == r->end)
+        return rd_fail(r, "truncated in %s", what);
+    if (*r->p > 1)
+        return rd_fail(r, "%s is the byte 0x%02x, not a boolean", what, *r->p);
+    *out = *r->p++;
+    return 0;
+}
+
+/* One PageEvent; v2 (the current schema) has subject and erased after causation_id. */
+static int rd_event(rd *r, evs_page_event *e, int v2)
 {
     int rc;
     const void *p;
@@ -376,10 +424,23 @@ static int rd_event(rd *r, evs_page_event *e)
         0)
         return rc;
     e->causation_id = p;
-    return 0;
+    e->subject = NULL;
+    e->subject_len = 0;
+    e->erased = 0;
+    if (!v2)
+        return 0;
+    if ((rc = rd_optional(r, "subject", EVS_STREAM_NAME_MAX, &p, &e->subject_len)) != 0)
+        return rc;
+    e->subject = p;
+    /* A subject has the rule of stream names (evs_subject_valid, sealing.h). */
+    if (e->subject && !evs_stream_name_valid(e->subject, e->subject_len)) {
+        r->p -= e->subject_len;
+        return rd_fail(r, "subject is not a valid subject");
+    }
+    return rd_bool(r, "erased", &e->erased);
 }
 
-static int rd_page(rd *r, evs_page_info *info, evs_page_visitor visit, void *ctx)
+static int rd_page(rd *r, evs_page_info *info, evs_page_visitor visit, void *ctx, int v2)
 {
     int rc, set = 0;
     const void *p;
@@ -429,7 +490,7 @@ static int rd_page(rd *r, evs_page_info *info, evs_page_visitor visit, void *ctx
             return rd_fail(r, "more than %d events", EVS_READ_LIMIT_MAX);
         for (int64_t i = 0; i < count; i++) {
             evs_page_event e;
-            if ((rc = rd_event(r, &e)) != 0)
+            if ((rc = rd_event(r, &e, v2)) != 0)
                 return rc;
             if (visit && (rc = visit(ctx, &e)) != 0)
                 return rc;
@@ -439,11 +500,15 @@ static int rd_page(rd *r, evs_page_info *info, evs_page_visitor visit, void *ctx
     info->event_count = total;
     if ((rc = rd_count(r, "next", INT64_MAX, &info->next)) != 0)
         return rc;
-    if (r->p == r->end)
-        return rd_fail(r, "truncated in end");
-    if (*r->p > 1)
-        return rd_fail(r, "end is the byte 0x%02x, not a boolean", *r->p);
-    info->end = *r->p++;
+    if ((rc = rd_bool(r, "end", &info->end)) != 0)
+        return rc;
+    if (v2) {
+        if ((rc = rd_branch(r, "first_version", &set)) != 0)
+            return rc;
+        info->has_first_version = set;
+        if (set && (rc = rd_count(r, "first_version", INT64_MAX, &info->first_version)) != 0)
+            return rc;
+    }
     if (r->p != r->end) /* invariant 4 */
         return rd_fail(r, "%zu bytes follow the page", (size_t)(r->end - r->p));
     return 0;
@@ -468,16 +533,19 @@ int evs_page_decode(const void *value, size_t len, evs_page_info *info, evs_page
     uint64_t fp = 0;
     for (int i = 0; i < 8; i++)
         fp |= (uint64_t)v[2 + i] << (8 * i);
-    if (fp != evs_page_fingerprint()) {
+    uint64_t current = evs_page_fingerprint();
+    if (fp != current && fp != page_fingerprint_v1) {
         if (err && err_len)
             snprintf(err, err_len,
                      "page written with an unknown schema (fingerprint 0x%016" PRIx64
-                     ", this build reads 0x%016" PRIx64 ", schemas/%s)",
-                     fp, evs_page_fingerprint(), EVS_PAGE_SCHEMA_FILE);
+                     ", this build reads 0x%016" PRIx64 ", schemas/%s, and 0x%016" PRIx64
+                     ", schemas/%s)",
+                     fp, current, EVS_PAGE_SCHEMA_FILE, page_fingerprint_v1,
+                     PAGE_SCHEMA_V1_FILE);
         return EVS_RECORD_ESCHEMA;
     }
     rd r = {v, v + EVS_RECORD_HEADER_LEN, v + len, err, err_len};
-    int rc = rd_page(&r, info, visit, ctx);
+    int rc = rd_page(&r, info, visit, ctx, fp == current);
     if (rc != 0)
         memset(info, 0, sizeof *info);
     return rc;

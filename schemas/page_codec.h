@@ -7,7 +7,7 @@
  *   byte 0..1   0xC3 0x01                  marker
  *   byte 2..9   CRC-64-AVRO fingerprint of evstore.EventPage's Parsing Canonical Form,
  *               little-endian (evs_page_fingerprint())
- *   byte 10..   the Avro binary encoding of evstore.EventPage, in field order:
+ *   byte 10..   the Avro binary encoding of evstore.EventPage (v2), in field order:
  *                 stream          union {null, string}
  *                 current_version union {null, long}
  *                 category        union {null, string}
@@ -17,9 +17,16 @@
  *                   event_id string (36 bytes), stream string, type string, version long,
  *                   position long, partition int, created_us long, content_type string,
  *                   data bytes, metadata union {null, bytes}, correlation_id and
- *                   causation_id union {null, string}
+ *                   causation_id union {null, string}, subject union {null, string} (v2),
+ *                   erased boolean (v2)
  *                 next            long
  *                 end             boolean
+ *                 first_version   union {null, long} (v2)
+ *
+ * Versions: the encoder writes v2 (EVS_PAGE_SCHEMA_FILE). The decoder reads v2 and v1
+ * (schemas/evstore.EventPage.v1.avsc, the fields above without those marked v2), so a newer
+ * client reads an older projector's pages; a v1 page decodes with every subject NULL, erased
+ * 0 and has_first_version 0. Any other fingerprint is EVS_RECORD_ESCHEMA.
  *
  * Both directions are written by hand, without avro-c's generic values (which cost more
  * than the rest of a read together). The decoder trusts nothing: every length is checked
@@ -121,23 +128,26 @@ int evs_page_encode_end(evs_page_encoder *enc, uint64_t next, int end);
  * as long as the decoded buffer. A non-zero return stops decoding and is returned. */
 typedef int (*evs_page_visitor)(void *ctx, const evs_page_event *event);
 
-/* Decodes one page of len bytes, checking all of it: the marker, the fingerprint, every
- * length (non-negative, within the bytes left and within evstore_limits.h: names, content
- * types, ids, data, metadata, at most EVS_READ_LIMIT_MAX events), every union branch and
- * boolean, varints (at most 10 bytes for a long, 5 for an int, no overflow), UUID text,
- * stream names and event types, and that nothing follows the page. visit (may be NULL) sees
- * each event as it is decoded: an error after some events were visited is still an error,
- * so a caller that copies events decodes twice (a counting pass, then a copying pass), or
- * discards what it copied on failure.
+/* Decodes one page of len bytes (EventPage v2 or v1), checking all of it: the marker, the
+ * fingerprint, every length (non-negative, within the bytes left and within
+ * evstore_limits.h: names, content types, ids, data, metadata, at most EVS_READ_LIMIT_MAX
+ * events), every union branch and boolean, varints (at most 10 bytes for a long, 5 for an
+ * int, no overflow), UUID text, stream names, subjects (the rule of stream names), event
+ * types, and that nothing follows the page. visit (may be NULL) sees each event as it is
+ * decoded: an error after some events were visited is still an error, so a caller that
+ * copies events decodes twice (a counting pass, then a copying pass), or discards what it
+ * copied on failure.
  * Returns 0 with *info filled, or EVS_RECORD_EMAGIC (no marker, or shorter than the
- * header), EVS_RECORD_ESCHEMA (another fingerprint), EVS_RECORD_EMALFORMED (anything else)
- * with a message naming the problem and its byte offset in err (NUL-terminated, truncated
- * to err_len; err may be NULL), or the visitor's non-zero return. */
+ * header), EVS_RECORD_ESCHEMA (a fingerprint of neither v2 nor v1), EVS_RECORD_EMALFORMED
+ * (anything else) with a message naming the problem and its byte offset in err
+ * (NUL-terminated, truncated to err_len; err may be NULL), or the visitor's non-zero
+ * return. */
 int evs_page_decode(const void *value, size_t len, evs_page_info *info, evs_page_visitor visit,
                     void *ctx, char *err, size_t err_len);
 
 /* The CRC-64-AVRO fingerprint of evstore.EventPage's Parsing Canonical Form (computed once
- * from the built-in schemas/evstore.EventPage.avsc), as written in bytes 2..9. */
+ * from the built-in schemas/evstore.EventPage.avsc, v2), as the encoder writes it in bytes
+ * 2..9. */
 uint64_t evs_page_fingerprint(void);
 
 #ifdef __cplusplus

@@ -5,10 +5,13 @@
  * Round trips go through the encoder and the decoder. The malformed pages are built by a
  * separate, deliberately naive writer in this file (slot by slot, following the schema
  * file), so a test does not depend on the encoder it checks; the writer's valid page is
- * compared byte for byte with the encoder's. The fingerprint is checked against the .avsc
- * text and against the value Python's fastavro 1.13.1 computes for it:
+ * compared byte for byte with the encoder's; it also writes the older v1 pages the decoder
+ * still reads. The fingerprints are checked against the .avsc text and against the values
+ * Python's fastavro 1.13.1 computes for them:
  *   fastavro.schema.fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")
- *   == "58aaa41a7f12e9d1" (little-endian bytes).
+ *   == "3347419040e7f91f" for evstore.EventPage.avsc (v2) and "58aaa41a7f12e9d1" for
+ *   evstore.EventPage.v1.avsc (little-endian bytes),
+ * and GOLDEN_V2_PAGE_HEX is a page fastavro's schemaless_writer wrote.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +32,8 @@
 #error "EVS_TEST_SCHEMA_DIR must name schemas/"
 #endif
 
-#define FASTAVRO_FINGERPRINT 0xd1e9127f1aa4aa58ull
+#define FASTAVRO_FINGERPRINT 0x1ff9e74090414733ull    /* v2, the current schema */
+#define FASTAVRO_FINGERPRINT_V1 0xd1e9127f1aa4aa58ull /* v1 */
 
 static const char *const ID1 = "0f8fad5b-d9cb-469f-a165-70867728950e";
 static const char *const ID2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
@@ -102,6 +106,8 @@ static void assert_same_event(const evs_page_event *want, const evs_page_event *
                          got->correlation_id_len);
     assert_same_optional(want->causation_id, want->causation_id_len, got->causation_id,
                          got->causation_id_len);
+    assert_same_optional(want->subject, want->subject_len, got->subject, got->subject_len);
+    assert_int_equal(!!want->erased, got->erased);
 }
 
 /* Encodes info and events, decodes the result, and checks that everything came back. */
@@ -132,6 +138,9 @@ static void round_trip(const evs_page_info *info, const evs_page_event *events, 
     assert_int_equal(info->has_partition, got.has_partition);
     if (info->has_partition)
         assert_int_equal(info->partition, got.partition);
+    assert_int_equal(info->has_first_version, got.has_first_version);
+    if (info->has_first_version)
+        assert_int_equal(info->first_version, got.first_version);
     assert_int_equal(info->next, got.next);
     assert_int_equal(!!info->end, got.end);
     for (size_t i = 0; i < n; i++)
@@ -152,8 +161,9 @@ static void test_empty_pages(void **state)
                             .next = 1,
                             .end = 1};
     round_trip(&stream, NULL, 0, &b);
-    /* Header, 5 unions, the empty array (0), next, end: nothing more. */
-    assert_int_equal(b.len, 10 + (1 + 1 + 7) + (1 + 1) + 1 + 1 + 1 + 1 + 1 + 1);
+    /* Header, 5 unions, the empty array (0), next, end, first_version (null): nothing
+     * more. */
+    assert_int_equal(b.len, 10 + (1 + 1 + 7) + (1 + 1) + 1 + 1 + 1 + 1 + 1 + 1 + 1);
     evs_page_info all = {.has_partition = 1, .partition = 0, .next = 1, .end = 0};
     round_trip(&all, NULL, 0, &b);
     evs_page_info category = {.category = "Order",
@@ -305,6 +315,11 @@ static void test_fingerprint(void **state)
     assert_true(fp == FASTAVRO_FINGERPRINT);
     assert_true(fp != evs_record_fingerprint());
     free(text);
+    text = read_text(EVS_TEST_SCHEMA_DIR "/evstore.EventPage.v1.avsc");
+    uint64_t fp1 = 0;
+    assert_int_equal(evs_schema_canonical(text, NULL, &fp1), 0);
+    assert_true(fp1 == FASTAVRO_FINGERPRINT_V1);
+    free(text);
 
     evs_buf b = {0};
     evs_page_encoder enc;
@@ -340,11 +355,20 @@ enum {
     S_EV_METADATA,
     S_EV_CORRELATION,
     S_EV_CAUSATION,
+    S_EV_SUBJECT, /* v2 */
+    S_EV_ERASED,  /* v2 */
     S_ARRAY_END,
     S_NEXT,
     S_END,
+    S_FIRST_VERSION, /* v2 */
     S_COUNT
 };
+
+/* Whether a slot is in v1 pages too. */
+static int slot_in_v1(int slot)
+{
+    return slot != S_EV_SUBJECT && slot != S_EV_ERASED && slot != S_FIRST_VERSION;
+}
 
 typedef struct wbuf {
     uint8_t *p;
@@ -450,6 +474,13 @@ static void w_slot(wbuf *w, int slot, const bad *x)
     case S_EV_CAUSATION:
         w_long(w, 0);
         break;
+    case S_EV_SUBJECT:
+        w_long(w, 1);
+        w_str(w, "customer:7@eu");
+        break;
+    case S_EV_ERASED:
+        w_raw(w, "\x00", 1);
+        break;
     case S_ARRAY_END:
         w_long(w, 0);
         break;
@@ -459,20 +490,32 @@ static void w_slot(wbuf *w, int slot, const bad *x)
     case S_END:
         w_raw(w, "\x01", 1);
         break;
+    case S_FIRST_VERSION:
+        w_long(w, 1);
+        w_long(w, 299);
+        break;
     }
 }
 
-static wbuf w_page(const bad *x)
+/* A page of the current schema (v2), or with v1 a page of EventPage v1 (its fingerprint,
+ * none of v2's slots). */
+static wbuf w_page_version(const bad *x, int v1)
 {
     wbuf w = {0};
-    uint64_t fp = evs_page_fingerprint();
+    uint64_t fp = v1 ? FASTAVRO_FINGERPRINT_V1 : evs_page_fingerprint();
     uint8_t header[10] = {0xC3, 0x01};
     for (int i = 0; i < 8; i++)
         header[2 + i] = (uint8_t)(fp >> (8 * i));
     w_raw(&w, header, 10);
     for (int s = 0; s < S_COUNT; s++)
-        w_slot(&w, s, x);
+        if (!v1 || slot_in_v1(s))
+            w_slot(&w, s, x);
     return w;
+}
+
+static wbuf w_page(const bad *x)
+{
+    return w_page_version(x, 0);
 }
 
 static int decode(const wbuf *w, char *err, size_t err_len)
@@ -606,8 +649,10 @@ static void test_bad_magic_and_fingerprint(void **state)
 static void test_bad_union_branches(void **state)
 {
     (void)state;
-    static const int unions[] = {S_STREAM,    S_CURRENT_VERSION, S_CATEGORY,       S_TYPE,
-                                 S_PARTITION, S_EV_METADATA,     S_EV_CORRELATION, S_EV_CAUSATION};
+    static const int unions[] = {S_STREAM,       S_CURRENT_VERSION, S_CATEGORY,
+                                 S_TYPE,         S_PARTITION,       S_EV_METADATA,
+                                 S_EV_CORRELATION, S_EV_CAUSATION,  S_EV_SUBJECT,
+                                 S_FIRST_VERSION};
     static const uint8_t two[] = {0x04}, minus_one[] = {0x01},
                          big[] = {0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01};
     for (size_t i = 0; i < sizeof unions / sizeof unions[0]; i++) {
@@ -616,8 +661,11 @@ static void test_bad_union_branches(void **state)
         expect_bad(unions[i], big, sizeof big, EVS_RECORD_EMALFORMED, "union branch 2^63-1");
     }
     /* A boolean other than 0 or 1. */
-    static const uint8_t end2[] = {0x02};
+    static const uint8_t end2[] = {0x02}, ff[] = {0xFF};
     expect_bad(S_END, end2, 1, EVS_RECORD_EMALFORMED, "end 2");
+    expect_bad(S_EV_ERASED, end2, 1, EVS_RECORD_EMALFORMED, "erased 2");
+    expect_bad(S_EV_ERASED, ff, 1, EVS_RECORD_EMALFORMED, "erased 0xff");
+    expect_bad(S_EV_ERASED, NULL, 0, EVS_RECORD_EMALFORMED, "erased missing");
 }
 
 /* Writes a length-prefixed field of n bytes of c (with a union branch first if branch). */
@@ -651,6 +699,7 @@ static void test_bad_lengths(void **state)
         {S_EV_METADATA, 1, EVS_EVENT_METADATA_MAX, 'a'},
         {S_EV_CORRELATION, 1, EVS_CORRELATION_ID_MAX, 'a'},
         {S_EV_CAUSATION, 1, EVS_CORRELATION_ID_MAX, 'a'},
+        {S_EV_SUBJECT, 1, EVS_STREAM_NAME_MAX, 'a'},
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         char what[64];
@@ -705,6 +754,14 @@ static void test_bad_varints_and_values(void **state)
     static const uint8_t int5_high[] = {0x80, 0x80, 0x80, 0x80, 0x10};
     static const uint8_t minus_one[] = {0x01};
     static const int longs[] = {S_EV_VERSION, S_EV_POSITION, S_EV_CREATED, S_NEXT, S_BLOCK};
+    static const uint8_t first_eleven[] = {0x02, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                           0x80, 0x80, 0x80, 0x80, 0x00};
+    static const uint8_t first_ten_high[] = {0x02, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                             0x80, 0x80, 0x80, 0x80, 0x02};
+    expect_bad(S_FIRST_VERSION, first_eleven, sizeof first_eleven, EVS_RECORD_EMALFORMED,
+               "first_version 11-byte varint");
+    expect_bad(S_FIRST_VERSION, first_ten_high, sizeof first_ten_high, EVS_RECORD_EMALFORMED,
+               "first_version overflow");
     for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++) {
         expect_bad(longs[i], eleven, sizeof eleven, EVS_RECORD_EMALFORMED, "11-byte varint");
         expect_bad(longs[i], ten_high, sizeof ten_high, EVS_RECORD_EMALFORMED, "overflow");
@@ -719,6 +776,12 @@ static void test_bad_varints_and_values(void **state)
     expect_bad(S_CURRENT_VERSION, cv_negative, 2, EVS_RECORD_EMALFORMED, "negative version");
     static const uint8_t partition_negative[] = {0x02, 0x01};
     expect_bad(S_PARTITION, partition_negative, 2, EVS_RECORD_EMALFORMED, "negative partition");
+    static const uint8_t first_negative[] = {0x02, 0x01}, first_missing[] = {0x02};
+    expect_bad(S_FIRST_VERSION, first_negative, 2, EVS_RECORD_EMALFORMED,
+               "negative first_version");
+    expect_bad(S_FIRST_VERSION, first_missing, 1, EVS_RECORD_EMALFORMED,
+               "first_version branch 1 without its long");
+    expect_bad(S_FIRST_VERSION, NULL, 0, EVS_RECORD_EMALFORMED, "first_version missing");
 
     /* Not a UUID; not a stream name; not an event type. */
     wbuf w = {0};
@@ -733,6 +796,15 @@ static void test_bad_varints_and_values(void **state)
     w_str(&w, "a b");
     expect_bad(S_EV_TYPE, w.p, w.len, EVS_RECORD_EMALFORMED, "bad type");
     free(w.p);
+    /* Subjects have the rule of stream names. */
+    static const char *const bad_subjects[] = {"a b", "$x", "a/b", "\xc3\xa9", ""};
+    for (size_t i = 0; i < sizeof bad_subjects / sizeof bad_subjects[0]; i++) {
+        w = (wbuf){0};
+        w_long(&w, 1);
+        w_str(&w, bad_subjects[i]);
+        expect_bad(S_EV_SUBJECT, w.p, w.len, EVS_RECORD_EMALFORMED, "bad subject");
+        free(w.p);
+    }
 }
 
 static void test_block_counts(void **state)
@@ -838,6 +910,167 @@ static void test_visitor_stops(void **state)
     free(w.p);
 }
 
+/* ---- EventPage v2 and v1 ------------------------------------------------------------------- */
+
+#define GOLDEN_V2_PAGE_HEX                                                                         \
+    "c3013347419040e7f91f0216437573746f6d65722d3432020a000000044830663866616435622d643963622d"     \
+    "343639662d613136352d37303836373732383935306516437573746f6d65722d343214526567697374657265"     \
+    "6408d0010480a9fdd5e7d4b006206170706c69636174696f6e2f6a736f6e1c7b226e616d65223a22416e6e22"     \
+    "7d0000000216637573746f6d65723a3432004837633965363637392d373432352d343064652d393434622d65"     \
+    "303766633166393061653716437573746f6d65722d343214526567697374657265640ad2010480a9fdd5e7d4"     \
+    "b006206170706c69636174696f6e2f6a736f6e000000000216637573746f6d65723a343201000c010208"
+
+/* subject, erased and first_version round trip, and the encoder writes what fastavro does. */
+static void test_v2_fields(void **state)
+{
+    (void)state;
+    evs_buf b = {0};
+    evs_page_event e[3] = {make_event(ID1, "Customer-42", 4), make_event(ID2, "Customer-42", 5),
+                           make_event(ID1, "Customer-42", 6)};
+    for (int i = 0; i < 3; i++) {
+        e[i].position = e[i].version + 100;
+        e[i].partition = 2;
+    }
+    e[0].subject = "customer:42";
+    e[0].subject_len = 11;
+    e[0].type = e[1].type = "Registered";
+    e[0].type_len = e[1].type_len = 10;
+    e[0].data = e[1].data = (const uint8_t *)"{\"name\":\"Ann\"}";
+    e[0].data_len = 14;
+    e[1].subject = "customer:42";
+    e[1].subject_len = 11;
+    e[1].erased = 1;
+    e[1].data_len = 0;
+    evs_page_info info = {.stream = "Customer-42",
+                          .stream_len = 11,
+                          .has_current_version = 1,
+                          .current_version = 5,
+                          .has_first_version = 1,
+                          .first_version = 4,
+                          .next = 6,
+                          .end = 1};
+    round_trip(&info, e, 2, &b);
+    uint8_t golden[sizeof GOLDEN_V2_PAGE_HEX / 2];
+    size_t golden_len = sizeof golden;
+    for (size_t i = 0; i < golden_len; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(GOLDEN_V2_PAGE_HEX + 2 * i, "%2x", &v), 1);
+        golden[i] = (uint8_t)v;
+    }
+    assert_same_bytes(golden, golden_len, b.data, b.len);
+
+    /* Other values: a subject of the longest length, erased without a subject, first_version
+     * 0 and INT64_MAX, and none; also on pages without events. */
+    static char subject[EVS_STREAM_NAME_MAX + 1];
+    memset(subject, 'k', EVS_STREAM_NAME_MAX);
+    e[2].subject = subject;
+    e[2].subject_len = EVS_STREAM_NAME_MAX;
+    e[0].subject = NULL;
+    e[0].subject_len = 0;
+    e[0].erased = 1;
+    const uint64_t firsts[] = {0, 1, 127, 128, INT64_MAX};
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        info.first_version = firsts[i];
+        round_trip(&info, e, 3, &b);
+        round_trip(&info, e, 0, &b);
+        round_trip(&info, e, 1, &b);
+    }
+    info.has_first_version = 0;
+    round_trip(&info, e, 3, &b);
+    round_trip(&info, e, 0, &b);
+    /* The encoder parks first_version where the block count goes (page_codec.c), then
+     * moves the events by the difference: counts shorter than what it parked (2 bytes for
+     * 1000 or 64 events; 12 and 3 bytes parked for first_version INT64_MAX and 1). */
+    static evs_page_event many[1000];
+    for (size_t i = 0; i < 1000; i++)
+        many[i] = e[i % 3];
+    info.has_first_version = 1;
+    info.first_version = INT64_MAX;
+    round_trip(&info, many, 1000, &b);
+    info.first_version = 1;
+    round_trip(&info, many, 64, &b);
+    /* ... and a count longer than it: 8192 events (3 bytes: 80 80 01) without first_version
+     * (2 bytes parked). */
+    static evs_page_event lots[8192];
+    for (size_t i = 0; i < 8192; i++)
+        lots[i] = e[0];
+    evs_page_info all = {.has_partition = 1, .next = 9, .end = 1};
+    evs_page_encoder enc;
+    evs_page_encode_begin(&enc, &b, &all);
+    evs_page_encode_event(&enc, &lots[0]);
+    assert_int_equal(evs_page_encode_end(&enc, all.next, all.end), 0);
+    size_t one = b.len - 16 - 1 - 4; /* minus header fields, count 02, tail 00 12 01 00 */
+    evs_page_encode_begin(&enc, &b, &all);
+    for (size_t i = 0; i < 8192; i++)
+        evs_page_encode_event(&enc, &lots[i]);
+    assert_int_equal(evs_page_encode_end(&enc, all.next, all.end), 0);
+    assert_int_equal(b.len, 16 + 3 + 8192 * one + 4);
+    assert_memory_equal(b.data + 16, "\x80\x80\x01", 3);
+    assert_memory_equal(b.data + b.len - 4, "\x00\x12\x01\x00", 4);
+    char err[256];
+    if (evs_page_decode(b.data, b.len, &all, NULL, NULL, err, sizeof err) != 0)
+        fail_msg("the page of 8192 events does not decode: %s", err);
+    assert_int_equal(all.event_count, 8192);
+    assert_int_equal(all.has_first_version, 0);
+    evs_buf_free(&b);
+}
+
+/* A page of an older projector (EventPage v1) decodes, with the defaults of v2's fields. */
+static void test_v1_page(void **state)
+{
+    (void)state;
+    wbuf w = w_page_version(NULL, 1);
+    collected *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    evs_page_info info;
+    char err[256] = "";
+    if (evs_page_decode(w.p, w.len, &info, collect, c, err, sizeof err) != 0)
+        fail_msg("a v1 page does not decode: %s", err);
+    assert_int_equal(c->count, 1);
+    assert_null(c->events[0].subject);
+    assert_int_equal(c->events[0].subject_len, 0);
+    assert_int_equal(c->events[0].erased, 0);
+    assert_int_equal(info.has_first_version, 0);
+    assert_int_equal(info.next, 301);
+    assert_int_equal(info.end, 1);
+    assert_same_bytes(c->events[0].correlation_id, c->events[0].correlation_id_len, "c-1", 3);
+
+    /* It is the v2 page without v2's fields: re-encoded, it is the v2 page with them null. */
+    evs_buf b = {0};
+    evs_page_encoder enc;
+    evs_page_encode_begin(&enc, &b, &info);
+    evs_page_encode_event(&enc, &c->events[0]);
+    assert_int_equal(evs_page_encode_end(&enc, info.next, info.end), 0);
+    static const uint8_t no_subject[] = {0x00};
+    bad x = {S_EV_SUBJECT, no_subject, 1};
+    wbuf v2 = w_page(&x);
+    /* The naive v2 page ends with first_version 299 (02 d6 04), the re-encoded one with
+     * null (00): the same bytes before those. */
+    assert_int_equal(b.len, v2.len - 2);
+    assert_memory_equal(b.data, v2.p, b.len - 1);
+    assert_int_equal(b.data[b.len - 1], 0x00);
+    assert_memory_equal(v2.p + v2.len - 3, "\x02\xd6\x04", 3);
+    evs_buf_free(&b);
+    free(v2.p);
+
+    /* v1 pages are strict too: a v2 field in a v1 page is trailing bytes; every cut fails. */
+    w_raw(&w, "\x00", 1);
+    assert_int_equal(decode(&w, err, sizeof err), EVS_RECORD_EMALFORMED);
+    assert_non_null(strstr(err, "follow"));
+    for (size_t len = 0; len + 1 < w.len; len++) {
+        evs_page_info got;
+        assert_int_not_equal(evs_page_decode(w.p, len, &got, NULL, NULL, NULL, 0), 0);
+    }
+    free(w.p);
+    /* A v2 page under the v1 fingerprint has bytes v1 does not know. */
+    w = w_page(NULL);
+    for (int i = 0; i < 8; i++)
+        w.p[2 + i] = (uint8_t)(FASTAVRO_FINGERPRINT_V1 >> (8 * i));
+    assert_int_equal(decode(&w, err, sizeof err), EVS_RECORD_EMALFORMED);
+    free(w.p);
+    free(c);
+}
+
 /* ---- event_page.c: the page as an evs_event_list ------------------------------------------ */
 
 static void test_event_list_from_page(void **state)
@@ -930,6 +1163,8 @@ int main(void)
         cmocka_unit_test(test_block_counts),
         cmocka_unit_test(test_empty_metadata_is_none),
         cmocka_unit_test(test_visitor_stops),
+        cmocka_unit_test(test_v2_fields),
+        cmocka_unit_test(test_v1_page),
         cmocka_unit_test(test_event_list_from_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
