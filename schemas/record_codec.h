@@ -125,8 +125,9 @@ int evs_record_encode(const evs_append_request *req, evs_buf *out);
 /* Decodes one record value. On success *out must be freed with evs_append_request_free.
  * On failure sets *out to NULL, returns a negative evs_record_error and, if err is not NULL,
  * writes a message (NUL-terminated, truncated to err_len) naming the problem. Thread-safe.
- * A decoded request has well-formed UUIDs and 0 <= expected_version <= INT64_MAX but is not
- * otherwise checked against the limits: call evs_record_validate on it. */
+ * A decoded request has well-formed UUIDs (key_id included), nonces of 0 or 24 bytes and
+ * 0 <= expected_version <= INT64_MAX but is not otherwise checked against the limits: call
+ * evs_record_validate on it (which also judges the sealing fields against the subject). */
 int evs_record_decode(const void *value, size_t len, evs_append_request **out, char *err,
                       size_t err_len);
 
