@@ -717,6 +717,198 @@ static void test_local_state_survives_reset(void **unused)
     close_fixture(&f);
 }
 
+typedef struct keys_probe {
+    int calls;
+    size_t subjects; /* events with a subject in the appends it saw */
+} keys_probe;
+
+static int probe_keys_ready(void *ctx, const evs_append_request *req)
+{
+    keys_probe *k = ctx;
+    k->calls++;
+    for (size_t i = 0; i < req->event_count; i++)
+        k->subjects += req->events[i].subject != NULL;
+    return 0;
+}
+
+typedef struct seen_event {
+    int found;
+    char subject[32];
+    uint8_t key_id[16], data_nonce[24], metadata_nonce[24];
+    int metadata_sealed;
+    uint8_t data[64];
+    size_t data_len;
+} seen_event;
+
+static int keep_event(void *ctx, const evs_stored_event *e)
+{
+    seen_event *s = ctx;
+    s->found = 1;
+    snprintf(s->subject, sizeof s->subject, "%.*s", (int)e->subject_len,
+             e->subject ? e->subject : "");
+    if (e->subject) {
+        memcpy(s->key_id, e->key_id, 16);
+        memcpy(s->data_nonce, e->data_nonce, 24);
+    }
+    s->metadata_sealed = e->metadata_nonce != NULL;
+    if (e->metadata_nonce)
+        memcpy(s->metadata_nonce, e->metadata_nonce, 24);
+    s->data_len = e->data_len < sizeof s->data ? e->data_len : sizeof s->data;
+    memcpy(s->data, e->data, s->data_len);
+    return 1;
+}
+
+/* An append of personal data: the applier asks for its keys before it makes it visible
+ * (keyring.h, K3), and the stored event keeps the subject, key id and nonces, byte for
+ * byte, beside the ciphertext; plain events keep none. */
+static void test_personal_data_is_stored_sealed(void **unused)
+{
+    fixture f;
+    keys_probe probe = {0, 0};
+    open_fixture(&f, "sealed");
+    f.applier.keys_ready = probe_keys_ready;
+    f.applier.keys_ready_ctx = &probe;
+
+    evs_record_event events[2];
+    evs_append_request req;
+    memset(&req, 0, sizeof req);
+    memset(events, 0, sizeof events);
+    memset(req.append_id, 0xA1, 16);
+    req.stream = "Person-1";
+    req.stream_len = 8;
+    req.expected_kind = EVS_EXPECT_ANY;
+    req.events = events;
+    req.event_count = 2;
+    static const uint8_t cipher[24] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                       13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
+    for (int i = 0; i < 2; i++) {
+        memset(events[i].event_id, 0x30 + i, 16);
+        events[i].type = "Registered";
+        events[i].type_len = 10;
+        events[i].content_type = "application/json";
+        events[i].content_type_len = 16;
+        events[i].created_us = 1700000000000000LL;
+    }
+    events[0].data = cipher;
+    events[0].data_len = sizeof cipher;
+    events[0].metadata = cipher;
+    events[0].metadata_len = 20;
+    events[0].subject = "customer:7";
+    events[0].subject_len = 10;
+    memset(events[0].key_id, 0x4B, 16);
+    memset(events[0].data_nonce, 0x4E, 24);
+    events[0].metadata_sealed = 1;
+    memset(events[0].metadata_nonce, 0x4D, 24);
+    events[1].data = (const uint8_t *)"{}";
+    events[1].data_len = 2;
+    char err[256];
+    assert_int_equal(evs_record_validate(&req, err, sizeof err), 0);
+    evs_buf buf = {0};
+    assert_int_equal(evs_record_encode(&req, &buf), 0);
+    apply_raw(&f, "Person-1", buf.data, buf.len);
+    evs_buf_free(&buf);
+    assert_int_equal(verdict_of(&f, 0xA1).verdict.status, EVS_VERDICT_ACCEPTED);
+    assert_int_equal(probe.calls, 1);
+    assert_int_equal(probe.subjects, 1);
+
+    seen_event s;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(evs_store_read_stream(f.store, "Person-1", 8, 1, 1, 0, keep_event, &s), 0);
+    assert_true(s.found);
+    assert_string_equal(s.subject, "customer:7");
+    uint8_t want[24];
+    memset(want, 0x4B, 16);
+    assert_memory_equal(s.key_id, want, 16);
+    memset(want, 0x4E, 24);
+    assert_memory_equal(s.data_nonce, want, 24);
+    assert_true(s.metadata_sealed);
+    memset(want, 0x4D, 24);
+    assert_memory_equal(s.metadata_nonce, want, 24);
+    assert_int_equal(s.data_len, sizeof cipher);
+    assert_memory_equal(s.data, cipher, sizeof cipher);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(evs_store_read_stream(f.store, "Person-1", 8, 2, 1, 0, keep_event, &s), 0);
+    assert_true(s.found);
+    assert_string_equal(s.subject, "");
+    assert_false(s.metadata_sealed);
+
+    /* A plain append does not ask for keys. */
+    apply_append(&f, "Order-1", 0xA2, EVS_EXPECT_ANY, 0, 0x60, 1);
+    assert_int_equal(probe.calls, 1);
+    close_fixture(&f);
+}
+
+typedef struct key_list {
+    int n;
+    uint8_t ids[4][16];
+} key_list;
+
+static int keep_key(void *ctx, const uint8_t key_id[16], const char *value, size_t len)
+{
+    key_list *l = ctx;
+    (void)value;
+    (void)len;
+    if (l->n < 4)
+        memcpy(l->ids[l->n], key_id, 16);
+    l->n++;
+    return 0;
+}
+
+/* The key table: puts and tombstones with the key topic's offset, a subject's keys only
+ * (not another subject's that starts with the same bytes), and --rebuild forgets it (it is
+ * derived from the key topic). */
+static void test_key_table(void **unused)
+{
+    fixture f;
+    char err[256];
+    uint8_t a[16], b[16];
+    memset(a, 0xAA, 16);
+    memset(b, 0xBB, 16);
+    open_fixture(&f, "keys");
+    int64_t next = -1;
+    assert_int_equal(evs_store_key_offset(f.store, &next), 0);
+    assert_int_equal(next, 0);
+    assert_int_equal(evs_store_key_write(f.store, "ann", 3, a, "k1", 2, 1), 0);
+    assert_int_equal(evs_store_key_write(f.store, "ann", 3, b, "k2", 2, 2), 0);
+    assert_int_equal(evs_store_key_write(f.store, "anne", 4, a, "k3", 2, 3), 0);
+    assert_int_equal(evs_store_key_offset(f.store, &next), 0);
+    assert_int_equal(next, 3);
+    key_list l = {0};
+    assert_int_equal(evs_store_keys_of(f.store, "ann", 3, keep_key, &l), 0);
+    assert_int_equal(l.n, 2);
+    assert_memory_equal(l.ids[0], a, 16);
+    assert_memory_equal(l.ids[1], b, 16);
+
+    assert_int_equal(evs_store_key_write(f.store, "ann", 3, a, NULL, 0, 4), 0); /* tombstone */
+    evs_store_compact_keys(f.store, "ann", 3);
+    char *value = NULL;
+    size_t len = 0;
+    assert_int_equal(evs_store_key_get(f.store, "ann", 3, a, &value, &len), 0);
+    assert_null(value);
+    assert_int_equal(evs_store_key_get(f.store, "ann", 3, b, &value, &len), 0);
+    assert_non_null(value);
+    assert_int_equal(len, 2);
+    assert_memory_equal(value, "k2", 2);
+    free(value);
+    assert_int_equal(evs_store_key_get(f.store, "anne", 4, a, &value, &len), 0);
+    assert_non_null(value); /* another subject's key of the same id is untouched */
+    free(value);
+    assert_int_equal(evs_store_key_offset(f.store, &next), 0);
+    assert_int_equal(next, 4);
+
+    evs_applier_free(&f.applier);
+    evs_store_close(f.store);
+    assert_int_equal(evs_store_reset(f.dir, err, sizeof err), 0);
+    assert_int_equal(evs_store_open(f.dir, &f.store, err, sizeof err), 0);
+    assert_int_equal(evs_applier_init(&f.applier, f.store, 1), 0);
+    assert_int_equal(evs_store_key_offset(f.store, &next), 0);
+    assert_int_equal(next, 0);
+    l.n = 0;
+    assert_int_equal(evs_store_keys_of(f.store, "ann", 3, keep_key, &l), 0);
+    assert_int_equal(l.n, 0);
+    close_fixture(&f);
+}
+
 /* The event ids of a record are read in one batched lookup before the rule runs (store.c,
  * B4): ids stored by earlier batches, by earlier records of the same batch, and a mix. */
 static void test_prefetched_id_lookups(void **unused)
@@ -1215,6 +1407,8 @@ int main(void)
         cmocka_unit_test(test_lifecycle_removes_from_every_index),
         cmocka_unit_test(test_max_count_is_swept_in_log_time),
         cmocka_unit_test(test_local_state_survives_reset),
+        cmocka_unit_test(test_personal_data_is_stored_sealed),
+        cmocka_unit_test(test_key_table),
         cmocka_unit_test(test_prefetched_id_lookups),
         cmocka_unit_test(test_index_entries_per_append),
         cmocka_unit_test(test_old_format_store_is_refused),
