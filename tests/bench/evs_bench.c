@@ -110,6 +110,8 @@ typedef struct bench_options {
     long rate;
     long in_flight;
     long flush_messages; /* kafka-ceiling: the topic's flush.messages, 0: not set */
+    const char *master_key; /* --master-key, $EVSTORE_MASTER_KEY_FILE, NULL */
+    long subjects;          /* --subjects: personal data of this many subjects, 0: none */
 } bench_options;
 
 enum {
@@ -139,6 +141,8 @@ enum {
     OPT_MAX_ERRORS,
     OPT_MAX_RETRIES,
     OPT_SEED,
+    OPT_MASTER_KEY,
+    OPT_SUBJECTS,
     OPT_PROGRESS,
     OPT_RATE,
     OPT_IN_FLIGHT,
@@ -183,6 +187,8 @@ static const struct option long_options[] = {
     {"max-errors", required_argument, 0, OPT_MAX_ERRORS},
     {"max-retries", required_argument, 0, OPT_MAX_RETRIES},
     {"seed", required_argument, 0, OPT_SEED},
+    {"master-key", required_argument, 0, OPT_MASTER_KEY},
+    {"subjects", required_argument, 0, OPT_SUBJECTS},
     {"progress", no_argument, 0, OPT_PROGRESS},
     {"rate", required_argument, 0, OPT_RATE},
     {"in-flight", required_argument, 0, OPT_IN_FLIGHT},
@@ -202,6 +208,8 @@ static unsigned option_commands(int option)
         return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_KAFKA;
     case OPT_WARMUP:
         return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB;
+    case OPT_SUBJECTS:
+        return FOR_LAT | FOR_TPUT;
     case OPT_STREAM:
         return FOR_LAT | FOR_READ;
     case OPT_WRITERS:
@@ -304,6 +312,9 @@ static const char usage_text[] =
     "  --warmup N          untimed calls first (default 20; append-throughput and\n"
     "                      subscribe-latency: 1 per writer)\n"
     "  --max-errors N      stop after N failed calls (default 100)\n"
+    "  --subjects K        (append-latency, append-throughput) every event is personal\n"
+    "                      data of one of K subjects, Bench-subject-0..K-1 by append: its\n"
+    "                      data is sealed before it is produced (needs --master-key)\n"
     "\n"
     "Options of all commands:\n"
     "  --label TEXT        copied into the JSON line, to tell runs apart\n"
@@ -320,6 +331,8 @@ static const char usage_text[] =
     "                      waits for the next event (default 10000)\n"
     "  --linger-ms N       the producer's batching delay, evs_client_options.linger_ms\n"
     "                      (default: the library's, 1 ms)\n"
+    "  --master-key F      the master key file that seals personal data (env\n"
+    "                      EVSTORE_MASTER_KEY_FILE)\n"
     "\n"
     "Exit status: 0 when the run completed (even with some failed calls), 1 when it stopped\n"
     "early (--max-errors reached, or set-up failed), 2 on bad usage.\n";
@@ -347,6 +360,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
     memset(o, 0, sizeof *o);
     o->brokers = env_or("EVSTORE_BROKERS", EVS_DEFAULT_BROKERS);
     o->kafka_config = env_or("EVSTORE_KAFKA_CONFIG", NULL);
+    o->master_key = env_or("EVSTORE_MASTER_KEY_FILE", NULL);
     o->projector = env_or("EVSTORE_PROJECTOR", EVS_DEFAULT_PROJECTOR);
     o->topic = env_or("EVSTORE_TOPIC", EVS_DEFAULT_TOPIC);
     o->timeout_ms = 10000;
@@ -473,6 +487,13 @@ static int options_parse(int argc, char **argv, bench_options *o)
             if (bench_parse_long("max-retries", optarg, 0, 1000000, &o->max_retries))
                 return 2;
             break;
+        case OPT_MASTER_KEY:
+            o->master_key = optarg;
+            break;
+        case OPT_SUBJECTS:
+            if (bench_parse_long("subjects", optarg, 0, BENCH_STREAMS_MAX, &o->subjects))
+                return 2;
+            break;
         case OPT_SEED:
             if (bench_parse_long("seed", optarg, 0, 0x7fffffffL, &v))
                 return 2;
@@ -592,7 +613,11 @@ static void json_head(const char *bench, const bench_options *o)
 /* ---- Payloads -------------------------------------------------------------------------- */
 
 /* The events of one append: bench_payload's JSON (bench_common.h), type OrderPlaced. */
+/* --subjects: how many subjects the appends' events are personal data of (0: none). */
+static long payload_subjects;
+
 typedef struct payload {
+    char subject[40];       /* the subject of the next append's events, with --subjects */
     bench_payload json;     /* the data and metadata buffers, room for json.event_count */
     size_t event_count;     /* events in the next append, at most json.event_count */
     evs_event_data *events; /* event_count entries pointing into json's buffers */
@@ -620,6 +645,9 @@ static int payload_init(payload *p, size_t event_count, size_t data_bytes, size_
 /* Fills the events for append number serial: type OrderPlaced, JSON data and metadata. */
 static void payload_fill(payload *p, uint64_t serial, uint64_t *rng)
 {
+    if (payload_subjects > 0)
+        snprintf(p->subject, sizeof p->subject, "Bench-subject-%llu",
+                 (unsigned long long)(serial % (uint64_t)payload_subjects));
     for (size_t i = 0; i < p->event_count; i++) {
         bench_event_json json;
         bench_payload_fill(&p->json, i, serial, rng, &json);
@@ -630,6 +658,7 @@ static void payload_fill(payload *p, uint64_t serial, uint64_t *rng)
         e->data_len = json.data_len;
         e->metadata = json.metadata;
         e->metadata_len = json.metadata_len;
+        e->subject = payload_subjects > 0 ? p->subject : NULL;
     }
 }
 
@@ -643,6 +672,7 @@ static int client_open(const bench_options *o, evs_client **out)
     co.topic = o->topic;
     co.projector_url = o->projector;
     co.kafka_config_file = o->kafka_config;
+    co.master_key_file = o->master_key;
     co.produce_timeout_ms = o->timeout_ms;
     co.verdict_timeout_ms = o->timeout_ms;
     co.request_timeout_ms = o->timeout_ms;
@@ -2479,6 +2509,11 @@ int main(int argc, char **argv)
         return 0;
     if (rc != 0)
         return 2;
+    if (o.subjects > 0 && !o.master_key) {
+        fprintf(stderr, "evs_bench: --subjects needs --master-key (or EVSTORE_MASTER_KEY_FILE)\n");
+        return 2;
+    }
+    payload_subjects = o.subjects;
     /* libevstore initialises libcurl once for itself; the raw reads use it after a client
      * was opened, but initialise it here too so that order does not matter (it counts). */
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

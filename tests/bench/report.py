@@ -129,7 +129,8 @@ def report(runs, meta, out):
     w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
     for (system, workload), run in sorted(runs.items(), key=order_key):
         if run.get("bench", "").startswith("cluster-") or run.get("bench") in ("replica-join",
-                                                                               "feed-lag"):
+                                                                               "feed-lag",
+                                                                               "forget"):
             continue  # in the replicas table
         if workload == "r1" and run.get("bench") == "kafka-ceiling":
             # The consumer side of the ceiling's W4 run: its reading, not its producing.
@@ -200,6 +201,16 @@ def replicas(runs, out):
             w(f"| {title} with the feed on / off | {fmt_int(on.get('events_per_s'))} / "
               f"{fmt_int(off.get('events_per_s'))} events/s "
               f"({fmt_ratio(on.get('events_per_s'), off.get('events_per_s'))}) |\n")
+    for key, base, title in (("w3-uniform-sealed", "w3-uniform", "W3"), ("w4-sealed", "w4", "W4")):
+        on, off = ev.get(key), ev.get(base)
+        if on and off:
+            w(f"| {title} with every event personal data (sealed) / plain | "
+              f"{fmt_int(on.get('events_per_s'))} / {fmt_int(off.get('events_per_s'))} events/s "
+              f"({fmt_ratio(on.get('events_per_s'), off.get('events_per_s'))}) |\n")
+    e1 = ev.get("e1-forget")
+    if e1:
+        w(f"| E1: forgetting a subject (DELETE /keys/S, {e1['count']} subjects) | p50 "
+          f"{e1['p50_ms']:.1f} ms, max {e1['max_ms']:.1f} ms |\n")
     if kills:
         a = [k["max_append_ms"] for k in kills]
         r = [k["max_read_ms"] for k in kills]
@@ -215,7 +226,7 @@ def order_key(item):
     (system, workload), _ = item
     keys = [k for k, _, _ in WORKLOADS]
     s = SYSTEMS.index(system) if system in SYSTEMS else len(SYSTEMS)
-    base = workload.split("-linger")[0].removesuffix("-feed")
+    base = workload.split("-linger")[0].removesuffix("-feed").removesuffix("-sealed")
     wk = keys.index(base) if base in keys else len(keys)
     return (wk, s, workload)
 

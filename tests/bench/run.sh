@@ -52,6 +52,7 @@
 #   EVSTORE_BENCH_REPLICAS          [1]       0: no replica runs (C1, R3, J1, K1)
 #   EVSTORE_BENCH_KILLS             [5]       replica kills in K1
 #   EVSTORE_BENCH_FEED              [1]       0: no feed runs (F1 lag, W3/W4 with the feed)
+#   EVSTORE_BENCH_SEALED            [1]       0: no personal-data runs (W3/W4 sealed, E1 forget)
 #   EVSTORE_BENCH_KEEP              [0]       1: keep the topic, the projector's state and logs
 #   EVSTORE_BENCH_OUT               [<repo>/build/bench]
 #   EVSTORE_BENCH_NO_BUILD          [0]       1: use the binaries already in build/bin
@@ -80,11 +81,12 @@ rebuild="${EVSTORE_BENCH_REBUILD:-1}"
 replicas="${EVSTORE_BENCH_REPLICAS:-1}"
 kills="${EVSTORE_BENCH_KILLS:-5}"
 feed="${EVSTORE_BENCH_FEED:-1}"
+sealed="${EVSTORE_BENCH_SEALED:-1}"
 keep="${EVSTORE_BENCH_KEEP:-0}"
 out_dir="${EVSTORE_BENCH_OUT:-$build/bench}"
 
 for v in prefill latency_count throughput_count streams w4_count read_count sub_count sub_rate \
-  kafka_fsync rebuild replicas kills feed; do
+  kafka_fsync rebuild replicas kills feed sealed; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 for s in $systems; do
@@ -222,11 +224,15 @@ port="$(pick_port)"
 projector_url="http://127.0.0.1:$port"
 
 # start_projector LOG [ARGS...]: starts it in the background; sets projector_pid.
+# Every projector holds the master key: it costs nothing until personal data is read.
+master_key="$work/master.key"
 start_projector() {
   local log="$1"
   shift
+  [[ -f "$master_key" ]] || "$bin/evstore" keygen "$master_key" >/dev/null ||
+    die "cannot make the master key $master_key"
   "$bin/evstore-projector" --brokers "$brokers" --topic "$topic" --data-dir "$state" \
-    --http "127.0.0.1:$port" "$@" >"$log" 2>&1 &
+    --http "127.0.0.1:$port" --master-key "$master_key" "$@" >"$log" 2>&1 &
   projector_pid=$!
   topic_used=1
 }
@@ -422,6 +428,32 @@ feed_runs() {
   wait_healthy "$work/projector.log"
 }
 
+# W3 and W4 with every event personal data (sealed by libevstore, one subject per stream
+# of W3, 1000 subjects in W4), then E1: the time of a forget, each of a subject that has a
+# key (DELETE /keys/S through the projector: the tombstone, and this projector applying it).
+sealed_runs() {
+  run_bench evs_bench evstore/w3-uniform-sealed append-throughput --writers 64 \
+    --count "$throughput_count" --streams "$streams" --exact --stream-prefix W3s- --progress \
+    --master-key "$master_key" --subjects "$streams"
+  run_bench evs_bench evstore/w4-sealed append-throughput --writers 4 --count "$w4_count" \
+    --events-per-append 100 --streams 100 --stream-prefix W4s- --progress \
+    --master-key "$master_key" --subjects 1000
+  local i t times=()
+  for i in $(seq 0 19); do
+    t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X DELETE \
+      "$projector_url/keys/Bench-subject-$i") || die "DELETE /keys/Bench-subject-$i failed"
+    [[ "$t" == "200 "* ]] || die "DELETE /keys/Bench-subject-$i answered $t"
+    times+=("${t#* }")
+  done
+  printf '%s\n' "${times[@]}" | python3 -c '
+import json, statistics, sys
+ms = sorted(float(x) * 1000 for x in sys.stdin if x.strip())
+print(json.dumps({"bench": "forget", "label": "evstore/e1-forget", "count": len(ms),
+                  "p50_ms": round(statistics.median(ms), 2), "max_ms": round(ms[-1], 2)}))' \
+    >>"$jsonl"
+  say "E1 forget: $(tail -n1 "$jsonl")"
+}
+
 # ---- evstore ----------------------------------------------------------------------------
 
 if wants evstore; then
@@ -455,6 +487,7 @@ if wants evstore; then
   done
   run_bench evs_bench evstore/w4 append-throughput --writers 4 --count "$w4_count" \
     --events-per-append 100 --streams 100 --stream-prefix W4- --progress
+  ((sealed == 0)) || sealed_runs
   run_bench evs_bench evstore/r2 read-latency --stream R2-read --limit 100 --prepare \
     --count "$read_count"
   run_bench evs_bench evstore/r2-raw-http read-latency --stream R2-read --limit 100 --raw-http \
