@@ -23,8 +23,8 @@
  *
  * Versions: the encoder writes the current schema (EventPage v2, EVS_PAGE_SCHEMA_FILE); the
  * decoder also reads v1 pages (evstore.EventPage.v1.avsc: an older projector's), which have
- * none of v2's trailing fields, and gives them their defaults (no subject, not erased, no
- * first_version).
+ * none of v2's trailing fields, and gives them their defaults (no subject, not erased, not
+ * sealed, no first_version).
  *
  * The encoder knows first_version at evs_page_encode_begin but writes it last, after end;
  * evs_page_encoder has no member for it, so begin parks its encoding in the buffer where the
@@ -195,8 +195,8 @@ void evs_page_encode_event(evs_page_encoder *enc, const evs_page_event *e)
     put_optional(enc, e->correlation_id, e->correlation_id_len);
     put_optional(enc, e->causation_id, e->causation_id_len);
     put_optional(enc, e->subject, e->subject_len);
-    uint8_t erased = e->erased ? 1 : 0;
-    put_raw(enc, &erased, 1);
+    uint8_t flags[2] = {e->erased ? 1 : 0, e->sealed ? 1 : 0}; /* erased, sealed */
+    put_raw(enc, flags, 2);
     enc->count++;
 }
 
@@ -368,7 +368,8 @@ static int rd_bool(rd *r, const char *what, int *out)
     return 0;
 }
 
-/* One PageEvent; v2 (the current schema) has subject and erased after causation_id. */
+/* One PageEvent; v2 (the current schema) has subject, erased and sealed after
+ * causation_id. */
 static int rd_event(rd *r, evs_page_event *e, int v2)
 {
     int rc;
@@ -427,6 +428,7 @@ static int rd_event(rd *r, evs_page_event *e, int v2)
     e->subject = NULL;
     e->subject_len = 0;
     e->erased = 0;
+    e->sealed = 0;
     if (!v2)
         return 0;
     if ((rc = rd_optional(r, "subject", EVS_STREAM_NAME_MAX, &p, &e->subject_len)) != 0)
@@ -437,7 +439,9 @@ static int rd_event(rd *r, evs_page_event *e, int v2)
         r->p -= e->subject_len;
         return rd_fail(r, "subject is not a valid subject");
     }
-    return rd_bool(r, "erased", &e->erased);
+    if ((rc = rd_bool(r, "erased", &e->erased)) != 0)
+        return rc;
+    return rd_bool(r, "sealed", &e->sealed);
 }
 
 static int rd_page(rd *r, evs_page_info *info, evs_page_visitor visit, void *ctx, int v2)

@@ -18,7 +18,7 @@
  *                   position long, partition int, created_us long, content_type string,
  *                   data bytes, metadata union {null, bytes}, correlation_id and
  *                   causation_id union {null, string}, subject union {null, string} (v2),
- *                   erased boolean (v2)
+ *                   erased boolean (v2), sealed boolean (v2)
  *                 next            long
  *                 end             boolean
  *                 first_version   union {null, long} (v2)
@@ -26,7 +26,7 @@
  * Versions: the encoder writes v2 (EVS_PAGE_SCHEMA_FILE). The decoder reads v2 and v1
  * (schemas/evstore.EventPage.v1.avsc, the fields above without those marked v2), so a newer
  * client reads an older projector's pages; a v1 page decodes with every subject NULL, erased
- * 0 and has_first_version 0. Any other fingerprint is EVS_RECORD_ESCHEMA.
+ * and sealed 0, and has_first_version 0. Any other fingerprint is EVS_RECORD_ESCHEMA.
  *
  * Both directions are written by hand, without avro-c's generic values (which cost more
  * than the rest of a read together). The decoder trusts nothing: every length is checked
@@ -76,10 +76,13 @@ typedef struct evs_page_event {
     size_t correlation_id_len;
     const char *causation_id; /* NULL if absent */
     size_t causation_id_len;
-    /* EventPage v2 (a v1 page decodes with subject NULL and erased 0). */
+    /* EventPage v2 (a v1 page decodes with subject NULL, erased and sealed 0). */
     const char *subject; /* the data subject of personal data, NULL if none */
     size_t subject_len;
     int erased; /* 1: the subject was forgotten; data and metadata are empty */
+    int sealed; /* 1: the projector that answered could not open the personal data (no
+                 * master key, or not the one that sealed it): data (and sealed metadata)
+                 * are empty, though the subject is not forgotten */
 } evs_page_event;
 
 /* The page-level members. A NULL string or has_ flag 0 is Avro null. */

@@ -9,9 +9,11 @@
  * still reads. The fingerprints are checked against the .avsc text and against the values
  * Python's fastavro 1.13.1 computes for them:
  *   fastavro.schema.fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")
- *   == "3347419040e7f91f" for evstore.EventPage.avsc (v2) and "58aaa41a7f12e9d1" for
+ *   == "f621ca1b558cd135" for evstore.EventPage.avsc (v2) and "58aaa41a7f12e9d1" for
  *   evstore.EventPage.v1.avsc (little-endian bytes),
- * and GOLDEN_V2_PAGE_HEX is a page fastavro's schemaless_writer wrote.
+ * and GOLDEN_V2_PAGE_HEX is a page fastavro's schemaless_writer wrote (the marker, that
+ * fingerprint, then schemaless_writer(out, parse_schema(schema), page) of the page
+ * test_v2_fields encodes).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,7 +34,7 @@
 #error "EVS_TEST_SCHEMA_DIR must name schemas/"
 #endif
 
-#define FASTAVRO_FINGERPRINT 0x1ff9e74090414733ull    /* v2, the current schema */
+#define FASTAVRO_FINGERPRINT 0x35d18c551bca21f6ull    /* v2, the current schema */
 #define FASTAVRO_FINGERPRINT_V1 0xd1e9127f1aa4aa58ull /* v1 */
 
 static const char *const ID1 = "0f8fad5b-d9cb-469f-a165-70867728950e";
@@ -108,6 +110,7 @@ static void assert_same_event(const evs_page_event *want, const evs_page_event *
                          got->causation_id_len);
     assert_same_optional(want->subject, want->subject_len, got->subject, got->subject_len);
     assert_int_equal(!!want->erased, got->erased);
+    assert_int_equal(!!want->sealed, got->sealed);
 }
 
 /* Encodes info and events, decodes the result, and checks that everything came back. */
@@ -357,6 +360,7 @@ enum {
     S_EV_CAUSATION,
     S_EV_SUBJECT, /* v2 */
     S_EV_ERASED,  /* v2 */
+    S_EV_SEALED,  /* v2 */
     S_ARRAY_END,
     S_NEXT,
     S_END,
@@ -367,7 +371,8 @@ enum {
 /* Whether a slot is in v1 pages too. */
 static int slot_in_v1(int slot)
 {
-    return slot != S_EV_SUBJECT && slot != S_EV_ERASED && slot != S_FIRST_VERSION;
+    return slot != S_EV_SUBJECT && slot != S_EV_ERASED && slot != S_EV_SEALED &&
+           slot != S_FIRST_VERSION;
 }
 
 typedef struct wbuf {
@@ -479,6 +484,9 @@ static void w_slot(wbuf *w, int slot, const bad *x)
         w_str(w, "customer:7@eu");
         break;
     case S_EV_ERASED:
+        w_raw(w, "\x00", 1);
+        break;
+    case S_EV_SEALED:
         w_raw(w, "\x00", 1);
         break;
     case S_ARRAY_END:
@@ -666,6 +674,9 @@ static void test_bad_union_branches(void **state)
     expect_bad(S_EV_ERASED, end2, 1, EVS_RECORD_EMALFORMED, "erased 2");
     expect_bad(S_EV_ERASED, ff, 1, EVS_RECORD_EMALFORMED, "erased 0xff");
     expect_bad(S_EV_ERASED, NULL, 0, EVS_RECORD_EMALFORMED, "erased missing");
+    expect_bad(S_EV_SEALED, end2, 1, EVS_RECORD_EMALFORMED, "sealed 2");
+    expect_bad(S_EV_SEALED, ff, 1, EVS_RECORD_EMALFORMED, "sealed 0xff");
+    expect_bad(S_EV_SEALED, NULL, 0, EVS_RECORD_EMALFORMED, "sealed missing");
 }
 
 /* Writes a length-prefixed field of n bytes of c (with a union branch first if branch). */
@@ -730,8 +741,8 @@ static void test_bad_lengths(void **state)
         expect_bad(strings[i].slot, past.p, past.len, EVS_RECORD_EMALFORMED, what);
         free(past.p);
     }
-    /* A length within the limit but past the end: data claims 40 bytes, and only the 14
-     * bytes of the page's remaining slots follow. */
+    /* A length within the limit but past the end: data claims 40 bytes, and only the 34
+     * bytes of the page's remaining slots follow (14 of them in v1). */
     static const uint8_t forty[] = {80};
     expect_bad(S_EV_DATA, forty, 1, EVS_RECORD_EMALFORMED, "data past the end");
     /* Empty strings where at least one byte is required. */
@@ -913,14 +924,18 @@ static void test_visitor_stops(void **state)
 /* ---- EventPage v2 and v1 ------------------------------------------------------------------- */
 
 #define GOLDEN_V2_PAGE_HEX                                                                         \
-    "c3013347419040e7f91f0216437573746f6d65722d3432020a000000044830663866616435622d643963622d"     \
+    "c301f621ca1b558cd1350216437573746f6d65722d3432020c000000064830663866616435622d643963622d"     \
     "343639662d613136352d37303836373732383935306516437573746f6d65722d343214526567697374657265"     \
     "6408d0010480a9fdd5e7d4b006206170706c69636174696f6e2f6a736f6e1c7b226e616d65223a22416e6e22"     \
-    "7d0000000216637573746f6d65723a3432004837633965363637392d373432352d343064652d393434622d65"     \
-    "303766633166393061653716437573746f6d65722d343214526567697374657265640ad2010480a9fdd5e7d4"     \
-    "b006206170706c69636174696f6e2f6a736f6e000000000216637573746f6d65723a343201000c010208"
+    "7d0000000216637573746f6d65723a343200004837633965363637392d373432352d343064652d393434622d"     \
+    "65303766633166393061653716437573746f6d65722d343214526567697374657265640ad2010480a9fdd5e7"     \
+    "d4b006206170706c69636174696f6e2f6a736f6e000000000216637573746f6d65723a343201004830663866"     \
+    "616435622d643963622d343639662d613136352d37303836373732383935306516437573746f6d65722d3432"     \
+    "164f72646572506c616365640cd4010480a9fdd5e7d4b006206170706c69636174696f6e2f6a736f6e000000"     \
+    "000216637573746f6d65723a34320001000e010208"
 
-/* subject, erased and first_version round trip, and the encoder writes what fastavro does. */
+/* subject, erased, sealed and first_version round trip, and the encoder writes what fastavro
+ * does: a page of an opened, an erased and a sealed event (the two last with empty data). */
 static void test_v2_fields(void **state)
 {
     (void)state;
@@ -941,15 +956,19 @@ static void test_v2_fields(void **state)
     e[1].subject_len = 11;
     e[1].erased = 1;
     e[1].data_len = 0;
+    e[2].subject = "customer:42";
+    e[2].subject_len = 11;
+    e[2].sealed = 1;
+    e[2].data_len = 0;
     evs_page_info info = {.stream = "Customer-42",
                           .stream_len = 11,
                           .has_current_version = 1,
-                          .current_version = 5,
+                          .current_version = 6,
                           .has_first_version = 1,
                           .first_version = 4,
-                          .next = 6,
+                          .next = 7,
                           .end = 1};
-    round_trip(&info, e, 2, &b);
+    round_trip(&info, e, 3, &b);
     uint8_t golden[sizeof GOLDEN_V2_PAGE_HEX / 2];
     size_t golden_len = sizeof golden;
     for (size_t i = 0; i < golden_len; i++) {
@@ -959,8 +978,9 @@ static void test_v2_fields(void **state)
     }
     assert_same_bytes(golden, golden_len, b.data, b.len);
 
-    /* Other values: a subject of the longest length, erased without a subject, first_version
-     * 0 and INT64_MAX, and none; also on pages without events. */
+    /* Other values: a subject of the longest length (sealed), erased without a subject, erased
+     * and sealed together (the codec keeps each flag; any non-zero value is written as 1),
+     * first_version 0 and INT64_MAX, and none; also on pages without events. */
     static char subject[EVS_STREAM_NAME_MAX + 1];
     memset(subject, 'k', EVS_STREAM_NAME_MAX);
     e[2].subject = subject;
@@ -968,6 +988,7 @@ static void test_v2_fields(void **state)
     e[0].subject = NULL;
     e[0].subject_len = 0;
     e[0].erased = 1;
+    e[1].sealed = 7;
     const uint64_t firsts[] = {0, 1, 127, 128, INT64_MAX};
     for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
         info.first_version = firsts[i];
@@ -1030,6 +1051,7 @@ static void test_v1_page(void **state)
     assert_null(c->events[0].subject);
     assert_int_equal(c->events[0].subject_len, 0);
     assert_int_equal(c->events[0].erased, 0);
+    assert_int_equal(c->events[0].sealed, 0);
     assert_int_equal(info.has_first_version, 0);
     assert_int_equal(info.next, 301);
     assert_int_equal(info.end, 1);
