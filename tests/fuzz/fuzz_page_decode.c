@@ -73,6 +73,9 @@ static void check_same(const page *a, const page *b)
     CHECK(x->has_partition == y->has_partition &&
               (!x->has_partition || x->partition == y->partition),
           "partition differs");
+    CHECK(x->has_first_version == y->has_first_version &&
+              (!x->has_first_version || x->first_version == y->first_version),
+          "first_version differs");
     CHECK(x->event_count == y->event_count && x->next == y->next && x->end == y->end,
           "count/next/end differ: %zu/%llu/%d vs %zu/%llu/%d", x->event_count,
           (unsigned long long)x->next, x->end, y->event_count, (unsigned long long)y->next,
@@ -102,6 +105,9 @@ static void check_same(const page *a, const page *b)
         CHECK(same_text(e->causation_id, e->causation_id_len, f->causation_id,
                         f->causation_id_len),
               "event %zu: causation_id", i);
+        CHECK(same_text(e->subject, e->subject_len, f->subject, f->subject_len),
+              "event %zu: subject", i);
+        CHECK(e->erased == f->erased && e->sealed == f->sealed, "event %zu: erased/sealed", i);
     }
 }
 

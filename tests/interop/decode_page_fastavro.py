@@ -10,7 +10,11 @@ page of the same request (fetched with encoding=base64, so payloads are exact by
      Canonical Form as fastavro computes it;
   3. fastavro.schemaless_reader decodes the rest and consumes every byte;
   4. every page member and every member of every event equals the JSON page's, payloads
-     byte for byte (empty metadata is "" in JSON and null in the binary page).
+     byte for byte (empty metadata is "" in JSON and null in the binary page), with the
+     members of EventPage v2: the page's first_version (stream reads; null for the others)
+     and each event's subject, erased and sealed (the JSON page has subject only for
+     personal data, erased and sealed only when true, and data null where the binary page
+     has empty bytes: an erased or sealed event).
 
 Usage: decode_page_fastavro.py --schema FILE --binary FILE --json FILE [--min-events N]
 Exit status 0 if everything matches, 1 otherwise (each problem is printed).
@@ -80,7 +84,10 @@ def compare(page, want, problems):
         "partition": None if is_stream else want.get("partition"),
         "next": want["next"],
         "end": want["end_of_stream"] if is_stream else want["end"],
+        "first_version": want["first_version"] if is_stream else None,
     }
+    if set(page) != set(expect) | {"events"}:
+        problems.append("the page has members %s" % sorted(page))
     for key, value in expect.items():
         if page[key] != value:
             problems.append("page member %s: %r, JSON says %r" % (key, page[key], value))
@@ -88,12 +95,15 @@ def compare(page, want, problems):
         problems.append("%d events, JSON has %d" % (len(page["events"]), len(want["events"])))
     for i, (got, w) in enumerate(zip(page["events"], want["events"])):
         metadata = base64.b64decode(w["metadata"]) if w["metadata"] else None
+        data = base64.b64decode(w["data"]) if w["data"] is not None else b""
         expect = {
             "event_id": w["event_id"], "stream": w["stream"], "type": w["type"],
             "version": w["version"], "position": w["position"], "partition": w["partition"],
             "created_us": w["created_us"], "content_type": w["content_type"],
-            "data": base64.b64decode(w["data"]), "metadata": metadata,
+            "data": data, "metadata": metadata,
             "correlation_id": w["correlation_id"], "causation_id": w["causation_id"],
+            "subject": w.get("subject"), "erased": w.get("erased", False),
+            "sealed": w.get("sealed", False),
         }
         if set(got) != set(expect):
             problems.append("event %d has members %s" % (i, sorted(got)))
