@@ -10,6 +10,8 @@ Driven by openapi_test.sh, in phases that share a state file (the coverage seen 
   not-served       every route that answers 421 for a partition the projector does not
                    serve, asked of a projector serving partition 1 of 2 (--group names a
                    consumer group of partition 0 made while it served both)
+  no-master-key    the /keys routes of a projector without --master-key: POST answers 503
+                   no_master_key, GET and DELETE work
   unavailable      POST /streams/{stream} and the lifecycle commands once the topic is
                    gone (503)
   report           every route of projector/http/http_api.c is documented, every operation of
@@ -66,7 +68,12 @@ UNREACHABLE = {("*", "*", "500"), ("/health", "get", "503"), ("/streams/{stream}
                # 401 and 403 need a projector with a token file; this one has none (the plain
                # default). integration.security's matrix (security_matrix.py) provokes both on
                # every operation and checks each answer and that nothing was written.
-               ("*", "*", "401"), ("*", "*", "403")}
+               ("*", "*", "401"), ("*", "*", "403"),
+               # GET /keys reads the key table only: its 503 is a projector without a key
+               # topic, and a serving projector always has one (evs_keyring_start precedes
+               # the HTTP API). DELETE's 503 is Kafka not taking the tombstones, which a
+               # running broker always does; POST's 503 is exercised (phase no-master-key).
+               ("/keys/{subject}", "get", "503"), ("/keys/{subject}", "delete", "503")}
 # The media type of the binary page of events (docs/HTTP-API.md, "The binary page").
 PAGE_MEDIA_TYPE = "application/vnd.evstore.page+avro"
 # Answers any request may get (the document's description lists them), checked against
@@ -588,6 +595,8 @@ def phase_main(checker, api, args):
     call("DELETE", "/groups/billing")
     call("DELETE", "/groups/billing", expect=404)
 
+    keys(checker, api)
+
     # ---- answers of no operation
     call("GET", "/nothing-here", expect=404, valid_request=False)
     call("PATCH", "/streams/Order-1", expect=405, valid_request=False)
@@ -601,6 +610,64 @@ def phase_main(checker, api, args):
     negative_controls(checker, api)
     if first and first["first_version"] != 1:
         failed("the first append is not at version 1: %r" % first)
+
+
+def keys(checker, api):
+    """A subject's data keys (docs/HTTP-API.md, "Personal data and forgetting"), through a
+    projector with a master key: made once (K2), listed, forgotten, made anew."""
+    call = api.call
+    subject = "customer:%s" % uuid.uuid4().hex[:12]
+    call("GET", "/keys/" + subject, expect=404, what="GET the keys of a subject never given one")
+    made = call("POST", "/keys/" + subject, expect=201)
+    if made and made["subject"] != subject:
+        failed("POST /keys/%s answered the key of %r" % (subject, made["subject"]))
+    again = call("POST", "/keys/" + subject, what="POST for a subject that has its key")
+    if made and again and again != made:
+        failed("a second POST /keys/%s answered another key: %r, then %r" % (subject, made, again))
+    listed = call("GET", "/keys/" + subject)
+    if made and listed and (listed["subject"], [k["key_id"] for k in listed["keys"]]) != (
+            subject, [made["key_id"]]):
+        failed("GET /keys/%s listed %r after making key %s" % (subject, listed, made["key_id"]))
+    if made and listed and listed["keys"] and dict(listed["keys"][0], subject=subject) != made:
+        failed("GET /keys/%s shows the key otherwise than POST made it: %r, %r"
+               % (subject, listed["keys"][0], made))
+    other = call("POST", "/keys/" + subject + "-2", expect=201, what="POST for a second subject")
+    if made and other and other["key_id"] == made["key_id"]:
+        failed("two subjects were given the same key id %s" % made["key_id"])
+    gone = call("DELETE", "/keys/" + subject)
+    if made and gone and gone != {"subject": subject, "forgotten": [made["key_id"]]}:
+        failed("DELETE /keys/%s answered %r; expected key %s forgotten"
+               % (subject, gone, made["key_id"]))
+    call("GET", "/keys/" + subject, expect=404, what="GET the keys of a forgotten subject")
+    call("GET", "/keys/" + subject + "-2", what="GET the keys of the subject not forgotten")
+    gone = call("DELETE", "/keys/" + subject, what="DELETE a forgotten subject again")
+    if gone and gone["forgotten"]:
+        failed("forgetting a forgotten subject again destroyed %r" % gone["forgotten"])
+    gone = call("DELETE", "/keys/Never-keyed", what="DELETE a subject that never had a key")
+    if gone and gone != {"subject": "Never-keyed", "forgotten": []}:
+        failed("forgetting a subject that never had a key answered %r" % gone)
+    anew = call("POST", "/keys/" + subject, expect=201, what="POST for a forgotten subject")
+    if made and anew and anew["key_id"] == made["key_id"]:
+        failed("a forgotten subject was given its destroyed key %s back" % made["key_id"])
+    # Invalid subjects: 400 on every method, nothing made.
+    for bad in ("%24bad", "a%20b", "x" * 201):
+        for method in ("GET", "POST", "DELETE"):
+            call(method, "/keys/" + bad, expect=400, valid_request=False)
+    call("GET", "/keys/" + "x" * 200, expect=404, what="GET the keys of a 200-character subject")
+
+
+def phase_no_master_key(checker, api, args):
+    """A projector without --master-key: it lists and forgets keys, but cannot make one."""
+    call = api.call
+    call("GET", "/keys/Nokey-1", expect=404)
+    refused = call("POST", "/keys/Nokey-1", expect=503, what="POST without a master key")
+    if refused and refused.get("error_type") != "no_master_key":
+        failed("POST /keys without a master key answered %r, not error_type no_master_key"
+               % refused)
+    call("GET", "/keys/Nokey-1", expect=404, what="GET after the refused POST (nothing made)")
+    call("DELETE", "/keys/Nokey-1")
+    call("POST", "/keys/%24bad", expect=400, valid_request=False,
+         what="POST an invalid subject without a master key")
 
 
 def lifecycle(checker, api):
@@ -941,7 +1008,7 @@ def coverage(checker):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("phase", choices=["main", "not-saved", "unknown-outcome", "not-served",
-                                      "unavailable", "report"])
+                                      "no-master-key", "unavailable", "report"])
     ap.add_argument("--spec", required=True)
     ap.add_argument("--state", required=True)
     ap.add_argument("--url")
@@ -964,6 +1031,8 @@ def main():
         phase_unknown_outcome(checker, api, args)
     elif args.phase == "not-served":
         phase_not_served(checker, api, args)
+    elif args.phase == "no-master-key":
+        phase_no_master_key(checker, api, args)
     elif args.phase == "unavailable":
         phase_unavailable(checker, api, args)
     else:

@@ -9,7 +9,9 @@
 # answers that do not match); not-saved (saves through a paused applier: 503);
 # unknown-outcome (an append and each lifecycle command through the only projector, paused,
 # so that no replica judges them: 504, settled once resumed); not-served (a shard of
-# partition 1 asked about partition 0 on every route that can answer 421); unavailable (the
+# partition 1 asked about partition 0 on every route that can answer 421); no-master-key
+# (the /keys routes of that shard, which runs without --master-key: POST answers 503
+# no_master_key); unavailable (the
 # append and the commands once the topic is gone: 503); report (every route of the server's table
 # is documented, and every operation and every documented status but the unreachable ones
 # was exercised).
@@ -33,8 +35,12 @@ check() {
   pass
 }
 
+# p1 has a master key, so that it can make subjects' data keys (POST /keys); the shard s
+# below has none (phase no-master-key).
+python3 -c 'import os; print(os.urandom(32).hex())' >"$T/master.key"
+chmod 600 "$T/master.key"
 # Saves wait 1 s, not 15, to be applied (the not-saved phase).
-EVSTORE_TEST_STATE_WAIT_MS=1000 start_projector p1
+EVSTORE_TEST_STATE_WAIT_MS=1000 start_projector p1 --master-key "$T/master.key"
 check main --url "$P1_URL" --brokers "$BROKERS" --topic "$TOPIC" --kcat "$(command -v kcat || true)"
 
 # Saves through p1 with its state-topic applier paused: 503, nothing saved here.
@@ -54,8 +60,10 @@ HTTP_PROJ=s http PUT /groups/zero -H 'Content-Type: application/json' \
   --data-binary '{"source":"$all","partition":0}'
 [[ "$HTTP_CODE" == 201 || "$HTTP_CODE" == 200 ]] || fail "PUT /groups/zero answered $HTTP_CODE: $HTTP_BODY"
 stop_projector s
-start_projector s --serve-partitions 1
+EVSTORE_MASTER_KEY_FILE='' start_projector s --serve-partitions 1
 check not-served --url "$S_URL" --group zero
+# The /keys routes are not partitioned: s answers them, without a master key.
+check no-master-key --url "$S_URL"
 stop_projector s
 "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC" >/dev/null || fail "could not delete $TOPIC"
 TOPIC=$MAIN_TOPIC
