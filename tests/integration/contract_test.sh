@@ -10,7 +10,7 @@
 # openapi_test.sh checks answers to requests we chose; this one checks answers to requests
 # we did not think of. The projector holds a little of everything (streams of JSON and of
 # binary events, a checkpoint, a snapshot, a consumer group with a member and a parked
-# event), and schemathesis draws path parameters from those names half of the time, so that
+# event, a subject with its data key: p1 has a master key), and schemathesis draws path parameters from those names half of the time, so that
 # the operations answer 200 and not only 404.
 #
 # EVS_CONTRACT_EXAMPLES (default 15) bounds the generated requests per operation and phase;
@@ -25,7 +25,10 @@ SPEC=$IT_SRC_DIR/../../docs/openapi.yaml
 python3 -c 'import schemathesis' 2>/dev/null ||
   fail "python3 cannot import schemathesis (deploy/setup.sh installs it: pip install schemathesis)"
 
-start_projector p1
+# A master key, so that POST /keys/{subject} makes keys (201) rather than answering 503.
+python3 -c 'import os; print(os.urandom(32).hex())' >"$T/master.key"
+chmod 600 "$T/master.key"
+start_projector p1 --master-key "$T/master.key"
 
 # ---- data the document's examples name ------------------------------------------------
 expect_ok "Order-42 placed" append Order-42 --type OrderPlaced --data '{"total":12}' \
@@ -53,6 +56,9 @@ POS=$(jget 'd["events"][0]["position"]' "$HTTP_BODY")
 http POST /groups/billing/nack -H 'Content-Type: application/json' \
   --data-binary "{\"member_id\":\"$MEMBER\",\"positions\":[$POS],\"park\":true}"
 IT_E="{\"pos\":$POS}" jcheck 'd["parked"] == [E["pos"]]' "$HTTP_BODY" "one event of billing parked"
+# A subject with its data key.
+http POST /keys/customer:7f3c
+assert_eq "$HTTP_CODE" 201 "POST /keys/customer:7f3c: $HTTP_BODY"
 
 # ---- what schemathesis found, asserted directly ---------------------------------------
 # Every 405 names the methods of its path in Allow (RFC 9110), HEAD with GET: the routing
@@ -74,6 +80,9 @@ assert_eq "$(allow_of POST /groups/billing)" "405 GET, HEAD, PUT, DELETE" "POST 
 assert_eq "$(allow_of TRACE /groups/billing/members)" "405 POST" "TRACE on a group's members"
 assert_eq "$(allow_of GET "/groups/billing/members/$MEMBER")" "405 DELETE" "GET on a member"
 assert_eq "$(allow_of PUT /groups/billing/parked)" "405 GET, HEAD" "PUT on the parked list"
+# A subject's keys: two entries of the table (GET and POST, DELETE), one Allow.
+assert_eq "$(allow_of PUT /keys/customer:7f3c)" "405 GET, HEAD, POST, DELETE" "PUT on a subject's keys"
+assert_eq "$(allow_of PATCH /keys/Nobody)" "405 GET, HEAD, POST, DELETE" "PATCH on a subject without keys"
 # A position above 2^53 is refused, not rounded to 2^53 and stored (it went through a double).
 http PUT /checkpoints/big -H 'Content-Type: application/json' --data-binary '{"position":9007199254740993}'
 assert_eq "$HTTP_CODE" 400 "a checkpoint at 2^53 + 1: $HTTP_BODY"
@@ -103,6 +112,8 @@ values = ["OrderPlaced", "OrderPaid", "InvoiceIssued"]
 values = ["$APPEND_ID"]
 [dictionaries.members]
 values = ["$MEMBER"]
+[dictionaries.subjects]
+values = ["customer:7f3c"]
 
 [parameters]
 "path.stream" = { dictionary = "streams", probability = 0.5 }
@@ -111,6 +122,7 @@ values = ["$MEMBER"]
 "path.type" = { dictionary = "types", probability = 0.5 }
 "path.append_id" = { dictionary = "append_ids", probability = 0.5 }
 "path.member_id" = { dictionary = "members", probability = 0.5 }
+"path.subject" = { dictionary = "subjects", probability = 0.5 }
 "query.follow" = "false"
 "query.timeout_ms" = 200
 "query.token_wait_ms" = 200
