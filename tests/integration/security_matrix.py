@@ -68,6 +68,10 @@ def needs(template, method):
         return "read", "any"
     if template.startswith("/verdicts/"):
         return "verdict", "any"
+    # A subject's keys travel sealed by the master key: read or append with any prefix may
+    # fetch or make them (like a verdict); forgetting needs admin without a prefix.
+    if template == "/keys/{subject}":
+        return ("admin", "all") if method == "delete" else ("verdict", "any")
     if template.startswith("/checkpoints/") or template.startswith("/snapshots/"):
         return "admin", "stream"
     if template == "/groups":
@@ -93,7 +97,8 @@ def fill(template, inside):
     names = {"stream": "Order-m1" if inside else "Invoice-m1",
              "category": "Order" if inside else "Invoice",
              "name": "Order-g1" if inside else "Invoice-g1",
-             "type": "MatrixType", "append_id": str(uuid.uuid4()), "member_id": "m-1"}
+             "type": "MatrixType", "append_id": str(uuid.uuid4()), "member_id": "m-1",
+             "subject": "matrix:subject-1"}
     path = template
     for k, v in names.items():
         path = path.replace("{%s}" % k, v)
@@ -217,6 +222,13 @@ def main():
         if code != 404:
             failed("GET %s with the admin token: %d, expected 404 (nothing written): %.200r"
                    % (path, code, payload))
+    # No key was made for the matrix's subject (the projector has a master key: a POST that
+    # passed would have made one).
+    CHECKS[0] += 1
+    code, _, payload = call(a.url, ctx, "GET", "/keys/matrix:subject-1", token=a.admin)
+    if code != 404:
+        failed("GET /keys/matrix:subject-1 with the admin token: %d, expected 404 (no key "
+               "made): %.200r" % (code, payload))
     code, _, payload = call(a.url, ctx, "GET", "/groups", token=a.admin)
     CHECKS[0] += 1
     if code != 200 or {g["name"] for g in json.loads(payload)["groups"]} & {"Order-g1", "Invoice-g1"}:
@@ -232,7 +244,16 @@ def main():
                 ("GET", "/checkpoints/Order-none", a.admin_order, None, 404),
                 ("GET", "/metrics", a.order, None, 200),
                 ("GET", "/verdicts/" + str(uuid.uuid4()) + "?timeout_ms=0", a.appender, None, 404),
-                ("GET", "/health", None, None, 200)]
+                ("GET", "/health", None, None, 200),
+                # A subject's keys: made and fetched with read or append of any prefix,
+                # forgotten with admin without a prefix.
+                ("POST", "/keys/ctl:subject-1", a.order, {}, 201),
+                ("POST", "/keys/ctl:subject-1", a.appender, {}, 200),
+                ("GET", "/keys/ctl:subject-1", a.reader, None, 200),
+                ("GET", "/keys/ctl:subject-1", a.order, None, 200),
+                ("DELETE", "/keys/ctl:subject-1", a.admin_order, None, 403),
+                ("DELETE", "/keys/ctl:subject-1", a.admin, None, 200),
+                ("GET", "/keys/ctl:subject-1", a.appender, None, 404)]
     for method, path, token, body, status in controls:
         CHECKS[0] += 1
         code, _, payload = call(a.url, ctx, method, path, token=token, body=body)

@@ -10,7 +10,9 @@
 #  5. tokens: 401/403 from the CLI, a token added to and removed from the file takes effect
 #     without a restart;
 #  6. the safe default: a non-loopback --http without TLS and tokens is refused;
-#  7. the route x credential matrix over docs/openapi.yaml (security_matrix.py).
+#  7. the route x credential matrix over docs/openapi.yaml (security_matrix.py), the
+#     /keys routes included (read or append of any prefix makes and fetches a subject's
+#     key; only admin without a prefix forgets it).
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 secure="$repo/deploy/kafka-secure.sh"
@@ -60,10 +62,14 @@ expect_usage=$("$CLI_BIN" token new --scope write 2>&1) && fail "token new --sco
 assert_match "$expect_usage" 'invalid scope' "a bad scope is named"
 
 # ---- 2. the projector over SASL_SSL, with HTTPS and tokens
+# With a master key, so that a POST /keys/{subject} that passed the token check would
+# make a key (the matrix checks that none was made).
+python3 -c 'import os; print(os.urandom(32).hex())' >"$T/master.key"
+chmod 600 "$T/master.key"
 IT_SCHEME=https
 IT_CURL_OPTS=(--cacert "$CA")
 start_projector p1 --brokers "$SASL" --kafka-config "$KCONF" --tls-cert "$CERTS/projector.pem" \
-  --tls-key "$CERTS/projector.key" --token-file "$T/tokens"
+  --tls-key "$CERTS/projector.key" --token-file "$T/tokens" --master-key "$T/master.key"
 
 # sevs TOKEN ARGS...: the CLI over SASL_SSL and HTTPS with TOKEN ("" for none).
 sevs() {
