@@ -156,7 +156,7 @@ int evs_master_key_load(const char *path, evs_master_key *out, char *err, size_t
     if (len != KEY_FILE_HEX_LEN) {
         rc = fail(EVS_SEAL_EFORMAT, err, err_len,
                   "master key file %s: %s; it must hold 64 hex digits (32 bytes) and at most "
-                  "a newline (evstore key new writes one)",
+                  "a newline (evstore keygen writes one)",
                   path, len < KEY_FILE_HEX_LEN ? "too short" : "too long");
         goto done;
     }

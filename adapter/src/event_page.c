@@ -71,6 +71,7 @@ static int fill_event(void *ctx, const evs_page_event *in)
     e->causation_id = in->causation_id ? copy(f, in->causation_id, in->causation_id_len) : NULL;
     e->subject = in->subject ? copy(f, in->subject, in->subject_len) : NULL;
     e->erased = in->erased != 0;
+    e->sealed = in->sealed != 0;
     return 0;
 }
 

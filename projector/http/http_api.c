@@ -121,6 +121,7 @@ static void page_add(read_ctx *r, const evs_stored_event *stored)
             .subject = e->subject,
             .subject_len = e->subject_len,
             .erased = e->reveal == EVS_REVEAL_ERASED,
+            .sealed = e->reveal == EVS_REVEAL_SEALED,
         };
         evs_uuid_format(e->event_id, pe.event_id);
         evs_page_encode_event(r->page, &pe);

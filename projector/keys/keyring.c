@@ -425,7 +425,7 @@ static int produce(evs_keyring *kr, const char *key, size_t key_len, const void 
         rd_kafka_poll(kr->producer, 10);
     if (!__atomic_load_n(&d.done, __ATOMIC_ACQUIRE)) {
         /* The delivery report still points at d: wait it out rather than leave it dangling.
-         * message.timeout.ms bounds this. */
+         * message.timeout.ms (EVS_KEYRING_WAIT_MS) bounds this. */
         while (!__atomic_load_n(&d.done, __ATOMIC_ACQUIRE))
             rd_kafka_poll(kr->producer, 100);
         if (!d.err)
@@ -650,7 +650,10 @@ static int connect_topic(evs_keyring *kr, char *err, size_t err_len)
     if (!kr->consumer)
         return -1;
     rd_kafka_poll_set_consumer(kr->consumer);
+    char timeout[16];
+    snprintf(timeout, sizeof timeout, "%d", EVS_KEYRING_WAIT_MS);
     const char *const producer_settings[][2] = {
+        {"message.timeout.ms", timeout}, /* produce() waits no longer (keyring.h) */
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"linger.ms", "0"},

@@ -115,6 +115,9 @@ wait_caught_up p4 60
 A=$(read_json p4 Person-alice)
 jcheck 'd["events"][0].get("sealed") is True and d["events"][0]["data"] is None and "erased" not in d["events"][0] and d["events"][1]["data"] == {"page": "home"}' \
   "$A" "without the master key personal data reads sealed, plain data open"
+EVS_PROJ=p4 expect_ok "the CLI reads alice's stream through p4 (binary pages)" read Person-alice
+jcheck 'd.get("sealed") is True and d["data"] is None and "erased" not in d' "$(head -1 <<<"$OUT")" \
+  "the binary page says sealed"
 stop_projector p4
 
 # ---- forget ---------------------------------------------------------------------------------------

@@ -164,6 +164,7 @@ it_cleanup() {
       "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC.members" >/dev/null 2>&1 || true
       "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC.state" >/dev/null 2>&1 || true
       "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC.accepted" >/dev/null 2>&1 || true
+      "$TOPIC_TOOL" delete "$BROKERS" "$TOPIC.keys" >/dev/null 2>&1 || true
       rm -rf "$T"
     fi
     log "PASS ($IT_CHECKS checks)"
