@@ -12,12 +12,17 @@
  *       subject's one winning key, so they put the same key.
  *   S3. Sealing reads the caller's plaintext in place and writes only ciphertext: it makes
  *       no copy of the plaintext, so there is none to wipe.
+ *   S4. A cached key is used for EVS__KEY_CACHE_TTL_MS after it was fetched, then fetched
+ *       again. A subject forgotten through another client or projector is thus seen by
+ *       this one within that time: events it seals meanwhile with the destroyed key read
+ *       as erased (docs/ARCHITECTURE.md, "Erasure").
  */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -32,6 +37,7 @@
 
 typedef struct key_slot {
     uint64_t stamp; /* when it was put (a counter); 0: the slot is empty */
+    int64_t fetched_ms; /* CLOCK_MONOTONIC when it was put (S4) */
     size_t len;
     char subject[EVS_SUBJECT_MAX];
     evs_data_key key;
@@ -88,10 +94,21 @@ static key_slot *slot_find(evs_key_cache *cache, const char *subject, size_t len
     return NULL;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int evs__key_cache_get(evs_key_cache *cache, const char *subject, size_t len, evs_data_key *out)
 {
     pthread_mutex_lock(&cache->lock);
     key_slot *slot = slot_find(cache, subject, len);
+    if (slot && mono_ms() - slot->fetched_ms >= EVS__KEY_CACHE_TTL_MS) {
+        slot_empty(cache, slot); /* S4: ask again */
+        slot = NULL;
+    }
     if (slot)
         *out = slot->key;
     pthread_mutex_unlock(&cache->lock);
@@ -123,6 +140,7 @@ void evs__key_cache_put(evs_key_cache *cache, const char *subject, size_t len,
         }
     }
     slot->stamp = ++cache->clock;
+    slot->fetched_ms = mono_ms();
     slot->len = len;
     memcpy(slot->subject, subject, len);
     slot->key = *key;

@@ -18,6 +18,8 @@
 #include "sealing.h"
 
 #define EVS__KEY_CACHE_SUBJECTS 1024
+/* How long a cached data key is used before it is fetched again (subject_keys.c, S4). */
+#define EVS__KEY_CACHE_TTL_MS 60000
 
 typedef struct evs_key_cache evs_key_cache;
 
