@@ -560,6 +560,23 @@ static enum MHD_Result get_status(evs_projector *p, struct MHD_Connection *c)
     pthread_mutex_unlock(&p->lock);
     evs_out_str(&o, "],\"feed\":");
     evs_feed_status(p, &o);
+    evs_out_str(&o, ",\"keys\":");
+    if (p->keyring) {
+        evs_keyring_stats ks;
+        char master[EVS_MASTER_KEY_ID_LEN + 1];
+        evs_keyring_stats_get(p->keyring, &ks);
+        evs_out_fmt(&o, "{\"topic\":\"%s%s\",\"next_offset\":%lld,\"applied\":%llu,"
+                        "\"tombstones\":%llu,\"skipped\":%llu,\"syncs\":%llu,\"master_key_id\":",
+                    p->config.topic, EVS_KEY_TOPIC_SUFFIX, (long long)ks.next_offset,
+                    (unsigned long long)ks.applied, (unsigned long long)ks.tombstones,
+                    (unsigned long long)ks.skipped, (unsigned long long)ks.syncs);
+        if (evs_keyring_master_id(p->keyring, master))
+            evs_out_fmt(&o, "\"%s\"}", master);
+        else
+            evs_out_str(&o, "null}");
+    } else {
+        evs_out_str(&o, "null");
+    }
     evs_out_str(&o, "}");
     free(hw);
     return evs_http_send_json(c, MHD_HTTP_OK, &o);
