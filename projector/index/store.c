@@ -1570,6 +1570,21 @@ int evs_store_digest_compute(evs_store *s, evs_store_digest *out)
     return rc;
 }
 
+/* Writes wb (then destroys it) with the given options. Returns 0 or -EIO (logged). */
+static int write_and_destroy(evs_store *s, rocksdb_writebatch_t *wb,
+                             const rocksdb_writeoptions_t *options)
+{
+    char *rerr = NULL;
+    rocksdb_write(s->db, options, wb, &rerr);
+    rocksdb_writebatch_destroy(wb);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB write failed: %s\n", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return 0;
+}
+
 /* ---- Local state ('L' keys) -------------------------------------------------------------- */
 
 static size_t key_local(uint8_t *key, const void *k, size_t klen)
@@ -1582,7 +1597,6 @@ static size_t key_local(uint8_t *key, const void *k, size_t klen)
 int evs_store_local_write(evs_store *s, const evs_local_op *ops, size_t n)
 {
     uint8_t key[EVS_LOCAL_KEY_MAX + 1];
-    char *rerr = NULL;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
         if (ops[i].key_len > EVS_LOCAL_KEY_MAX) {
@@ -1595,14 +1609,7 @@ int evs_store_local_write(evs_store *s, const evs_local_op *ops, size_t n)
         else
             rocksdb_writebatch_delete(wb, (const char *)key, klen);
     }
-    rocksdb_write(s->db, s->write_options_sync, wb, &rerr);
-    rocksdb_writebatch_destroy(wb);
-    if (rerr) {
-        fprintf(stderr, "evstore-projector: RocksDB write failed: %s\n", rerr);
-        free(rerr);
-        return -EIO;
-    }
-    return 0;
+    return write_and_destroy(s, wb, s->write_options_sync);
 }
 
 int evs_store_local_put(evs_store *s, const void *key, size_t key_len, const void *value,
@@ -1999,21 +2006,13 @@ int evs_store_key_write(evs_store *s, const char *subject, size_t len, const uin
         return -EINVAL;
     size_t klen = key_data_key(key, subject, len, key_id);
     put_be64(off, (uint64_t)next_offset);
-    char *rerr = NULL;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     if (value)
         rocksdb_writebatch_put(wb, (const char *)key, klen, value, value_len);
     else
         rocksdb_writebatch_delete(wb, (const char *)key, klen);
     rocksdb_writebatch_put(wb, "q", 1, (const char *)off, sizeof off);
-    rocksdb_write(s->db, s->write_options, wb, &rerr);
-    rocksdb_writebatch_destroy(wb);
-    if (rerr) {
-        fprintf(stderr, "evstore-projector: RocksDB write failed: %s\n", rerr);
-        free(rerr);
-        return -EIO;
-    }
-    return 0;
+    return write_and_destroy(s, wb, s->write_options);
 }
 
 int evs_store_key_offset(evs_store *s, int64_t *next_offset)
