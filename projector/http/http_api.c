@@ -566,10 +566,12 @@ static enum MHD_Result get_status(evs_projector *p, struct MHD_Connection *c)
         char master[EVS_MASTER_KEY_ID_LEN + 1];
         evs_keyring_stats_get(p->keyring, &ks);
         evs_out_fmt(&o, "{\"topic\":\"%s%s\",\"next_offset\":%lld,\"applied\":%llu,"
-                        "\"tombstones\":%llu,\"skipped\":%llu,\"syncs\":%llu,\"master_key_id\":",
+                        "\"tombstones\":%llu,\"skipped\":%llu,\"syncs\":%llu,"
+                        "\"compactions\":%llu,\"master_key_id\":",
                     p->config.topic, EVS_KEY_TOPIC_SUFFIX, (long long)ks.next_offset,
                     (unsigned long long)ks.applied, (unsigned long long)ks.tombstones,
-                    (unsigned long long)ks.skipped, (unsigned long long)ks.syncs);
+                    (unsigned long long)ks.skipped, (unsigned long long)ks.syncs,
+                    (unsigned long long)ks.compactions);
         if (evs_keyring_master_id(p->keyring, master))
             evs_out_fmt(&o, "\"%s\"}", master);
         else

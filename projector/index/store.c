@@ -2081,6 +2081,10 @@ int evs_store_keys_of(evs_store *s, const char *subject, size_t len, evs_key_vis
 void evs_store_compact_keys(evs_store *s, const char *subject, size_t len)
 {
     uint8_t from[2 + EVS_STREAM_NAME_MAX], to[2 + EVS_STREAM_NAME_MAX];
+    if (!subject) { /* the whole key table */
+        rocksdb_compact_range(s->db, "K", 1, "L", 1);
+        return;
+    }
     if (len == 0 || len > EVS_STREAM_NAME_MAX)
         return;
     size_t flen = key_data_key(from, subject, len, NULL);

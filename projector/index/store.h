@@ -299,8 +299,10 @@ typedef int (*evs_key_visitor)(void *ctx, const uint8_t key_id[16], const char *
                                size_t value_len);
 int evs_store_keys_of(evs_store *store, const char *subject, size_t len, evs_key_visitor visit,
                       void *ctx);
-/* Compacts the range of a subject's key records, so that the bytes of keys deleted there
- * leave the database files (and the memtable) now rather than at some later compaction. */
+/* Compacts the range of a subject's key records (subject NULL: of every subject), so that
+ * the bytes of keys deleted there leave the database files (and the memtable) now rather
+ * than at some later compaction. It flushes the memtable first: on a busy store it takes
+ * a second or more. */
 void evs_store_compact_keys(evs_store *store, const char *subject, size_t len);
 
 /* For --rebuild: deletes everything derived from the log in dir, keeping the local state. */

@@ -38,10 +38,14 @@ struct evs_keyring {
 
     pthread_t thread;
     int started;
+    pthread_t compactor; /* compacts the key table after tombstones (K1) */
+    int compactor_started;
     pthread_mutex_t create_lock; /* one key made at a time (K2) */
 
     pthread_mutex_t lock; /* guards everything below */
     pthread_cond_t applied_cond;
+    pthread_cond_t compact_cond;
+    int compact_due; /* a tombstone was applied since the last compaction */
     int64_t next_offset;
     uint64_t generation; /* bumped by every tombstone: a key opened before is not cached */
     int stop;
@@ -235,10 +239,11 @@ static void apply_message(evs_keyring *kr, const rd_kafka_message_t *m)
     } else if (tombstone) {
         rc = evs_store_key_write(kr->p->store, subject, strlen(subject), id, NULL, 0,
                                  m->offset + 1);
-        /* The key's bytes leave this store's files now, not at some later compaction. */
-        if (rc == 0)
-            evs_store_compact_keys(kr->p->store, subject, strlen(subject));
         pthread_mutex_lock(&kr->lock);
+        /* The key's bytes leave this store's files now, not at some later compaction: the
+         * compactor does it beside the applier (it takes a second on a busy store). */
+        kr->compact_due = 1;
+        pthread_cond_signal(&kr->compact_cond);
         cache_drop(kr, id);
         gone_add(kr, id);
         kr->generation++;
@@ -314,6 +319,25 @@ static void *applier_thread(void *arg)
     return NULL;
 }
 
+static void *compactor_thread(void *arg)
+{
+    evs_keyring *kr = arg;
+    pthread_mutex_lock(&kr->lock);
+    for (;;) {
+        while (!kr->compact_due && !kr->stop)
+            pthread_cond_wait(&kr->compact_cond, &kr->lock);
+        if (kr->stop)
+            break;
+        kr->compact_due = 0;
+        pthread_mutex_unlock(&kr->lock);
+        evs_store_compact_keys(kr->p->store, NULL, 0); /* K1 */
+        pthread_mutex_lock(&kr->lock);
+        kr->stats.compactions++;
+    }
+    pthread_mutex_unlock(&kr->lock);
+    return NULL;
+}
+
 int evs_keyring_sync(evs_keyring *kr, int timeout_ms, char *err, size_t err_len)
 {
     int64_t low = 0, high = 0, deadline = mono_ms() + timeout_ms;
@@ -356,10 +380,17 @@ int evs_keyring_ready(void *keyring, const evs_append_request *req)
     evs_keyring *kr = keyring;
     if (!kr)
         return 0;
+    const evs_record_event *known = NULL; /* the last event whose key was settled */
     for (size_t i = 0; i < req->event_count; i++) {
         const evs_record_event *e = &req->events[i];
         if (!e->subject)
             continue;
+        /* The events of an append are mostly sealed by one key: settle it once. */
+        if (known && memcmp(known->key_id, e->key_id, EVS_KEY_ID_BYTES) == 0 &&
+            known->subject_len == e->subject_len &&
+            memcmp(known->subject, e->subject, e->subject_len) == 0)
+            continue;
+        known = e;
         pthread_mutex_lock(&kr->lock);
         int gone = gone_has(kr, e->key_id);
         pthread_mutex_unlock(&kr->lock);
@@ -697,6 +728,7 @@ int evs_keyring_start(evs_projector *p, const char *master_key_file, char *err,
     pthread_mutex_init(&kr->lock, NULL);
     pthread_mutex_init(&kr->create_lock, NULL);
     pthread_cond_init(&kr->applied_cond, NULL);
+    pthread_cond_init(&kr->compact_cond, NULL);
     p->keyring = kr;
     snprintf(kr->topic, sizeof kr->topic, "%s%s", p->config.topic, EVS_KEY_TOPIC_SUFFIX);
     if (master_key_file && *master_key_file) {
@@ -708,7 +740,8 @@ int evs_keyring_start(evs_projector *p, const char *master_key_file, char *err,
     if (connect_topic(kr, err, err_len) < 0)
         goto fail;
     kr->started = pthread_create(&kr->thread, NULL, applier_thread, kr) == 0;
-    if (!kr->started) {
+    kr->compactor_started = pthread_create(&kr->compactor, NULL, compactor_thread, kr) == 0;
+    if (!kr->started || !kr->compactor_started) {
         snprintf(err, err_len, "cannot start the key topic's thread");
         goto fail;
     }
@@ -733,9 +766,12 @@ void evs_keyring_stop(evs_projector *p)
     pthread_mutex_lock(&kr->lock);
     kr->stop = 1;
     pthread_cond_broadcast(&kr->applied_cond);
+    pthread_cond_broadcast(&kr->compact_cond);
     pthread_mutex_unlock(&kr->lock);
     if (kr->started)
         pthread_join(kr->thread, NULL);
+    if (kr->compactor_started)
+        pthread_join(kr->compactor, NULL);
     if (kr->consumer) {
         rd_kafka_consumer_close(kr->consumer);
         rd_kafka_destroy(kr->consumer);
@@ -749,6 +785,7 @@ void evs_keyring_stop(evs_projector *p)
             evs_data_key_wipe(&kr->keys[i].dk);
     evs_master_key_wipe(&kr->master);
     pthread_cond_destroy(&kr->applied_cond);
+    pthread_cond_destroy(&kr->compact_cond);
     pthread_mutex_destroy(&kr->create_lock);
     pthread_mutex_destroy(&kr->lock);
     free(kr);

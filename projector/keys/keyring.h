@@ -11,8 +11,10 @@
  * Invariants:
  *  K1. The store's key table ('K', index/store.h) is what a prefix of the key topic says,
  *      applied in order by one thread, each record with the topic's next offset in one
- *      write. A tombstone deletes the key and compacts its range of the store; a record
- *      for a key id the table already has changes nothing (a key never changes).
+ *      write. A tombstone deletes the key, and a compaction of the key table follows on a
+ *      thread of its own (so the key's bytes leave the store's files within a few seconds,
+ *      without holding up the applier); a record for a key id the table already has
+ *      changes nothing (a key never changes).
  *  K2. A subject's key is its first: of the subject's records in the table, the one at the
  *      lowest key-topic offset. Every replica reads the same topic in the same order, so
  *      every replica picks the same one. evs_keyring_create produces a new key only when
@@ -80,8 +82,7 @@ int evs_keyring_create(evs_keyring *kr, const char *subject, size_t len, evs_key
                        int *created, int *code, char *err, size_t err_len);
 
 /* Forgets a subject: a tombstone for every key of it, then waits until this projector has
- * applied them (every replica compacts a destroyed key's range of its store as it applies
- * the tombstone, so the key's bytes leave its files at once). ids receives up to max forgotten key
+ * applied them (every replica then compacts its key table, K1). ids receives up to max forgotten key
  * ids, *n how many there were. Returns 0, or -1 with the reason in err. */
 int evs_keyring_forget(evs_keyring *kr, const char *subject, size_t len,
                        uint8_t (*ids)[EVS_KEY_ID_BYTES], size_t max, size_t *n, char *err,
@@ -115,6 +116,7 @@ typedef struct evs_keyring_stats {
     uint64_t tombstones; /* of which tombstones */
     uint64_t skipped;    /* records refused (K1: not a key record of its key) */
     uint64_t syncs;      /* barriers that had to read the topic to its end (K3) */
+    uint64_t compactions; /* of the key table, after tombstones (K1) */
     int64_t next_offset; /* the key topic's next offset to apply */
 } evs_keyring_stats;
 void evs_keyring_stats_get(evs_keyring *kr, evs_keyring_stats *out);

@@ -121,6 +121,9 @@ jcheck 'd.get("sealed") is True and d["data"] is None and "erased" not in d' "$(
 stop_projector p4
 
 # ---- forget ---------------------------------------------------------------------------------------
+HTTP_PROJ=p1 http GET /keys/alice
+assert_eq "$HTTP_CODE" 200 "alice has a key: $HTTP_BODY"
+SEALED_KEY=$(jget 'd["keys"][0]["sealed_key"]' "$HTTP_BODY")
 expect_ok "evstore forget alice" forget alice
 jcheck 'd["subject"] == "alice" and len(d["forgotten"]) == 1' "$OUT" "forget names the one key destroyed"
 erased_on() {
@@ -179,6 +182,27 @@ IT_E="\"$M6\"" jcheck 'd["events"][3]["data"]["name"] == E and d["events"][0].ge
 # ---- the stores --------------------------------------------------------------------------------
 for n in p1 p2 p3; do stop_projector "$n"; done
 no_marker "the stores' files" "$P1_DIR" "$P2_DIR" "$P3_DIR"
+# The destroyed key itself (sealed, as the key topic held it) is gone from every store's
+# files: each compacted its key table after the tombstone (keys/keyring.h, K1).
+# has_key DIR...: true when a file below one of the DIRs holds alice's sealed key.
+has_key() {
+  python3 - "$SEALED_KEY" "$@" <<'PY'
+import base64, os, sys
+key = base64.b64decode(sys.argv[1])
+for top in sys.argv[2:]:
+    for root, _, files in os.walk(top):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                if key in f.read():
+                    print("found in", os.path.join(root, name), file=sys.stderr)
+                    sys.exit(0)
+sys.exit(1)
+PY
+}
+has_key "$P4_DIR" || fail "p4, stopped before the forget, does not hold alice's key (the check finds nothing)"
+pass
+! has_key "$P1_DIR" "$P2_DIR" "$P3_DIR" || fail "a store's files still hold alice's destroyed key"
+pass
 H1=$(projector_hash p1)
 H2=$(projector_hash p2)
 assert_eq "$H2" "$H1" "both replicas' stores hash the same"
