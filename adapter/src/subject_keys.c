@@ -37,6 +37,7 @@
 
 typedef struct key_slot {
     uint64_t stamp; /* when it was put (a counter); 0: the slot is empty */
+    uint64_t hash;  /* of the subject (subject_hash): compared before the bytes */
     int64_t fetched_ms; /* CLOCK_MONOTONIC when it was put (S4) */
     size_t len;
     char subject[EVS_SUBJECT_MAX];
@@ -84,11 +85,22 @@ void evs__key_cache_free(evs_key_cache *cache)
 }
 
 /* The slot holding subject, or NULL. Under the lock. */
+/* FNV-1a, 64 bits. */
+static uint64_t subject_hash(const char *subject, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)subject[i]) * 1099511628211ULL;
+    return h;
+}
+
 static key_slot *slot_find(evs_key_cache *cache, const char *subject, size_t len)
 {
+    uint64_t h = subject_hash(subject, len);
     for (size_t i = 0; i < cache->capacity; i++) {
         key_slot *slot = &cache->slots[i];
-        if (slot->stamp && slot->len == len && memcmp(slot->subject, subject, len) == 0)
+        if (slot->stamp && slot->hash == h && slot->len == len &&
+            memcmp(slot->subject, subject, len) == 0)
             return slot;
     }
     return NULL;
@@ -140,6 +152,7 @@ void evs__key_cache_put(evs_key_cache *cache, const char *subject, size_t len,
         }
     }
     slot->stamp = ++cache->clock;
+    slot->hash = subject_hash(subject, len);
     slot->fetched_ms = mono_ms();
     slot->len = len;
     memcpy(slot->subject, subject, len);
@@ -376,18 +389,32 @@ int evs__event_seal(evs_record_event *e, const char *subject, size_t subject_len
 int evs__request_seal(evs_client *client, evs_append_request *req, const evs_event_data *events,
                       evs_buf *buffers)
 {
-    for (size_t i = 0; i < req->event_count; i++) {
+    evs_data_key dk;
+    const char *have = NULL; /* the subject dk is the key of: the events of an append are
+                                mostly one subject's, so it is looked up once */
+    size_t have_len = 0;
+    int rc = 0;
+    for (size_t i = 0; i < req->event_count && rc == 0; i++) {
         const char *subject = events[i].subject;
         if (!subject)
             continue;
-        evs_data_key dk;
         size_t len = strlen(subject);
-        int rc = evs__subject_key(client, subject, len, &dk);
+        if (!have || have_len != len || memcmp(have, subject, len) != 0) {
+            if (have)
+                evs_data_key_wipe(&dk); /* S1 */
+            have = NULL;
+            rc = evs__subject_key(client, subject, len, &dk);
+            if (rc == 0) {
+                have = subject;
+                have_len = len;
+            }
+        }
         if (rc == 0)
             rc = evs__event_seal(&req->events[i], subject, len, events[i].seal_metadata, &dk,
                                  &buffers[2 * i], &buffers[2 * i + 1]);
-        evs_data_key_wipe(&dk); /* S1 */
         if (rc != 0) {
+            if (have)
+                evs_data_key_wipe(&dk);
             char cause[EVS__ERROR_MAX];
             snprintf(cause, sizeof cause, "%s", evs_last_error());
             return evs__set_error(rc, "append to stream %.*s: event %zu: %s; nothing was "
@@ -395,6 +422,8 @@ int evs__request_seal(evs_client *client, evs_append_request *req, const evs_eve
                                   (int)req->stream_len, req->stream, i + 1, cause);
         }
     }
+    if (have)
+        evs_data_key_wipe(&dk); /* S1 */
     return 0;
 }
 
