@@ -486,6 +486,14 @@ int evs_keyring_create(evs_keyring *kr, const char *subject, size_t len, evs_key
     pthread_mutex_lock(&kr->create_lock);
     int rc = evs_keyring_list(kr, subject, len, found, 1, &n);
     if (rc == 0 && n == 0) {
+        /* None here yet: read the key topic to its end first, so that a replica that lags
+         * on it does not make a second key for a subject that has one (which would lose
+         * to it, K2, and only be extra). */
+        rc = evs_keyring_sync(kr, EVS_KEYRING_WAIT_MS, err, err_len);
+        if (rc == 0)
+            rc = evs_keyring_list(kr, subject, len, found, 1, &n);
+    }
+    if (rc == 0 && n == 0) {
         if (!kr->has_master) {
             *code = EVS_SEAL_EMASTER;
             snprintf(err, err_len, "this projector has no master key (--master-key)");
