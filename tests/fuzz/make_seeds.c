@@ -559,6 +559,17 @@ static evs_page_event page_event(int i, const char *stream, const char *type)
         e.data = (const uint8_t *)"{\"total\":1.10,\"items\":[]}";
         e.data_len = strlen((const char *)e.data);
     }
+    e.content_type_len = strlen(e.content_type);
+    if (i % 5 == 3) { /* personal data: opened, erased, or sealed (EventPage v2) */
+        e.subject = "customer:7";
+        e.subject_len = 10;
+        e.erased = i % 10 == 3;
+        e.sealed = i % 10 == 8;
+        if (e.erased || e.sealed) {
+            e.data = NULL;
+            e.data_len = 0;
+        }
+    }
     if (i % 2 == 0) {
         e.metadata = (const uint8_t *)"{\"user\":\"u-1\"}";
         e.metadata_len = strlen((const char *)e.metadata);
@@ -596,6 +607,8 @@ static void page_seeds(void)
     info.stream_len = 7;
     info.has_current_version = 1;
     info.current_version = 5;
+    info.has_first_version = 1;
+    info.first_version = 1;
     page_build(&buf, &info, 5, 6, 1);
     write_seed("stream-5-events-end", buf.data, buf.len);
     page_build(&buf, &info, 0, 6, 1);
