@@ -166,14 +166,16 @@ def median(values):
 
 def replicas(runs, out):
     """C1, R3, J1 and K1: checkpoint saves, reads over one and two replicas, a replica
-    joining the filled topic, and the stall of a replica kill (run.sh, replica_runs)."""
+    joining the filled topic, and the stall of a replica kill (run.sh, replica_runs); F1 and
+    the feed's cost; W3 and W4 sealed, and E1 (run.sh, sealed_runs)."""
     ev = {workload: run for (system, workload), run in runs.items() if system == "evstore"}
     kills = [run for key, run in sorted(ev.items()) if key.startswith("k1-")]
-    if not any(k in ev for k in ("c1-checkpoint", "r3-1-replica", "j1", "f1-feed-lag")) \
+    if not any(k in ev for k in ("c1-checkpoint", "r3-1-replica", "j1", "f1-feed-lag",
+                                 "w3-uniform-sealed", "w4-sealed", "e1-forget")) \
             and not kills:
         return
     w = out.write
-    w("### Replicas\n\n| run | number |\n| --- | --- |\n")
+    w("### Replicas, the feed and personal data\n\n| run | number |\n| --- | --- |\n")
     c1 = ev.get("c1-checkpoint")
     if c1:
         w(f"| C1: checkpoint save through the state topic (one Kafka transaction, applied "
@@ -195,18 +197,16 @@ def replicas(runs, out):
         w(f"| F1: the accepted-events feed's lag behind the verdict, {fmt_int(f1['count'])} "
           f"appends at {f1['rate']}/s | p50 {f1['p50_ms']:.2f} ms, p99 {f1['p99_ms']:.2f} ms, "
           f"max {f1['max_ms']:.1f} ms ({f1['before_verdict']} records came first) |\n")
-    for key, base, title in (("w3-uniform-feed", "w3-uniform", "W3"), ("w4-feed", "w4", "W4")):
-        on, off = ev.get(key), ev.get(base)
-        if on and off:
-            w(f"| {title} with the feed on / off | {fmt_int(on.get('events_per_s'))} / "
-              f"{fmt_int(off.get('events_per_s'))} events/s "
-              f"({fmt_ratio(on.get('events_per_s'), off.get('events_per_s'))}) |\n")
-    for key, base, title in (("w3-uniform-sealed", "w3-uniform", "W3"), ("w4-sealed", "w4", "W4")):
-        on, off = ev.get(key), ev.get(base)
-        if on and off:
-            w(f"| {title} with every event personal data (sealed) / plain | "
-              f"{fmt_int(on.get('events_per_s'))} / {fmt_int(off.get('events_per_s'))} events/s "
-              f"({fmt_ratio(on.get('events_per_s'), off.get('events_per_s'))}) |\n")
+    # The same workload with something on, beside the plain run.
+    variants = (("feed", "with the feed on / off"),
+                ("sealed", "with every event personal data (sealed) / plain"))
+    for suffix, what in variants:
+        for base, title in (("w3-uniform", "W3"), ("w4", "W4")):
+            on, off = ev.get(f"{base}-{suffix}"), ev.get(base)
+            if on and off:
+                w(f"| {title} {what} | {fmt_int(on.get('events_per_s'))} / "
+                  f"{fmt_int(off.get('events_per_s'))} events/s "
+                  f"({fmt_ratio(on.get('events_per_s'), off.get('events_per_s'))}) |\n")
     e1 = ev.get("e1-forget")
     if e1:
         w(f"| E1: forgetting a subject (DELETE /keys/S, {e1['count']} subjects) | p50 "
