@@ -1227,6 +1227,20 @@ void evs_store_batch_abort(evs_store_batch *b)
 
 /* ---- Reads ------------------------------------------------------------------------------ */
 
+/* Ends an iteration: destroys it, and returns -EIO (logged) if it failed, else rc. */
+static int iter_finish(rocksdb_iterator_t *it, int rc)
+{
+    char *rerr = NULL;
+    rocksdb_iter_get_error(it, &rerr);
+    rocksdb_iter_destroy(it);
+    if (rerr) {
+        fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
+        free(rerr);
+        return -EIO;
+    }
+    return rc;
+}
+
 static int decode_event(evs_stored_event *ev, const uint8_t *val, size_t vlen)
 {
     reader r = {val, vlen, 1};
@@ -1303,15 +1317,7 @@ int evs_store_read_stream(evs_store *s, const char *stream, size_t len, uint64_t
         else
             rocksdb_iter_next(it);
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    if (rerr) {
-        fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
-        free(rerr);
-        rc = -EIO;
-    }
-    rocksdb_iter_destroy(it);
-    return rc;
+    return iter_finish(it, rc);
 }
 
 /* Visits up to limit events of an ordered position index (I1, I2): keys `prefix` be64
@@ -1505,14 +1511,7 @@ static int scan_prefix(evs_store *s, char prefix,
         fn(ctx, k, kl, v, vl);
         rocksdb_iter_next(it);
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    rocksdb_iter_destroy(it);
-    if (rerr) {
-        free(rerr);
-        return -EIO;
-    }
-    return 0;
+    return iter_finish(it, 0);
 }
 
 static void count_one(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
@@ -1676,14 +1675,7 @@ int evs_store_local_scan(evs_store *s, const void *prefix, size_t prefix_len,
         if (visit(ctx, k + 1, kl - 1, v, vl))
             break;
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    rocksdb_iter_destroy(it);
-    if (rerr) {
-        free(rerr);
-        return -EIO;
-    }
-    return 0;
+    return iter_finish(it, 0);
 }
 
 int evs_store_list_streams(evs_store *s, const char *prefix, size_t prefix_len, const char *after,
@@ -1718,14 +1710,7 @@ int evs_store_list_streams(evs_store *s, const char *prefix, size_t prefix_len, 
         if (visit(ctx, k + 1, kl - 1, version))
             break;
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    rocksdb_iter_destroy(it);
-    if (rerr) {
-        free(rerr);
-        return -EIO;
-    }
-    return 0;
+    return iter_finish(it, 0);
 }
 
 /* Keeps the local state aside while the derived state is deleted. */
@@ -1933,14 +1918,7 @@ int evs_store_limited_streams(evs_store *s, int32_t partition, evs_stream_name_v
         if (visit(ctx, k + 5, kl - 5, 0))
             break;
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    rocksdb_iter_destroy(it);
-    if (rerr) {
-        free(rerr);
-        return -EIO;
-    }
-    return 0;
+    return iter_finish(it, 0);
 }
 
 int evs_store_first_not_older(evs_store *s, const char *stream, size_t len, uint64_t from,
@@ -1973,14 +1951,7 @@ int evs_store_first_not_older(evs_store *s, const char *stream, size_t len, uint
             break;
         *first = version + 1;
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    rocksdb_iter_destroy(it);
-    if (rerr) {
-        free(rerr);
-        rc = -EIO;
-    }
-    return rc;
+    return iter_finish(it, rc);
 }
 
 /* ---- Data keys ('K', 'q') ------------------------------------------------------------------
@@ -2068,14 +2039,7 @@ int evs_store_keys_of(evs_store *s, const char *subject, size_t len, evs_key_vis
         const char *v = rocksdb_iter_value(it, &vl);
         rc = visit(ctx, k + plen, v, vl);
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    rocksdb_iter_destroy(it);
-    if (rerr) {
-        free(rerr);
-        return -EIO;
-    }
-    return rc;
+    return iter_finish(it, rc);
 }
 
 void evs_store_compact_keys(evs_store *s, const char *subject, size_t len)
