@@ -1070,7 +1070,7 @@ static enum MHD_Result fetch(const evs_http_request *r, group *g, const char *me
     evs_out_jstr(&o, g->name, strlen(g->name));
     evs_out_fmt(&o, ",\"member_id\":\"%s\",\"events\":[", member_id);
     size_t written = 0, removed = 0;
-    uint64_t *gone = malloc((size_t)(n > 0 ? n : 1) * sizeof *gone);
+    uint64_t *gone = NULL; /* allocated at the first removed event */
     for (int i = 0; i < n; i++) {
         if (written)
             evs_out_str(&o, ",");
@@ -1083,6 +1083,8 @@ static enum MHD_Result fetch(const evs_http_request *r, group *g, const char *me
              * lifecycle command removed it (judge/lifecycle.h): it is done, not delivered
              * (acked below). A failed read leaves it in flight, delivered again after its
              * ack timeout. */
+            if (rc == 0 && !gone)
+                gone = malloc((size_t)n * sizeof *gone);
             if (rc == 0 && gone)
                 gone[removed++] = d[i].position;
             continue;

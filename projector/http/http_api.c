@@ -95,9 +95,12 @@ typedef struct read_ctx {
 static void page_add(read_ctx *r, const evs_stored_event *stored)
 {
     evs_stored_event shown;
-    const evs_stored_event *e = &shown;
-    if (evs_keyring_reveal(r->keyring, stored, &shown, &r->reveal) < 0)
-        r->oom = 1;
+    const evs_stored_event *e = stored;
+    if (stored->subject) { /* personal data: what the keyring reveals of it (K4) */
+        if (evs_keyring_reveal(r->keyring, stored, &shown, &r->reveal) < 0)
+            r->oom = 1;
+        e = &shown;
+    }
     if (r->page) {
         evs_page_event pe = {
             .stream = e->stream,
