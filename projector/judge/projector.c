@@ -189,6 +189,36 @@ int32_t evs_projector_topic_partitions(rd_kafka_t *rk, const char *name, char *e
     return count;
 }
 
+int evs_projector_partition_ends(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                 int64_t *low, int64_t *high, int timeout_ms,
+                                 rd_kafka_resp_err_t *error)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(rk, topic, partition, low, high, timeout_ms);
+        /* A topic created a moment ago may be missing from the metadata, or have no leader
+         * yet: those answers change by themselves, so ask again until the time is up. */
+        int passing = e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                      e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+                      e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                      e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                      e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t spent = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+                        (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (!e || !passing || spent + 200 >= timeout_ms) {
+            if (error)
+                *error = e;
+            return e ? -1 : 0;
+        }
+        struct timespec pause = {0, 200 * 1000000};
+        nanosleep(&pause, NULL);
+    }
+}
+
 int evs_projector_create_log_topic(evs_projector *p, const char *name, int partitions, char *err,
                                    size_t err_len)
 {

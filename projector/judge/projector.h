@@ -148,6 +148,14 @@ rd_kafka_t *evs_projector_kafka_client(evs_projector *p, rd_kafka_type_t type, c
 int32_t evs_projector_topic_partitions(rd_kafka_t *rk, const char *name, char *err,
                                        size_t err_len);
 
+/* Reads where partition `partition` of `topic` begins and ends, asking again for up to
+ * timeout_ms while a topic created a moment ago has no metadata or leader yet. librdkafka
+ * gives any error of the topic's metadata as "Unknown partition" here, so a lasting one is
+ * waited out too. Returns 0, or -1 with librdkafka's error in *error (when not NULL). */
+int evs_projector_partition_ends(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                 int64_t *low, int64_t *high, int timeout_ms,
+                                 rd_kafka_resp_err_t *error);
+
 /* Runs the consumer loop until p->stop is set or applying fails. Returns 0 or -1. */
 int evs_projector_run(evs_projector *p);
 void evs_projector_free(evs_projector *p);

@@ -341,9 +341,9 @@ static void *compactor_thread(void *arg)
 int evs_keyring_sync(evs_keyring *kr, int timeout_ms, char *err, size_t err_len)
 {
     int64_t low = 0, high = 0, deadline = mono_ms() + timeout_ms;
-    rd_kafka_resp_err_t e =
-        rd_kafka_query_watermark_offsets(kr->producer, kr->topic, 0, &low, &high, timeout_ms);
-    if (e) {
+    rd_kafka_resp_err_t e = 0;
+    if (evs_projector_partition_ends(kr->producer, kr->topic, 0, &low, &high, timeout_ms,
+                                     &e) < 0) {
         snprintf(err, err_len, "key topic %s: cannot read where it ends: %s", kr->topic,
                  rd_kafka_err2str(e));
         return -1;

@@ -615,19 +615,9 @@ static int topic_is_empty(evs_state_log *sl, int *empty, char *err, size_t err_l
     *empty = 1;
     for (int32_t i = 0; i < sl->partitions; i++) {
         int64_t lo, hi;
-        rd_kafka_resp_err_t e;
-        /* A topic created a moment ago may have no leaders yet: ask again for a while. */
-        for (int attempt = 0;; attempt++) {
-            e = rd_kafka_query_watermark_offsets(sl->consumer, sl->topic, i, &lo, &hi,
-                                                 ADMIN_TIMEOUT_MS);
-            if (!e || attempt == 50 || (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
-                                        e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
-                                        e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART))
-                break;
-            struct timespec pause = {0, 200 * 1000000};
-            nanosleep(&pause, NULL);
-        }
-        if (e) {
+        rd_kafka_resp_err_t e = 0;
+        if (evs_projector_partition_ends(sl->consumer, sl->topic, i, &lo, &hi,
+                                         ADMIN_TIMEOUT_MS, &e) < 0) {
             snprintf(err, err_len, "state topic %s: %s", sl->topic, rd_kafka_err2str(e));
             return -1;
         }
