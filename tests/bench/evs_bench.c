@@ -8,6 +8,7 @@
  *   evs_bench [global options] subscribe-latency --count N --rate R [--writers W] ...
  *   evs_bench [global options] catch-up [--count N]
  *   evs_bench [global options] kafka-ceiling --count N [--events-per-append E] [--writers W]
+ *   evs_bench [global options] occ-loop --writers W --count N --streams K [--read-limit L]
  *
  * `evs_bench --help` lists every option. Each run prints human-readable lines, then exactly
  * one machine-readable line that starts with {"bench": (tests/bench/run.sh collects them).
@@ -23,7 +24,8 @@
  * just before its evs_append to its delivery by evs_subscription_next, with CLOCK_REALTIME
  * stamped into the event's data (the writers and the subscriber are threads of this
  * process, so they read the same clock); catch-up times a whole subscription, and the gap
- * between consecutive events.
+ * between consecutive events. occ-loop times a whole command (its reads, its append and
+ * every retry of the two) and, apart, each of its reads.
  */
 #include <assert.h>
 #include <errno.h>
@@ -72,6 +74,7 @@ typedef enum bench_command {
     CMD_CATCH_UP,
     CMD_KAFKA_CEILING,
     CMD_READ_ALL,
+    CMD_OCC_LOOP,
 } bench_command;
 
 typedef struct bench_options {
@@ -99,6 +102,7 @@ typedef struct bench_options {
     const char *stream_prefix;
     long warmup;
     long limit;
+    long read_limit; /* occ-loop: the events of a stream's tail a command reads */
     int raw_http;
     int prepare;
     long data_bytes;
@@ -147,6 +151,7 @@ enum {
     OPT_RATE,
     OPT_IN_FLIGHT,
     OPT_FLUSH_MESSAGES,
+    OPT_READ_LIMIT,
     OPT_HELP,
 };
 
@@ -158,7 +163,9 @@ enum {
 #define FOR_CATCH (1u << CMD_CATCH_UP)
 #define FOR_KAFKA (1u << CMD_KAFKA_CEILING)
 #define FOR_READ_ALL (1u << CMD_READ_ALL)
-#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_CATCH | FOR_KAFKA | FOR_READ_ALL)
+#define FOR_OCC (1u << CMD_OCC_LOOP)
+#define FOR_ALL                                                                                    \
+    (FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_CATCH | FOR_KAFKA | FOR_READ_ALL | FOR_OCC)
 
 static const struct option long_options[] = {
     {"brokers", required_argument, 0, OPT_BROKERS},
@@ -193,6 +200,7 @@ static const struct option long_options[] = {
     {"rate", required_argument, 0, OPT_RATE},
     {"in-flight", required_argument, 0, OPT_IN_FLIGHT},
     {"flush-messages", required_argument, 0, OPT_FLUSH_MESSAGES},
+    {"read-limit", required_argument, 0, OPT_READ_LIMIT},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -205,9 +213,9 @@ static unsigned option_commands(int option)
     case OPT_DATA_BYTES:
     case OPT_METADATA_BYTES:
     case OPT_MAX_ERRORS:
-        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_KAFKA;
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_KAFKA | FOR_OCC;
     case OPT_WARMUP:
-        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB;
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_SUB | FOR_OCC;
     case OPT_SUBJECTS:
         return FOR_LAT | FOR_TPUT;
     case OPT_STREAM:
@@ -215,23 +223,27 @@ static unsigned option_commands(int option)
     case OPT_WRITERS:
     case OPT_STREAMS:
     case OPT_STREAM_PREFIX:
-        return FOR_TPUT | FOR_SUB | FOR_KAFKA;
+        return FOR_TPUT | FOR_SUB | FOR_KAFKA | FOR_OCC;
     case OPT_IN_FLIGHT:
     case OPT_FLUSH_MESSAGES:
         return FOR_KAFKA;
     case OPT_RATE:
         return FOR_SUB;
     case OPT_EVENTS_PER_APPEND:
-    case OPT_SEED:
         return FOR_TPUT | FOR_KAFKA;
+    case OPT_SEED:
+        return FOR_TPUT | FOR_KAFKA | FOR_OCC;
     case OPT_ZIPF:
     case OPT_ZIPF_S:
     case OPT_EXACT:
     case OPT_CLIENT_PER_WRITER:
-    case OPT_MAX_RETRIES:
         return FOR_TPUT;
+    case OPT_MAX_RETRIES:
+        return FOR_TPUT | FOR_OCC;
+    case OPT_READ_LIMIT:
+        return FOR_OCC;
     case OPT_PROGRESS:
-        return FOR_TPUT | FOR_CATCH | FOR_KAFKA | FOR_READ_ALL;
+        return FOR_TPUT | FOR_CATCH | FOR_KAFKA | FOR_READ_ALL | FOR_OCC;
     case OPT_LIMIT:
         return FOR_READ | FOR_READ_ALL;
     case OPT_RAW_HTTP:
@@ -305,12 +317,23 @@ static const char usage_text[] =
     "      (kept; only partition 0 is read back). Needs no projector.\n"
     "      --flush-messages F sets the created topic's flush.messages (F = 1: the broker\n"
     "      fsyncs the log before it acknowledges each write, as run.sh sets on its topics).\n"
+    "  occ-loop --writers W --count N --streams K [--read-limit L] [--stream-prefix P]\n"
+    "           [--max-retries R] [--seed X] [--progress]\n"
+    "      the optimistic-concurrency loop of a command handler. W threads share one client\n"
+    "      and N commands (in total); a command picks one of the streams <P>1..<P>K (P\n"
+    "      defaults to \"Order-\") uniformly at random, reads its last L events (default\n"
+    "      20) with evs_stream_read backwards from the end, takes the stream's current\n"
+    "      version from that read (0 if it does not exist) and appends one event expecting\n"
+    "      exactly that version. On a wrong expected version it counts a conflict and does\n"
+    "      it all again, read and append (at most R times, default 50). Latency: the whole\n"
+    "      command, retries included; each read is also timed apart. Each writer first runs\n"
+    "      --warmup untimed commands (default 1) on <P>warmup-<n>.\n"
     "\n"
     "Options of the commands that write (all but catch-up):\n"
     "  --data-bytes N      JSON data per event, about N bytes (default 256)\n"
     "  --metadata-bytes N  JSON metadata per event, about N bytes (default 64; 0: none)\n"
-    "  --warmup N          untimed calls first (default 20; append-throughput and\n"
-    "                      subscribe-latency: 1 per writer)\n"
+    "  --warmup N          untimed calls first (default 20; append-throughput,\n"
+    "                      subscribe-latency and occ-loop: 1 per writer)\n"
     "  --max-errors N      stop after N failed calls (default 100)\n"
     "  --subjects K        (append-latency, append-throughput) every event is personal\n"
     "                      data of one of K subjects, Bench-subject-0..K-1 by append: its\n"
@@ -352,6 +375,7 @@ static const char *const command_names[] = {
     [CMD_CATCH_UP] = "catch-up",
     [CMD_KAFKA_CEILING] = "kafka-ceiling",
     [CMD_READ_ALL] = "read-all",
+    [CMD_OCC_LOOP] = "occ-loop",
 };
 
 /* Returns 0, 2 (usage error, reported) or 1 (--help printed: exit 0). */
@@ -373,6 +397,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
     o->stream_prefix = "Order-";
     o->warmup = -1;
     o->limit = 100;
+    o->read_limit = 20;
     o->data_bytes = 256;
     o->metadata_bytes = 64;
     o->max_errors = 100;
@@ -464,6 +489,10 @@ static int options_parse(int argc, char **argv, bench_options *o)
             if (bench_parse_long("limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->limit))
                 return 2;
             break;
+        case OPT_READ_LIMIT:
+            if (bench_parse_long("read-limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->read_limit))
+                return 2;
+            break;
         case OPT_RAW_HTTP:
             o->raw_http = 1;
             break;
@@ -526,7 +555,8 @@ static int options_parse(int argc, char **argv, bench_options *o)
     o->command = (bench_command)command;
     if (o->command == CMD_NONE)
         return bench_usage_error("no command: append-latency, append-throughput, read-latency, "
-                                 "subscribe-latency, catch-up or kafka-ceiling");
+                                 "subscribe-latency, catch-up, read-all, kafka-ceiling or "
+                                 "occ-loop");
     if (bench_options_check(seen, OPT_BROKERS, OPT_HELP, long_options, option_commands, o->command))
         return 2;
     if (o->kafka_config) {
@@ -538,7 +568,7 @@ static int options_parse(int argc, char **argv, bench_options *o)
     }
     if (o->count < 0 &&
         (o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ||
-         o->command == CMD_KAFKA_CEILING))
+         o->command == CMD_KAFKA_CEILING || o->command == CMD_OCC_LOOP))
         return bench_usage_error("--count is required");
     if (o->count < 0)
         o->count = o->command == CMD_CATCH_UP || o->command == CMD_READ_ALL
@@ -561,13 +591,20 @@ static int options_parse(int argc, char **argv, bench_options *o)
     if (o->command == CMD_KAFKA_CEILING && o->writers > o->count)
         return bench_usage_error("--writers (%ld) is more than --count (%ld)", o->writers,
                                  o->count);
+    /* occ-loop prints the prefix into its JSON line: only the characters of a stream name. */
+    if (o->command == CMD_OCC_LOOP && !bench_stream_chars_ok(o->stream_prefix))
+        return bench_usage_error("--stream-prefix \"%s\" holds characters a stream name cannot",
+                                 o->stream_prefix);
     if (o->command == CMD_READ_LATENCY && !o->stream)
         return bench_usage_error("read-latency needs --stream");
     if (o->stream && !bench_stream_name_ok(o->stream))
         return bench_usage_error("--stream \"%s\" is not a valid stream name", o->stream);
     if (o->warmup < 0)
         o->warmup =
-            o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ? 1 : 20;
+            o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_SUBSCRIBE_LATENCY ||
+                    o->command == CMD_OCC_LOOP
+                ? 1
+                : 20;
     return 0;
 }
 
@@ -1017,6 +1054,304 @@ done:
     free(run.zipf_cdf);
     free(writers);
     free(h);
+    free(errors);
+    return status;
+}
+
+/* ---- occ-loop -------------------------------------------------------------------------- */
+
+/* The optimistic-concurrency loop of a command handler: read the stream's tail to rebuild
+ * its state, append one event expecting exactly the version that read showed, and on a
+ * wrong expected version start again from the read. */
+
+typedef struct occ_run occ_run;
+
+typedef struct occ_writer {
+    long index;
+    occ_run *run;
+    evs_client *client;             /* the shared client */
+    bench_histogram histogram;      /* each command that succeeded, retries included */
+    bench_histogram read_histogram; /* each read of the timed commands that answered */
+    bench_errors errors;
+    uint64_t commands;        /* commands whose append was accepted */
+    uint64_t conflicts;       /* wrong expected versions, each followed by a new read */
+    uint64_t reads;           /* reads that answered (with events or "no such stream") */
+    uint64_t reads_not_found; /* of them, of a stream that did not exist yet */
+    uint64_t read_events;     /* events those reads returned */
+    uint64_t command_us;      /* the time of the commands that succeeded ... */
+    uint64_t read_us;         /* ... and of their reads */
+    int setup_failed;
+} occ_writer;
+
+struct occ_run {
+    const bench_options *o;
+    bench_run calls; /* the commands: claimed, failed (--max-errors), finished */
+};
+
+/* What one read of a stream's tail showed. */
+typedef struct occ_tail {
+    uint64_t version; /* the stream's current version: its newest event's, 0 if none */
+    size_t events;    /* events returned */
+    size_t bytes;     /* their data and metadata: what a handler would fold into its state */
+    int not_found;    /* the stream does not exist (yet) */
+} occ_tail;
+
+/* Reads the last `limit` events of stream, newest first (backwards from the end), and checks
+ * the answer: at least one event, versions falling one by one from the newest, and as many
+ * as the stream holds from its first readable version, up to limit. Returns 0, or the error
+ * slot (its message in message). */
+static unsigned occ_read_tail(evs_client *client, const char *stream, long limit, occ_tail *t,
+                              char *message, size_t message_len)
+{
+    evs_event_list *list = NULL;
+    memset(t, 0, sizeof *t);
+    int rc = evs_stream_read(client, stream, 0, (size_t)limit, EVS_BACKWARDS, &list);
+    if (rc == EVS_ENOT_FOUND) {
+        t->not_found = 1;
+        return 0;
+    }
+    if (rc != 0) {
+        snprintf(message, message_len, "read of %s: %s", stream, evs_last_error());
+        return slot_of(rc);
+    }
+    unsigned slot = 0;
+    if (list->count == 0) {
+        /* Nothing readable although the stream exists (truncated, or beyond its limits):
+         * its version cannot be taken from the events. The benchmark's streams have none. */
+        snprintf(message, message_len, "the read of %s returned no events", stream);
+        slot = BENCH_SLOT_BAD_ANSWER;
+        goto done;
+    }
+    t->events = list->count;
+    t->version = list->events[0].version;
+    uint64_t first = list->first_version ? list->first_version : 1;
+    uint64_t readable = t->version >= first ? t->version - first + 1 : 0;
+    size_t want = readable < (uint64_t)limit ? (size_t)readable : (size_t)limit;
+    if (list->count != want) {
+        snprintf(message, message_len, "the read of %s returned %zu events, not %zu", stream,
+                 list->count, want);
+        slot = BENCH_SLOT_BAD_ANSWER;
+        goto done;
+    }
+    for (size_t i = 0; i < list->count; i++) {
+        const evs_event *e = &list->events[i];
+        if (e->version != t->version - i) {
+            snprintf(message, message_len,
+                     "event %zu of the read of %s is version %" PRIu64 ", not %" PRIu64, i,
+                     stream, e->version, t->version - i);
+            slot = BENCH_SLOT_BAD_ANSWER;
+            goto done;
+        }
+        t->bytes += e->data_len + e->metadata_len;
+    }
+done:
+    evs_event_list_free(list);
+    return slot;
+}
+
+/* One command on stream: read, append p's event at the version read, and again from the
+ * read after each wrong expected version (at most --max-retries times). With timed, the
+ * reads and conflicts are counted in w and each read's latency recorded; *read_us gets the
+ * time spent reading. Returns 0, or the error slot of the failure that ended the command
+ * (its message in message). */
+static unsigned occ_command(occ_writer *w, const char *stream, const payload *p, int timed,
+                            uint64_t *read_us, char *message, size_t message_len)
+{
+    const bench_options *o = w->run->o;
+    evs_append_result result;
+    *read_us = 0;
+    for (long attempts = 0;; attempts++) {
+        occ_tail tail;
+        uint64_t t0 = bench_now_us();
+        unsigned slot = occ_read_tail(w->client, stream, o->read_limit, &tail, message,
+                                      message_len);
+        uint64_t t1 = bench_now_us();
+        if (slot != 0)
+            return slot;
+        *read_us += t1 - t0;
+        if (timed) {
+            bench_histogram_record(&w->read_histogram, t1 - t0);
+            w->reads++;
+            w->reads_not_found += (uint64_t)tail.not_found;
+            w->read_events += tail.events;
+        }
+        evs_expected expected = {EVS_EXPECT_EXACT, tail.version};
+        int rc = evs_append(w->client, stream, expected, p->events, p->event_count, NULL, &result);
+        if (rc == 0)
+            return 0;
+        if (rc != EVS_EWRONG_VERSION || attempts >= o->max_retries) {
+            snprintf(message, message_len, "%s%s", evs_last_error(),
+                     rc == EVS_EWRONG_VERSION ? " (retries exhausted)" : "");
+            return slot_of(rc);
+        }
+        if (timed)
+            w->conflicts++;
+    }
+}
+
+static void *occ_writer_main(void *arg)
+{
+    occ_writer *w = arg;
+    occ_run *run = w->run;
+    const bench_options *o = run->o;
+    uint64_t rng = o->seed * UINT64_C(0x100000001b3) + (uint64_t)w->index;
+    char stream[EVS_STREAM_NAME_MAX + 1];
+    char message[BENCH_ERROR_MESSAGE_MAX];
+    uint64_t read_us;
+    payload p;
+    int have_payload = 0;
+
+    bench_histogram_init(&w->histogram);
+    bench_histogram_init(&w->read_histogram);
+    if (payload_init(&p, 1, (size_t)o->data_bytes, (size_t)o->metadata_bytes) != 0) {
+        fprintf(stderr, "evs_bench: writer %ld: out of memory\n", w->index);
+        w->setup_failed = 1;
+    } else {
+        have_payload = 1;
+    }
+    /* Warm-up, untimed: whole commands on a stream of the writer's own (the producer's
+     * first connection, HTTP connections for reads and verdicts). */
+    snprintf(stream, sizeof stream, "%swarmup-%ld", o->stream_prefix, w->index + 1);
+    for (long i = 0; i < o->warmup && !w->setup_failed; i++) {
+        payload_fill(&p, (uint64_t)i, &rng);
+        unsigned slot = occ_command(w, stream, &p, 0, &read_us, message, sizeof message);
+        if (slot != 0) {
+            fprintf(stderr, "evs_bench: writer %ld: the warm-up command on %s failed: %s: %s\n",
+                    w->index, stream, slot_names[slot], message);
+            w->setup_failed = 1;
+        }
+    }
+    bench_run_ready(&run->calls, w->setup_failed);
+
+    long serial;
+    while ((serial = bench_run_claim(&run->calls)) >= 0) {
+        long k = bench_stream_pick(NULL, o->streams, &rng);
+        snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix, k + 1);
+        payload_fill(&p, (uint64_t)serial, &rng);
+        uint64_t t0 = bench_now_us();
+        unsigned slot = occ_command(w, stream, &p, 1, &read_us, message, sizeof message);
+        uint64_t t1 = bench_now_us();
+        if (slot == 0) {
+            bench_histogram_record(&w->histogram, t1 - t0);
+            w->commands++;
+            w->command_us += t1 - t0;
+            w->read_us += read_us;
+        } else {
+            bench_errors_add(&w->errors, slot, message);
+        }
+        bench_run_call_done(&run->calls, slot != 0);
+    }
+    bench_run_writer_done(&run->calls);
+    if (have_payload)
+        payload_free(&p);
+    return NULL;
+}
+
+static int run_occ_loop(const bench_options *o)
+{
+    int status = 1;
+    long w_count = o->writers;
+    occ_writer *writers = calloc((size_t)w_count, sizeof *writers);
+    evs_client *client = NULL;
+    bench_histogram *h = malloc(sizeof *h);
+    bench_histogram *read_h = malloc(sizeof *read_h);
+    bench_errors *errors = calloc(1, sizeof *errors);
+    occ_run run;
+    int barrier_ready = 0;
+
+    memset(&run, 0, sizeof run);
+    run.o = o;
+    if (!writers || !h || !read_h || !errors) {
+        fprintf(stderr, "evs_bench: out of memory\n");
+        goto done;
+    }
+    if (client_open(o, &client) != 0)
+        goto done;
+    for (long i = 0; i < w_count; i++) {
+        writers[i].index = i;
+        writers[i].run = &run;
+        writers[i].client = client;
+    }
+    printf("occ-loop: %ld writer%s (one shared client), %ld commands on %ld streams %s1..%s%ld "
+           "(uniform); a command reads the stream's last %ld events (evs_stream_read, backwards "
+           "from the end), then appends 1 event (%ld B data, %ld B metadata) expecting exactly "
+           "the version read, and on a conflict reads again (at most %ld retries)\n",
+           w_count, w_count == 1 ? "" : "s", o->count, o->streams, o->stream_prefix,
+           o->stream_prefix, o->streams, o->read_limit, o->data_bytes, o->metadata_bytes,
+           o->max_retries);
+    fflush(stdout);
+
+    if (bench_run_init(&run.calls, w_count, o->count, o->max_errors) != 0) {
+        fprintf(stderr, "evs_bench: cannot create a barrier\n");
+        goto done;
+    }
+    barrier_ready = 1;
+    bench_run_start(&run.calls, occ_writer_main, writers, sizeof *writers);
+    double seconds = bench_run_wait(&run.calls, o->progress, "commands");
+    bench_run_join(&run.calls);
+
+    bench_histogram_init(h);
+    bench_histogram_init(read_h);
+    uint64_t commands = 0, conflicts = 0, reads = 0, not_found = 0, read_events = 0;
+    uint64_t command_us = 0, read_us = 0;
+    int setup_failed = 0;
+    for (long i = 0; i < w_count; i++) {
+        const occ_writer *w = &writers[i];
+        bench_histogram_merge(h, &w->histogram);
+        bench_histogram_merge(read_h, &w->read_histogram);
+        bench_errors_merge(errors, &w->errors);
+        commands += w->commands;
+        conflicts += w->conflicts;
+        reads += w->reads;
+        not_found += w->reads_not_found;
+        read_events += w->read_events;
+        command_us += w->command_us;
+        read_us += w->read_us;
+        setup_failed |= w->setup_failed;
+    }
+    if (setup_failed)
+        goto done;
+    int completed = bench_run_completed(&run.calls);
+    double per_s = (double)commands / seconds;
+    double read_share = command_us ? (double)read_us / (double)command_us : 0.0;
+    printf("occ-loop: %" PRIu64 " commands in %.2f s: %.0f commands/s%s\n", commands, seconds,
+           per_s, completed ? "" : " (STOPPED EARLY)");
+    printf("  conflicts (wrong expected version, read and appended again): %" PRIu64
+           " (%.3f per command)\n",
+           conflicts, commands ? (double)conflicts / (double)commands : 0.0);
+    printf("  reads: %" PRIu64 ", %.1f events each on average; %" PRIu64 " found no stream "
+           "(appended at version 0)\n",
+           reads, reads ? (double)read_events / (double)reads : 0.0, not_found);
+    bench_latency_print("command (reads + appends)", h);
+    bench_latency_print("read", read_h);
+    printf("  reads' share of the commands' time: %.1f %%\n", 100.0 * read_share);
+    bench_errors_print(errors, slot_names);
+    json_head("occ-loop", o);
+    printf(",\"writers\":%ld,\"clients\":1,\"streams\":%ld,\"stream_prefix\":\"%s\","
+           "\"distribution\":\"uniform\",\"read_limit\":%ld,\"read_direction\":\"backwards\","
+           "\"expectation\":\"exact\",\"events_per_append\":1,\"data_bytes\":%ld,"
+           "\"metadata_bytes\":%ld,\"max_retries\":%ld,\"commands\":%" PRIu64
+           ",\"appends\":%" PRIu64 ",\"events\":%" PRIu64 ",\"seconds\":%.3f,"
+           "\"commands_per_s\":%.1f,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,"
+           "\"conflicts\":%" PRIu64 ",\"reads\":%" PRIu64 ",\"reads_not_found\":%" PRIu64
+           ",\"read_events\":%" PRIu64 ",\"read_share\":%.4f",
+           w_count, o->streams, o->stream_prefix, o->read_limit, o->data_bytes, o->metadata_bytes,
+           o->max_retries, commands, commands, commands, seconds, per_s, per_s, per_s, conflicts,
+           reads, not_found, read_events, read_share);
+    bench_latency_json("", h);
+    bench_latency_json("read_", read_h);
+    bench_errors_json(errors, slot_names);
+    printf(",\"completed\":%s}\n", completed ? "true" : "false");
+    status = completed ? 0 : 1;
+done:
+    if (barrier_ready) {
+        bench_run_join(&run.calls);
+        bench_run_destroy(&run.calls);
+    }
+    evs_client_close(client);
+    free(writers);
+    free(h);
+    free(read_h);
     free(errors);
     return status;
 }
@@ -2542,6 +2877,9 @@ int main(int argc, char **argv)
         break;
     case CMD_READ_ALL:
         rc = run_read_all(&o);
+        break;
+    case CMD_OCC_LOOP:
+        rc = run_occ_loop(&o);
         break;
     default:
         rc = 2;
