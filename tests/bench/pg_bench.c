@@ -9,6 +9,7 @@
  *   pg_bench [--dsn DSN] read-all [--count N] [--page P]
  *   pg_bench [--dsn DSN] prefill --events N [--streams K] [--events-per-append E]
  *   pg_bench [--dsn DSN] check [--stream-prefix P]
+ *   pg_bench [--dsn DSN] occ-loop --writers W --count N --streams K [--read-limit L]
  *
  * `pg_bench --help` lists every option. Each run prints human-readable lines, then exactly
  * one line that starts with {"bench": and has evs_bench's field names, plus "system" and the
@@ -48,6 +49,12 @@
  * statement is sent until its last result is read, with CLOCK_MONOTONIC, into a per-thread
  * bench_histogram merged at the end. Connecting, preparing, warm-up calls and the checks are
  * never timed.
+ *
+ * occ-loop, a command handler's loop: read the stream's last L events (one SELECT, newest
+ * first, outside any transaction), then the append above with the exact version that read
+ * showed; a wrong version (a concurrent append got in between, seen by the append's own
+ * SELECT or by the unique index) means reading again and appending again. The whole command
+ * is timed, and each read apart.
  */
 #include <assert.h>
 #include <errno.h>
@@ -121,6 +128,7 @@ typedef enum pgb_command {
     CMD_READ_ALL,
     CMD_PREFILL,
     CMD_CHECK,
+    CMD_OCC_LOOP,
 } pgb_command;
 
 typedef struct pgb_options {
@@ -139,6 +147,7 @@ typedef struct pgb_options {
     const char *stream_prefix;
     long warmup;
     long limit;
+    long read_limit; /* occ-loop: the events of a stream's tail a command reads */
     int prepare;
     long page;
     long events;
@@ -174,6 +183,7 @@ enum {
     OPT_MAX_RETRIES,
     OPT_SEED,
     OPT_PROGRESS,
+    OPT_READ_LIMIT,
     OPT_HELP,
 };
 
@@ -183,7 +193,8 @@ enum {
 #define FOR_ALLR (1u << CMD_READ_ALL)
 #define FOR_FILL (1u << CMD_PREFILL)
 #define FOR_CHECK (1u << CMD_CHECK)
-#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_ALLR | FOR_FILL | FOR_CHECK)
+#define FOR_OCC (1u << CMD_OCC_LOOP)
+#define FOR_ALL (FOR_LAT | FOR_TPUT | FOR_READ | FOR_ALLR | FOR_FILL | FOR_CHECK | FOR_OCC)
 
 static const struct option long_options[] = {
     {"dsn", required_argument, 0, OPT_DSN},
@@ -209,6 +220,7 @@ static const struct option long_options[] = {
     {"max-retries", required_argument, 0, OPT_MAX_RETRIES},
     {"seed", required_argument, 0, OPT_SEED},
     {"progress", no_argument, 0, OPT_PROGRESS},
+    {"read-limit", required_argument, 0, OPT_READ_LIMIT},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -217,28 +229,32 @@ static unsigned option_commands(int option)
 {
     switch (option) {
     case OPT_COUNT:
-        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_ALLR;
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_ALLR | FOR_OCC;
     case OPT_DATA_BYTES:
     case OPT_METADATA_BYTES:
-        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_FILL;
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_FILL | FOR_OCC;
     case OPT_WARMUP:
-        return FOR_LAT | FOR_TPUT | FOR_READ;
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_OCC;
     case OPT_MAX_ERRORS:
-        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_ALLR;
+        return FOR_LAT | FOR_TPUT | FOR_READ | FOR_ALLR | FOR_OCC;
     case OPT_STREAM:
         return FOR_LAT | FOR_READ;
     case OPT_WRITERS:
+    case OPT_MAX_RETRIES:
+        return FOR_TPUT | FOR_OCC;
     case OPT_ZIPF:
     case OPT_ZIPF_S:
     case OPT_EXACT:
-    case OPT_MAX_RETRIES:
         return FOR_TPUT;
     case OPT_STREAMS:
-    case OPT_EVENTS_PER_APPEND:
     case OPT_SEED:
+        return FOR_TPUT | FOR_FILL | FOR_OCC;
+    case OPT_EVENTS_PER_APPEND:
         return FOR_TPUT | FOR_FILL;
     case OPT_STREAM_PREFIX:
-        return FOR_TPUT | FOR_FILL | FOR_CHECK;
+        return FOR_TPUT | FOR_FILL | FOR_CHECK | FOR_OCC;
+    case OPT_READ_LIMIT:
+        return FOR_OCC;
     case OPT_LIMIT:
     case OPT_PREPARE:
         return FOR_READ;
@@ -247,7 +263,7 @@ static unsigned option_commands(int option)
     case OPT_EVENTS:
         return FOR_FILL;
     case OPT_PROGRESS:
-        return FOR_TPUT | FOR_ALLR | FOR_FILL;
+        return FOR_TPUT | FOR_ALLR | FOR_FILL | FOR_OCC;
     default:
         return FOR_ALL; /* --dsn, --timeout-ms, --label, --help */
     }
@@ -291,11 +307,23 @@ static const char usage_text[] =
     "  check [--stream-prefix P]\n"
     "      checks that every stream whose name starts with P (default: every stream) has\n"
     "      the versions 1..n without a gap.\n"
+    "  occ-loop --writers W --count N --streams K [--read-limit L] [--stream-prefix P]\n"
+    "           [--max-retries R] [--seed X] [--progress]\n"
+    "      the optimistic-concurrency loop of a command handler, as evs_bench occ-loop: W\n"
+    "      threads, one connection each, share N commands; a command picks one of the\n"
+    "      streams <P>1..<P>K (P defaults to \"Order-\") uniformly, reads its last L events\n"
+    "      (default 20; one SELECT, newest first, every column), takes the stream's version\n"
+    "      from the newest (0 if none) and appends one event expecting exactly that version\n"
+    "      (the append of append-throughput --exact). On a wrong version it counts a\n"
+    "      conflict and reads and appends again (at most R retries, default 50). Latency:\n"
+    "      the whole command, and each read apart. Each writer first runs --warmup untimed\n"
+    "      commands (default 1) on <P>warmup-<n>. Ends with a check of the streams.\n"
     "\n"
     "Options of the commands that write:\n"
     "  --data-bytes N      JSON data per event, about N bytes (default 256)\n"
     "  --metadata-bytes N  JSON metadata per event, about N bytes (default 64; 0: none)\n"
-    "  --warmup N          untimed calls first (default 20; append-throughput: 1 per writer)\n"
+    "  --warmup N          untimed calls first (default 20; append-throughput and\n"
+    "                      occ-loop: 1 per writer)\n"
     "  --max-errors N      stop after N failed calls (default 100)\n"
     "\n"
     "Global options:\n"
@@ -317,6 +345,7 @@ static const char *const command_names[] = {
     [CMD_READ_ALL] = "read-all",
     [CMD_PREFILL] = "prefill",
     [CMD_CHECK] = "check",
+    [CMD_OCC_LOOP] = "occ-loop",
 };
 
 static char default_dsn[PGB_DSN_MAX];
@@ -338,6 +367,7 @@ static int options_parse(int argc, char **argv, pgb_options *o)
     o->zipf_s = 1.0;
     o->warmup = -1;
     o->limit = 100;
+    o->read_limit = 20;
     o->page = 1000;
     o->events = -1;
     o->data_bytes = 256;
@@ -414,6 +444,10 @@ static int options_parse(int argc, char **argv, pgb_options *o)
             if (bench_parse_long("limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->limit))
                 return 2;
             break;
+        case OPT_READ_LIMIT:
+            if (bench_parse_long("read-limit", optarg, 1, EVS_READ_LIMIT_MAX, &o->read_limit))
+                return 2;
+            break;
         case OPT_PREPARE:
             o->prepare = 1;
             break;
@@ -462,11 +496,13 @@ static int options_parse(int argc, char **argv, pgb_options *o)
     o->command = (pgb_command)command;
     if (o->command == CMD_NONE)
         return bench_usage_error("no command: append-latency, append-throughput, read-latency, "
-                                 "read-all, prefill or check");
+                                 "read-all, prefill, check or occ-loop");
     if (bench_options_check(seen, OPT_DSN, OPT_HELP, long_options, option_commands, o->command))
         return 2;
     if (o->command == CMD_APPEND_THROUGHPUT && (o->count < 0 || o->streams < 0))
         return bench_usage_error("append-throughput needs --count and --streams");
+    if (o->command == CMD_OCC_LOOP && o->count < 0)
+        return bench_usage_error("occ-loop needs --count");
     if (o->command == CMD_PREFILL && o->events < 0)
         return bench_usage_error("prefill needs --events");
     if (o->command == CMD_READ_LATENCY && !o->stream)
@@ -486,7 +522,7 @@ static int options_parse(int argc, char **argv, pgb_options *o)
                            : o->command == CMD_CHECK ? ""
                                                      : "Order-";
     if (o->warmup < 0)
-        o->warmup = o->command == CMD_APPEND_THROUGHPUT ? 1 : 20;
+        o->warmup = o->command == CMD_APPEND_THROUGHPUT || o->command == CMD_OCC_LOOP ? 1 : 20;
     /* The longest name made from the prefix: <P>warmup-<writer> or <P><stream number>. */
     if (strlen(o->stream_prefix) + 7 + 20 > EVS_STREAM_NAME_MAX)
         return bench_usage_error("--stream-prefix is too long for the stream names made from it");
@@ -717,6 +753,10 @@ static int session_setup(session *s, char *msg, size_t len)
         prepare(s->conn, "read",
                 "SELECT " PGB_COLUMNS " FROM " PGB_TABLE " WHERE stream_id = $1::text"
                 " ORDER BY version LIMIT $2::bigint",
+                2, msg, len) != 0 ||
+        prepare(s->conn, "tail",
+                "SELECT " PGB_COLUMNS " FROM " PGB_TABLE " WHERE stream_id = $1::text"
+                " ORDER BY version DESC LIMIT $2::bigint",
                 2, msg, len) != 0 ||
         prepare(s->conn, "page",
                 "SELECT " PGB_COLUMNS " FROM " PGB_TABLE " WHERE global_position > $1::bigint"
@@ -1880,6 +1920,337 @@ done:
     return status;
 }
 
+/* ---- occ-loop -------------------------------------------------------------------------- */
+
+/* The optimistic-concurrency loop of a command handler (the file's head comment): read the
+ * stream's tail, append one event at the version it showed, start again on a conflict. */
+
+typedef struct occ_run occ_run;
+
+typedef struct occ_writer {
+    long index;
+    occ_run *run;
+    session session;
+    bench_histogram histogram;      /* each command that succeeded, retries included */
+    bench_histogram read_histogram; /* each read of the timed commands that answered */
+    bench_errors errors;
+    uint64_t commands;         /* commands whose append committed */
+    uint64_t conflicts;        /* wrong versions, each followed by a new read */
+    uint64_t conflicts_insert; /* of them, a concurrent insert of the version (23505) */
+    uint64_t reads;            /* reads that answered */
+    uint64_t reads_not_found;  /* of them, of a stream without events */
+    uint64_t read_events;      /* events those reads returned */
+    uint64_t command_us;       /* the time of the commands that succeeded ... */
+    uint64_t read_us;          /* ... and of their reads */
+    uint64_t unknown_events, warmup_events;
+    int setup_failed;
+} occ_writer;
+
+struct occ_run {
+    const pgb_options *o;
+    char limit_text[24]; /* --read-limit as the SELECT's parameter */
+    bench_run calls;     /* the commands: claimed, failed (--max-errors), finished */
+};
+
+/* What one read of a stream's tail showed. */
+typedef struct occ_tail {
+    int64_t version; /* the stream's current version: its newest event's, 0 if none */
+    int events;      /* events returned */
+    size_t bytes;    /* their data and metadata: what a handler would fold into its state */
+} occ_tail;
+
+/* Reads the last `limit` events of stream, newest first, every column, and checks them:
+ * versions falling one by one from the newest, rows of this stream, and min(limit, version)
+ * of them (versions start at 1 and none is ever removed here). Returns 0, or an error slot
+ * (its message in msg). */
+static unsigned occ_read_tail(session *s, const char *stream, const occ_run *run, occ_tail *t,
+                              char *msg, size_t len)
+{
+    const char *values[2] = {stream, run->limit_text};
+    PGresult *r = PQexecPrepared(s->conn, "tail", 2, values, NULL, NULL, 1);
+    unsigned slot = 0;
+    memset(t, 0, sizeof *t);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        slot = slot_of(r, s->conn);
+        result_message(r, s->conn, msg, len);
+        goto done;
+    }
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+        event_view e;
+        if (event_decode(r, i, &e) != 0 || strcmp(e.stream, stream) != 0 ||
+            strcmp(e.type, PGB_EVENT_TYPE) != 0 || (i > 0 && e.version != t->version - i)) {
+            slot = SLOT_BAD_ANSWER;
+            snprintf(msg, len, "row %d of the read of %s's tail is not the next older event",
+                     i, stream);
+            goto done;
+        }
+        if (i == 0)
+            t->version = e.version;
+        t->bytes += e.data_len + e.metadata_len;
+    }
+    t->events = rows;
+    int64_t want = t->version < run->o->read_limit ? t->version : run->o->read_limit;
+    if (rows != want) {
+        slot = SLOT_BAD_ANSWER;
+        snprintf(msg, len, "the read of %s's tail returned %d events, not %" PRId64, stream, rows,
+                 want);
+    }
+done:
+    PQclear(r);
+    return slot;
+}
+
+/* One command on stream: read, append p's event at the version read, and again from the
+ * read after each wrong version (at most --max-retries times). With timed, the reads and
+ * conflicts are counted in w and each read's latency recorded; *read_us gets the time spent
+ * reading, *unknown whether the outcome of the last append was lost with the connection.
+ * Returns 0, or the error slot of the failure that ended the command (its message in msg). */
+static unsigned occ_command(occ_writer *w, const char *stream, const payload *p, int timed,
+                            uint64_t *read_us, int *unknown, char *msg, size_t len)
+{
+    const pgb_options *o = w->run->o;
+    outcome out;
+    *read_us = 0;
+    *unknown = 0;
+    for (long attempts = 0;; attempts++) {
+        occ_tail tail;
+        uint64_t t0 = bench_now_us();
+        unsigned slot = occ_read_tail(&w->session, stream, w->run, &tail, msg, len);
+        uint64_t t1 = bench_now_us();
+        if (slot != 0)
+            return slot;
+        *read_us += t1 - t0;
+        if (timed) {
+            bench_histogram_record(&w->read_histogram, t1 - t0);
+            w->reads++;
+            w->reads_not_found += tail.events == 0;
+            w->read_events += (uint64_t)tail.events;
+        }
+        attempt a = append_once(&w->session, stream, 1, tail.version, p, 1, 0, &out);
+        if (a == ATTEMPT_OK)
+            return 0;
+        if (a == ATTEMPT_FAILED) {
+            *unknown = out.slot == SLOT_UNKNOWN_OUTCOME;
+            snprintf(msg, len, "%s", out.message);
+            return out.slot;
+        }
+        if (attempts >= o->max_retries) {
+            snprintf(msg, len, "retries exhausted: %.400s", out.message);
+            return SLOT_WRONG_VERSION;
+        }
+        if (timed) {
+            w->conflicts++;
+            w->conflicts_insert += (uint64_t)out.conflict;
+        }
+    }
+}
+
+static void *occ_writer_main(void *arg)
+{
+    occ_writer *w = arg;
+    occ_run *run = w->run;
+    const pgb_options *o = run->o;
+    uint64_t rng = o->seed * UINT64_C(0x100000001b3) + (uint64_t)w->index;
+    char stream[EVS_STREAM_NAME_MAX + 1];
+    char msg[PGB_MESSAGE_MAX];
+    uint64_t read_us;
+    int unknown;
+    payload p = {0};
+
+    bench_histogram_init(&w->histogram);
+    bench_histogram_init(&w->read_histogram);
+    if (payload_init(&p, 1, (size_t)o->data_bytes, (size_t)o->metadata_bytes) != 0) {
+        fprintf(stderr, "pg_bench: writer %ld: out of memory\n", w->index);
+        w->setup_failed = 1;
+    } else if (session_open(o, &w->session, msg, sizeof msg) != 0) {
+        fprintf(stderr, "pg_bench: writer %ld: %s\n", w->index, msg);
+        w->setup_failed = 1;
+    }
+    /* Warm-up, untimed: whole commands on a stream of the writer's own (the connection's
+     * first statements, the plans of the SELECTs and the INSERT). */
+    snprintf(stream, sizeof stream, "%swarmup-%ld", o->stream_prefix, w->index + 1);
+    for (long i = 0; i < o->warmup && !w->setup_failed; i++) {
+        unsigned slot = SLOT_OTHER;
+        if (payload_fill(&p, 1, (uint64_t)i, &rng) == 0)
+            slot = occ_command(w, stream, &p, 0, &read_us, &unknown, msg, sizeof msg);
+        else
+            snprintf(msg, sizeof msg, "getrandom failed");
+        if (slot == 0) {
+            w->warmup_events++;
+        } else {
+            fprintf(stderr, "pg_bench: writer %ld: the warm-up command on %s failed: %s\n",
+                    w->index, stream, msg);
+            w->unknown_events += (uint64_t)unknown;
+            w->setup_failed = 1;
+        }
+    }
+    bench_run_ready(&run->calls, w->setup_failed);
+
+    long serial;
+    while ((serial = bench_run_claim(&run->calls)) >= 0) {
+        long k = bench_stream_pick(NULL, o->streams, &rng);
+        snprintf(stream, sizeof stream, "%s%ld", o->stream_prefix, k + 1);
+        if (payload_fill(&p, 1, (uint64_t)serial, &rng) != 0) {
+            bench_errors_add(&w->errors, SLOT_OTHER, "getrandom failed");
+            bench_run_stop(&run->calls);
+            break;
+        }
+        uint64_t t0 = bench_now_us();
+        unsigned slot = occ_command(w, stream, &p, 1, &read_us, &unknown, msg, sizeof msg);
+        uint64_t t1 = bench_now_us();
+        if (slot == 0) {
+            bench_histogram_record(&w->histogram, t1 - t0);
+            w->commands++;
+            w->command_us += t1 - t0;
+            w->read_us += read_us;
+        } else {
+            bench_errors_add(&w->errors, slot, msg);
+            w->unknown_events += (uint64_t)unknown;
+            if (PQstatus(w->session.conn) != CONNECTION_OK &&
+                session_reconnect(&w->session, msg, sizeof msg) != 0)
+                bench_errors_add(&w->errors, SLOT_UNAVAILABLE, msg);
+        }
+        bench_run_call_done(&run->calls, slot != 0);
+    }
+    bench_run_writer_done(&run->calls);
+    payload_free(&p);
+    return NULL;
+}
+
+static int run_occ_loop(const pgb_options *o)
+{
+    int status = 1;
+    long w_count = o->writers;
+    occ_writer *writers = calloc((size_t)w_count, sizeof *writers);
+    session s = {0};
+    server_info si;
+    bench_histogram *h = malloc(sizeof *h);
+    bench_histogram *read_h = malloc(sizeof *read_h);
+    bench_errors *errors = calloc(1, sizeof *errors);
+    occ_run run;
+    int barrier_ready = 0;
+    char msg[PGB_MESSAGE_MAX];
+
+    memset(&run, 0, sizeof run);
+    run.o = o;
+    snprintf(run.limit_text, sizeof run.limit_text, "%ld", o->read_limit);
+    if (!writers || !h || !read_h || !errors) {
+        fprintf(stderr, "pg_bench: out of memory\n");
+        goto done;
+    }
+    if (main_session_open(o, &s, &si) != 0)
+        goto done;
+    /* The streams' events before the run (the warm-up streams share the prefix). */
+    check_result before;
+    if (check_streams(&s, &si, o->stream_prefix, 0, &before, msg, sizeof msg) != 0) {
+        fprintf(stderr, "pg_bench: cannot count the streams %s*: %s\n", o->stream_prefix, msg);
+        goto done;
+    }
+    printf("occ-loop: %ld writer%s (one connection each), %ld commands on %ld streams %s1..%s%ld "
+           "(uniform); a command reads the stream's last %ld events (one SELECT, newest first), "
+           "then appends 1 event (%ld B data, %ld B metadata) expecting exactly the version "
+           "read, and on a conflict reads again (at most %ld retries)\n",
+           w_count, w_count == 1 ? "" : "s", o->count, o->streams, o->stream_prefix,
+           o->stream_prefix, o->streams, o->read_limit, o->data_bytes, o->metadata_bytes,
+           o->max_retries);
+    printf("  before: %" PRId64 " streams %s*, %" PRId64 " events\n", before.streams,
+           o->stream_prefix, before.events);
+    server_info_print(&si);
+    fflush(stdout);
+
+    if (bench_run_init(&run.calls, w_count, o->count, o->max_errors) != 0) {
+        fprintf(stderr, "pg_bench: cannot create a barrier\n");
+        goto done;
+    }
+    barrier_ready = 1;
+    for (long i = 0; i < w_count; i++) {
+        writers[i].index = i;
+        writers[i].run = &run;
+    }
+    bench_run_start(&run.calls, occ_writer_main, writers, sizeof *writers);
+    double seconds = bench_run_wait(&run.calls, o->progress, "commands");
+    bench_run_join(&run.calls);
+
+    bench_histogram_init(h);
+    bench_histogram_init(read_h);
+    uint64_t commands = 0, conflicts = 0, conflicts_insert = 0, reads = 0, not_found = 0,
+             read_events = 0, command_us = 0, read_us = 0, unknown_events = 0, warmup_events = 0;
+    int setup_failed = 0;
+    for (long i = 0; i < w_count; i++) {
+        const occ_writer *w = &writers[i];
+        bench_histogram_merge(h, &w->histogram);
+        bench_histogram_merge(read_h, &w->read_histogram);
+        bench_errors_merge(errors, &w->errors);
+        commands += w->commands;
+        conflicts += w->conflicts;
+        conflicts_insert += w->conflicts_insert;
+        reads += w->reads;
+        not_found += w->reads_not_found;
+        read_events += w->read_events;
+        command_us += w->command_us;
+        read_us += w->read_us;
+        unknown_events += w->unknown_events;
+        warmup_events += w->warmup_events;
+        setup_failed |= w->setup_failed;
+    }
+    if (setup_failed)
+        goto done;
+    int completed = bench_run_completed(&run.calls);
+    double per_s = (double)commands / seconds;
+    double read_share = command_us ? (double)read_us / (double)command_us : 0.0;
+    printf("occ-loop: %" PRIu64 " commands in %.2f s: %.0f commands/s%s\n", commands, seconds,
+           per_s, completed ? "" : " (STOPPED EARLY)");
+    printf("  conflicts (wrong version, read and appended again): %" PRIu64 " (%.3f per "
+           "command): %" PRIu64 " a concurrent insert of the same version, %" PRIu64
+           " seen by the append's own SELECT\n",
+           conflicts, commands ? (double)conflicts / (double)commands : 0.0, conflicts_insert,
+           conflicts - conflicts_insert);
+    printf("  reads: %" PRIu64 ", %.1f events each on average; %" PRIu64 " found no events "
+           "(appended at version 0)\n",
+           reads, reads ? (double)read_events / (double)reads : 0.0, not_found);
+    bench_latency_print("command (reads + appends)", h);
+    bench_latency_print("read", read_h);
+    printf("  reads' share of the commands' time: %.1f %%\n", 100.0 * read_share);
+    bench_errors_print(errors, slot_names);
+    check_result after;
+    int checked = check_growth(&s, &si, o->stream_prefix, 0, before.events,
+                               commands + warmup_events, unknown_events, &after);
+    json_head("occ-loop", o, &si);
+    printf(",\"writers\":%ld,\"connections\":%ld,\"streams\":%ld,\"stream_prefix\":\"%s\","
+           "\"distribution\":\"uniform\",\"read_limit\":%ld,\"read_direction\":\"backwards\","
+           "\"expectation\":\"exact\",\"events_per_append\":1,\"data_bytes\":%ld,"
+           "\"metadata_bytes\":%ld,\"max_retries\":%ld,\"commands\":%" PRIu64
+           ",\"appends\":%" PRIu64 ",\"events\":%" PRIu64 ",\"seconds\":%.3f,"
+           "\"commands_per_s\":%.1f,\"appends_per_s\":%.1f,\"events_per_s\":%.1f,"
+           "\"conflicts\":%" PRIu64 ",\"conflicts_insert\":%" PRIu64 ",\"reads\":%" PRIu64
+           ",\"reads_not_found\":%" PRIu64 ",\"read_events\":%" PRIu64 ",\"read_share\":%.4f",
+           w_count, w_count, o->streams, o->stream_prefix, o->read_limit, o->data_bytes,
+           o->metadata_bytes, o->max_retries, commands, commands, commands, seconds, per_s, per_s,
+           per_s, conflicts, conflicts_insert, reads, not_found, read_events, read_share);
+    bench_latency_json("", h);
+    bench_latency_json("read_", read_h);
+    bench_errors_json(errors, slot_names);
+    printf(",\"check\":\"%s\",\"check_streams\":%" PRId64 ",\"check_events\":%" PRId64
+           ",\"completed\":%s}\n",
+           checked ? "ok" : "failed", after.streams, after.events, completed ? "true" : "false");
+    status = completed && checked ? 0 : 1;
+done:
+    if (barrier_ready) {
+        bench_run_join(&run.calls);
+        bench_run_destroy(&run.calls);
+    }
+    if (writers)
+        for (long i = 0; i < w_count; i++)
+            session_close(&writers[i].session);
+    session_close(&s);
+    free(writers);
+    free(h);
+    free(read_h);
+    free(errors);
+    return status;
+}
+
 /* ---- prefill --------------------------------------------------------------------------- */
 
 /* The COPY text format's escapes (backslash, tab, newline, carriage return); the generated
@@ -2201,6 +2572,8 @@ int main(int argc, char **argv)
         return run_prefill(&o);
     case CMD_CHECK:
         return run_check(&o);
+    case CMD_OCC_LOOP:
+        return run_occ_loop(&o);
     default:
         return 2;
     }
