@@ -16,7 +16,9 @@
 #  4. evstore: pre-fills the store with EVSTORE_BENCH_PREFILL events (4 writers, 100 events
 #     per append), then W1 (twice: producer linger 1 ms, the default, and 0), W2 and W3
 #     (16 and 64 writers, 1 event per append, 10,000 streams, uniform and Zipf, exact
-#     expected versions retried on conflict), W4 (4 writers, 100 events per append), R2 (a
+#     expected versions retried on conflict), W4 (4 writers, 100 events per append), W5 (the
+#     OCC loop of a command handler on the W3 streams: read the stream's last 20 events,
+#     append one at the version read, read again on a conflict; 1 writer and 16), R2 (a
 #     100-event stream read through evs_stream_read and as raw HTTP), S1 (append-to-
 #     subscriber latency at a steady 1000 appends/s), R1 ($all from the start to the end,
 #     in pages of 1000 through evs_all_read, and again through a catch-up subscription) and
@@ -24,7 +26,7 @@
 #  5. Kafka's ceiling: the same records through librdkafka alone (evs_bench kafka-ceiling),
 #     the writers and records of W1, W2, W3 and W4, on a topic with the same settings;
 #  6. PostgreSQL: its own server (tests/bench/pg.sh; fsync and synchronous_commit on), the
-#     table pre-filled with as many events, then W1..W4, R1 and R2 through libpq;
+#     table pre-filled with as many events, then W1..W5, R1 and R2 through libpq;
 #  7. writes build/bench/report-<timestamp>.md (the tables; tests/bench/report.py), the
 #     chart build/bench/chart-<timestamp>.svg, the JSON line of every run (.jsonl) and
 #     prints the report;
@@ -42,6 +44,8 @@
 #   EVSTORE_BENCH_THROUGHPUT_COUNT  [20000]   appends in each W2/W3 run (all writers)
 #   EVSTORE_BENCH_STREAMS           [10000]   streams of W2/W3
 #   EVSTORE_BENCH_W4_COUNT          [2000]    appends of 100 events in W4
+#   EVSTORE_BENCH_W5_COUNT          [5000]    commands (read, then append) in each W5 run
+#                                             (0: no W5)
 #   EVSTORE_BENCH_READ_COUNT        [5000]    reads in each R2 run
 #   EVSTORE_BENCH_SUB_COUNT         [5000]    events appended in S1 (0: no S1)
 #   EVSTORE_BENCH_SUB_RATE          [1000]    appends/s in S1
@@ -72,6 +76,7 @@ latency_count="${EVSTORE_BENCH_LATENCY_COUNT:-5000}"
 throughput_count="${EVSTORE_BENCH_THROUGHPUT_COUNT:-20000}"
 streams="${EVSTORE_BENCH_STREAMS:-10000}"
 w4_count="${EVSTORE_BENCH_W4_COUNT:-2000}"
+w5_count="${EVSTORE_BENCH_W5_COUNT:-5000}"
 read_count="${EVSTORE_BENCH_READ_COUNT:-5000}"
 sub_count="${EVSTORE_BENCH_SUB_COUNT:-5000}"
 sub_rate="${EVSTORE_BENCH_SUB_RATE:-1000}"
@@ -85,8 +90,8 @@ sealed="${EVSTORE_BENCH_SEALED:-1}"
 keep="${EVSTORE_BENCH_KEEP:-0}"
 out_dir="${EVSTORE_BENCH_OUT:-$build/bench}"
 
-for v in prefill latency_count throughput_count streams w4_count read_count sub_count sub_rate \
-  kafka_fsync rebuild replicas kills feed sealed; do
+for v in prefill latency_count throughput_count streams w4_count w5_count read_count sub_count \
+  sub_rate kafka_fsync rebuild replicas kills feed sealed; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "run.sh: $v must be a whole number, not '${!v}'" >&2; exit 2; }
 done
 for s in $systems; do
@@ -455,6 +460,21 @@ print(json.dumps({"bench": "forget", "label": "evstore/e1-forget", "count": len(
   say "E1 forget: $(tail -n1 "$jsonl")"
 }
 
+# w5_runs PROGRAM SYSTEM: W5 (tests/bench/README.md), the OCC loop of a command handler,
+# through evs_bench or pg_bench, with 1 writer (latency) and 16 (throughput). It works on the
+# streams of the uniform W3 run, W3u-1..W3u-<EVSTORE_BENCH_STREAMS>, which by then hold W3's
+# appends: EVSTORE_BENCH_THROUGHPUT_COUNT / EVSTORE_BENCH_STREAMS events each on average (2
+# by default, so a read of the last 20 gets them all; about 1 stream in 7 has none, and the
+# first command on it appends at version 0). The 16-writer run also finds the 1-writer run's.
+w5_runs() {
+  local prog="$1" system="$2" n
+  ((w5_count > 0)) || return 0
+  for n in 1 16; do
+    run_bench "$prog" "$system/w5-$n" occ-loop --writers "$n" --count "$w5_count" \
+      --streams "$streams" --stream-prefix W3u- --read-limit 20 --progress
+  done
+}
+
 # ---- evstore ----------------------------------------------------------------------------
 
 if wants evstore; then
@@ -488,6 +508,7 @@ if wants evstore; then
   done
   run_bench evs_bench evstore/w4 append-throughput --writers 4 --count "$w4_count" \
     --events-per-append 100 --streams 100 --stream-prefix W4- --progress
+  w5_runs evs_bench evstore
   ((sealed == 0)) || sealed_runs
   run_bench evs_bench evstore/r2 read-latency --stream R2-read --limit 100 --prepare \
     --count "$read_count"
@@ -586,6 +607,7 @@ if wants postgresql; then
   done
   run_bench pg_bench postgresql/w4 append-throughput --writers 4 --count "$w4_count" \
     --events-per-append 100 --streams 100 --stream-prefix W4-
+  w5_runs pg_bench postgresql
   run_bench pg_bench postgresql/r2 read-latency --stream R2-read --limit 100 --prepare \
     --count "$read_count"
   run_bench pg_bench postgresql/r1 read-all
