@@ -34,6 +34,9 @@ WORKLOADS = (
     ("w3-uniform", "W3: 64 writers, 1 event/append, 10,000 streams, uniform", "appends"),
     ("w3-zipf", "W3z: 64 writers, 1 event/append, 10,000 streams, Zipf", "appends"),
     ("w4", "W4: 4 writers, 100 events/append", "appends"),
+    ("w5-1", "W5: OCC loop, 1 writer (read the last 20 events, append 1 at that version)",
+     "commands"),
+    ("w5-16", "W5: OCC loop, 16 writers, 10,000 streams, uniform", "commands"),
     ("r1", "R1: read $all from the start, pages of 1000", "events"),
     ("r1-subscription", "R1s: $all from the start through a catch-up subscription", "events"),
     ("r2", "R2: read one 100-event stream", "reads"),
@@ -60,11 +63,13 @@ def load(path):
 
 
 def rate(run, workload):
-    """Events/s of a run (reads/s for R2, where one read is the unit)."""
+    """Events/s of a run (reads/s for R2, where one read is the unit; commands/s for W5)."""
     if run is None:
         return None
     if workload == "r2":
         return run.get("reads_per_s")
+    if run.get("bench") == "occ-loop":
+        return run.get("commands_per_s")
     if workload == "r1" and run.get("bench") == "kafka-ceiling":
         return run.get("consume_events_per_s")
     return run.get("events_per_s")
@@ -109,7 +114,7 @@ def report(runs, meta, out):
         ev, kf, pg = (runs.get((s, key)) for s in SYSTEMS)
         if ev is None and kf is None and pg is None:
             continue
-        unit = " (reads/s)" if key == "r2" else ""
+        unit = " (reads/s)" if key == "r2" else " (commands/s)" if key.startswith("w5") else ""
         ev_r, kf_r, pg_r = rate(ev, key), rate(kf, key), rate(pg, key)
 
         def lat(run):
@@ -118,9 +123,10 @@ def report(runs, meta, out):
 
         w(f"| {title}{unit} | {fmt_int(ev_r)} | {lat(ev)} | {fmt_int(kf_r)} | "
           f"{fmt_ratio(ev_r, kf_r)} | {fmt_int(pg_r)} | {lat(pg)} | {fmt_ratio(ev_r, pg_r)} |\n")
-    w("\nLatency per call (an append including its retries, a read), from a log-linear "
-      "histogram (a value is at most 1.6 % above the true one). Kafka ceiling latency: from "
-      "produce to the delivery report.\n\n")
+    w("\nLatency per call (an append including its retries, a read; a W5 command with all its "
+      "reads and appends), from a log-linear histogram (a value is at most 1.6 % above the "
+      "true one). Kafka ceiling latency: from produce to the delivery report.\n\n")
+    occ_note(runs, out)
 
     replicas(runs, out)
     w("### Every run\n\n")
@@ -137,8 +143,10 @@ def report(runs, meta, out):
             run = {"records": run.get("consume_records"), "seconds": run.get("consume_seconds"),
                    "records_per_s": run.get("consume_records_per_s"),
                    "events_per_s": run.get("consume_events_per_s"), "errors": run.get("errors")}
-        count = run.get("appends", run.get("reads", run.get("records", run.get("events"))))
-        ops = run.get("appends_per_s", run.get("reads_per_s", run.get("records_per_s")))
+        count = run.get("commands", run.get("appends", run.get("reads", run.get(
+            "records", run.get("events")))))
+        ops = run.get("commands_per_s", run.get("appends_per_s", run.get(
+            "reads_per_s", run.get("records_per_s"))))
         w(f"| {system}/{workload} | {fmt_int(count)} | {run.get('seconds', '–')} | "
           f"{fmt_int(ops)} | {fmt_int(run.get('events_per_s'))} | "
           f"{fmt_int(run.get('p50_us'))} | {fmt_int(run.get('p95_us'))} | "
@@ -156,6 +164,29 @@ def report(runs, meta, out):
               "durability"):
         if meta.get(k):
             w(f"- {k}: {meta[k]}\n")
+
+
+def occ_note(runs, out):
+    """W5's conflicts and the reads' share of a command's time, after the table."""
+    parts = []
+    for system in SYSTEMS:
+        for key in ("w5-1", "w5-16"):
+            run = runs.get((system, key))
+            if run is None or run.get("bench") != "occ-loop":
+                continue
+            commands = run.get("commands") or 0
+            conflicts = run.get("conflicts") or 0
+            share = run.get("read_share")
+            writers = run.get("writers", "?")
+            parts.append(f"{SYSTEM_NAMES[system]}, {writers} writer{'' if writers == 1 else 's'}: "
+                         f"reads "
+                         f"{'–' if share is None else f'{100 * share:.0f} %'} of the time, read "
+                         f"p50 {fmt_ms(run.get('read_p50_us'))} ms, {conflicts} conflicts"
+                         + (f" ({conflicts / commands:.3f} per command)" if commands else ""))
+    if parts:
+        out.write("W5 (a command handler: read the stream's last 20 events, append one event "
+                  "expecting exactly the version read, both again on a conflict): "
+                  + "; ".join(parts) + ".\n\n")
 
 
 def median(values):
@@ -352,7 +383,8 @@ def compare(before, after, out):
         br, ar = rate(b, base), rate(a, base)
         w(f"| {wl} | {fmt_int(br)} | {fmt_int(ar)} | {fmt_ratio(ar, br)} | {lat(b)} | "
           f"{lat(a)} |\n")
-    w("\nR2 rows count reads/s. Both runs on the same machine with the same run.sh settings.\n")
+    w("\nR2 rows count reads/s, W5 rows commands/s. Both runs on the same machine with the same "
+      "run.sh settings.\n")
 
 
 def main(argv):
