@@ -159,7 +159,7 @@ cleanup() {
     say "kept topic $topic and $work (EVSTORE_BENCH_KEEP=1)"
   else
     if [[ -n "$topic_used" ]]; then
-      for t in "$topic" "$topic.members" "$topic.state" "$topic.accepted"; do
+      for t in "$topic" "$topic.members" "$topic.state" "$topic.keys" "$topic.accepted"; do
         bash "$repo/deploy/kafka.sh" topics --delete --topic "$t" >/dev/null 2>&1 ||
           say "could not delete topic $t (delete it by hand if it matters)"
       done
