@@ -70,6 +70,8 @@ struct evs_client {
     evs_producer *producer;                /* NULL until the first append */
     evs_producer_options producer_options; /* brokers and topic owned by the client */
     evs_router *router;
+    atomic_int commands_running;           /* appends and lifecycle commands between their
+                                              produce and their verdict (or failure) */
     struct {                               /* evs_client_metrics_get; relaxed atomics */
         _Atomic uint64_t appends, accepted, duplicate, wrong_version, idempotency, rejected,
             invalid, unknown, failed, verdict_waits, verdict_wait_us;
@@ -472,9 +474,10 @@ static int command_begin(const char *fn, evs_client *client, const char *stream,
 }
 
 /* Runs a built request to its verdict: validate, encode, produce, ask for the verdict
- * (steps 1 to 4 at the top of this file). Counts the verdict wait of an append. */
-static int command_run(evs_client *client, const evs_append_request *req, evs_expected expected,
-                       evs_append_result *result)
+ * (steps 1 to 4 at the top of this file). Counts the verdict wait of an append. alone: no
+ * other command of this client is running, so the record may skip the linger. */
+static int command_steps(evs_client *client, const evs_append_request *req,
+                         evs_expected expected, evs_append_result *result, int alone)
 {
     int rc;
     evs_buf encoded = {0};
@@ -519,7 +522,7 @@ static int command_run(evs_client *client, const evs_append_request *req, evs_ex
     snprintf(what, sizeof what, "%s %s %s stream %.*s", operation, result->append_id, to,
              stream_len, req->stream);
     rc = evs__producer_send(producer, req->stream, req->stream_len, encoded.data, encoded.len,
-                            what, &result->partition, &result->offset);
+                            what, alone, &result->partition, &result->offset);
     if (rc != 0)
         goto fail;
 
@@ -555,6 +558,17 @@ static int command_run(evs_client *client, const evs_append_request *req, evs_ex
 fail:
     evs__http_response_free(&response);
     evs_buf_free(&encoded);
+    return rc;
+}
+
+/* command_steps, counted in commands_running: a command that starts while no other runs is
+ * alone (producer.c, "Two lanes"). */
+static int command_run(evs_client *client, const evs_append_request *req, evs_expected expected,
+                       evs_append_result *result)
+{
+    int others = atomic_fetch_add(&client->commands_running, 1);
+    int rc = command_steps(client, req, expected, result, others == 0);
+    atomic_fetch_sub(&client->commands_running, 1);
     return rc;
 }
 

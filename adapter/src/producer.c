@@ -13,13 +13,26 @@
  *  - message.max.bytes = EVS_TOPIC_MAX_MESSAGE_BYTES: the topic's max.message.bytes, so a
  *    batch the producer builds is never larger than the broker accepts; a single append
  *    record is at most EVS_APPEND_BYTES_MAX, well below it.
- *  - socket.nagle.disable=true and linger.ms (default 1): low latency while still letting
- *    concurrent appends share one produce request.
+ *  - socket.nagle.disable=true, and an adaptive linger (two lanes below): a lone append is
+ *    sent at once, while concurrent appends still share produce requests.
  *  - message.timeout.ms = produce_timeout_ms: the bound after which librdkafka gives up
  *    and reports whether the record was possibly persisted.
  *  - The Kafka settings file (evs_client_options.kafka_config_file, kafka_properties.h) is
  *    applied first, so that it can set anything (security.protocol, sasl.*, ssl.*) except
  *    the settings above, which are set after it and win.
+ *
+ * Two lanes. librdkafka's linger.ms is fixed per producer, so the client keeps two: the
+ * batching lane (linger.ms as configured, default 1) and the quick lane (linger.ms=0). A
+ * record goes to the quick lane when its sender says it is alone (no other command of the
+ * client is between its produce and its verdict) and no other record is waiting for its
+ * delivery report; to the batching lane otherwise. A lone writer never waits for the
+ * linger, and appends that run beside others are batched as before: counting only the
+ * records waiting for Kafka is not enough, since writers that wait for verdicts would then
+ * send alone and cost the broker one produce request (one fsync, with flush.messages=1)
+ * each. Each lane is its own
+ * idempotent producer (its own producer id, connection and polling thread); records of
+ * different lanes were in flight at the same time, so no order between them was promised
+ * anyway. With linger.ms=0 configured there is one lane.
  *
  * A refused login (SASL) or TLS handshake reaches the error callback, never a delivery
  * report: the callback notes it, and the polling thread then purges the records still
@@ -58,14 +71,25 @@
 /* How long a sender retries a full local queue before it calls the broker unavailable. */
 #define QUEUE_FULL_BACKOFF_MS 5
 
-struct evs_producer {
+typedef struct lane {
+    evs_producer *owner;
     rd_kafka_t *rk;
     rd_kafka_topic_t *topic;
+    pthread_t poller;
+    int poller_started;
+    int auth_failures_purged; /* polling thread only: failures its purges answered */
+    atomic_ulong sent;        /* records this lane accepted */
+} lane;
+
+enum { LANE_BATCHING, LANE_QUICK, LANES_MAX };
+
+struct evs_producer {
+    lane lanes[LANES_MAX];
+    int lane_count;
+    atomic_int waiting; /* records between their produce call and their delivery report */
     char *brokers;
     char *topic_name;
     int produce_timeout_ms;
-    pthread_t poller;
-    int poller_started;
     atomic_int stop;
     atomic_ulong queue_retries;        /* records handed to librdkafka again: queue full */
     int log_to_stderr;                 /* EVSTORE_KAFKA_LOG set: pass librdkafka logs on */
@@ -73,8 +97,7 @@ struct evs_producer {
     char broker_error[256];            /* librdkafka's last error callback text, for messages */
     char auth_error[256];              /* the last refused login or handshake, "" if none;
                                           under broker_error_lock */
-    atomic_int auth_failures;          /* refused logins or handshakes seen */
-    int auth_failures_purged;          /* polling thread only: failures its purges answered */
+    atomic_int auth_failures;          /* refused logins or handshakes seen (any lane) */
 };
 
 typedef struct waiter {
@@ -175,13 +198,14 @@ static void on_log(const rd_kafka_t *rk, int level, const char *facility, const 
 
 static void *poll_loop(void *arg)
 {
-    evs_producer *p = arg;
+    lane *l = arg;
+    evs_producer *p = l->owner;
     while (!atomic_load(&p->stop)) {
-        rd_kafka_poll(p->rk, POLL_INTERVAL_MS);
+        rd_kafka_poll(l->rk, POLL_INTERVAL_MS);
         int failures = atomic_load(&p->auth_failures);
-        if (failures != p->auth_failures_purged) { /* see the top of this file */
-            p->auth_failures_purged = failures;
-            rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
+        if (failures != l->auth_failures_purged) { /* see the top of this file */
+            l->auth_failures_purged = failures;
+            rd_kafka_purge(l->rk, RD_KAFKA_PURGE_F_QUEUE);
         }
     }
     return NULL;
@@ -198,7 +222,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 
 /* Builds the producer configuration described at the top of this file. On 0 *out is a
  * configuration owned by the caller. */
-static int conf_build(const evs_producer_options *options, rd_kafka_conf_t **out)
+static int conf_build(const evs_producer_options *options, int linger_ms, rd_kafka_conf_t **out)
 {
     int rc;
     char number[32];
@@ -219,7 +243,7 @@ static int conf_build(const evs_producer_options *options, rd_kafka_conf_t **out
         (rc = conf_set(conf, "socket.nagle.disable", "true")) ||
         (rc = conf_set(conf, "partitioner", "murmur2_random")))
         goto fail;
-    snprintf(number, sizeof number, "%d", options->linger_ms);
+    snprintf(number, sizeof number, "%d", linger_ms);
     if ((rc = conf_set(conf, "linger.ms", number)))
         goto fail;
     snprintf(number, sizeof number, "%d", options->produce_timeout_ms);
@@ -247,18 +271,43 @@ fail:
 int evs__producer_check(const evs_producer_options *options)
 {
     rd_kafka_conf_t *conf = NULL;
-    int rc = conf_build(options, &conf);
+    int rc = conf_build(options, options->linger_ms, &conf);
     if (conf)
         rd_kafka_conf_destroy(conf);
     return rc;
+}
+
+/* Creates lane l with the given linger and starts its polling thread. */
+static int lane_open(evs_producer *p, lane *l, const evs_producer_options *options,
+                     int linger_ms)
+{
+    rd_kafka_conf_t *conf = NULL;
+    char errstr[512];
+    l->owner = p;
+    int rc = conf_build(options, linger_ms, &conf);
+    if (rc != 0)
+        return rc;
+    rd_kafka_conf_set_opaque(conf, p);
+    l->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!l->rk) {
+        rd_kafka_conf_destroy(conf);
+        return evs__set_error(EVS_EINVAL, "cannot create the Kafka producer: %s", errstr);
+    }
+    /* conf is owned by l->rk now */
+    l->topic = rd_kafka_topic_new(l->rk, options->topic, NULL);
+    if (!l->topic)
+        return evs__set_error(EVS_EINVAL, "cannot use topic \"%s\": %s", options->topic,
+                              rd_kafka_err2str(rd_kafka_last_error()));
+    if (pthread_create(&l->poller, NULL, poll_loop, l) != 0)
+        return evs__set_error(EVS_EINTERNAL, "cannot start the delivery-report thread");
+    l->poller_started = 1;
+    return 0;
 }
 
 int evs__producer_open(const evs_producer_options *options, evs_producer **out)
 {
     int rc;
     evs_producer *p = NULL;
-    rd_kafka_conf_t *conf = NULL;
-    char errstr[512];
 
     *out = NULL;
     p = calloc(1, sizeof *p);
@@ -277,31 +326,14 @@ int evs__producer_open(const evs_producer_options *options, evs_producer **out)
         rc = evs__set_error(EVS_ENOMEM, "out of memory opening the Kafka producer");
         goto fail;
     }
-    if ((rc = conf_build(options, &conf)) != 0)
-        goto fail;
-    rd_kafka_conf_set_opaque(conf, p);
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!p->rk) {
-        rc = evs__set_error(EVS_EINVAL, "cannot create the Kafka producer: %s", errstr);
-        goto fail;
-    }
-    conf = NULL; /* owned by p->rk now */
-    p->topic = rd_kafka_topic_new(p->rk, options->topic, NULL);
-    if (!p->topic) {
-        rc = evs__set_error(EVS_EINVAL, "cannot use topic \"%s\": %s", options->topic,
-                            rd_kafka_err2str(rd_kafka_last_error()));
-        goto fail;
-    }
-    if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
-        rc = evs__set_error(EVS_EINTERNAL, "cannot start the delivery-report thread");
-        goto fail;
-    }
-    p->poller_started = 1;
+    p->lane_count = options->linger_ms > 0 ? 2 : 1;
+    for (int i = 0; i < p->lane_count; i++)
+        if ((rc = lane_open(p, &p->lanes[i], options,
+                            i == LANE_QUICK ? 0 : options->linger_ms)) != 0)
+            goto fail;
     *out = p;
     return 0;
 fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
     evs__producer_close(p);
     return rc;
 }
@@ -310,16 +342,18 @@ void evs__producer_close(evs_producer *p)
 {
     if (!p)
         return;
-    if (p->poller_started) {
-        atomic_store(&p->stop, 1);
-        pthread_join(p->poller, NULL);
-    }
-    if (p->rk) {
-        /* Serves the remaining delivery reports on this thread. */
-        rd_kafka_flush(p->rk, p->produce_timeout_ms + 1000);
-        if (p->topic)
-            rd_kafka_topic_destroy(p->topic);
-        rd_kafka_destroy(p->rk);
+    atomic_store(&p->stop, 1);
+    for (int i = 0; i < LANES_MAX; i++) {
+        lane *l = &p->lanes[i];
+        if (l->poller_started)
+            pthread_join(l->poller, NULL);
+        if (l->rk) {
+            /* Serves the remaining delivery reports on this thread. */
+            rd_kafka_flush(l->rk, p->produce_timeout_ms + 1000);
+            if (l->topic)
+                rd_kafka_topic_destroy(l->topic);
+            rd_kafka_destroy(l->rk);
+        }
     }
     pthread_mutex_destroy(&p->broker_error_lock);
     free(p->brokers);
@@ -353,8 +387,16 @@ uint64_t evs__producer_queue_retries(const evs_producer *p)
     return atomic_load_explicit(&((evs_producer *)p)->queue_retries, memory_order_relaxed);
 }
 
+void evs__producer_lane_counts(const evs_producer *p, uint64_t *quick, uint64_t *batched)
+{
+    evs_producer *m = (evs_producer *)p;
+    *batched = atomic_load(&m->lanes[LANE_BATCHING].sent);
+    *quick = m->lane_count > 1 ? atomic_load(&m->lanes[LANE_QUICK].sent) : 0;
+}
+
 int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const void *value,
-                       size_t value_len, const char *what, int32_t *partition, int64_t *offset)
+                       size_t value_len, const char *what, int alone, int32_t *partition,
+                       int64_t *offset)
 {
     int rc;
     char broker_error[256];
@@ -365,12 +407,17 @@ int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const v
     if (!w)
         return evs__set_error(EVS_ENOMEM, "out of memory producing %s", what);
 
+    /* The quick lane when no other record is waiting for its report (see the top). */
+    int others = atomic_fetch_add(&p->waiting, 1);
+    lane *l = &p->lanes[alone && others == 0 && p->lane_count > 1 ? LANE_QUICK : LANE_BATCHING];
     /* Hand the record to librdkafka; retry while its local queue is full. */
     int64_t deadline_ms = monotonic_ms() + p->produce_timeout_ms;
     for (;;) {
-        if (rd_kafka_produce(p->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
-                             value_len, key, key_len, w) == 0)
+        if (rd_kafka_produce(l->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)value,
+                             value_len, key, key_len, w) == 0) {
+            atomic_fetch_add(&l->sent, 1);
             break;
+        }
         rd_kafka_resp_err_t err = rd_kafka_last_error();
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && monotonic_ms() < deadline_ms) {
             atomic_fetch_add_explicit(&p->queue_retries, 1, memory_order_relaxed);
@@ -378,6 +425,7 @@ int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const v
             continue;
         }
         /* Not accepted: no delivery report will come, drop its reference too. */
+        atomic_fetch_sub(&p->waiting, 1);
         waiter_unref(w);
         waiter_unref(w);
         if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
@@ -414,6 +462,7 @@ int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const v
     *offset = w->offset;
     pthread_mutex_unlock(&w->lock);
     waiter_unref(w);
+    atomic_fetch_sub(&p->waiting, 1);
 
     if (!done) {
         rc = evs__set_error(EVS_EUNKNOWN_OUTCOME,
@@ -429,7 +478,7 @@ int evs__producer_send(evs_producer *p, const void *key, size_t key_len, const v
     char fatal[256] = "";
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char reason[200];
-        rd_kafka_fatal_error(p->rk, reason, sizeof reason);
+        rd_kafka_fatal_error(l->rk, reason, sizeof reason);
         snprintf(fatal, sizeof fatal,
                  " (fatal producer error: %s; close and reopen the "
                  "client)",

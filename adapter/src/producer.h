@@ -1,6 +1,6 @@
 /*
- * producer.h - the client's single idempotent Kafka producer and its delivery-report
- * thread (private to libevstore).
+ * producer.h - the client's idempotent Kafka producer (two lanes: an adaptive linger) and
+ * its delivery-report threads (private to libevstore).
  *
  * evs__producer_send() blocks the calling thread until Kafka acknowledges (or refuses) its
  * one record; many threads may send at once and their records share produce requests.
@@ -19,7 +19,7 @@ typedef struct evs_producer_options {
     const char *brokers;    /* bootstrap servers, copied */
     const char *topic;      /* events topic, copied */
     int produce_timeout_ms; /* message.timeout.ms; > 0 */
-    int linger_ms;          /* linger.ms; >= 0 */
+    int linger_ms;          /* linger.ms of the batching lane; >= 0 (0: one lane) */
     const evs_kafka_properties *kafka; /* the Kafka settings file's properties, applied
                                           first; NULL: none. Must outlive the producer. */
 } evs_producer_options;
@@ -37,7 +37,9 @@ int evs__producer_open(const evs_producer_options *options, evs_producer **out);
 void evs__producer_close(evs_producer *producer);
 
 /* Produces one record (key and value are copied) and waits for its delivery report.
- * what names the record in messages ("append <id> to stream <s>"). Returns
+ * what names the record in messages ("append <id> to stream <s>"). alone: the caller runs
+ * no other command beside this one, so the record may skip the linger (see producer.c,
+ * "Two lanes"). Returns
  *   0                     acknowledged by all in-sync replicas; *partition and *offset set;
  *   EVS_EUNAVAILABLE      librdkafka knows the record was NOT persisted (never sent, or
  *                         refused): nothing was written;
@@ -48,7 +50,13 @@ void evs__producer_close(evs_producer *producer);
  *                         was written.
  * and sets the thread's last error on failure. */
 int evs__producer_send(evs_producer *producer, const void *key, size_t key_len, const void *value,
-                       size_t value_len, const char *what, int32_t *partition, int64_t *offset);
+                       size_t value_len, const char *what, int alone, int32_t *partition,
+                       int64_t *offset);
+
+/* How many records went to the quick lane (linger 0: no other record was waiting for its
+ * delivery report) and to the batching lane (linger_ms). See producer.c, "Two lanes". */
+void evs__producer_lane_counts(const evs_producer *producer, uint64_t *quick,
+                               uint64_t *batched);
 
 /* How many times a record was handed to librdkafka again because its local queue was full
  * (evs_client_metrics.produce_retries). */
