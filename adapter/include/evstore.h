@@ -87,7 +87,9 @@ typedef struct evs_client_options {
     int verdict_timeout_ms;    /* how long to wait for the verdict; default 10000 */
     int request_timeout_ms;    /* HTTP request timeout, all projectors tried included;
                                   default 10000 */
-    int linger_ms;             /* producer batching delay; default 1 */
+    int linger_ms;             /* producer batching delay for appends that run beside
+                                  others of this client; one that runs alone is sent at
+                                  once. Default 1; 0: never wait */
     /* Added in 0.1 for security (docs/SECURITY.md). New fields only ever go at the end, and
      * evs_client_options_init sets them, so a caller that calls it keeps working. */
     const char *kafka_config_file; /* a file of librdkafka properties, key=value lines as
