@@ -69,6 +69,9 @@ static void usage(FILE *f)
           "  --max-subscriptions N      open subscriptions (SSE) at most (default 1000); more\n"
           "                             are refused with 503, and 300 connections stay for the\n"
           "                             rest whatever subscribers do\n"
+          "  --block-cache-mb N         RocksDB's block cache: data, index and filter blocks\n"
+          "                             (default 256)\n"
+          "  --memtable-mb N            one RocksDB memtable; at most two exist (default 64)\n"
           "  --hash                     print a digest of the state in --data-dir and exit\n"
           "  --help\n",
           f);
@@ -163,7 +166,7 @@ int main(int argc, char **argv)
     enum { O_BROKERS = 1, O_TOPIC, O_DATA, O_HTTP, O_PARTS, O_SERVE, O_RF, O_BATCH, O_REBUILD,
            O_HASH, O_HELP, O_MEMBER, O_ADVERTISE, O_FEED, O_FEED_TOPIC, O_FEED_FORMAT,
            O_KAFKA_CONFIG, O_TLS_CERT, O_TLS_KEY, O_TOKEN_FILE, O_INSECURE,
-           O_MAX_SUBSCRIPTIONS, O_MASTER_KEY };
+           O_MAX_SUBSCRIPTIONS, O_MASTER_KEY, O_BLOCK_CACHE, O_MEMTABLE };
     static const struct option opts[] = {
         {"brokers", required_argument, 0, O_BROKERS},
         {"topic", required_argument, 0, O_TOPIC},
@@ -187,6 +190,8 @@ int main(int argc, char **argv)
         {"token-file", required_argument, 0, O_TOKEN_FILE},
         {"insecure", no_argument, 0, O_INSECURE},
         {"max-subscriptions", required_argument, 0, O_MAX_SUBSCRIPTIONS},
+        {"block-cache-mb", required_argument, 0, O_BLOCK_CACHE},
+        {"memtable-mb", required_argument, 0, O_MEMTABLE},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -194,13 +199,21 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         char *end = NULL;
         long v = 0;
-        if (c == O_PARTS || c == O_RF || c == O_BATCH || c == O_MAX_SUBSCRIPTIONS) {
+        if (c == O_PARTS || c == O_RF || c == O_BATCH || c == O_MAX_SUBSCRIPTIONS ||
+            c == O_BLOCK_CACHE || c == O_MEMTABLE) {
+            /* The memory sizes in MiB: a memtable of 1 MiB flushes all the time; 64 GiB is
+             * beyond any machine this runs on. */
+            long low = c == O_MEMTABLE ? 4 : 1, high = c == O_BLOCK_CACHE ? 65536
+                                                     : c == O_MEMTABLE  ? 4096
+                                                                        : 100000;
             v = strtol(optarg, &end, 10);
-            if (*optarg == 0 || *end || v < 1 || v > 100000) {
-                fprintf(stderr, "evstore-projector: --%s needs a number from 1 to 100000, not '%s'\n",
+            if (*optarg == 0 || *end || v < low || v > high) {
+                fprintf(stderr, "evstore-projector: --%s needs a number from %ld to %ld, not '%s'\n",
                         c == O_PARTS ? "partitions" : c == O_RF ? "replication-factor"
-                        : c == O_MAX_SUBSCRIPTIONS ? "max-subscriptions" : "batch-records",
-                        optarg);
+                        : c == O_MAX_SUBSCRIPTIONS ? "max-subscriptions"
+                        : c == O_BLOCK_CACHE ? "block-cache-mb"
+                        : c == O_MEMTABLE ? "memtable-mb" : "batch-records",
+                        low, high, optarg);
                 return 2;
             }
         }
@@ -241,6 +254,8 @@ int main(int argc, char **argv)
         case O_TOKEN_FILE: cfg.token_file = optarg; break;
         case O_INSECURE: cfg.insecure = 1; break;
         case O_MAX_SUBSCRIPTIONS: cfg.subscriptions_max = (int)v; break;
+        case O_BLOCK_CACHE: cfg.memory.block_cache_bytes = (size_t)v << 20; break;
+        case O_MEMTABLE: cfg.memory.memtable_bytes = (size_t)v << 20; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

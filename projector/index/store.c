@@ -231,8 +231,14 @@ static void set_err(char *err, size_t err_len, const char *what, const char *det
 }
 
 /* Opens the database without looking at its format (evs_store_reset opens any). */
-static int store_open(const char *dir, evs_store **out, char *err, size_t err_len)
+static int store_open(const char *dir, const evs_store_memory *memory, evs_store **out,
+                      char *err, size_t err_len)
 {
+    evs_store_memory limits = {EVS_STORE_BLOCK_CACHE_DEFAULT, EVS_STORE_MEMTABLE_DEFAULT};
+    if (memory && memory->block_cache_bytes)
+        limits.block_cache_bytes = memory->block_cache_bytes;
+    if (memory && memory->memtable_bytes)
+        limits.memtable_bytes = memory->memtable_bytes;
     char *rerr = NULL;
     evs_store *s = calloc(1, sizeof *s);
     if (!s)
@@ -241,14 +247,18 @@ static int store_open(const char *dir, evs_store **out, char *err, size_t err_le
     rocksdb_options_set_create_if_missing(s->options, 1);
     rocksdb_options_increase_parallelism(s->options, 2);
     rocksdb_options_set_max_background_jobs(s->options, 2);
-    rocksdb_options_set_write_buffer_size(s->options, 64 << 20);
+    /* M1: at most two memtables (the one written, the one being flushed) of this size. */
+    rocksdb_options_set_write_buffer_size(s->options, limits.memtable_bytes);
+    rocksdb_options_set_max_write_buffer_number(s->options, 2);
     rocksdb_options_set_compression(s->options, rocksdb_lz4_compression);
     /* Most lookups while applying are misses (a new event id, a new stream): a bloom filter
      * over the memtable answers those without searching its skip list. */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(s->options, 0.1);
     rocksdb_options_set_memtable_whole_key_filtering(s->options, 1);
     s->table_options = rocksdb_block_based_options_create();
-    s->cache = rocksdb_cache_create_lru(256 << 20);
+    /* M2: the block cache also holds the index and filter blocks, so SST files add no
+     * memory beyond it. */
+    s->cache = rocksdb_cache_create_lru(limits.block_cache_bytes);
     rocksdb_block_based_options_set_block_cache(s->table_options, s->cache);
     s->filter = rocksdb_filterpolicy_create_bloom_full(10);
     rocksdb_block_based_options_set_filter_policy(s->table_options, s->filter);
@@ -279,8 +289,14 @@ static int store_open(const char *dir, evs_store **out, char *err, size_t err_le
 
 int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len)
 {
+    return evs_store_open_sized(dir, NULL, out, err, err_len);
+}
+
+int evs_store_open_sized(const char *dir, const evs_store_memory *memory, evs_store **out,
+                         char *err, size_t err_len)
+{
     evs_store *s;
-    int rc = store_open(dir, &s, err, err_len);
+    int rc = store_open(dir, memory, &s, err, err_len);
     if (rc < 0)
         return rc;
     /* A store written in another layout would be misread: refuse it (the format is
@@ -1748,7 +1764,7 @@ int evs_store_reset(const char *dir, char *err, size_t err_len)
 {
     evs_store *s = NULL;
     local_copy c = {0};
-    int rc = store_open(dir, &s, err, err_len); /* any format: it is being rebuilt */
+    int rc = store_open(dir, NULL, &s, err, err_len); /* any format: it is being rebuilt */
     if (rc < 0)
         return rc;
     rc = evs_store_local_scan(s, "", 0, NULL, 0, copy_local, &c);

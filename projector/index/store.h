@@ -55,9 +55,22 @@ typedef struct evs_store evs_store;
 
 #define EVS_STORE_FORMAT "2"
 
-/* Opens (creating if missing) the store in dir. err receives a message on failure; a store
- * of another format is refused with -EPROTO. */
+/* The store's memory, fixed at open (docs/OPERATIONS.md, "Memory"): RocksDB's block cache
+ * (data, index and filter blocks) and the size of a memtable, of which there are at most
+ * two. A zero member takes the default. */
+#define EVS_STORE_BLOCK_CACHE_DEFAULT ((size_t)256 << 20)
+#define EVS_STORE_MEMTABLE_DEFAULT ((size_t)64 << 20)
+typedef struct evs_store_memory {
+    size_t block_cache_bytes;
+    size_t memtable_bytes;
+} evs_store_memory;
+
+/* Opens (creating if missing) the store in dir, with the default memory. err receives a
+ * message on failure; a store of another format is refused with -EPROTO. */
 int evs_store_open(const char *dir, evs_store **out, char *err, size_t err_len);
+/* The same with the memory given (NULL: the defaults). */
+int evs_store_open_sized(const char *dir, const evs_store_memory *memory, evs_store **out,
+                         char *err, size_t err_len);
 void evs_store_close(evs_store *store);
 /* Deletes the store in dir (for --rebuild). */
 int evs_store_destroy(const char *dir, char *err, size_t err_len);

@@ -481,7 +481,7 @@ int evs_projector_start(evs_projector *p, const evs_projector_config *config, ch
 
     if (config->rebuild && evs_store_reset(config->data_dir, err, err_len) < 0)
         return -1;
-    if (evs_store_open(config->data_dir, &p->store, err, err_len) < 0)
+    if (evs_store_open_sized(config->data_dir, &config->memory, &p->store, err, err_len) < 0)
         return -1;
     p->consumer = make_consumer(p, err, err_len);
     if (!p->consumer)

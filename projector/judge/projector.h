@@ -61,6 +61,8 @@ typedef struct evs_projector_config {
     int subscriptions_max;         /* open subscriptions at most (--max-subscriptions); 0:
                                       the default, 1000 (http_api.c) */
     const char *master_key_file;   /* opens personal data (keys/keyring.h); NULL: none */
+    evs_store_memory memory;       /* the store's block cache and memtables (--block-cache-mb,
+                                      --memtable-mb); zero members: the defaults */
     const char *internal_token;    /* the token of the projector's own client (main.c),
                                       accepted for read and append; NULL: none */
 } evs_projector_config;

@@ -147,6 +147,12 @@ static void write_rocksdb(evs_projector *p, FILE *out)
          "RocksDB's estimate of the bytes compaction has to rewrite."},
         {"evstore_rocksdb_live_sst_bytes", "rocksdb.live-sst-files-size",
          "Bytes of the SST files of the current version of the store."},
+        {"evstore_rocksdb_block_cache_capacity_bytes", "rocksdb.block-cache-capacity",
+         "The block cache's size (--block-cache-mb)."},
+        {"evstore_rocksdb_block_cache_usage_bytes", "rocksdb.block-cache-usage",
+         "Bytes of the block cache in use: data, index and filter blocks."},
+        {"evstore_rocksdb_table_readers_bytes", "rocksdb.estimate-table-readers-mem",
+         "Memory of the open SST files outside the block cache."},
     };
     for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
         uint64_t v;

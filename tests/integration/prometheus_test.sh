@@ -15,7 +15,9 @@
 #    up is 1, the accepted-appends counter is 7, the lag 0;
 #  - while the projector is paused (it consumes nothing), 3 appends written to Kafka show
 #    in Prometheus as a lag of exactly 3 records; resumed, the lag goes back to 0 and the
-#    accepted counter to 10.
+#    accepted counter to 10;
+#  - the memory options: the block cache metric is the size --block-cache-mb gave, and a
+#    memtable size below the bound is refused.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 it_init prometheus "$@"
@@ -25,7 +27,7 @@ PROMTOOL=${EVS_PROMTOOL:-$(command -v promtool || true)}
 [[ -x "$PROMETHEUS" && -x "$PROMTOOL" ]] ||
   fail "prometheus and promtool are needed (Debian package prometheus; deploy/setup.sh installs it)"
 
-start_projector p1
+start_projector p1 --block-cache-mb 48 --memtable-mb 16
 
 # ---- a known sequence of appends ---------------------------------------------------------
 events=0
@@ -83,6 +85,12 @@ assert_eq "$(metric 'evstore_http_requests_total{route="/streams/",method="POST"
 assert_eq "$(metric 'evstore_applying')" 1 "applying"
 assert_match "$(metric 'process_resident_memory_bytes')" '^[1-9][0-9]{6,}$' "resident memory"
 assert_match "$(metric 'evstore_rocksdb_memtable_bytes')" '^[1-9][0-9]*$' "memtable bytes"
+assert_eq "$(metric 'evstore_rocksdb_block_cache_capacity_bytes')" $((48 << 20)) \
+  "the block cache has the size --block-cache-mb gave it"
+assert_match "$(metric 'evstore_rocksdb_block_cache_usage_bytes')" '^[0-9]+$' "block cache usage"
+"$PROJECTOR_BIN" --memtable-mb 3 >"$T/refused.out" 2>&1 && fail "--memtable-mb 3 was accepted"
+assert_match "$(cat "$T/refused.out")" 'memtable-mb needs a number from 4 to 4096' \
+  "a memtable below 4 MiB is refused"
 
 # ---- the shipped configuration -----------------------------------------------------------
 "$PROMTOOL" check config "$IT_SRC_DIR/../../deploy/prometheus.yml" >"$T/promtool.out" 2>&1 ||
