@@ -127,6 +127,7 @@ def report(runs, meta, out):
       "reads and appends), from a log-linear histogram (a value is at most 1.6 % above the "
       "true one). Kafka ceiling latency: from produce to the delivery report.\n\n")
     occ_note(runs, out)
+    memory_note(runs, out)
 
     replicas(runs, out)
     w("### Every run\n\n")
@@ -136,7 +137,8 @@ def report(runs, meta, out):
     for (system, workload), run in sorted(runs.items(), key=order_key):
         if run.get("bench", "").startswith("cluster-") or run.get("bench") in ("replica-join",
                                                                                "feed-lag",
-                                                                               "forget"):
+                                                                               "forget",
+                                                                               "memory"):
             continue  # in the replicas table
         if workload == "r1" and run.get("bench") == "kafka-ceiling":
             # The consumer side of the ceiling's W4 run: its reading, not its producing.
@@ -187,6 +189,27 @@ def occ_note(runs, out):
         out.write("W5 (a command handler: read the stream's last 20 events, append one event "
                   "expecting exactly the version read, both again on a conflict): "
                   + "; ".join(parts) + ".\n\n")
+
+
+def memory_note(runs, out):
+    """The projector's resident memory after the prefill and at the end of its life."""
+    parts = []
+    for key, when in (("memory-after-prefill", "after the prefill"),
+                      ("memory-after-run", "after the run")):
+        run = runs.get(("evstore", key))
+        if run is None or run.get("bench") != "memory":
+            continue
+
+        def mib(v):
+            return "–" if v is None else f"{v / (1 << 20):.0f} MiB"
+
+        parts.append(f"{when} ({fmt_int(run.get('events'))} events): resident "
+                     f"{mib(run.get('rss_bytes'))} (peak {mib(run.get('peak_rss_bytes'))}), "
+                     f"block cache {mib(run.get('block_cache_bytes'))}, memtables "
+                     f"{mib(run.get('memtable_bytes'))}")
+    if parts:
+        out.write("Projector memory (defaults: block cache 256 MiB, two memtables of 64 MiB; "
+                  "docs/OPERATIONS.md, \"Memory\"): " + "; ".join(parts) + ".\n\n")
 
 
 def median(values):

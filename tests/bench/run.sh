@@ -22,7 +22,8 @@
 #     100-event stream read through evs_stream_read and as raw HTTP), S1 (append-to-
 #     subscriber latency at a steady 1000 appends/s), R1 ($all from the start to the end,
 #     in pages of 1000 through evs_all_read, and again through a catch-up subscription) and
-#     B1 (the projector rebuilt from the topic);
+#     B1 (the projector rebuilt from the topic); the projector's resident memory after the
+#     prefill and after R1 (the end of its life: the replica and feed runs restart it);
 #  5. Kafka's ceiling: the same records through librdkafka alone (evs_bench kafka-ceiling),
 #     the writers and records of W1, W2, W3 and W4, on a topic with the same settings;
 #  6. PostgreSQL: its own server (tests/bench/pg.sh; fsync and synchronous_commit on), the
@@ -305,6 +306,21 @@ run_bench() {
   grep '^{"bench"' "$out" >>"$jsonl"
 }
 
+# M1: the projector's memory now, as a JSON line with the given label: resident memory
+# (VmRSS), its peak (VmHWM), and from /metrics the block cache's usage and the memtables.
+memory_line() {
+  local label="$1" rss hwm metrics cache memtables
+  rss="$(awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$projector_pid/status" 2>/dev/null || true)"
+  hwm="$(awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$projector_pid/status" 2>/dev/null || true)"
+  metrics="$(curl -sf --max-time 5 "$projector_url/metrics" || true)"
+  cache="$(awk '$1 == "evstore_rocksdb_block_cache_usage_bytes" { print $2 }' <<<"$metrics")"
+  memtables="$(awk '$1 == "evstore_rocksdb_memtable_bytes" { print $2 }' <<<"$metrics")"
+  printf '{"bench":"memory","label":"%s","events":%s,"rss_bytes":%s,"peak_rss_bytes":%s,"block_cache_bytes":%s,"memtable_bytes":%s,"errors":{},"completed":true}\n' \
+    "$label" "$(status_field last_position)" "${rss:-null}" "${hwm:-null}" "${cache:-null}" \
+    "${memtables:-null}" >>"$jsonl"
+  say "$label: resident ${rss:-?} bytes (peak ${hwm:-?}), block cache ${cache:-?}, memtables ${memtables:-?}"
+}
+
 # A field of the JSON line with the given label (numbers and plain strings).
 field() {
   { grep -F "\"label\":\"$1\"" "$jsonl" || true; } | tail -n1 |
@@ -495,6 +511,7 @@ if wants evstore; then
       --events-per-append 100 --streams 1000 --stream-prefix Fill- --progress
     settle "$projector_pid" projector
   fi
+  memory_line evstore/memory-after-prefill
   run_bench evs_bench evstore/w1 append-latency --count "$latency_count" --stream W1-1
   run_bench evs_bench evstore/w1-linger-0 append-latency --count "$latency_count" \
     --stream W1-2 --linger-ms 0
@@ -520,6 +537,8 @@ if wants evstore; then
   fi
   run_bench evs_bench evstore/r1 read-all --limit 1000 --progress
   run_bench evs_bench evstore/r1-subscription catch-up --progress
+  # The replica and feed runs restart the projector: this is the end of its life.
+  memory_line evstore/memory-after-run
 
   if [[ "$replicas" != 0 ]]; then
     replica_runs
