@@ -1,6 +1,7 @@
 /*
- * subscriptions.c - catch-up subscriptions as Server-Sent Events (docs/HTTP-API.md,
- * "Subscriptions").
+ * subscriptions.c - catch-up subscriptions (docs/HTTP-API.md, "Subscriptions"), sent as
+ * Server-Sent Events of JSON, or as binary frames of event pages (http/page_stream.h) to a
+ * request whose Accept header names EVS_PAGE_STREAM_MEDIA_TYPE.
  *
  * A subscription is a cursor (the next position, or version for a stream) and nothing
  * else: every event it delivers is read from the store, in the store's order. History and
@@ -13,6 +14,10 @@
  *  U2. At most one page (SUBSCRIPTION_PAGE_EVENTS events, or SUBSCRIPTION_PAGE_BYTES of
  *      output, whichever comes first) is buffered per subscriber; libmicrohttpd asks for
  *      more only when the socket takes it, so a stalled subscriber costs one page.
+ *  U3. The framing only changes how a page is written: both read the same pages through
+ *      the same cursor (read_page), so they deliver the same events, caught-up position
+ *      and end. In the binary framing a page read is one events frame: its head (in
+ *      s->head) is sent first, then the page (s->page).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,11 +26,23 @@
 #include <time.h>
 
 #include "http/http_util.h"
+#include "http/page_stream.h"
 #include "http/subscriptions.h"
+#include "keys/keyring.h"
+#include "page_codec.h"
 
 #define SUBSCRIPTION_PAGE_EVENTS 1000
 #define SUBSCRIPTION_PAGE_BYTES (1u << 20)
 #define SUBSCRIPTION_HEARTBEAT_MS 10000
+/* An event's page encoding: its data and metadata, its strings, and 200 bytes of lengths,
+ * flags and numbers. A page is at most SUBSCRIPTION_PAGE_BYTES plus one event. */
+#define SUBSCRIPTION_EVENT_MAX_BYTES                                                           \
+    (EVS_EVENT_DATA_MAX + EVS_EVENT_METADATA_MAX + 36 + 2 * EVS_STREAM_NAME_MAX +            \
+     EVS_EVENT_TYPE_MAX + EVS_CONTENT_TYPE_MAX + 2 * EVS_CORRELATION_ID_MAX + 200)
+_Static_assert(SUBSCRIPTION_PAGE_BYTES + SUBSCRIPTION_EVENT_MAX_BYTES + EVS_RECORD_HEADER_LEN +
+                       64 <=
+                   EVS_FRAME_BODY_MAX,
+               "an events frame must stay within the framing's limit");
 
 typedef enum target_kind { TARGET_ALL, TARGET_STREAM, TARGET_CATEGORY, TARGET_TYPE } target_kind;
 
@@ -39,12 +56,20 @@ typedef struct subscription {
     uint64_t next;        /* the next position (version for a stream) to deliver */
     int follow;
     int base64;
+    int binary;           /* the binary framing (http/page_stream.h), else SSE */
     int caught_up_sent;
     int finished;         /* nothing more to send after the buffer */
-    evs_out buf;          /* a page of SSE text */
-    size_t sent;          /* how much of buf the socket has taken */
+    evs_out buf;          /* SSE: a page of SSE text */
+    size_t sent;          /* how much of buf (SSE) or page (binary) the socket has taken */
     size_t page_events;
-    evs_out event;        /* scratch: one event object */
+    evs_out event;        /* SSE scratch: one event object */
+    /* The binary framing (U3): the head of the frame being sent, then its page, if any. */
+    uint8_t head[EVS_FRAME_HEAD_LEN + EVS_FRAME_CAUGHT_UP_LEN];
+    size_t head_len, head_sent;
+    evs_buf page;            /* an EventPage, the body of an events frame */
+    evs_page_encoder enc;
+    evs_reveal_buf reveal;   /* personal data opened for the page; wiped after each page */
+    int oom;
 } subscription;
 
 /* Appends one SSE message whose data is json. A JSON text never has a raw CR or LF inside a
@@ -81,27 +106,111 @@ static int visit(void *ctx, const evs_stored_event *e)
     return s->buf.len >= SUBSCRIPTION_PAGE_BYTES;
 }
 
-/* Reads the next page from the store into buf. Returns the number of events, or -1. */
+/* The binary framing's visitor: adds the event, as a read shows it (personal data opened
+ * or not by the keyring, K4), to the page. */
+static int visit_binary(void *ctx, const evs_stored_event *stored)
+{
+    subscription *s = ctx;
+    evs_stored_event shown;
+    const evs_stored_event *e = stored;
+    if (stored->subject) {
+        if (evs_keyring_reveal(s->p->keyring, stored, &shown, &s->reveal) < 0) {
+            s->oom = 1;
+            return 1;
+        }
+        e = &shown;
+    }
+    evs_page_event pe = {
+        .stream = e->stream,
+        .stream_len = e->stream_len,
+        .type = e->type,
+        .type_len = e->type_len,
+        .version = e->version,
+        .position = e->position,
+        .partition = e->partition,
+        .created_us = e->created_us,
+        .content_type = e->content_type,
+        .content_type_len = e->content_type_len,
+        .data = e->data,
+        .data_len = e->data_len,
+        .metadata = e->metadata,
+        .metadata_len = e->metadata_len,
+        .correlation_id = e->correlation_id,
+        .correlation_id_len = e->correlation_id_len,
+        .causation_id = e->causation_id,
+        .causation_id_len = e->causation_id_len,
+        .subject = e->subject,
+        .subject_len = e->subject_len,
+        .erased = e->reveal == EVS_REVEAL_ERASED,
+        .sealed = e->reveal == EVS_REVEAL_SEALED,
+    };
+    evs_uuid_format(e->event_id, pe.event_id);
+    evs_page_encode_event(&s->enc, &pe);
+    s->next = (s->kind == TARGET_STREAM ? e->version : e->position) + 1; /* U1 */
+    s->page_events++;
+    return s->page.len >= SUBSCRIPTION_PAGE_BYTES;
+}
+
+/* Starts the EventPage of the binary framing's next page: it names what is read, as the
+ * page of the matching read does. */
+static void page_begin(subscription *s)
+{
+    evs_page_info info = {0};
+    if (s->kind == TARGET_STREAM) {
+        info.stream = s->name;
+        info.stream_len = s->name_len;
+    } else {
+        info.has_partition = 1;
+        info.partition = s->partition;
+        if (s->kind == TARGET_CATEGORY) {
+            info.category = s->name;
+            info.category_len = s->name_len;
+        } else if (s->kind == TARGET_TYPE) {
+            info.type = s->name;
+            info.type_len = s->name_len;
+        }
+    }
+    evs_page_encode_begin(&s->enc, &s->page, &info);
+}
+
+/* Reads the next page from the store into buf (SSE) or into an events frame (binary).
+ * Returns the number of events, or -1. */
 static long read_page(subscription *s)
 {
+    evs_event_visitor v = s->binary ? visit_binary : visit;
     s->page_events = 0;
+    if (s->binary)
+        page_begin(s);
     int rc;
     switch (s->kind) {
     case TARGET_STREAM:
         rc = evs_store_read_stream(s->p->store, s->name, s->name_len, s->next,
-                                   SUBSCRIPTION_PAGE_EVENTS, 0, visit, s);
+                                   SUBSCRIPTION_PAGE_EVENTS, 0, v, s);
         break;
     case TARGET_CATEGORY:
     case TARGET_TYPE:
         rc = evs_store_read_index(s->p->store,
                                   s->kind == TARGET_CATEGORY ? EVS_INDEX_CATEGORY : EVS_INDEX_TYPE,
                                   s->name, s->name_len, s->partition, s->next,
-                                  SUBSCRIPTION_PAGE_EVENTS, visit, s);
+                                  SUBSCRIPTION_PAGE_EVENTS, v, s);
         break;
     default:
-        rc = evs_store_read_all(s->p->store, s->partition, s->next, SUBSCRIPTION_PAGE_EVENTS,
-                                visit, s);
+        rc = evs_store_read_all(s->p->store, s->partition, s->next, SUBSCRIPTION_PAGE_EVENTS, v,
+                                s);
         break;
+    }
+    if (s->binary) {
+        evs_reveal_buf_free(&s->reveal); /* the page holds its copy; wipe the plaintext */
+        if (s->page_events > 0 && evs_page_encode_end(&s->enc, s->next, 0) != 0)
+            s->oom = 1;
+        if (rc < 0 || s->oom)
+            return -1;
+        if (s->page_events > 0) {
+            evs_frame_head(s->head, EVS_FRAME_EVENTS, (uint32_t)s->page.len);
+            s->head_len = EVS_FRAME_HEAD_LEN;
+        } else {
+            s->page.len = 0; /* nothing to send */
+        }
     }
     return rc < 0 ? -1 : (long)s->page_events;
 }
@@ -131,42 +240,69 @@ static uint64_t commits_now(evs_projector *p)
     return n;
 }
 
+/* Copies what is left of src[0..len) after *done, at most max bytes, to out. */
+static size_t take(char *out, size_t max, const void *src, size_t len, size_t *done)
+{
+    size_t n = len - *done;
+    if (n > max)
+        n = max;
+    memcpy(out, (const char *)src + *done, n);
+    *done += n;
+    return n;
+}
+
 static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     subscription *s = cls;
+    (void)pos;
     for (;;) {
-        if (s->sent < s->buf.len) {
-            size_t n = s->buf.len - s->sent;
-            if (n > max)
-                n = max;
-            memcpy(out, s->buf.p + s->sent, n);
-            s->sent += n;
+        /* What is buffered: SSE text, or a frame's head and then its page (U3). */
+        size_t n = 0;
+        if (s->head_sent < s->head_len)
+            n = take(out, max, s->head, s->head_len, &s->head_sent);
+        if (s->binary && s->sent < s->page.len && n < max)
+            n += take(out + n, max - n, s->page.data, s->page.len, &s->sent);
+        if (!s->binary && s->sent < s->buf.len)
+            n = take(out, max, s->buf.p, s->buf.len, &s->sent);
+        if (n > 0)
             return (ssize_t)n;
-        }
         s->buf.len = 0;
+        s->page.len = 0;
         s->sent = 0;
-        if (s->buf.oom || s->event.oom)
+        s->head_len = s->head_sent = 0;
+        if (s->buf.oom || s->event.oom || s->oom)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (s->finished || s->p->stop)
             return MHD_CONTENT_READER_END_OF_STREAM;
 
         /* Note the commit count first: a commit after this point wakes the wait below. */
         uint64_t seen = commits_now(s->p);
-        long n = read_page(s);
-        if (n < 0)
+        long got = read_page(s);
+        if (got < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (n > 0)
+        if (got > 0)
             continue;
         if (!s->caught_up_sent) {
-            char json[64];
-            int len = snprintf(json, sizeof json, "{\"next\":%llu}", (unsigned long long)s->next);
-            sse_message(&s->buf, 0, "caught-up", json, (size_t)len);
+            if (s->binary) {
+                s->head_len = evs_frame_caught_up(s->head, s->next);
+            } else {
+                char json[64];
+                int len =
+                    snprintf(json, sizeof json, "{\"next\":%llu}", (unsigned long long)s->next);
+                sse_message(&s->buf, 0, "caught-up", json, (size_t)len);
+            }
             s->caught_up_sent = 1;
             s->finished = !s->follow;
             continue;
         }
-        if (!wait_commit(s->p, seen))
-            evs_out_str(&s->buf, ": heartbeat\n\n");
+        if (!wait_commit(s->p, seen)) {
+            if (s->binary) {
+                evs_frame_head(s->head, EVS_FRAME_HEARTBEAT, 0);
+                s->head_len = EVS_FRAME_HEAD_LEN;
+            } else {
+                evs_out_str(&s->buf, ": heartbeat\n\n");
+            }
+        }
     }
 }
 
@@ -176,6 +312,8 @@ static void release(void *cls)
     evs_metrics_subscriptions_add(&s->p->metrics, -1);
     free(s->buf.p);
     free(s->event.p);
+    evs_buf_free(&s->page);
+    evs_reveal_buf_free(&s->reveal);
     free(s);
 }
 
@@ -287,6 +425,9 @@ enum MHD_Result evs_subscription_handle(const evs_http_request *r)
         free(s);
         return ret;
     }
+    /* Named in Accept, the binary framing; anything else (a wildcard, text/event-stream,
+     * no Accept at all) gets Server-Sent Events, as browsers and curl expect. */
+    s->binary = evs_http_accepts(c, EVS_PAGE_STREAM_MEDIA_TYPE);
     evs_metrics_subscriptions_add(&p->metrics, 1); /* until release() */
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, reader, s, release);
@@ -294,7 +435,8 @@ enum MHD_Result evs_subscription_handle(const evs_http_request *r)
         release(s);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, "Content-Type", "text/event-stream");
+    MHD_add_response_header(resp, "Content-Type",
+                            s->binary ? EVS_PAGE_STREAM_MEDIA_TYPE : "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
     MHD_destroy_response(resp);

@@ -1,5 +1,6 @@
 /*
- * subscriptions.h - catch-up subscriptions over Server-Sent Events (subscriptions.c).
+ * subscriptions.h - catch-up subscriptions, as Server-Sent Events or in the binary framing of
+ * http/page_stream.h (subscriptions.c).
  */
 #ifndef EVS_SUBSCRIPTIONS_H
 #define EVS_SUBSCRIPTIONS_H

@@ -76,6 +76,8 @@ UNREACHABLE = {("*", "*", "500"), ("/health", "get", "503"), ("/streams/{stream}
                ("/keys/{subject}", "get", "503"), ("/keys/{subject}", "delete", "503")}
 # The media type of the binary page of events (docs/HTTP-API.md, "The binary page").
 PAGE_MEDIA_TYPE = "application/vnd.evstore.page+avro"
+# The binary framing of subscriptions (docs/HTTP-API.md, "Subscriptions").
+PAGE_STREAM_MEDIA_TYPE = "application/vnd.evstore.page-stream"
 # Answers any request may get (the document's description lists them), checked against
 # components/schemas/Error whatever the operation.
 GENERIC = {414}
@@ -282,7 +284,33 @@ class Api:
             if data[:2] != b"\xc3\x01" or len(data) < 10:
                 failed("%s: a binary page without the single-object header: %.40r" % (what, data))
             return data
+        if response.content_type == PAGE_STREAM_MEDIA_TYPE:
+            self.check_page_stream(what, data)
+            return data
         return json.loads(data)
+
+    def check_page_stream(self, what, data):
+        """components/schemas/PageStream: frames E (a single-object page), C (8 bytes), H
+        (empty), each body at most 2 MiB; a follow=false answer ends with its one C."""
+        kinds, at = "", 0
+        while at < len(data):
+            if len(data) - at < 5:
+                failed("%s: %d bytes after the last frame" % (what, len(data) - at))
+                return
+            kind, length = data[at:at + 1], int.from_bytes(data[at + 1:at + 5], "big")
+            body = data[at + 5:at + 5 + length]
+            if len(body) != length or length > 2 * 1024 * 1024:
+                failed("%s: a frame of %d bytes at byte %d" % (what, length, at))
+                return
+            ok = {b"E": length >= 10 and body[:2] == b"\xc3\x01", b"C": length == 8,
+                  b"H": length == 0}.get(kind, False)
+            if not ok:
+                failed("%s: a bad frame %r of %d bytes at byte %d" % (what, kind, length, at))
+                return
+            kinds += kind.decode()
+            at += 5 + length
+        if not kinds.endswith("C") or kinds.count("C") != 1:
+            failed("%s: frames %s do not end with the one caught-up frame" % (what, kinds))
 
     def check_event_stream(self, what, text):
         """Each message: id (digits) for events, event event|caught-up, data on one line."""
@@ -486,6 +514,17 @@ def phase_main(checker, api, args):
     call("GET", "/subscriptions/streams/Order-1", {"follow": "false"}, headers={"Last-Event-ID": "1"})
     call("GET", "/subscriptions/categories/Order", {"follow": "false", "from": "now"})
     call("GET", "/subscriptions/types/OrderPlaced", {"follow": "false"})
+    # ... and in the binary framing (Accept names it); errors stay JSON
+    frames = {"Accept": PAGE_STREAM_MEDIA_TYPE}
+    call("GET", "/subscriptions/all", {"follow": "false", "encoding": "base64"}, headers=frames)
+    call("GET", "/subscriptions/streams/Order-1", {"follow": "false"},
+         headers={"Accept": PAGE_STREAM_MEDIA_TYPE, "Last-Event-ID": "1"})
+    call("GET", "/subscriptions/categories/Order", {"follow": "false", "from": "1"},
+         headers={"Accept": "text/event-stream;q=0.5, " + PAGE_STREAM_MEDIA_TYPE})
+    call("GET", "/subscriptions/types/OrderPlaced", {"follow": "false", "from": "now"},
+         headers=frames)
+    call("GET", "/subscriptions/all", {"follow": "maybe"}, headers=frames, expect=400,
+         valid_request=False)
 
     # ---- causal tokens: satisfied at once, malformed, and ahead of this projector (503)
     reads = [("/streams/Order-1", {}), ("/all", {}), ("/categories/Order", {}),
