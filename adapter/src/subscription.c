@@ -1,27 +1,40 @@
 /*
  * subscription.c - catch-up subscriptions (evstore.h, "Subscriptions"): a pull iterator
- * over the projector's Server-Sent Events endpoints (docs/HTTP-API.md), driven by libcurl's
+ * over the projector's subscription endpoints (docs/HTTP-API.md), driven by libcurl's
  * multi interface in the caller's thread; the library starts no thread.
  *
- * Data flow: the response's bytes -> on_body (curl's write callback) -> the SSE parser
- * (sse_parser.c) -> on_sse_event -> the queue of received records -> evs_subscription_next
- * pops one, parses its JSON and hands the event out.
+ * Two framings of the same subscription (invariant 9): the binary one (frames of Avro
+ * event pages, frame_parser.h), asked for by default, and Server-Sent Events of JSON, which
+ * an older projector answers, and which EVSTORE_SUBSCRIPTION_FRAMING=sse forces.
+ *
+ * Data flow: the response's bytes -> on_body (curl's write callback) -> the frame parser
+ * (frame_parser.c) -> on_frame, which decodes each page into an event list
+ * (event_page.c), or the SSE parser (sse_parser.c) -> on_sse_event -> the queue of received
+ * records -> evs_subscription_next pops one event (of a page, or an SSE record whose JSON it
+ * parses then) and hands it out.
  *
  * Invariants:
  *  1. Flow control. on_body refuses a piece of the response (CURL_WRITEFUNC_PAUSE: curl keeps
  *     that piece and stops reading the socket, so TCP pushes back on the projector) while the
- *     queue holds EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX records or _QUEUE_BYTES_MAX bytes.
- *     An accepted piece is at most CURL_MAX_WRITE_SIZE (16 KiB) and completes at most one
- *     event the parser was holding (<= EVS_CLIENT_SSE_EVENT_BYTES_MAX), so the queue exceeds
- *     its bounds by at most that much, however slow the consumer. A pop that brings the queue
- *     down to half of both bounds resumes the transfer.
- *  2. Order. The ids of received events strictly increase (anything else is EVS_EPROTOCOL);
- *     last_received is the id of the newest event queued and delivered <= last_received the
- *     newest handed out. A reconnection resumes after last_received (Last-Event-ID), not
- *     after delivered: what is queued is delivered from the queue, never fetched twice.
- *  3. A record's bytes are used only before anything is pushed again: next() copies an event
- *     out of the queue before it resumes a paused transfer, because resuming may run on_body
- *     at once and a push may move the queue's memory.
+ *     queue holds EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX events or _QUEUE_BYTES_MAX bytes.
+ *     An accepted piece is at most CURL_MAX_WRITE_SIZE (16 KiB) and completes what the
+ *     parser was holding (SSE: one event, <= EVS_CLIENT_SSE_EVENT_BYTES_MAX; binary: one
+ *     frame, <= EVS_FRAME_BODY_MAX bytes and the page decoder's EVS_READ_LIMIT_MAX events)
+ *     plus what lies whole inside the piece, so the queue exceeds its bounds by at most
+ *     that much, however slow the consumer. A pop that brings the queue down to half of
+ *     both bounds resumes the transfer. A page's events count one by one as they are
+ *     handed out; its bytes (the frame's) until its last event is.
+ *  2. Order. The ids of received events strictly increase (anything else is EVS_EPROTOCOL;
+ *     a page is checked whole before any of it is queued); last_received is the id of the
+ *     newest event queued and delivered <= last_received the newest handed out. A
+ *     reconnection resumes after last_received (Last-Event-ID, which the projector takes
+ *     in either framing), not after delivered: what is queued is delivered from the
+ *     queue, never fetched twice.
+ *  3. A record's bytes are used only before anything is pushed again: next() copies an SSE
+ *     event out of the queue before it resumes a paused transfer, because resuming may run
+ *     on_body at once and a push may move the queue's memory. A page's event list is an
+ *     allocation of its own, which the queue's moves do not touch: the record holds it
+ *     until its last event is handed out, then sub->current does, until the next call.
  *  4. At most one connection (easy handle) exists, and it is in multi exactly while it
  *     exists. Between connections reconnect_at_ms says when to try again.
  *  5. A failure that ends the subscription is sticky: failed_rc and failed_message are set
@@ -49,12 +62,18 @@
  *     handed out: the last event's id + 1, or the caught-up marker's next once the marker
  *     was handed out (everything before it was), whichever is higher; at open, `from` when
  *     it is a position (1 for "start"), 0 (not known) for "now".
+ *  9. Framing. Each connection asks for the framings sub->framing_asked allows (Accept) and
+ *     takes the answer's Content-Type as the framing of that connection (connection_framing):
+ *     one the subscription did not ask for is EVS_EPROTOCOL. Both framings feed the same
+ *     queue and progress, so a reconnection may change framing (another replica, an
+ *     upgraded one) without losing or repeating an event.
  */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -63,7 +82,9 @@
 #include "client_internal.h"
 #include "errors.h"
 #include "event_json.h"
+#include "event_page.h"
 #include "evstore.h"
+#include "frame_parser.h"
 #include "record_codec.h"
 #include "position_vector.h"
 #include "router.h"
@@ -75,12 +96,18 @@
 #define BACKOFF_MAX_MS 5000
 #define POLL_SLICE_MS 1000
 
-enum record_kind { RECORD_EVENT = 1, RECORD_CAUGHT_UP = 2 };
+enum record_kind { RECORD_EVENT = 1, RECORD_CAUGHT_UP = 2, RECORD_PAGE = 3 };
+
+/* How a subscription asks (framing_asked) and how a connection answers (framing). */
+enum framing { FRAMING_NONE = 0, FRAMING_SSE = 1, FRAMING_BINARY = 2, FRAMING_ANY = 3 };
 
 /* A queued record: this head, then len bytes of JSON text and a NUL, padded to 8 bytes. */
 typedef struct record_head {
-    uint64_t id; /* the event's id, or the caught-up marker's next position */
-    size_t len;
+    uint64_t id; /* the event's id (a page's last), or the caught-up marker's next position */
+    size_t len;  /* the text's length (0 for a page and a marker) */
+    size_t bytes; /* what the record counts towards the byte bound */
+    evs_event_list *page; /* RECORD_PAGE: the decoded page, owned by the record */
+    size_t taken;         /* RECORD_PAGE: its events handed out so far */
     int kind;
 } record_head;
 
@@ -88,8 +115,9 @@ typedef struct record_queue {
     unsigned char *buf;
     size_t start, end, cap; /* live records are buf[start..end) */
     size_t count;           /* records queued */
-    size_t bytes;           /* their text bytes, the measure of the byte bound */
-    size_t high_count;      /* the most records and bytes ever queued at once */
+    size_t events;          /* events not handed out yet, the measure of the count bound */
+    size_t bytes;           /* their bytes (text or frames), the measure of the byte bound */
+    size_t high_count;      /* the most events and bytes ever queued at once */
     size_t high_bytes;
 } record_queue;
 
@@ -115,8 +143,9 @@ struct evs_subscription {
     int opening; /* evs_subscription_open is waiting for the first answer */
     int headers_done;
     long status;
-    int event_stream;    /* the 200 answer is text/event-stream */
-    int callback_failed; /* on_sse_event refused an event (its message is set) */
+    int framing_asked;   /* FRAMING_ANY, _SSE or _BINARY (invariant 9) */
+    int framing;         /* the 200 answer's framing, FRAMING_NONE until then */
+    int callback_failed; /* on_sse_event or on_frame refused what came (its message is set) */
     int paused;
     int got_body;             /* this connection delivered body bytes with status 200 */
     int connection_caught_up; /* this connection sent caught-up */
@@ -127,6 +156,7 @@ struct evs_subscription {
     int64_t reconnect_at_ms;
 
     evs_sse_parser parser;
+    evs_frame_parser frames;
     record_queue queue;
 
     /* Progress (invariant 2). */
@@ -174,7 +204,10 @@ static size_t record_size(size_t len)
     return (sizeof(record_head) + len + 1 + 7) & ~(size_t)7;
 }
 
-static int queue_push(record_queue *q, int kind, uint64_t id, const char *text, size_t len)
+/* Queues a record: an SSE event's text, a caught-up marker (text NULL), or a page (taking
+ * it; bytes its frame's length). */
+static int queue_push(record_queue *q, int kind, uint64_t id, const char *text, size_t len,
+                      evs_event_list *page, size_t bytes)
 {
     size_t need = record_size(len);
     if (q->end + need > q->cap && q->start > 0) {
@@ -192,46 +225,63 @@ static int queue_push(record_queue *q, int kind, uint64_t id, const char *text, 
         q->buf = grown;
         q->cap = cap;
     }
-    record_head head = {.id = id, .len = len, .kind = kind};
+    record_head head = {.id = id, .len = len, .bytes = bytes, .page = page, .kind = kind};
     memcpy(q->buf + q->end, &head, sizeof head);
     if (len)
         memcpy(q->buf + q->end + sizeof head, text, len);
     q->buf[q->end + sizeof head + len] = '\0';
     q->end += need;
     q->count++;
-    q->bytes += len;
-    if (q->count > q->high_count)
-        q->high_count = q->count;
+    q->events += kind == RECORD_PAGE ? page->count : kind == RECORD_EVENT ? 1 : 0;
+    q->bytes += bytes;
+    if (q->events > q->high_count)
+        q->high_count = q->events;
     if (q->bytes > q->high_bytes)
         q->high_bytes = q->bytes;
     return 0;
 }
 
 /* The oldest record (its text follows the head), or NULL when empty. */
-static const record_head *queue_front(const record_queue *q)
+static record_head *queue_front(const record_queue *q)
 {
-    return q->count ? (const record_head *)(q->buf + q->start) : NULL;
+    return q->count ? (record_head *)(q->buf + q->start) : NULL;
 }
 
+/* Drops the front record; a page's list is the caller's to free or keep (invariant 3). */
 static void queue_pop(record_queue *q)
 {
     const record_head *head = queue_front(q);
     assert(head);
-    q->bytes -= head->len;
+    q->bytes -= head->bytes;
+    if (head->kind == RECORD_EVENT)
+        q->events--;
     q->start += record_size(head->len);
     if (--q->count == 0)
         q->start = q->end = 0;
 }
 
+/* Frees the queue and the pages it holds. */
+static void queue_free(record_queue *q)
+{
+    for (size_t at = q->start; at < q->end;) {
+        const record_head *head = (const record_head *)(q->buf + at);
+        if (head->kind == RECORD_PAGE)
+            evs_event_list_free(head->page);
+        at += record_size(head->len);
+    }
+    free(q->buf);
+    memset(q, 0, sizeof *q);
+}
+
 static int queue_full(const record_queue *q)
 {
-    return q->count >= EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX ||
+    return q->events >= EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX ||
            q->bytes >= EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX;
 }
 
 static int queue_low(const record_queue *q)
 {
-    return q->count <= EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX / 2 &&
+    return q->events <= EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX / 2 &&
            q->bytes <= EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX / 2;
 }
 
@@ -260,7 +310,21 @@ static int type_is(const evs_sse_event *event, const char *literal)
     return event->type_len == strlen(literal) && memcmp(event->type, literal, event->type_len) == 0;
 }
 
-/* The parser's callback: queues events and the caught-up marker; ignores other types. */
+/* A caught-up marker (either framing) giving where live events start. */
+static int caught_up_received(evs_subscription *sub, uint64_t next_position)
+{
+    sub->connection_caught_up = 1;
+    if (next_position > sub->resume_from)
+        sub->resume_from = next_position;
+    if (!sub->caught_up_queued) {
+        if (queue_push(&sub->queue, RECORD_CAUGHT_UP, next_position, NULL, 0, NULL, 0) != 0)
+            return evs__set_error(EVS_ENOMEM, "%s: out of memory", sub->what);
+        sub->caught_up_queued = 1;
+    }
+    return 0;
+}
+
+/* The SSE parser's callback: queues events and the caught-up marker; ignores other types. */
 static int on_sse_event(void *user, const evs_sse_event *event)
 {
     evs_subscription *sub = user;
@@ -276,7 +340,8 @@ static int on_sse_event(void *user, const evs_sse_event *event)
                                   "%s: the projector sent event %" PRIu64 " after event %" PRIu64
                                   ": out of order or repeated",
                                   sub->what, id, sub->last_received);
-        if (queue_push(&sub->queue, RECORD_EVENT, id, event->data, event->data_len) != 0)
+        if (queue_push(&sub->queue, RECORD_EVENT, id, event->data, event->data_len, NULL,
+                       event->data_len) != 0)
             return evs__set_error(EVS_ENOMEM, "%s: out of memory queueing an event", sub->what);
         sub->last_received = id;
         sub->callback_failed = 0;
@@ -292,14 +357,53 @@ static int on_sse_event(void *user, const evs_sse_event *event)
         if (!root)
             return evs__set_error(EVS_EPROTOCOL, "%s: caught-up data is not JSON: %.100s",
                                   sub->what, event->data);
-        sub->connection_caught_up = 1;
-        if (next_position > sub->resume_from)
-            sub->resume_from = next_position;
-        if (!sub->caught_up_queued) {
-            if (queue_push(&sub->queue, RECORD_CAUGHT_UP, next_position, NULL, 0) != 0)
-                return evs__set_error(EVS_ENOMEM, "%s: out of memory", sub->what);
-            sub->caught_up_queued = 1;
+        int rc = caught_up_received(sub, next_position);
+        if (rc != 0)
+            return rc;
+    }
+    sub->callback_failed = 0;
+    return 0;
+}
+
+/* The frame parser's callback (invariant 9): queues a page's events and the caught-up
+ * marker; a heartbeat only shows the connection is alive (on_body noted the bytes). */
+static int on_frame(void *user, const evs_frame *frame)
+{
+    evs_subscription *sub = user;
+    sub->callback_failed = 1; /* until it returns 0 */
+    if (frame->kind == EVS_FRAME_CAUGHT_UP) {
+        int rc = caught_up_received(sub, frame->next);
+        if (rc != 0)
+            return rc;
+    } else if (frame->kind == EVS_FRAME_EVENTS) {
+        evs_event_list *page = NULL;
+        int rc = evs__event_list_from_page(frame->body, frame->len, &page);
+        if (rc != 0) { /* the last error names what is wrong with the page; add who sent it */
+            char why[EVS__ERROR_MAX];
+            snprintf(why, sizeof why, "%s", evs_last_error()); /* not formatted into itself */
+            return evs__set_error(rc, "%s: %s", sub->what, why);
         }
+        /* Invariant 2, for the whole page before any of it is queued. */
+        uint64_t last = sub->last_received;
+        for (size_t i = 0; i < page->count; i++) {
+            const evs_event *e = &page->events[i];
+            uint64_t id = sub->options.target == EVS_SUBSCRIBE_STREAM ? e->version : e->position;
+            if (id <= last) {
+                evs_event_list_free(page);
+                return evs__set_error(EVS_EPROTOCOL,
+                                      "%s: the projector sent event %" PRIu64
+                                      " after event %" PRIu64 ": out of order or repeated",
+                                      sub->what, id, last);
+            }
+            last = id;
+        }
+        if (page->count == 0) { /* nothing to hand out; the projector sends none such */
+            evs_event_list_free(page);
+        } else if (queue_push(&sub->queue, RECORD_PAGE, last, NULL, 0, page, frame->len) != 0) {
+            evs_event_list_free(page);
+            return evs__set_error(EVS_ENOMEM, "%s: out of memory queueing events", sub->what);
+        }
+        sub->last_received = last;
     }
     sub->callback_failed = 0;
     return 0;
@@ -326,6 +430,19 @@ static size_t on_body(char *bytes, size_t size, size_t nmemb, void *user)
     sub->got_body = 1;
     sub->last_bytes_ms = now_ms();
     sub->callback_failed = 0;
+    if (sub->framing == FRAMING_BINARY) {
+        int rc = evs__frame_feed(&sub->frames, bytes, n, on_frame, sub);
+        if (rc != 0) {
+            if (!sub->callback_failed && rc == EVS_EPROTOCOL) /* the framing's own failures */
+                evs__set_error(rc, "%s: the projector sent a broken frame %s", sub->what,
+                               sub->frames.error);
+            else if (!sub->callback_failed)
+                evs__set_error(rc, "%s: out of memory reading frames", sub->what);
+            fail_sticky(sub, rc);
+            return 0; /* aborts the transfer */
+        }
+        return n;
+    }
     int rc = evs__sse_feed(&sub->parser, bytes, n, on_sse_event, sub);
     if (rc != 0) {
         if (!sub->callback_failed && rc == EVS_EPROTOCOL) /* the parser's own failures */
@@ -339,6 +456,28 @@ static size_t on_body(char *bytes, size_t size, size_t nmemb, void *user)
     return n;
 }
 
+/* Whether a Content-Type names media_type (case does not matter; parameters may follow). */
+static int media_type_is(const char *content_type, const char *media_type)
+{
+    size_t n = strlen(media_type);
+    if (strncasecmp(content_type, media_type, n) != 0)
+        return 0;
+    char after = content_type[n];
+    return after == '\0' || after == ';' || after == ' ' || after == '\t';
+}
+
+/* The framing a 200 answer's Content-Type says (invariant 9), FRAMING_NONE for neither. */
+static int connection_framing(const char *content_type)
+{
+    if (!content_type)
+        return FRAMING_NONE;
+    if (media_type_is(content_type, EVS_PAGE_STREAM_MEDIA_TYPE))
+        return FRAMING_BINARY;
+    if (media_type_is(content_type, "text/event-stream"))
+        return FRAMING_SSE;
+    return FRAMING_NONE;
+}
+
 static size_t on_header(char *bytes, size_t size, size_t nitems, void *user)
 {
     evs_subscription *sub = user;
@@ -349,16 +488,18 @@ static size_t on_header(char *bytes, size_t size, size_t nitems, void *user)
         if (status >= 200) { /* a 1xx block is followed by the real one */
             char *content_type = NULL;
             curl_easy_getinfo(sub->easy, CURLINFO_CONTENT_TYPE, &content_type);
-            sub->event_stream = content_type && strncmp(content_type, "text/event-stream", 17) == 0;
+            sub->framing = connection_framing(content_type) & sub->framing_asked;
             sub->status = status;
             sub->headers_done = 1;
-            if (status == 200 && sub->event_stream)
+            if (status == 200 && sub->framing)
                 evs__route_done(&sub->route, EVS_ROUTE_OK); /* sticky (router.h, R1) */
-            if (status == 200 && !sub->event_stream) {
-                evs__set_error(EVS_EPROTOCOL,
-                               "%s: the projector answered %s, not "
-                               "text/event-stream",
-                               sub->what, content_type ? content_type : "without a content type");
+            if (status == 200 && !sub->framing) {
+                evs__set_error(EVS_EPROTOCOL, "%s: the projector answered %s, not %s", sub->what,
+                               content_type ? content_type : "without a content type",
+                               sub->framing_asked == FRAMING_SSE      ? "text/event-stream"
+                               : sub->framing_asked == FRAMING_BINARY ? EVS_PAGE_STREAM_MEDIA_TYPE
+                                                                      : "text/event-stream or "
+                                                                        EVS_PAGE_STREAM_MEDIA_TYPE);
                 fail_sticky(sub, EVS_EPROTOCOL);
                 return 0; /* aborts the transfer */
             }
@@ -391,7 +532,7 @@ static int connection_open(evs_subscription *sub)
     char *url = NULL;
 
     assert(!sub->easy);
-    if (sub->last_received > 0)
+    if (sub->last_received > 0) /* either framing: the projector takes it for both */
         snprintf(last_event_id, sizeof last_event_id, "Last-Event-ID: %" PRIu64,
                  sub->last_received);
     else if (sub->resume_from > 0)
@@ -407,7 +548,14 @@ static int connection_open(evs_subscription *sub)
 
     size_t url_len = strlen(sub->url) + strlen(sub->path) + strlen(from) + strlen(token) + 1;
     url = malloc(url_len);
-    struct curl_slist *accept = curl_slist_append(NULL, "Accept: text/event-stream");
+    /* Invariant 9. The binary framing first; SSE at a lower quality for the projectors that
+     * know only SSE (they ignore Accept on these routes anyway). */
+    const char *accept_header =
+        sub->framing_asked == FRAMING_SSE      ? "Accept: text/event-stream"
+        : sub->framing_asked == FRAMING_BINARY ? "Accept: " EVS_PAGE_STREAM_MEDIA_TYPE
+                                               : "Accept: " EVS_PAGE_STREAM_MEDIA_TYPE
+                                                 ", text/event-stream;q=0.5";
+    struct curl_slist *accept = curl_slist_append(NULL, accept_header);
     sub->headers = accept && last_event_id[0] ? curl_slist_append(accept, last_event_id) : accept;
     sub->easy = curl_easy_init();
     if (sub->headers && sub->easy &&
@@ -448,9 +596,10 @@ static int connection_open(evs_subscription *sub)
         goto fail;
     }
     evs__sse_reset(&sub->parser);
+    evs__frame_reset(&sub->frames);
     sub->headers_done = 0;
     sub->status = 0;
-    sub->event_stream = 0;
+    sub->framing = FRAMING_NONE;
     sub->paused = 0;
     sub->got_body = 0;
     sub->connection_caught_up = 0;
@@ -704,6 +853,27 @@ void evs_subscription_options_init(evs_subscription_options *options)
     options->follow = 1;
 }
 
+/* The framings to ask for (invariant 9): EVSTORE_SUBSCRIPTION_FRAMING says "sse" (only
+ * Server-Sent Events, as libevstore before the binary framing asked), "binary" (only the
+ * binary framing: a projector answering SSE is EVS_EPROTOCOL), or "auto", empty or unset
+ * (the binary framing, else SSE). 0, or EVS_EINVAL for another value. */
+static int framing_from_environment(int *asked)
+{
+    const char *v = getenv("EVSTORE_SUBSCRIPTION_FRAMING");
+    if (!v || !*v || strcmp(v, "auto") == 0)
+        *asked = FRAMING_ANY;
+    else if (strcmp(v, "sse") == 0)
+        *asked = FRAMING_SSE;
+    else if (strcmp(v, "binary") == 0)
+        *asked = FRAMING_BINARY;
+    else
+        return evs__set_error(EVS_EINVAL,
+                              "subscription: EVSTORE_SUBSCRIPTION_FRAMING is \"%.40s\"; use "
+                              "auto, binary or sse",
+                              v);
+    return 0;
+}
+
 /* Checks the options and builds the path and the description; 0 or EVS_EINVAL/ENOMEM. */
 static int subscription_prepare(evs_subscription *sub, const evs_subscription_options *options)
 {
@@ -714,6 +884,9 @@ static int subscription_prepare(evs_subscription *sub, const evs_subscription_op
     char path[sizeof escaped + 128];
     _Static_assert(EVS_STREAM_NAME_MAX <= EVS_EVENT_TYPE_MAX, "escaped must hold a stream name");
 
+    int rc = framing_from_environment(&sub->framing_asked);
+    if (rc != 0)
+        return rc;
     if (options->partition < 0 && options->target != EVS_SUBSCRIBE_STREAM)
         return evs__set_error(EVS_EINVAL,
                               "subscription: partition %" PRId32 " is neither a partition nor "
@@ -799,6 +972,7 @@ static int subscription_open_one(evs_client *client, const evs_subscription_opti
     if (!sub)
         return evs__set_error(EVS_ENOMEM, "out of memory opening a subscription");
     evs__sse_init(&sub->parser, EVS_CLIENT_SSE_EVENT_BYTES_MAX);
+    evs__frame_init(&sub->frames, EVS_FRAME_BODY_MAX);
     if ((rc = subscription_prepare(sub, options)) != 0)
         goto fail;
     sub->request_timeout_ms = evs__client_request_timeout_ms(client);
@@ -822,7 +996,7 @@ static int subscription_open_one(evs_client *client, const evs_subscription_opti
     for (;;) {
         /* Accepted: what follows (events, even an error or a drop) is for next() to report,
          * after the events received before it. */
-        if (sub->headers_done && sub->status == 200 && sub->event_stream)
+        if (sub->headers_done && sub->status == 200 && sub->framing)
             break;
         if (sub->failed_rc || owner->failed_rc) {
             rc = sub->failed_rc ? evs__set_error(sub->failed_rc, "%s", sub->failed_message)
@@ -931,10 +1105,40 @@ int evs_subscription_open(evs_client *client, const evs_subscription_options *op
     return rc;
 }
 
+/* Resumes a paused transfer once the queue is down to half its bounds (invariant 1). */
+static void resume_if_low(evs_subscription *sub)
+{
+    if (sub->paused && sub->easy && queue_low(&sub->queue)) {
+        sub->paused = 0;
+        sub->last_bytes_ms = now_ms();
+        curl_easy_pause(sub->easy, CURLPAUSE_CONT); /* may run on_body at once */
+    }
+}
+
+/* Hands out the next event of the page at the front of the queue (invariant 3). */
+static int deliver_from_page(evs_subscription *sub, record_head *head, evs_event **event_out)
+{
+    evs_event_list *page = head->page;
+    evs_event *event = &page->events[head->taken++];
+    sub->queue.events--;
+    if (head->taken == page->count) {
+        queue_pop(&sub->queue); /* head is gone: the list is sub->current's until next() */
+        sub->current = page;
+    }
+    resume_if_low(sub);
+    uint64_t id = sub->options.target == EVS_SUBSCRIBE_STREAM ? event->version : event->position;
+    sub->delivered = id;
+    sub->delivered_next = id + 1; /* invariant 8 */
+    *event_out = event;
+    return 0;
+}
+
 /* Hands out the front record: 0 with an event, EVS_ECAUGHT_UP, or 1 for "skip it". */
 static int deliver_front(evs_subscription *sub, evs_event **event_out)
 {
-    const record_head *head = queue_front(&sub->queue);
+    record_head *head = queue_front(&sub->queue);
+    if (head->kind == RECORD_PAGE)
+        return deliver_from_page(sub, head, event_out);
     int kind = head->kind;
     uint64_t id = head->id;
     int rc = 0;
@@ -953,11 +1157,7 @@ static int deliver_front(evs_subscription *sub, evs_event **event_out)
         }
     }
     queue_pop(&sub->queue);
-    if (sub->paused && sub->easy && queue_low(&sub->queue)) {
-        sub->paused = 0;
-        sub->last_bytes_ms = now_ms();
-        curl_easy_pause(sub->easy, CURLPAUSE_CONT); /* may run on_body at once */
-    }
+    resume_if_low(sub);
     if (rc != 0) {
         evs_event_list_free(sub->current);
         sub->current = NULL;
@@ -1123,8 +1323,9 @@ void evs_subscription_close(evs_subscription *sub)
     if (sub->multi && !sub->shared_multi)
         curl_multi_cleanup(sub->multi);
     evs__sse_free(&sub->parser);
+    evs__frame_free(&sub->frames);
     evs_event_list_free(sub->current);
-    free(sub->queue.buf);
+    queue_free(&sub->queue);
     free(sub->error_body);
     free(sub->path);
     free(sub->name);
