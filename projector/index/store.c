@@ -1243,18 +1243,24 @@ void evs_store_batch_abort(evs_store_batch *b)
 
 /* ---- Reads ------------------------------------------------------------------------------ */
 
-/* Ends an iteration: destroys it, and returns -EIO (logged) if it failed, else rc. */
-static int iter_finish(rocksdb_iterator_t *it, int rc)
+/* 0, or -EIO (reported) when the iterator met an error. */
+static int iter_error(rocksdb_iterator_t *it)
 {
     char *rerr = NULL;
     rocksdb_iter_get_error(it, &rerr);
+    if (!rerr)
+        return 0;
+    fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
+    free(rerr);
+    return -EIO;
+}
+
+/* Ends an iteration: destroys it, and returns -EIO (logged) if it failed, else rc. */
+static int iter_finish(rocksdb_iterator_t *it, int rc)
+{
+    int failed = iter_error(it);
     rocksdb_iter_destroy(it);
-    if (rerr) {
-        fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
-        free(rerr);
-        return -EIO;
-    }
-    return rc;
+    return failed ? failed : rc;
 }
 
 static int decode_event(evs_stored_event *ev, const uint8_t *val, size_t vlen)
@@ -1341,6 +1347,23 @@ int evs_store_read_stream(evs_store *s, const char *stream, size_t len, uint64_t
  * `count` events at consecutive positions and versions of one stream. Used by the global
  * order and by the category and type indexes. The scan starts at the entry covering
  * `from` (I2) and skips its events before `from`. */
+/* Decodes one stored event of stream/version at position and hands it to visit; *stop is
+ * what visit returned. Returns 0, or -EIO when the value is not the event it should be. */
+static int visit_stored(const char *val, size_t vlen, const char *stream, size_t slen,
+                        uint64_t version, uint64_t position, evs_event_visitor visit, void *ctx,
+                        int *stop)
+{
+    evs_stored_event ev;
+    memset(&ev, 0, sizeof ev);
+    if (decode_event(&ev, (const uint8_t *)val, vlen) < 0 || ev.position != position)
+        return -EIO;
+    ev.stream = stream;
+    ev.stream_len = slen;
+    ev.version = version;
+    *stop = visit(ctx, &ev);
+    return 0;
+}
+
 static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_len,
                                uint64_t from, size_t limit, evs_event_visitor visit,
                                void *ctx)
@@ -1355,6 +1378,7 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
     rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, ro);
+    rocksdb_iterator_t *events = NULL; /* the stream keys of entries of several events */
     /* The entry covering `from`, if any, is the last one at or before it. */
     rocksdb_iter_seek_for_prev(it, (const char *)key, klen);
     int covering = 0;
@@ -1385,7 +1409,34 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
         const char *stream = (const char *)iv + 12;
         size_t slen = iv_len - 12;
         uint32_t i = from > first_position ? (uint32_t)(from - first_position) : 0;
-        for (; i < count && n < limit; i++) {
+        if (count - i > 1) {
+            /* R5: an entry of several events is one run of the stream's keys: one seek and
+             * then the next key each, instead of a lookup per event. Removed events (L4)
+             * are simply not among the keys. */
+            if (!events && !(events = rocksdb_create_iterator(s->db, ro))) {
+                rc = -ENOMEM;
+                break;
+            }
+            size_t eklen = key_stream_event(ekey, stream, slen, first_version + i);
+            rocksdb_iter_seek(events, (const char *)ekey, eklen);
+            while (!stop && rc == 0 && n < limit && rocksdb_iter_valid(events)) {
+                size_t ek_len, ev_len;
+                const uint8_t *ek = (const uint8_t *)rocksdb_iter_key(events, &ek_len);
+                if (ek_len != eklen || memcmp(ek, ekey, eklen - 8) != 0)
+                    break; /* past the stream's last event */
+                uint64_t version = get_be64(ek + eklen - 8);
+                if (version - first_version >= count)
+                    break; /* past the entry */
+                const char *val = rocksdb_iter_value(events, &ev_len);
+                rc = visit_stored(val, ev_len, stream, slen, version,
+                                  first_position + (version - first_version), visit, ctx, &stop);
+                n++;
+                rocksdb_iter_next(events);
+            }
+            if (rc == 0)
+                rc = iter_error(events);
+        }
+        for (; count - i == 1 && n < limit && !stop && rc == 0; i++) {
             size_t eklen = key_stream_event(ekey, stream, slen, first_version + i);
             char *rerr = NULL, *val;
             size_t vlen;
@@ -1397,36 +1448,18 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
             }
             if (!val)
                 continue; /* removed (L4): the entry outlives some of its events */
-            evs_stored_event ev;
-            memset(&ev, 0, sizeof ev);
-            int drc = decode_event(&ev, (const uint8_t *)val, vlen);
-            if (drc == 0 && ev.position != first_position + i)
-                drc = -EIO;
-            ev.stream = stream;
-            ev.stream_len = slen;
-            ev.version = first_version + i;
+            rc = visit_stored(val, vlen, stream, slen, first_version + i, first_position + i,
+                              visit, ctx, &stop);
             n++;
-            stop = drc < 0 ? 0 : visit(ctx, &ev);
             rocksdb_free(val);
-            if (drc < 0) {
-                rc = -EIO;
-                break;
-            }
-            if (stop)
-                break;
         }
-        if (rc < 0)
+        if (rc < 0 || stop)
             break;
         rocksdb_iter_next(it);
     }
-    char *rerr = NULL;
-    rocksdb_iter_get_error(it, &rerr);
-    if (rerr) {
-        fprintf(stderr, "evstore-projector: RocksDB iteration failed: %s\n", rerr);
-        free(rerr);
-        rc = -EIO;
-    }
-    rocksdb_iter_destroy(it);
+    rc = iter_finish(it, rc);
+    if (events)
+        rocksdb_iter_destroy(events);
     rocksdb_readoptions_destroy(ro);
     rocksdb_release_snapshot(s->db, snap);
     return rc;
