@@ -432,9 +432,11 @@ int evs_type_read_across(evs_client *client, const char *type, evs_position_vect
 /* A catch-up subscription delivers the events of $all, of a stream, of a category or of an
  * event type in order: first the history from a starting point, then (with follow) live
  * events as they are accepted, with no gap and no duplicate at the switch. It is a pull
- * iterator over the projector's Server-Sent Events endpoint (docs/HTTP-API.md,
- * "Subscriptions"), driven by the calling thread inside evs_subscription_next(): the
- * library starts no thread.
+ * iterator over the projector's subscription endpoint (docs/HTTP-API.md, "Subscriptions"),
+ * read in its binary framing of event pages, or as Server-Sent Events from a projector
+ * that has no binary framing (EVSTORE_SUBSCRIPTION_FRAMING=sse|binary|auto forces one),
+ * driven by the calling thread inside evs_subscription_next(): the library starts no
+ * thread.
  *
  * Flow control: at most EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX received events
  * (EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX bytes) wait in the subscription; when the caller

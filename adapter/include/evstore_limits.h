@@ -54,10 +54,11 @@ typedef enum evs_expected_kind {
 /* The largest answer the client accepts from the projector (a read of EVS_READ_LIMIT_MAX
  * large events can approach it; read fewer events per call if it is hit). */
 #define EVS_CLIENT_RESPONSE_BYTES_MAX (1024 * 1024 * 1024)
-/* Received events one subscription holds for its caller, by count and by bytes of their
- * JSON text; beyond either it stops reading from its connection (evstore.h,
- * "Subscriptions"). It may exceed them by what one network read delivers, at most
- * EVS_CLIENT_SSE_EVENT_BYTES_MAX plus 16 KiB. */
+/* Received events one subscription holds for its caller, by count and by bytes as
+ * received (an event's JSON text, or a whole binary page); beyond either it stops
+ * reading from its connection (evstore.h, "Subscriptions"). It may exceed them by what one
+ * network read completes: one Server-Sent Event (at most EVS_CLIENT_SSE_EVENT_BYTES_MAX)
+ * or one binary frame (at most 2 MiB), plus 16 KiB. */
 #define EVS_CLIENT_SUBSCRIPTION_QUEUE_EVENTS_MAX 1000
 #define EVS_CLIENT_SUBSCRIPTION_QUEUE_BYTES_MAX (4 * 1024 * 1024)
 /* The largest Server-Sent Event a subscription accepts: an event object with the largest
