@@ -62,6 +62,8 @@
 #define READ_LIMIT_DEFAULT 100
 #define VERDICT_TIMEOUT_DEFAULT_MS 10000
 #define VERDICT_TIMEOUT_MAX_MS 60000
+/* The most items one POST /verdicts lists. */
+#define VERDICTS_BATCH_MAX 1000
 /* How long a read waits for the batches judged before it to be written (P4). */
 #define READ_BARRIER_TIMEOUT_MS 10000
 /* How long a read waits for its causal token's offsets to be applied here. */
@@ -421,6 +423,87 @@ static const char *expected_text(const evs_stored_verdict *v, char *buf, size_t 
     return "?";
 }
 
+static int64_t ms_since(const struct timespec *t);
+
+/* Writes {"error": message} into o. */
+static void out_error(evs_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_error(evs_out *o, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    evs_out_str(o, "{\"error\":");
+    evs_out_jstr(o, msg, strlen(msg));
+    evs_out_str(o, "}");
+}
+
+/* The answer to a verdict whose offset was judged (or, without one, once the wait is
+ * over), written into o: 200 with the verdict, 422 for a record skipped at the offset,
+ * 404 when no record with the id was applied (*absent set: the append may be in a
+ * partition served elsewhere), 503 when what was judged is not written within timeout_ms,
+ * 500 when the store fails. Judged is final (P4 in projector.c): the verdict of a batch
+ * still being written is answered from memory; any other, or a skip, from the store once
+ * that write is done. */
+static unsigned verdict_answer(evs_projector *p, const uint8_t append_id[16], int has_offset,
+                               int32_t partition, int64_t offset, int timeout_ms, int *absent,
+                               evs_out *o)
+{
+    char canonical[37], expbuf[32];
+    evs_uuid_format(append_id, canonical);
+    *absent = 0;
+    evs_stored_verdict v;
+    int found = evs_projector_verdict_ahead(p, append_id, &v);
+    if (!found && !evs_projector_wait_written(p, timeout_ms)) {
+        char failure[sizeof p->failure];
+        pthread_mutex_lock(&p->lock);
+        snprintf(failure, sizeof failure, "%s", p->failure);
+        pthread_mutex_unlock(&p->lock);
+        if (failure[0])
+            out_error(o, "the projector stopped: %s", failure);
+        else
+            out_error(o, "the projector is stopping or has not written what it judged within "
+                         "%d ms", READ_BARRIER_TIMEOUT_MS);
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (!found && evs_store_verdict_get(p->store, append_id, &found, &v) < 0) {
+        out_error(o, "store read failed");
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!found) {
+        char *reason = NULL;
+        if (has_offset)
+            evs_store_skip_get(p->store, partition, offset, &reason);
+        if (reason) {
+            out_error(o, "record at partition %d offset %lld was skipped: %s", (int)partition,
+                      (long long)offset, reason);
+            free(reason);
+            return MHD_HTTP_UNPROCESSABLE_CONTENT;
+        }
+        *absent = 1;
+        out_error(o, "no append with id %s", canonical);
+        return MHD_HTTP_NOT_FOUND;
+    }
+    evs_out_fmt(o, "{\"append_id\":\"%s\",\"status\":\"%s\",\"operation\":\"%s\",\"stream\":",
+                canonical, evs_verdict_status_name(v.verdict.status),
+                evs_operation_name(v.operation));
+    evs_out_jstr(o, v.stream, strlen(v.stream));
+    evs_out_fmt(o,
+            ",\"partition\":%d,\"offset\":%lld,\"first_version\":%llu,\"last_version\":%llu,"
+            "\"first_position\":%llu,\"last_position\":%llu,\"current_version\":%llu,"
+            "\"event_count\":%u,\"expected\":\"%s\",\"reason\":",
+            v.partition, (long long)v.offset, (unsigned long long)v.verdict.first_version,
+            (unsigned long long)v.verdict.last_version,
+            (unsigned long long)v.verdict.first_position,
+            (unsigned long long)v.verdict.last_position,
+            (unsigned long long)v.verdict.current_version, v.event_count,
+            expected_text(&v, expbuf, sizeof expbuf));
+    evs_out_jstr(o, v.reason, strlen(v.reason));
+    evs_out_str(o, "}");
+    return MHD_HTTP_OK;
+}
+
 static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, const char *id)
 {
     enum MHD_Result ret = MHD_NO;
@@ -469,55 +552,187 @@ static enum MHD_Result get_verdict(evs_projector *p, struct MHD_Connection *c, c
         free(hw);
     }
 
-    /* Judged is final (P4 in projector.c): the verdict of a batch still being written is
-     * answered from memory; any other, or a skip, from the store once that write is done. */
-    evs_stored_verdict v;
-    int found = evs_projector_verdict_ahead(p, append_id, &v);
-    if (!found && !evs_projector_wait_written(p, (int)timeout_ms))
-        return not_written(p, c);
-    if (!found && evs_store_verdict_get(p->store, append_id, &found, &v) < 0)
-        return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
-    if (!found) {
-        char *reason = NULL;
-        if (has_offset)
-            evs_store_skip_get(p->store, (int32_t)partition, (int64_t)offset, &reason);
-        if (reason) {
-            ret = evs_http_send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
-                             "record at partition %d offset %llu was skipped: %s",
-                             (int)partition, (unsigned long long)offset, reason);
-            free(reason);
-            return ret;
-        }
-        /* Not here is no answer when the append may be in a partition served elsewhere. */
-        if (!p->serves_all && !has_partition) {
-            int32_t unserved = 0;
-            while (p->assigned[unserved])
-                unserved++;
-            evs_http_served(p, c, unserved, &ret);
-            return ret;
-        }
-        return evs_http_send_error(c, MHD_HTTP_NOT_FOUND, "no append with id %s", id);
-    }
-    char canonical[37], expbuf[32];
-    evs_uuid_format(append_id, canonical);
     evs_out o = {0};
-    evs_out_fmt(&o, "{\"append_id\":\"%s\",\"status\":\"%s\",\"operation\":\"%s\",\"stream\":",
-                canonical, evs_verdict_status_name(v.verdict.status),
-                evs_operation_name(v.operation));
-    evs_out_jstr(&o, v.stream, strlen(v.stream));
-    evs_out_fmt(&o,
-            ",\"partition\":%d,\"offset\":%lld,\"first_version\":%llu,\"last_version\":%llu,"
-            "\"first_position\":%llu,\"last_position\":%llu,\"current_version\":%llu,"
-            "\"event_count\":%u,\"expected\":\"%s\",\"reason\":",
-            v.partition, (long long)v.offset, (unsigned long long)v.verdict.first_version,
-            (unsigned long long)v.verdict.last_version,
-            (unsigned long long)v.verdict.first_position,
-            (unsigned long long)v.verdict.last_position,
-            (unsigned long long)v.verdict.current_version, v.event_count,
-            expected_text(&v, expbuf, sizeof expbuf));
-    evs_out_jstr(&o, v.reason, strlen(v.reason));
-    evs_out_str(&o, "}");
-    return evs_http_send_json(c, MHD_HTTP_OK, &o);
+    int absent;
+    unsigned status = verdict_answer(p, append_id, has_offset, (int32_t)partition,
+                                     (int64_t)offset, (int)timeout_ms, &absent, &o);
+    /* Not here is no answer when the append may be in a partition served elsewhere. */
+    if (absent && !p->serves_all && !has_partition) {
+        free(o.p);
+        int32_t unserved = 0;
+        while (p->assigned[unserved])
+            unserved++;
+        evs_http_served(p, c, unserved, &ret);
+        return ret;
+    }
+    return evs_http_send_json(c, status, &o);
+}
+
+/* One item of POST /verdicts. */
+typedef struct verdict_item {
+    uint8_t append_id[16];
+    int32_t partition;
+    int64_t offset;
+} verdict_item;
+
+/* Parses the body of POST /verdicts into items (calloc'd, *count of them). Returns 0, or
+ * -1 with msg naming the problem. */
+static int verdict_items_parse(const evs_projector *p, const char *body, size_t len,
+                               verdict_item **items, size_t *count, char *msg, size_t msg_len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *list = root ? json_object_get(root, "verdicts") : NULL;
+    *items = NULL;
+    if (!json_is_object(root)) {
+        snprintf(msg, msg_len, "the body must be a JSON object {\"verdicts\": [...]}%s%s",
+                 root ? "" : ": ", root ? "" : jerr.text);
+        goto bad;
+    }
+    if (!json_is_array(list) || json_object_size(root) != 1) {
+        snprintf(msg, msg_len, "the body must have exactly one member, \"verdicts\", an array");
+        goto bad;
+    }
+    size_t n = json_array_size(list);
+    if (n < 1 || n > VERDICTS_BATCH_MAX) {
+        snprintf(msg, msg_len, "\"verdicts\" has %zu items; 1 to %d are allowed", n,
+                 VERDICTS_BATCH_MAX);
+        goto bad;
+    }
+    *items = calloc(n, sizeof **items);
+    if (!*items) {
+        snprintf(msg, msg_len, "out of memory");
+        goto bad;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *it = json_array_get(list, i);
+        json_t *id = json_object_get(it, "append_id");
+        json_t *part = json_object_get(it, "partition");
+        json_t *off = json_object_get(it, "offset");
+        if (!json_is_object(it) || json_object_size(it) != 3 || !json_is_string(id) ||
+            !json_is_integer(part) || !json_is_integer(off)) {
+            snprintf(msg, msg_len,
+                     "verdicts[%zu] must be {\"append_id\": UUID, \"partition\": P, \"offset\": "
+                     "O} and nothing else", i);
+            goto bad;
+        }
+        if (evs_uuid_parse(json_string_value(id), json_string_length(id),
+                           (*items)[i].append_id) < 0) {
+            snprintf(msg, msg_len, "verdicts[%zu]: invalid append id: expected a UUID", i);
+            goto bad;
+        }
+        json_int_t pv = json_integer_value(part), ov = json_integer_value(off);
+        if (pv < 0 || pv >= p->partition_count) {
+            snprintf(msg, msg_len, "verdicts[%zu]: partition %" JSON_INTEGER_FORMAT
+                     " is not one of the topic's (0 to %d)", i, pv, (int)p->partition_count - 1);
+            goto bad;
+        }
+        if (ov < 0) {
+            snprintf(msg, msg_len, "verdicts[%zu]: offset %" JSON_INTEGER_FORMAT
+                     " is negative", i, ov);
+            goto bad;
+        }
+        (*items)[i].partition = (int32_t)pv;
+        (*items)[i].offset = (int64_t)ov;
+    }
+    *count = n;
+    json_decref(root);
+    return 0;
+bad:
+    free(*items);
+    *items = NULL;
+    json_decref(root);
+    return -1;
+}
+
+/* POST /verdicts?timeout_ms=T: many verdicts in one request (docs/HTTP-API.md). Waits, at
+ * most T in all, until the highest listed offset of each partition is judged (a partition
+ * is judged in offset order, so every listed offset below it is judged then too), then
+ * answers each item with the status and body GET /verdicts/{id}?partition=P&offset=O would
+ * give, and 504 for the items not judged yet; the whole answer is 200 when every item was
+ * judged, else 504 (a client fails over with it, as for a single verdict). */
+static enum MHD_Result post_verdicts(const evs_http_request *r)
+{
+    evs_projector *p = r->projector;
+    struct MHD_Connection *c = r->connection;
+    enum MHD_Result ret = MHD_NO;
+    uint64_t timeout_ms;
+    if (evs_http_query_u64(c, "timeout_ms", VERDICT_TIMEOUT_DEFAULT_MS, 0, VERDICT_TIMEOUT_MAX_MS,
+                           &timeout_ms, &ret) < 0)
+        return ret;
+    verdict_item *items;
+    size_t n;
+    char msg[256];
+    if (verdict_items_parse(p, r->body, r->body_len, &items, &n, msg, sizeof msg) < 0)
+        return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+    /* judged[P]: every offset of P below it is judged; -1 for a partition not listed. */
+    int64_t *judged = malloc((size_t)p->partition_count * sizeof *judged);
+    if (!judged) {
+        free(items);
+        return evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    for (int32_t i = 0; i < p->partition_count; i++)
+        judged[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        int32_t part = items[i].partition;
+        if (judged[part] < 0 && !evs_http_served(p, c, part, &ret))
+            goto done;
+        if (items[i].offset + 1 > judged[part])
+            judged[part] = items[i].offset + 1; /* for now: the offset to wait for, plus 1 */
+    }
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int32_t i = 0; i < p->partition_count; i++) {
+        if (judged[i] < 0)
+            continue;
+        int64_t spent = ms_since(&start), next = 0;
+        int left = spent < (int64_t)timeout_ms ? (int)((int64_t)timeout_ms - spent) : 0;
+        if (!evs_projector_wait_judged(p, i, judged[i] - 1, left, &next))
+            judged[i] = next < judged[i] ? next : judged[i] - 1;
+    }
+    evs_out o = {0};
+    int pending = 0;
+    evs_out_str(&o, "{\"verdicts\":[");
+    for (size_t i = 0; i < n; i++) {
+        char canonical[37];
+        evs_uuid_format(items[i].append_id, canonical);
+        evs_out_fmt(&o, "%s{\"append_id\":\"%s\",\"http_status\":", i ? "," : "", canonical);
+        evs_out item = {0};
+        unsigned status;
+        if (items[i].offset < judged[items[i].partition]) {
+            int64_t spent = ms_since(&start);
+            int left = spent < (int64_t)timeout_ms ? (int)((int64_t)timeout_ms - spent) : 0;
+            int is_absent;
+            status = verdict_answer(p, items[i].append_id, 1, items[i].partition,
+                                    items[i].offset, left, &is_absent, &item);
+            if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_INTERNAL_SERVER_ERROR) {
+                /* The whole request fails with it: nothing more can be answered. */
+                free(o.p);
+                o = item;
+                ret = evs_http_send_json(c, status, &o);
+                goto done;
+            }
+        } else {
+            pending = 1;
+            status = MHD_HTTP_GATEWAY_TIMEOUT;
+            out_error(&item, "projector has not judged partition %d offset %lld within %d ms "
+                             "(next offset %lld)", (int)items[i].partition,
+                      (long long)items[i].offset, (int)timeout_ms,
+                      (long long)judged[items[i].partition]);
+        }
+        evs_out_fmt(&o, "%u,\"answer\":", status);
+        evs_out_raw(&o, item.p ? item.p : "{}", item.p ? item.len : 2);
+        if (item.oom)
+            o.oom = 1;
+        free(item.p);
+        evs_out_str(&o, "}");
+    }
+    evs_out_str(&o, "]}");
+    ret = evs_http_send_json(c, pending ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_OK, &o);
+done:
+    free(judged);
+    free(items);
+    return ret;
 }
 
 static enum MHD_Result get_status(evs_projector *p, struct MHD_Connection *c)
@@ -679,6 +894,7 @@ static const route routes[] = {
     {"/streams/", 0, "POST", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0, "/truncate"},
     {"/streams/", 0, "PUT", EVS_ACCESS_APPEND_STREAM, evs_http_stream_lifecycle, 0, "/limits"},
     {"/verdicts/", 0, "GET", EVS_ACCESS_VERDICT, route_verdict, 0, NULL}, /* has a barrier of its own */
+    {"/verdicts", 1, "POST", EVS_ACCESS_VERDICT, post_verdicts, 0, NULL}, /* so has this one */
     /* A subject's keys are sealed by the master key: anyone who may append somewhere may
      * fetch or make one; forgetting is an administrator's (http_keys.h). */
     {"/keys/", 0, "GET,POST", EVS_ACCESS_VERDICT, evs_keys_handle, 0, ""},

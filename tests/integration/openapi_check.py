@@ -73,7 +73,10 @@ UNREACHABLE = {("*", "*", "500"), ("/health", "get", "503"), ("/streams/{stream}
                # topic, and a serving projector always has one (evs_keyring_start precedes
                # the HTTP API). DELETE's 503 is Kafka not taking the tombstones, which a
                # running broker always does; POST's 503 is exercised (phase no-master-key).
-               ("/keys/{subject}", "get", "503"), ("/keys/{subject}", "delete", "503")}
+               ("/keys/{subject}", "get", "503"), ("/keys/{subject}", "delete", "503"),
+               # POST /verdicts's 503 is GET /verdicts/{id}'s (a failed write stopped the
+               # projector, or its write is late), from the same code (verdict_answer).
+               ("/verdicts", "post", "503")}
 # The media type of the binary page of events (docs/HTTP-API.md, "The binary page").
 PAGE_MEDIA_TYPE = "application/vnd.evstore.page+avro"
 # The binary framing of subscriptions (docs/HTTP-API.md, "Subscriptions").
@@ -493,6 +496,27 @@ def phase_main(checker, api, args):
     call("GET", "/verdicts/not-a-uuid", expect=400, valid_request=False)
     call("GET", "/verdicts/" + str(uuid.uuid4()), {"partition": 0, "offset": 10**12, "timeout_ms": 0},
          expect=504)
+    # Many verdicts at once: the items answer as GET /verdicts/{id}?partition=P&offset=O.
+    v1 = call("GET", "/verdicts/" + a1)
+    if v1:
+        item = {"append_id": a1, "partition": v1["partition"], "offset": v1["offset"]}
+        many = call("POST", "/verdicts", {"timeout_ms": 1000},
+                    body={"verdicts": [item, dict(item, append_id=str(uuid.uuid4()))]})
+        if many and ([i["http_status"] for i in many["verdicts"]] != [200, 404]
+                     or many["verdicts"][0]["answer"] != v1):
+            failed("POST /verdicts answers %r, expected a1's verdict and a 404" % many)
+        late = dict(item, append_id=str(uuid.uuid4()), offset=10**12)
+        many = call("POST", "/verdicts", {"timeout_ms": 0}, body={"verdicts": [item, late]},
+                    expect=504)
+        if many and [i["http_status"] for i in many["verdicts"]] != [200, 504]:
+            failed("POST /verdicts with an offset not judged answers %r" % many)
+        for bad in ({"verdicts": []}, {"verdicts": [dict(item, offset=-1)]},
+                    {"verdicts": [item] * 1001}, {"verdicts": [dict(item, extra=1)]},
+                    {"verdicts": [dict(item, append_id="not-a-uuid")]}, [item]):
+            call("POST", "/verdicts", body=bad, expect=400, valid_request=False,
+                 what="POST /verdicts %.60s" % json.dumps(bad))
+        call("POST", "/verdicts", body=b" " * (8 * 1024 * 1024 + 1), expect=413,
+             valid_request=False)
     if args.kcat and args.brokers and args.topic:
         # A record that is not ours: skipped by rule A2, and its verdict answers 422.
         status = call("GET", "/status")
@@ -937,6 +961,8 @@ def phase_not_served(checker, api, args):
         ("GET", "/categories/Far", {"partition": 0}, None),
         ("GET", "/types/Never", {"partition": 0}, None),
         ("GET", "/verdicts/" + str(uuid.uuid4()), {"timeout_ms": 100}, None),
+        ("POST", "/verdicts", {"timeout_ms": 100},
+         {"verdicts": [{"append_id": str(uuid.uuid4()), "partition": 0, "offset": 0}]}),
         ("GET", "/subscriptions/all", {"partition": 0, "follow": "false"}, None),
         ("GET", "/subscriptions/streams/" + stream, {"follow": "false"}, None),
         ("GET", "/subscriptions/categories/Far", {"partition": 0, "follow": "false"}, None),

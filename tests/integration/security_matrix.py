@@ -66,7 +66,7 @@ def needs(template, method):
         return "any", "any"
     if template == "/metrics":
         return "read", "any"
-    if template.startswith("/verdicts/"):
+    if template.startswith("/verdicts/") or template == "/verdicts":
         return "verdict", "any"
     # A subject's keys travel sealed by the master key: read or append with any prefix may
     # fetch or make them (like a verdict); forgetting needs admin without a prefix.
@@ -244,6 +244,11 @@ def main():
                 ("GET", "/checkpoints/Order-none", a.admin_order, None, 404),
                 ("GET", "/metrics", a.order, None, 200),
                 ("GET", "/verdicts/" + str(uuid.uuid4()) + "?timeout_ms=0", a.appender, None, 404),
+                # Many verdicts: read or append of any prefix (an empty list is a 400, so
+                # the answer does not depend on what the topic holds).
+                ("POST", "/verdicts", a.appender, {"verdicts": []}, 400),
+                ("POST", "/verdicts", a.reader, {"verdicts": []}, 400),
+                ("POST", "/verdicts", a.order, {"verdicts": []}, 400),
                 ("GET", "/health", None, None, 200),
                 # A subject's keys: made and fetched with read or append of any prefix,
                 # forgotten with admin without a prefix.
