@@ -11,11 +11,13 @@
  *     gives its partition and offset (producer.c).
  *  3. Ask a projector serving the record's partition for the verdict of the append id,
  *     telling it the partition and offset to wait for
- *     (GET /verdicts/{id}?partition=P&offset=O). A replica that is gone, unavailable (503)
- *     or has not judged the offset in time (504) hands the question to the next one with
- *     what is left of the wait (router.h, R4). Once step 2 succeeded the record IS in the
- *     log: from here on failing to learn the verdict from every replica is
- *     EVS_EUNKNOWN_OUTCOME with the append id, never "nothing was written".
+ *     (GET /verdicts/{id}?partition=P&offset=O, or, for the commands of the client that
+ *     wait at the same time, one POST /verdicts for many: verdict_mux.h). A replica that
+ *     is gone, unavailable (503) or has not judged the offset in time (504) hands the
+ *     question to the next one with what is left of the wait (router.h, R4). Once step 2
+ *     succeeded the record IS in the log: from here on failing to learn the verdict from
+ *     every replica is EVS_EUNKNOWN_OUTCOME with the append id, never "nothing was
+ *     written".
  *  4. A verdict learned (by the append or a lookup) is noted with the router, so that later
  *     reads of its partition carry the read-your-writes token (router.h).
  *
@@ -59,6 +61,7 @@
 #include "router.h"
 #include "sealing.h"
 #include "subject_keys.h"
+#include "verdict_mux.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_LINGER_MS 1
@@ -70,6 +73,7 @@ struct evs_client {
     evs_producer *producer;                /* NULL until the first append */
     evs_producer_options producer_options; /* brokers and topic owned by the client */
     evs_router *router;
+    evs_verdict_mux *verdicts;             /* the appends' verdict waits (verdict_mux.h) */
     atomic_int commands_running;           /* appends and lifecycle commands between their
                                               produce and their verdict (or failure) */
     struct {                               /* evs_client_metrics_get; relaxed atomics */
@@ -182,7 +186,9 @@ int evs_client_open(const evs_client_options *options, evs_client **out)
                                 : EVS_DEFAULT_PROJECTOR;
     int connect_timeout_ms = client->request_timeout_ms < 5000 ? client->request_timeout_ms : 5000;
     if ((rc = evs__router_open(projector, client->request_timeout_ms, connect_timeout_ms,
-                               &client->security, &client->router)) != 0)
+                               &client->security, &client->router)) != 0 ||
+        (rc = evs__verdict_mux_open(client->router, client->request_timeout_ms,
+                                    &client->verdicts)) != 0)
         goto fail;
     *out = client;
     return 0;
@@ -196,6 +202,7 @@ void evs_client_close(evs_client *client)
     if (!client)
         return;
     evs__producer_close(client->producer);
+    evs__verdict_mux_close(client->verdicts);
     evs__router_close(client->router);
     pthread_mutex_destroy(&client->producer_lock);
     free((char *)client->producer_options.brokers);
@@ -527,18 +534,11 @@ static int command_steps(evs_client *client, const evs_append_request *req,
         goto fail;
 
     /* Step 3: the verdict, once a replica serving the partition has judged our offset
-     * (the router appends timeout_ms: the rest of the wait, on each replica it asks). */
-    char path[160];
-    snprintf(path, sizeof path, "/verdicts/%s?partition=%" PRId32 "&offset=%" PRId64,
-             result->append_id, result->partition, result->offset);
-    evs_route_request request = {
-        .method = "GET",
-        .path = path,
-        .partition = result->partition,
-        .verdict_wait_ms = client->verdict_timeout_ms,
-        .budget_ms = (long)client->verdict_timeout_ms + client->request_timeout_ms};
+     * (the router appends timeout_ms: the rest of the wait, on each replica it asks). The
+     * commands of this client waiting at the same time share requests (verdict_mux.h). */
     int64_t wait_started_us = monotonic_us();
-    rc = evs__router_request(client->router, &request, &response);
+    rc = evs__verdict_mux_wait(client->verdicts, result->append_id, result->partition,
+                               result->offset, client->verdict_timeout_ms, &response);
     if (req->operation == EVS_OP_APPEND) {
         count(&client->counters.verdict_waits, 1);
         count(&client->counters.verdict_wait_us, (uint64_t)(monotonic_us() - wait_started_us));

@@ -740,6 +740,8 @@ again:
         }
         if (rc != 0 && rc != EVS_EUNAVAILABLE && rc != EVS_ETIMEOUT)
             goto done; /* a local failure (memory, a malformed answer): final */
+        if (rc == 0 && q->failover_seen)
+            q->failover_seen(q->failover_ctx, response);
         evs__route_done(&a, rc != 0                  ? EVS_ROUTE_GONE
                             : response->status == 421 ? EVS_ROUTE_NOT_SERVED
                                                       : EVS_ROUTE_BUSY);

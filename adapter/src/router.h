@@ -163,6 +163,11 @@ typedef struct evs_route_request {
     int verdict_wait_ms;  /* >= 0: a verdict wait; the query gets timeout_ms = the rest of
                              this wait, and a 504 fails over. -1: not one */
     long budget_ms;       /* the whole call, every attempt and refresh included */
+    /* Or NULL: shown every answer that moves the request on (421, 503, a verdict wait's
+     * 504) before it does, so a caller asking about many records may keep what that
+     * projector did answer (verdict_mux.h). The answer is the router's: not kept. */
+    void (*failover_seen)(void *ctx, const evs_http_response *answer);
+    void *failover_ctx;
 } evs_route_request;
 
 /* Runs request with failover (R4). Returns 0 with *response holding a final answer, or
