@@ -700,11 +700,12 @@ static enum MHD_Result post_verdicts(const evs_http_request *r)
         evs_out item = {0};
         unsigned status;
         if (items[i].offset < judged[items[i].partition]) {
-            int64_t spent = ms_since(&start);
-            int left = spent < (int64_t)timeout_ms ? (int)((int64_t)timeout_ms - spent) : 0;
+            /* The write of a judged batch is waited for as long as the GET waits for it
+             * (the whole timeout, not what is left of it): a 503 says the projector is
+             * stuck, never that the judging took the time. */
             int is_absent;
             status = verdict_answer(p, items[i].append_id, 1, items[i].partition,
-                                    items[i].offset, left, &is_absent, &item);
+                                    items[i].offset, (int)timeout_ms, &is_absent, &item);
             if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_INTERNAL_SERVER_ERROR) {
                 /* The whole request fails with it: nothing more can be answered. */
                 free(o.p);
