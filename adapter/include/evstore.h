@@ -635,7 +635,9 @@ int evs_client_status(evs_client *client, char **json_out);
  *    for the mean wait; this is most of an append's latency after the produce).
  *  - failovers: requests (appends' verdict waits, reads, subscriptions, lookups) that a
  *    projector answered with a failover answer (a lost connection, a timeout, 503, 421,
- *    a verdict's 504), so that the router moved on to the next projector, if any. */
+ *    a verdict's 504), so that the router moved on to the next projector, if any.
+ *  - produce_alone: records sent at once, without the producer's linger, because no other
+ *    append of the client was running (docs/ARCHITECTURE.md, "Kafka settings"). */
 typedef struct evs_client_metrics {
     uint64_t appends;
     uint64_t appends_accepted;
@@ -650,6 +652,7 @@ typedef struct evs_client_metrics {
     uint64_t verdict_waits;
     uint64_t verdict_wait_us_total;
     uint64_t failovers;
+    uint64_t produce_alone;
 } evs_client_metrics;
 
 /* Fills *out with the client's counters (above). Returns 0, or EVS_EINVAL when client or

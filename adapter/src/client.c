@@ -74,6 +74,8 @@ struct evs_client {
     evs_producer_options producer_options; /* brokers and topic owned by the client */
     evs_router *router;
     evs_verdict_mux *verdicts;             /* the appends' verdict waits (verdict_mux.h) */
+    _Atomic int64_t last_done_us;          /* when a command last ended (monotonic_us) ... */
+    _Atomic uintptr_t last_done_thread;    /* ... and on which thread (thread_mark) */
     atomic_int commands_running;           /* appends and lifecycle commands between their
                                               produce and their verdict (or failure) */
     struct {                               /* evs_client_metrics_get; relaxed atomics */
@@ -427,6 +429,10 @@ int evs_client_metrics_get(const evs_client *client, evs_client_metrics *out)
 #undef READ
     pthread_mutex_lock(&c->producer_lock);
     out->produce_retries = c->producer ? evs__producer_queue_retries(c->producer) : 0;
+    uint64_t batched = 0;
+    out->produce_alone = 0;
+    if (c->producer)
+        evs__producer_lane_counts(c->producer, &out->produce_alone, &batched);
     pthread_mutex_unlock(&c->producer_lock);
     out->failovers = evs__router_failovers(c->router);
     return 0;
@@ -561,13 +567,31 @@ fail:
     return rc;
 }
 
-/* command_steps, counted in commands_running: a command that starts while no other runs is
- * alone (producer.c, "Two lanes"). */
+/* A command is alone (producer.c, "Two lanes") when no other command of the client runs
+ * and none of another thread ended in the last ALONE_GAP_US: writers that append one after
+ * the other in several threads leave short gaps between their commands, and the first of a
+ * round should not go out by itself, ahead of the others' records. A thread appending on
+ * its own is alone every time. */
+#define ALONE_GAP_US 5000
+
+static uintptr_t thread_mark(void)
+{
+    static _Thread_local char mark; /* its address names the thread */
+    return (uintptr_t)&mark;
+}
+
+/* command_steps, counted in commands_running, and told whether it is alone. */
 static int command_run(evs_client *client, const evs_append_request *req, evs_expected expected,
                        evs_append_result *result)
 {
+    uintptr_t me = thread_mark();
     int others = atomic_fetch_add(&client->commands_running, 1);
-    int rc = command_steps(client, req, expected, result, others == 0);
+    int alone = others == 0 && (atomic_load(&client->last_done_thread) == me ||
+                                monotonic_us() - atomic_load(&client->last_done_us) >=
+                                    ALONE_GAP_US);
+    int rc = command_steps(client, req, expected, result, alone);
+    atomic_store(&client->last_done_us, monotonic_us());
+    atomic_store(&client->last_done_thread, me);
     atomic_fetch_sub(&client->commands_running, 1);
     return rc;
 }

@@ -60,6 +60,9 @@ static struct stub {
     atomic_int connections; /* accepted so far */
     atomic_int open_connections;
     atomic_int requests;
+    atomic_int hold_next; /* 1: the next verdict request waits until release is set */
+    atomic_int held;      /* a verdict request is waiting */
+    atomic_int release;
     pthread_mutex_t lock;
     char last_path[512];
 } stub;
@@ -150,6 +153,11 @@ static void *stub_connection(void *arg)
         snprintf(stub.last_path, sizeof stub.last_path, "%s", path);
         pthread_mutex_unlock(&stub.lock);
         atomic_fetch_add(&stub.requests, 1);
+        if (strncmp(path, "/verdicts/", 10) == 0 && atomic_exchange(&stub.hold_next, 0)) {
+            atomic_store(&stub.held, 1);
+            while (!atomic_load(&stub.release))
+                usleep(1000);
+        }
 
         int status = 500;
         char body[2048];
@@ -635,6 +643,56 @@ static void test_many_writers(void **state)
     assert_int_equal(records_in_topic(), before + TOTAL_APPENDS);
 }
 
+static void *append_one(void *arg)
+{
+    evs_event_data e = one_event("Held", "{}");
+    evs_append_result r;
+    intptr_t rc = evs_append(arg, "Order-1", any, &e, 1, NULL, &r);
+    return (void *)rc;
+}
+
+/* A lone thread's appends skip the producer's linger (produce_alone); an append that runs
+ * while another thread's waits for its verdict does not. */
+static void test_appends_alone_skip_the_linger(void **state)
+{
+    evs_client *c = open_client(bootstraps, projector_url, 10000);
+    atomic_store(&stub.mode, STUB_ACCEPT);
+    evs_event_data e = one_event("Alone", "{}");
+    evs_append_result r;
+    evs_client_metrics m;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(evs_append(c, "Order-1", any, &e, 1, NULL, &r), EVS_OK);
+    assert_int_equal(evs_client_metrics_get(c, &m), 0);
+    assert_int_equal(m.produce_alone, 5);
+
+    /* The first writer's verdict is held; a second writer's record is produced meanwhile
+     * (its verdict then waits behind the first's request). */
+    atomic_store(&stub.held, 0);
+    atomic_store(&stub.release, 0);
+    atomic_store(&stub.hold_next, 1);
+    int64_t before = records_in_topic();
+    pthread_t first, second;
+    assert_int_equal(pthread_create(&first, NULL, append_one, c), 0);
+    for (int i = 0; i < 10000 && !atomic_load(&stub.held); i++)
+        usleep(1000);
+    assert_true(atomic_load(&stub.held));
+    assert_int_equal(evs_client_metrics_get(c, &m), 0);
+    uint64_t alone_before = m.produce_alone;
+    assert_int_equal(pthread_create(&second, NULL, append_one, c), 0);
+    for (int i = 0; i < 10000 && records_in_topic() < before + 2; i++)
+        usleep(1000);
+    assert_int_equal(records_in_topic(), before + 2);
+    assert_int_equal(evs_client_metrics_get(c, &m), 0);
+    assert_int_equal(m.produce_alone, alone_before); /* it ran beside the held one */
+    atomic_store(&stub.release, 1);
+    void *rc;
+    pthread_join(first, &rc);
+    assert_int_equal((intptr_t)rc, EVS_OK);
+    pthread_join(second, &rc);
+    assert_int_equal((intptr_t)rc, EVS_OK);
+    evs_client_close(c);
+}
+
 /* Runs last: the slow record may land in the topic after the test gave up on it. */
 static void test_in_flight_timeout_is_unknown_outcome(void **state)
 {
@@ -667,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_lookup),
         cmocka_unit_test(test_reads_and_status),
         cmocka_unit_test(test_many_writers),
+        cmocka_unit_test(test_appends_alone_skip_the_linger),
         cmocka_unit_test(test_in_flight_timeout_is_unknown_outcome),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
