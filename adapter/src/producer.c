@@ -23,9 +23,9 @@
  *
  * Two lanes. librdkafka's linger.ms is fixed per producer, so the client keeps two: the
  * batching lane (linger.ms as configured, default 1) and the quick lane (linger.ms=0). A
- * record goes to the quick lane when its sender says it is alone (no other command of the
- * client is between its produce and its verdict) and no other record is waiting for its
- * delivery report; to the batching lane otherwise. A lone writer never waits for the
+ * record goes to the quick lane when its sender says it is alone (client.c: no other
+ * command of the client runs, and none of another thread ended in the last 5 ms) and no
+ * other record is waiting for its delivery report; to the batching lane otherwise. A lone writer never waits for the
  * linger, and appends that run beside others are batched as before: counting only the
  * records waiting for Kafka is not enough, since writers that wait for verdicts would then
  * send alone and cost the broker one produce request (one fsync, with flush.messages=1)
