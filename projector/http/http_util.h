@@ -78,6 +78,11 @@ int evs_http_served(evs_projector *p, struct MHD_Connection *c, int32_t partitio
 int evs_http_stream_served(evs_projector *p, struct MHD_Connection *c, const char *name,
                            size_t len, enum MHD_Result *ret);
 
+/* Adds e, as a read shows it (already revealed by the keyring: e->reveal), to a binary
+ * page (schemas/page_codec.h). */
+struct evs_page_encoder;
+void evs_page_add_stored(struct evs_page_encoder *enc, const evs_stored_event *e);
+
 /* libmicrohttpd's unescape callback (a decoded NUL becomes 0x01, which no name accepts). */
 size_t evs_http_unescape(void *cls, struct MHD_Connection *c, char *s);
 

@@ -120,32 +120,7 @@ static int visit_binary(void *ctx, const evs_stored_event *stored)
         }
         e = &shown;
     }
-    evs_page_event pe = {
-        .stream = e->stream,
-        .stream_len = e->stream_len,
-        .type = e->type,
-        .type_len = e->type_len,
-        .version = e->version,
-        .position = e->position,
-        .partition = e->partition,
-        .created_us = e->created_us,
-        .content_type = e->content_type,
-        .content_type_len = e->content_type_len,
-        .data = e->data,
-        .data_len = e->data_len,
-        .metadata = e->metadata,
-        .metadata_len = e->metadata_len,
-        .correlation_id = e->correlation_id,
-        .correlation_id_len = e->correlation_id_len,
-        .causation_id = e->causation_id,
-        .causation_id_len = e->causation_id_len,
-        .subject = e->subject,
-        .subject_len = e->subject_len,
-        .erased = e->reveal == EVS_REVEAL_ERASED,
-        .sealed = e->reveal == EVS_REVEAL_SEALED,
-    };
-    evs_uuid_format(e->event_id, pe.event_id);
-    evs_page_encode_event(&s->enc, &pe);
+    evs_page_add_stored(&s->enc, e);
     s->next = (s->kind == TARGET_STREAM ? e->version : e->position) + 1; /* U1 */
     s->page_events++;
     return s->page.len >= SUBSCRIPTION_PAGE_BYTES;
