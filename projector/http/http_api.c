@@ -640,7 +640,9 @@ static enum MHD_Result post_verdicts(const evs_http_request *r)
     char msg[256];
     if (verdict_items_parse(p, r->body, r->body_len, &items, &n, msg, sizeof msg) < 0)
         return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
-    /* judged[P]: every offset of P below it is judged; -1 for a partition not listed. */
+    /* judged[P]: first the highest offset of P listed (-1: P not listed), then the highest
+     * offset of P known to be judged (-1: none). Inclusive, so that an offset of INT64_MAX
+     * (which a GET accepts too) needs no "plus one". */
     int64_t *judged = malloc((size_t)p->partition_count * sizeof *judged);
     if (!judged) {
         free(items);
@@ -652,8 +654,8 @@ static enum MHD_Result post_verdicts(const evs_http_request *r)
         int32_t part = items[i].partition;
         if (judged[part] < 0 && !evs_http_served(p, c, part, &ret))
             goto done;
-        if (items[i].offset + 1 > judged[part])
-            judged[part] = items[i].offset + 1; /* for now: the offset to wait for, plus 1 */
+        if (items[i].offset > judged[part])
+            judged[part] = items[i].offset; /* for now: the offset to wait for */
     }
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -662,8 +664,8 @@ static enum MHD_Result post_verdicts(const evs_http_request *r)
             continue;
         int64_t spent = ms_since(&start), next = 0;
         int left = spent < (int64_t)timeout_ms ? (int)((int64_t)timeout_ms - spent) : 0;
-        if (!evs_projector_wait_judged(p, i, judged[i] - 1, left, &next))
-            judged[i] = next < judged[i] ? next : judged[i] - 1;
+        if (!evs_projector_wait_judged(p, i, judged[i], left, &next))
+            judged[i] = next <= judged[i] ? next - 1 : judged[i] - 1;
     }
     evs_out o = {0};
     int pending = 0;
@@ -674,7 +676,7 @@ static enum MHD_Result post_verdicts(const evs_http_request *r)
         evs_out_fmt(&o, "%s{\"append_id\":\"%s\",\"http_status\":", i ? "," : "", canonical);
         evs_out item = {0};
         unsigned status;
-        if (items[i].offset < judged[items[i].partition]) {
+        if (items[i].offset <= judged[items[i].partition]) {
             /* The write of a judged batch is waited for as long as the GET waits for it
              * (the whole timeout, not what is left of it): a 503 says the projector is
              * stuck, never that the judging took the time. */
@@ -694,7 +696,7 @@ static enum MHD_Result post_verdicts(const evs_http_request *r)
             out_error(&item, "projector has not judged partition %d offset %lld within %d ms "
                              "(next offset %lld)", (int)items[i].partition,
                       (long long)items[i].offset, (int)timeout_ms,
-                      (long long)judged[items[i].partition]);
+                      (long long)judged[items[i].partition] + 1);
         }
         evs_out_fmt(&o, "%u,\"answer\":", status);
         evs_out_raw(&o, item.p ? item.p : "{}", item.p ? item.len : 2);
