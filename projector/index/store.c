@@ -1410,7 +1410,7 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
         size_t slen = iv_len - 12;
         uint32_t i = from > first_position ? (uint32_t)(from - first_position) : 0;
         if (count - i > 1) {
-            /* R5: an entry of several events is one run of the stream's keys: one seek and
+            /* An entry of several events is one run of the stream's keys: one seek and
              * then the next key each, instead of a lookup per event. Removed events (L4)
              * are simply not among the keys. */
             if (!events && !(events = rocksdb_create_iterator(s->db, ro))) {
