@@ -21,7 +21,8 @@
  *    the same result on every input. The rebuild's main thread decodes every record.
  *  - Encoding: always with the current schema (schemas/evstore.AppendRequest.avsc).
  *  - Sealing fields (v3): an event's key_id and data_nonce are written exactly when it has a
- *    subject, metadata_nonce when metadata_sealed. Both decode paths refuse a key_id that is
+ *    subject (a decoded record's mismatch flags flip that, so it encodes back as it was),
+ *    metadata_nonce when metadata_sealed. Both decode paths refuse a key_id that is
  *    not UUID text and a nonce that is neither empty nor 24 bytes, and record (but accept) a
  *    key_id or data_nonce that disagrees with the subject: that is evs_record_validate's
  *    verdict, as for every other rule of a well-formed record.
@@ -1342,13 +1343,16 @@ static int fill_value(const known_schema *ks, avro_value_t *top, char *scratch,
             !FIELD(&ev, ix[EV_CREATED]) || avro_value_set_long(&f, e->created_us) != 0)
             return -1;
         /* Sealing: key_id and data_nonce exactly with a subject, metadata_nonce with
-         * metadata_sealed (record_codec.h). */
+         * metadata_sealed (record_codec.h); a decoded record's mismatch flags flip the
+         * first two, so that it encodes back as it was and validates the same. */
         int sealed = e->subject != NULL;
+        int has_key_id = sealed != (e->key_id_mismatch != 0);
+        int has_nonce = sealed != (e->data_nonce_mismatch != 0);
         evs_uuid_format(e->key_id, id);
         if (give_optional(ks, &ev, EV_SUBJECT, &scratch, e->subject, e->subject_len) != 0 ||
-            give_optional(ks, &ev, EV_KEY_ID, &scratch, sealed ? id : NULL, 36) != 0 ||
+            give_optional(ks, &ev, EV_KEY_ID, &scratch, has_key_id ? id : NULL, 36) != 0 ||
             !FIELD(&ev, ix[EV_DATA_NONCE]) ||
-            give_blob(&f, e->data_nonce, sealed ? EVS_SEAL_NONCE_BYTES : 0) != 0 ||
+            give_blob(&f, e->data_nonce, has_nonce ? EVS_SEAL_NONCE_BYTES : 0) != 0 ||
             !FIELD(&ev, ix[EV_METADATA_NONCE]) ||
             give_blob(&f, e->metadata_nonce, e->metadata_sealed ? EVS_SEAL_NONCE_BYTES : 0) != 0)
             return -1;

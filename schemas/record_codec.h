@@ -62,9 +62,10 @@ typedef struct evs_record_event {
     uint8_t metadata_nonce[24]; /* when metadata_sealed */
     /* Set only by evs_record_decode, 0 in a request a caller builds: the record's key_id
      * (resp. data_nonce) disagreed with its subject, i.e. was present without a subject or
-     * absent (null, empty) with one. The encoder always writes them exactly when subject is
-     * set, so only a foreign writer produces this; evs_record_validate refuses such an
-     * event. A decoded metadata_sealed is 1 exactly when metadata_nonce was 24 bytes; a
+     * absent (null, empty) with one. The encoder writes them exactly when subject is set,
+     * flipped by these flags (so a decoded record encodes back as it was and validates the
+     * same); only a foreign writer produces a mismatch, and evs_record_validate refuses
+     * such an event. A decoded metadata_sealed is 1 exactly when metadata_nonce was 24 bytes; a
      * nonce of any length but 0 and 24 does not decode (EVS_RECORD_EMALFORMED). */
     uint8_t key_id_mismatch;
     uint8_t data_nonce_mismatch;

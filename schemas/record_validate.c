@@ -188,9 +188,11 @@ size_t evs_record_encoded_size(const evs_append_request *req)
         size += optional_size(e->causation_id, e->causation_id_len);
         size += varint_size(e->created_us); /* created */
         int sealed = e->subject != NULL;
+        int has_key_id = sealed != (e->key_id_mismatch != 0); /* as evs_record_encode */
+        int has_nonce = sealed != (e->data_nonce_mismatch != 0);
         size += optional_size(e->subject, e->subject_len);                 /* subject */
-        size += sealed ? 1 + blob_size(EVS_UUID_TEXT_LEN) : 1;            /* key_id */
-        size += blob_size(sealed ? EVS_SEAL_NONCE_BYTES : 0);              /* data_nonce */
+        size += has_key_id ? 1 + blob_size(EVS_UUID_TEXT_LEN) : 1;        /* key_id */
+        size += blob_size(has_nonce ? EVS_SEAL_NONCE_BYTES : 0);           /* data_nonce */
         size += blob_size(e->metadata_sealed ? EVS_SEAL_NONCE_BYTES : 0); /* metadata_nonce */
     }
     size += 1; /* the array's closing 0 count */
