@@ -230,6 +230,12 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
     else if (dir && strcmp(dir, "forwards"))
         return evs_http_send_error(c, MHD_HTTP_BAD_REQUEST, "direction must be forwards or backwards");
 
+    /* Every parameter is checked before the stream's state: a bad request is a 400 even
+     * for a deleted stream, never its 410. */
+    int base64 = evs_http_query_encoding(c, &ret);
+    if (base64 < 0)
+        return ret;
+
     uint64_t current;
     evs_stream_lifecycle life;
     if (evs_store_stream_state(p->store, name, len, &current, &life) < 0)
@@ -243,10 +249,6 @@ static enum MHD_Result get_stream(evs_projector *p, struct MHD_Connection *c, co
         from = backwards ? current : first;
     if (!backwards && from < first)
         from = first; /* a truncated range reads from the first available version */
-
-    int base64 = evs_http_query_encoding(c, &ret);
-    if (base64 < 0)
-        return ret;
     int binary = evs_http_accepts(c, EVS_PAGE_MEDIA_TYPE);
     evs_out o = {0};
     evs_buf buf = {0};
