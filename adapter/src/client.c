@@ -543,8 +543,9 @@ static int command_steps(evs_client *client, const evs_append_request *req,
      * (the router appends timeout_ms: the rest of the wait, on each replica it asks). The
      * commands of this client waiting at the same time share requests (verdict_mux.h). */
     int64_t wait_started_us = monotonic_us();
+    json_t *verdict = NULL;
     rc = evs__verdict_mux_wait(client->verdicts, result->append_id, result->partition,
-                               result->offset, client->verdict_timeout_ms, &response);
+                               result->offset, client->verdict_timeout_ms, &response, &verdict);
     if (req->operation == EVS_OP_APPEND) {
         count(&client->counters.verdict_waits, 1);
         count(&client->counters.verdict_wait_us, (uint64_t)(monotonic_us() - wait_started_us));
@@ -555,8 +556,10 @@ static int command_steps(evs_client *client, const evs_append_request *req,
     }
     char expected_text[32];
     evs__expected_format(expected, expected_text);
-    rc = evs__verdict_from_http_for(response.status, response.body, response.body_len,
-                                    expected_text, operation, result);
+    rc = verdict ? evs__verdict_from_json(verdict, expected_text, operation, result)
+                 : evs__verdict_from_http_for(response.status, response.body, response.body_len,
+                                              expected_text, operation, result);
+    json_decref(verdict);
     if (verdict_learned(rc)) /* step 4 */
         evs__router_note_verdict(client->router, result->partition, result->offset);
     else

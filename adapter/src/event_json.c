@@ -146,7 +146,6 @@ int evs__verdict_from_http_for(long http_status, const char *body, size_t body_l
                                const char *expected, const char *operation,
                                evs_append_result *result)
 {
-    int rc;
     json_t *root = NULL;
     json_error_t jerr;
     const char *id_text = result->append_id[0] ? result->append_id : "(unknown)";
@@ -166,11 +165,22 @@ int evs__verdict_from_http_for(long http_status, const char *body, size_t body_l
     }
 
     root = json_loadb(body, body_len, 0, &jerr);
-    if (!json_is_object(root)) {
-        rc = evs__set_error(EVS_EPROTOCOL, "verdict of append %s is not a JSON object: %s", id_text,
-                            root ? "wrong type" : jerr.text);
-        goto fail;
-    }
+    if (!root)
+        return evs__set_error(EVS_EPROTOCOL, "verdict of append %s is not a JSON object: %s",
+                              id_text, jerr.text);
+    int rc = evs__verdict_from_json(root, expected, operation, result);
+    json_decref(root);
+    return rc;
+}
+
+int evs__verdict_from_json(const json_t *root, const char *expected, const char *operation,
+                           evs_append_result *result)
+{
+    int rc;
+    const char *id_text = result->append_id[0] ? result->append_id : "(unknown)";
+    if (!json_is_object(root))
+        return evs__set_error(EVS_EPROTOCOL, "verdict of append %s is not a JSON object: wrong "
+                              "type", id_text);
     const char *status = member_string(root, "status");
     const char *append_id = member_string(root, "append_id");
     const char *stream = member_string(root, "stream");
@@ -254,7 +264,6 @@ int evs__verdict_from_http_for(long http_status, const char *body, size_t body_l
                             id_text, status);
     }
 fail:
-    json_decref(root);
     return rc;
 }
 

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "evstore.h"
 
 /* Writes the text form of an expectation ("any", "no_stream", "stream_exists" or the
@@ -37,6 +39,11 @@ int evs__verdict_from_http(long http_status, const char *body, size_t body_len,
 int evs__verdict_from_http_for(long http_status, const char *body, size_t body_len,
                                const char *expected, const char *operation,
                                evs_append_result *result);
+
+/* The same for a 200 answer already parsed: root is the verdict object (an item's
+ * "answer" of POST /verdicts, verdict_mux.h). */
+int evs__verdict_from_json(const json_t *root, const char *expected, const char *operation,
+                           evs_append_result *result);
 
 /* Parses a 200 answer of GET /streams/{s}/metadata:
  *   {"stream","partition","current_version","first_version",

@@ -1,12 +1,15 @@
 /*
  * verdict_mux.c - verdict waits shared by the appends of one client (verdict_mux.h).
  *
- * State, under one mutex never held during I/O: per partition, whether a request is in
- * flight (busy) and the queue of waits behind it, oldest first. Invariant: a queue is
- * non-empty only while its partition is busy, so a wait that finds the partition idle is
- * at the head of its queue and leads at once. Each wait lives on its own thread's stack;
- * the leader writes a waiter's outcome, then, under the mutex, marks it done and signals
- * it, and touches it no more (the waiter may return at once).
+ * State, under one mutex never held during I/O: per partition, how many requests are in
+ * flight and the queue of waits behind them, oldest first. Invariant: a queue is non-empty
+ * only while its partition has EVS_VERDICT_MUX_IN_FLIGHT requests in flight, so a wait
+ * that finds fewer leads at once, alone. A leader that ends hands its place to the oldest
+ * wait queued: it cuts that wait and up to EVS_VERDICT_MUX_BATCH_MAX - 1 behind it off
+ * the queue, as a chain through their `next`, and makes the first the new leader, which
+ * walks the chain once it wakes (no one else touches a cut chain). Each wait lives on its
+ * own thread's stack; the leader writes a waiter's outcome, then, under the mutex, marks
+ * it done and signals it, and touches it no more (the waiter may return at once).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -44,11 +47,12 @@ typedef struct waiter {
     int rc;
     char error[EVS__ERROR_MAX];
     evs_http_response *response;
+    json_t **verdict; /* a judged item's answer, parsed (set only with response->status 200) */
     struct waiter *next;
 } waiter;
 
 typedef struct part_queue {
-    int busy;
+    int in_flight; /* requests of leaders, 0..EVS_VERDICT_MUX_IN_FLIGHT */
     waiter *head, *tail;
 } part_queue;
 
@@ -167,6 +171,19 @@ static int item_answer(json_t *item, evs_http_response *r)
     return rc;
 }
 
+/* Gives w item's answer: a verdict (200) as the parsed object, shared with the answer (the
+ * waiter maps it without writing and reading it again as text), else as status and body.
+ * Returns 0 or -1 (out of memory). */
+static int waiter_answer(waiter *w, json_t *item)
+{
+    json_t *answer = json_object_get(item, "answer");
+    if (json_integer_value(json_object_get(item, "http_status")) != 200)
+        return item_answer(item, w->response);
+    *w->verdict = json_incref(answer);
+    w->response->status = 200;
+    return 0;
+}
+
 /* The router's failover_seen: keeps the items a replica judged before the request moves
  * on (a 504 lists the ones it has not judged yet as 504 items). */
 static void keep_judged(void *ctx, const evs_http_response *answer)
@@ -280,7 +297,7 @@ static void batch_run(evs_verdict_mux *m, batch *b)
         }
         /* Not a list (a 401, 403, 400, or the 421 or 503 of every replica): the answer a
          * GET would have had too, given to each. */
-        failed = list ? item_answer(json_array_get(list, i), w->response)
+        failed = list ? waiter_answer(w, json_array_get(list, i))
                       : answer_set(w->response, answer.status, answer.body ? answer.body : "",
                                    answer.body ? answer.body_len : 0);
         if (failed) {
@@ -316,9 +333,11 @@ static part_queue *queue_of(evs_verdict_mux *m, int32_t partition)
 }
 
 int evs__verdict_mux_wait(evs_verdict_mux *m, const char *append_id, int32_t partition,
-                          int64_t offset, int wait_ms, evs_http_response *response)
+                          int64_t offset, int wait_ms, evs_http_response *response,
+                          json_t **verdict)
 {
     memset(response, 0, sizeof *response);
+    *verdict = NULL;
     if (atomic_load_explicit(&m->use_get, memory_order_relaxed) || partition < 0 ||
         partition >= EVS_VERDICT_MUX_PARTITIONS_MAX)
         return single_get(m, append_id, partition, offset, wait_ms, response);
@@ -328,7 +347,8 @@ int evs__verdict_mux_wait(evs_verdict_mux *m, const char *append_id, int32_t par
                    .offset = offset,
                    .deadline_ms = now_ms() + wait_ms,
                    .state = WAITER_QUEUED,
-                   .response = response};
+                   .response = response,
+                   .verdict = verdict};
     if (pthread_cond_init(&self.cond, NULL) != 0)
         return single_get(m, append_id, partition, offset, wait_ms, response);
     pthread_mutex_lock(&m->lock);
@@ -338,31 +358,27 @@ int evs__verdict_mux_wait(evs_verdict_mux *m, const char *append_id, int32_t par
         pthread_cond_destroy(&self.cond);
         return single_get(m, append_id, partition, offset, wait_ms, response);
     }
-    if (q->tail)
-        q->tail->next = &self;
-    else
-        q->head = &self;
-    q->tail = &self;
-    int at_once = !q->busy;
-    if (at_once) {
-        q->busy = 1;
+    int at_once = q->in_flight < EVS_VERDICT_MUX_IN_FLIGHT;
+    if (at_once) { /* the queue is empty: lead a batch of one */
+        q->in_flight++;
         self.state = WAITER_LEAD;
+    } else {
+        if (q->tail)
+            q->tail->next = &self;
+        else
+            q->head = &self;
+        q->tail = &self;
+        while (self.state == WAITER_QUEUED)
+            pthread_cond_wait(&self.cond, &m->lock);
     }
-    while (self.state == WAITER_QUEUED)
-        pthread_cond_wait(&self.cond, &m->lock);
-    q = &m->parts[partition]; /* the array may have grown while this waited */
 
     int rc = 0;
     if (self.state == WAITER_LEAD) {
-        /* The lead is always the head of the queue: take it and those behind it. */
+        /* This thread heads the chain its predecessor cut off the queue (or is alone). */
         waiter *taken[EVS_VERDICT_MUX_BATCH_MAX];
         batch b = {.w = taken, .n = 0};
-        while (q->head && b.n < EVS_VERDICT_MUX_BATCH_MAX) {
-            taken[b.n++] = q->head;
-            q->head = q->head->next;
-        }
-        if (!q->head)
-            q->tail = NULL;
+        for (waiter *w = &self; w; w = w->next)
+            taken[b.n++] = w;
         pthread_mutex_unlock(&m->lock);
 
         if (b.n == 1) { /* alone: the GET, with the whole wait unless it queued first */
@@ -382,11 +398,18 @@ int evs__verdict_mux_wait(evs_verdict_mux *m, const char *append_id, int32_t par
             pthread_cond_signal(&w->cond); /* it reads its state once this unlocks */
         }
         q = &m->parts[partition]; /* the array may have grown meanwhile */
-        if (q->head) {
-            q->head->state = WAITER_LEAD;
-            pthread_cond_signal(&q->head->cond);
+        if (q->head) { /* the place passes to the oldest wait, with those behind it */
+            waiter *lead = q->head, *last = lead;
+            for (size_t n = 1; n < EVS_VERDICT_MUX_BATCH_MAX && last->next; n++)
+                last = last->next;
+            q->head = last->next;
+            if (!q->head)
+                q->tail = NULL;
+            last->next = NULL;
+            lead->state = WAITER_LEAD;
+            pthread_cond_signal(&lead->cond);
         } else {
-            q->busy = 0;
+            q->in_flight--;
         }
     }
     pthread_mutex_unlock(&m->lock);
@@ -398,6 +421,8 @@ int evs__verdict_mux_wait(evs_verdict_mux *m, const char *append_id, int32_t par
     }
     if (self.rc != 0) {
         evs__http_response_free(response);
+        json_decref(*verdict);
+        *verdict = NULL;
         return evs__set_error(self.rc, "%s", self.error);
     }
     return rc;

@@ -17,7 +17,9 @@
  *    replica, and each item keeps the answer of the replica that judged it;
  *  - a projector that answers 404 to the POST (an older one) makes every wait a GET, and
  *    the client does not POST again;
- *  - a POST answered 503 by every replica is an unknown outcome for every waiter.
+ *  - a POST answered 503 by every replica is an unknown outcome for every waiter;
+ *  - a verdict request held by the projector does not hold the other waits: they go in a
+ *    second request (EVS_VERDICT_MUX_IN_FLIGHT) and end before the held one.
  */
 #define _GNU_SOURCE /* memmem */
 #include <setjmp.h> /* cmocka needs these first */
@@ -266,6 +268,8 @@ typedef struct writer {
     char error[1024];
 } writer;
 
+static atomic_int writers_done; /* writers whose append returned */
+
 static void *writer_main(void *arg)
 {
     writer *w = arg;
@@ -275,6 +279,7 @@ static void *writer_main(void *arg)
     w->rc = evs_append(w->client, stream, (evs_expected){EVS_EXPECT_ANY, 0}, &e, 1, NULL,
                        &w->result);
     snprintf(w->error, sizeof w->error, "%s", evs_last_error());
+    atomic_fetch_add(&writers_done, 1);
     return NULL;
 }
 
@@ -433,6 +438,31 @@ static void test_a_shared_wait_nobody_answers_is_unknown(void **state)
     fake_stop(f);
 }
 
+static void test_a_held_request_does_not_hold_the_others(void **state)
+{
+    fake *f = fake_start();
+    test_http_server_run(&f->server, fake_serve, f);
+    evs_client *client = open_client(f->server.url);
+    writer w[THREADS];
+    atomic_store(&writers_done, 0);
+    gate_shut(f); /* the first verdict request waits until the end */
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (writer){.client = client, .index = i};
+        assert_int_equal(pthread_create(&w[i].thread, NULL, writer_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 1000 && atomic_load(&writers_done) < THREADS - 1; i++)
+        usleep(10000);
+    int done_while_held = atomic_load(&writers_done);
+    gate_open(f);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(w[i].thread, NULL);
+    assert_int_equal(done_while_held, THREADS - 1);
+    assert_own_verdicts(w);
+    assert_int_equal(atomic_load(&f->gets) + atomic_load(&f->post_items), THREADS);
+    evs_client_close(client);
+    fake_stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_a_shared_wait_fails_over_keeping_judged_items),
         cmocka_unit_test(test_an_older_projector_gets_one_get_per_wait),
         cmocka_unit_test(test_a_shared_wait_nobody_answers_is_unknown),
+        cmocka_unit_test(test_a_held_request_does_not_hold_the_others),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
