@@ -1364,6 +1364,62 @@ static int visit_stored(const char *val, size_t vlen, const char *stream, size_t
     return 0;
 }
 
+/* Events of one-event entries, looked up together: the reads of many small appends ask
+ * RocksDB for up to SINGLES_MAX stream keys in one batched MultiGet instead of a Get each. */
+#define SINGLES_MAX 64
+typedef struct singles {
+    size_t n;
+    uint8_t keys[SINGLES_MAX][KEY_MAX]; /* 's' stream 0x00 be64 version */
+    const char *key_ptrs[SINGLES_MAX];
+    size_t key_sizes[SINGLES_MAX];
+    uint64_t positions[SINGLES_MAX];
+    rocksdb_pinnableslice_t *values[SINGLES_MAX];
+    char *errs[SINGLES_MAX];
+} singles;
+
+static void singles_add(singles *sg, const char *stream, size_t slen, uint64_t version,
+                        uint64_t position)
+{
+    size_t i = sg->n++;
+    sg->key_sizes[i] = key_stream_event(sg->keys[i], stream, slen, version);
+    sg->key_ptrs[i] = (const char *)sg->keys[i];
+    sg->positions[i] = position;
+}
+
+/* Looks the pending events up and visits those still stored, in order, until visit stops
+ * (*stop); *n counts the visited. Returns 0 or -EIO. */
+static int singles_flush(evs_store *s, rocksdb_readoptions_t *ro, singles *sg,
+                         evs_event_visitor visit, void *ctx, int *stop, size_t *n)
+{
+    int rc = 0;
+    if (sg->n == 0)
+        return 0;
+    memset(sg->values, 0, sg->n * sizeof *sg->values);
+    memset(sg->errs, 0, sg->n * sizeof *sg->errs);
+    rocksdb_batched_multi_get_cf(s->db, ro, s->cf_default, sg->n, sg->key_ptrs, sg->key_sizes,
+                                 sg->values, sg->errs, 0);
+    for (size_t i = 0; i < sg->n; i++) {
+        if (sg->errs[i] && rc == 0) {
+            fprintf(stderr, "evstore-projector: RocksDB read failed: %s\n", sg->errs[i]);
+            rc = -EIO;
+        }
+        if (rc == 0 && !*stop && sg->values[i]) { /* none: removed (L4) */
+            size_t vlen;
+            const char *val = rocksdb_pinnableslice_value(sg->values[i], &vlen);
+            size_t klen = sg->key_sizes[i];
+            rc = visit_stored(val, vlen, (const char *)sg->keys[i] + 1, klen - 10,
+                              get_be64(sg->keys[i] + klen - 8), sg->positions[i], visit, ctx,
+                              stop);
+            (*n)++;
+        }
+        if (sg->values[i])
+            rocksdb_pinnableslice_destroy(sg->values[i]);
+        free(sg->errs[i]);
+    }
+    sg->n = 0;
+    return rc;
+}
+
 static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_len,
                                uint64_t from, size_t limit, evs_event_visitor visit,
                                void *ctx)
@@ -1373,6 +1429,10 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
     int rc = 0, stop = 0;
     if (limit == 0)
         return 0;
+    singles *sg = malloc(sizeof *sg);
+    if (!sg)
+        return -ENOMEM;
+    sg->n = 0;
     /* One snapshot for the scan and the lookups, so an append is seen whole or not at all. */
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
@@ -1392,27 +1452,44 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
     }
     if (!covering)
         rocksdb_iter_seek(it, (const char *)key, klen);
-    size_t n = 0;
-    while (!stop && n < limit && rocksdb_iter_valid(it)) {
-        size_t ik_len, iv_len;
-        const uint8_t *ik = (const uint8_t *)rocksdb_iter_key(it, &ik_len);
-        if (ik_len != klen || memcmp(ik, key, prefix_len) != 0)
-            break;
-        const uint8_t *iv = (const uint8_t *)rocksdb_iter_value(it, &iv_len);
-        if (iv_len < 13 || iv_len > 12 + EVS_STREAM_NAME_MAX || get_be32(iv + 8) == 0) {
-            rc = -EIO;
-            break;
-        }
-        uint64_t first_position = get_be64(ik + prefix_len);
-        uint64_t first_version = get_be64(iv);
-        uint32_t count = get_be32(iv + 8);
-        const char *stream = (const char *)iv + 12;
-        size_t slen = iv_len - 12;
-        uint32_t i = from > first_position ? (uint32_t)(from - first_position) : 0;
-        if (count - i > 1) {
+    size_t n = 0;   /* events visited */
+    int ended = 0;  /* the scan left the index */
+    while (!stop && rc == 0 && n < limit) {
+        /* Entries until the pending lookups would fill the page, or the index ends. */
+        while (!stop && rc == 0 && n + sg->n < limit) {
+            if (!rocksdb_iter_valid(it)) {
+                ended = 1;
+                break;
+            }
+            size_t ik_len, iv_len;
+            const uint8_t *ik = (const uint8_t *)rocksdb_iter_key(it, &ik_len);
+            if (ik_len != klen || memcmp(ik, key, prefix_len) != 0) {
+                ended = 1;
+                break;
+            }
+            const uint8_t *iv = (const uint8_t *)rocksdb_iter_value(it, &iv_len);
+            if (iv_len < 13 || iv_len > 12 + EVS_STREAM_NAME_MAX || get_be32(iv + 8) == 0) {
+                rc = -EIO;
+                break;
+            }
+            uint64_t first_position = get_be64(ik + prefix_len);
+            uint64_t first_version = get_be64(iv);
+            uint32_t count = get_be32(iv + 8);
+            const char *stream = (const char *)iv + 12;
+            size_t slen = iv_len - 12;
+            uint32_t i = from > first_position ? (uint32_t)(from - first_position) : 0;
+            if (count - i == 1) {
+                singles_add(sg, stream, slen, first_version + i, first_position + i);
+                if (sg->n == SINGLES_MAX)
+                    rc = singles_flush(s, ro, sg, visit, ctx, &stop, &n);
+                rocksdb_iter_next(it);
+                continue;
+            }
             /* An entry of several events is one run of the stream's keys: one seek and
              * then the next key each, instead of a lookup per event. Removed events (L4)
-             * are simply not among the keys. */
+             * are simply not among the keys. The pending lookups come first. */
+            if ((rc = singles_flush(s, ro, sg, visit, ctx, &stop, &n)) != 0 || stop)
+                break;
             if (!events && !(events = rocksdb_create_iterator(s->db, ro))) {
                 rc = -ENOMEM;
                 break;
@@ -1435,28 +1512,18 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
             }
             if (rc == 0)
                 rc = iter_error(events);
-        }
-        for (; count - i == 1 && n < limit && !stop && rc == 0; i++) {
-            size_t eklen = key_stream_event(ekey, stream, slen, first_version + i);
-            char *rerr = NULL, *val;
-            size_t vlen;
-            val = rocksdb_get(s->db, ro, (const char *)ekey, eklen, &vlen, &rerr);
-            if (rerr) {
-                free(rerr);
-                rc = -EIO;
+            if (rc < 0 || stop || n >= limit)
                 break;
-            }
-            if (!val)
-                continue; /* removed (L4): the entry outlives some of its events */
-            rc = visit_stored(val, vlen, stream, slen, first_version + i, first_position + i,
-                              visit, ctx, &stop);
-            n++;
-            rocksdb_free(val);
+            rocksdb_iter_next(it);
         }
-        if (rc < 0 || stop)
+        /* The pending lookups; some may be removed events, leaving room for more. */
+        if (rc == 0 && !stop)
+            rc = singles_flush(s, ro, sg, visit, ctx, &stop, &n);
+        if (ended)
             break;
-        rocksdb_iter_next(it);
     }
+    sg->n = 0;
+    free(sg);
     rc = iter_finish(it, rc);
     if (events)
         rocksdb_iter_destroy(events);

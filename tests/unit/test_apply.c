@@ -508,6 +508,76 @@ static void test_reads_forwards_backwards_and_all(void **unused)
     close_fixture(&f);
 }
 
+typedef struct positions {
+    uint64_t at[1000];
+    size_t n;
+} positions;
+
+static int collect_position(void *ctx, const evs_stored_event *e)
+{
+    positions *c = ctx;
+    assert_true(c->n < 1000);
+    c->at[c->n++] = e->position;
+    return 0;
+}
+
+/* Pages of $all and of an index over many one-event appends among larger ones (a read
+ * looks one-event entries up in batches, store.c): from every start and at page sizes
+ * around the batch's, exactly the events that follow, in position order. */
+static void test_pages_over_many_small_appends(void **unused)
+{
+    enum { APPENDS = 300 };
+    fixture f;
+    open_fixture(&f, "small-pages");
+    uint64_t total = 0, small = 0;
+    uint32_t id = 1;
+    for (uint32_t a = 0; a < APPENDS; a++) {
+        char stream[32];
+        size_t n = a % 25 == 0 ? 5 : 1;
+        snprintf(stream, sizeof stream, "%s-%u", n > 1 ? "Big" : "One", a % 9);
+        encoded e;
+        encode_append_wide(&e, stream, a, EVS_EXPECT_ANY, 0, id, n);
+        apply_raw(&f, stream, e.buf.data, e.buf.len);
+        evs_buf_free(&e.buf);
+        id += (uint32_t)n;
+        total += n;
+        small += n == 1;
+    }
+    static const size_t limits[] = {1, 2, 63, 64, 65, 129, 1000};
+    positions *c = malloc(sizeof *c);
+    assert_non_null(c);
+    for (uint64_t from = 1; from <= total + 1; from += 3) {
+        for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++) {
+            c->n = 0;
+            assert_int_equal(evs_store_read_all(f.store, 0, from, limits[l], collect_position, c),
+                             0);
+            uint64_t left = total + 1 - from;
+            assert_int_equal(c->n, limits[l] < left ? limits[l] : left);
+            for (size_t k = 0; k < c->n; k++)
+                assert_int_equal(c->at[k], from + k);
+        }
+    }
+    /* The category One, page after page of 50: its events, each once, in order. */
+    uint64_t from = 1, seen = 0, last = 0;
+    for (;;) {
+        c->n = 0;
+        assert_int_equal(evs_store_read_index(f.store, EVS_INDEX_CATEGORY, "One", 3, 0, from, 50,
+                                              collect_position, c),
+                         0);
+        if (c->n == 0)
+            break;
+        for (size_t k = 0; k < c->n; k++) {
+            assert_true(c->at[k] > last);
+            last = c->at[k];
+        }
+        seen += c->n;
+        from = last + 1;
+    }
+    assert_int_equal(seen, small);
+    free(c);
+    close_fixture(&f);
+}
+
 static void test_category_and_type_indexes(void **unused)
 {
     fixture f;
@@ -1403,6 +1473,7 @@ int main(void)
         cmocka_unit_test(test_batching_does_not_change_the_result),
         cmocka_unit_test(test_large_batch_reads_its_own_writes),
         cmocka_unit_test(test_reads_forwards_backwards_and_all),
+        cmocka_unit_test(test_pages_over_many_small_appends),
         cmocka_unit_test(test_category_and_type_indexes),
         cmocka_unit_test(test_lifecycle_removes_from_every_index),
         cmocka_unit_test(test_max_count_is_swept_in_log_time),
