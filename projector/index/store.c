@@ -1522,7 +1522,6 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
         if (ended)
             break;
     }
-    sg->n = 0;
     free(sg);
     rc = iter_finish(it, rc);
     if (events)
