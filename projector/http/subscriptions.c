@@ -20,6 +20,7 @@
  *      s->head) is sent first, then the page (s->page).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,12 +293,18 @@ static void release(void *cls)
     free(s);
 }
 
-/* Parses from=start|now|N into the subscription's cursor. Returns 0 or -1 (400 queued). */
+/* Parses from=start|now|N, or the Last-Event-ID header, into the subscription's cursor.
+ * from is checked even when the header overrides it, so a malformed request is refused
+ * whichever way it resumes. Returns 0 or -1 (400 queued). */
 static int parse_from(subscription *s, struct MHD_Connection *c, enum MHD_Result *ret)
 {
     const char *from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "from");
     const char *last_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
-    uint64_t v;
+    bool from_now = from && !strcmp(from, "now");
+    uint64_t v = 1;
+    if (from && !from_now && strcmp(from, "start") &&
+        evs_http_query_u64(c, "from", 1, 0, INT64_MAX, &v, ret) < 0)
+        return -1;
     if (last_id) {
         /* The id of the last event received: resume after it. */
         char *end;
@@ -311,11 +318,7 @@ static int parse_from(subscription *s, struct MHD_Connection *c, enum MHD_Result
         s->next = id + 1;
         return 0;
     }
-    if (!from || !strcmp(from, "start")) {
-        s->next = 1;
-        return 0;
-    }
-    if (!strcmp(from, "now")) {
+    if (from_now) {
         if (s->kind == TARGET_STREAM) {
             if (evs_store_stream_version(s->p->store, s->name, s->name_len, &v) < 0) {
                 *ret = evs_http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "store read failed");
@@ -329,8 +332,6 @@ static int parse_from(subscription *s, struct MHD_Connection *c, enum MHD_Result
         s->next = v + 1;
         return 0;
     }
-    if (evs_http_query_u64(c, "from", 1, 0, INT64_MAX, &v, ret) < 0)
-        return -1;
     s->next = v ? v : 1;
     return 0;
 }
