@@ -704,7 +704,9 @@ static int connect_topic(evs_keyring *kr, char *err, size_t err_len)
                                               producer_settings,
                                               sizeof producer_settings / sizeof *producer_settings,
                                               err, err_len);
-    if (!kr->producer)
+    /* The topic's metadata now, so that the first key is not sent a second late (a
+     * producer that learns the metadata from its first record waits that long). */
+    if (!kr->producer || evs_projector_topic_partitions(kr->producer, kr->topic, err, err_len) < 0)
         return -1;
     int64_t next = 0;
     if (evs_store_key_offset(kr->p->store, &next) < 0) {

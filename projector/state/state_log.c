@@ -169,6 +169,13 @@ static rd_kafka_t *make_producer(evs_state_log *sl, char *err, size_t err_len)
         rd_kafka_destroy(rk);
         return NULL;
     }
+    /* The topic's metadata now: a producer that learns it from its first record sends
+     * that record only about a second later, and every start waits on that first
+     * barrier. */
+    if (evs_projector_topic_partitions(rk, sl->topic, err, err_len) < 0) {
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
     return rk;
 }
 
@@ -364,6 +371,36 @@ int evs_state_write(evs_projector *p, const evs_local_op *ops, size_t n, char *e
     return rc;
 }
 
+/* Barriers (S3) on partitions[0..n), all written in one transaction and waited for
+ * together: one round trip to the broker for the lot. */
+static int barriers(evs_state_log *sl, const int32_t *partitions, size_t n, int timeout_ms,
+                    char *err, size_t err_len)
+{
+    request r = {calloc(n, sizeof(item)), n, 0, 0, "", NULL};
+    if (!r.items) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        pthread_mutex_lock(&sl->lock);
+        int64_t nonce = ++sl->nonce;
+        pthread_mutex_unlock(&sl->lock);
+        int klen = evs_state_barrier_encode(sl->member, nonce, (char *)r.items[i].key,
+                                            &r.items[i].record);
+        if (klen < 0) {
+            snprintf(err, err_len, "cannot encode a barrier");
+            rc = -1;
+        }
+        r.items[i].key_len = klen < 0 ? 0 : (size_t)klen;
+        r.items[i].partition = partitions[i];
+    }
+    if (rc == 0)
+        rc = run_request(sl, &r, timeout_ms, err, err_len);
+    request_free(&r);
+    return rc;
+}
+
 int evs_state_barrier(evs_projector *p, int32_t partition, int timeout_ms, char *err,
                       size_t err_len)
 {
@@ -372,26 +409,7 @@ int evs_state_barrier(evs_projector *p, int32_t partition, int timeout_ms, char 
         snprintf(err, err_len, "no state partition %d", (int)partition);
         return -1;
     }
-    request r = {calloc(1, sizeof(item)), 1, 0, 0, "", NULL};
-    if (!r.items) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
-    pthread_mutex_lock(&sl->lock);
-    int64_t nonce = ++sl->nonce;
-    pthread_mutex_unlock(&sl->lock);
-    int klen = evs_state_barrier_encode(sl->member, nonce, (char *)r.items[0].key,
-                                        &r.items[0].record);
-    int rc = -1;
-    if (klen < 0) {
-        snprintf(err, err_len, "cannot encode a barrier");
-    } else {
-        r.items[0].key_len = (size_t)klen;
-        r.items[0].partition = partition;
-        rc = run_request(sl, &r, timeout_ms, err, err_len);
-    }
-    request_free(&r);
-    return rc;
+    return barriers(sl, &partition, 1, timeout_ms, err, err_len);
 }
 
 /* ---- The applier --------------------------------------------------------------------- */
@@ -761,9 +779,17 @@ int evs_state_log_start(evs_projector *p, const char *member_id, char *err, size
                 "consumer groups) from the store to topic %s, once\n",
                 moved, sl->topic);
     }
+    int32_t *all = malloc((size_t)sl->partitions * sizeof *all);
+    if (!all) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
     for (int32_t i = 0; i < sl->partitions; i++)
-        if (evs_state_barrier(p, i, CATCH_UP_TIMEOUT_MS, err, err_len) < 0)
-            goto fail;
+        all[i] = i;
+    int caught_up = barriers(sl, all, (size_t)sl->partitions, CATCH_UP_TIMEOUT_MS, err, err_len);
+    free(all);
+    if (caught_up < 0)
+        goto fail;
     uint64_t applied, skipped;
     evs_state_counts(p, &applied, &skipped);
     fprintf(stderr,
