@@ -302,7 +302,7 @@ static int rd_count(rd *r, const char *what, int64_t max, uint64_t *out)
 
 static int rd_int(rd *r, const char *what, int32_t *out)
 {
-    int64_t v;
+    int64_t v = 0;
     int rc = rd_varint(r, 5, what, &v);
     if (rc)
         return rc;
@@ -373,8 +373,8 @@ static int rd_bool(rd *r, const char *what, int *out)
 static int rd_event(rd *r, evs_page_event *e, int v2)
 {
     int rc;
-    const void *p;
-    size_t n;
+    const void *p = NULL;
+    size_t n = 0;
     int64_t created;
     if ((rc = rd_bytes(r, "event_id", EVS_UUID_TEXT_LEN, EVS_UUID_TEXT_LEN, &p, &n)) != 0)
         return rc;

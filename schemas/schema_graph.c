@@ -366,7 +366,7 @@ static int walk_blocks(walk *w, const evs_schema_node *n, const char *field, int
     int is_map = n->kind == EVS_AVRO_MAP;
     size_t per_item = item->min_bytes + (is_map ? 1 : 0);
     for (;;) {
-        int64_t count, block_size = -1;
+        int64_t count = 0, block_size = -1;
         if (read_varint(w, field, &count) != 0)
             return -1;
         if (count == 0)
@@ -407,7 +407,7 @@ static int walk_blocks(walk *w, const evs_schema_node *n, const char *field, int
 
 static int walk_value(walk *w, const evs_schema_node *n, const char *field, int depth)
 {
-    int64_t v;
+    int64_t v = 0;
     if (depth > DEPTH_MAX)
         return walk_fail(w, field, "value nested deeper than %d levels", DEPTH_MAX);
     switch (n->kind) {

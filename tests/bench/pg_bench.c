@@ -2055,7 +2055,7 @@ static void *occ_writer_main(void *arg)
     char stream[EVS_STREAM_NAME_MAX + 1];
     char msg[PGB_MESSAGE_MAX];
     uint64_t read_us;
-    int unknown;
+    int unknown = 0;
     payload p = {0};
 
     bench_histogram_init(&w->histogram);
