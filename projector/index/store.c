@@ -1420,6 +1420,8 @@ static int singles_flush(evs_store *s, rocksdb_readoptions_t *ro, singles *sg,
     return rc;
 }
 
+#define SCAN_FILL_MAX 100
+
 static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_len,
                                uint64_t from, size_t limit, evs_event_visitor visit,
                                void *ctx)
@@ -1437,6 +1439,12 @@ static int read_position_index(evs_store *s, const uint8_t *key, size_t prefix_l
     const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
+    /* A page of more than SCAN_FILL_MAX events is a scan (a catch-up, a replay, a rebuilt
+     * read model): its blocks are read once, so they would only push out of the cache the
+     * blocks the rule and the stream reads use again, and inserting and evicting them costs
+     * the scan itself a fifth of its time. Blocks already cached are still used. */
+    if (limit > SCAN_FILL_MAX)
+        rocksdb_readoptions_set_fill_cache(ro, 0);
     rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, ro);
     rocksdb_iterator_t *events = NULL; /* the stream keys of entries of several events */
     /* The entry covering `from`, if any, is the last one at or before it. */
