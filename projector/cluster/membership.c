@@ -215,28 +215,43 @@ static void *membership_thread(void *arg)
 
 /* ---- Start and stop ---------------------------------------------------------------- */
 
-/* The default id and URL from the --http address (membership.h). */
-static void defaults(evs_projector *p, const evs_membership_config *c, evs_membership *ms)
+/* The default id and URL from the --http address (membership.h). Returns -1, with the
+ * reason in err, when the id or the URL would not fit: cut short, they would name another
+ * member or a wrong address. */
+static int defaults(evs_projector *p, const evs_membership_config *c, evs_membership *ms,
+                    char *err, size_t err_len)
 {
     char host[256] = "localhost";
     gethostname(host, sizeof host - 1);
     const char *address = p->config.http_address;
     const char *colon = strrchr(address, ':');
     const char *port = colon ? colon + 1 : "18080";
+    const char *scheme = p->config.tls_cert_file ? "https" : "http";
+    int n;
     if (c->id && *c->id)
-        snprintf(ms->id, sizeof ms->id, "%s", c->id);
+        n = snprintf(ms->id, sizeof ms->id, "%s", c->id);
     else
-        snprintf(ms->id, sizeof ms->id, "%s:%s", host, port);
+        n = snprintf(ms->id, sizeof ms->id, "%s:%s", host, port);
+    if (n < 0 || (size_t)n >= sizeof ms->id) {
+        snprintf(err, err_len, "the member id is longer than %d characters: %s%s",
+                 EVS_MEMBER_ID_MAX, c->id && *c->id ? "" : "it is HOST:PORT by default, ",
+                 "give a shorter one with --member-id");
+        return -1;
+    }
     if (c->url && *c->url)
-        snprintf(ms->url, sizeof ms->url, "%s", c->url);
+        n = snprintf(ms->url, sizeof ms->url, "%s", c->url);
     else if (!strncmp(address, "0.0.0.0:", 8))
-        snprintf(ms->url, sizeof ms->url, "%s://%s:%s", p->config.tls_cert_file ? "https" : "http",
-                 host, port);
+        n = snprintf(ms->url, sizeof ms->url, "%s://%s:%s", scheme, host, port);
     else
-        snprintf(ms->url, sizeof ms->url, "%s://%s", p->config.tls_cert_file ? "https" : "http",
-                 address);
+        n = snprintf(ms->url, sizeof ms->url, "%s://%s", scheme, address);
+    if (n < 0 || (size_t)n >= sizeof ms->url) {
+        snprintf(err, err_len, "the advertised URL is longer than %d characters: give a "
+                 "shorter one with --advertise", EVS_MEMBER_URL_MAX);
+        return -1;
+    }
     while (ms->url[0] && ms->url[strlen(ms->url) - 1] == '/')
         ms->url[strlen(ms->url) - 1] = 0;
+    return 0;
 }
 
 int evs_membership_start(evs_projector *p, const evs_membership_config *config, char *err,
@@ -252,7 +267,8 @@ int evs_membership_start(evs_projector *p, const evs_membership_config *config, 
     ms->started_us = wall_us();
     pthread_mutex_init(&ms->lock, NULL);
     p->membership = ms;
-    defaults(p, config, ms);
+    if (defaults(p, config, ms, err, err_len) < 0)
+        goto fail;
     snprintf(ms->topic, sizeof ms->topic, "%s.members", p->config.topic);
     if (!evs_member_id_valid(ms->id, strlen(ms->id))) {
         snprintf(err, err_len, "invalid member id '%s': use 1 to %d of letters, digits and "

@@ -20,7 +20,8 @@
 # snapshot, an HTTP append) answers 421 not_served naming partition 0 and serving [1], never
 # 404 or a stale page; the refused append wrote nothing to the topic; a CLI given only b's
 # URL appends to and reads a stream of partition 0 (routed to a by /cluster). A shard outside the
-# topic (--serve-partitions 5) and a malformed one are refused at start.
+# topic (--serve-partitions 5) and a malformed one are refused at start, and so are a
+# --member-id over 100 characters and an --advertise URL over 300.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 it_init replicas "$@"
@@ -225,6 +226,21 @@ for spec in 5 1-x ""; do
   log "--serve-partitions '$spec': exit $rc: $(tr '\n' ' ' <"$T/refused.err" | cut -c1-300)"
   assert_ne "$rc" 0 "--serve-partitions '$spec' is refused"
   assert_imatch "$(cat "$T/refused.err")" "serve-partitions" "the refusal names the flag"
+done
+# A member id or an advertised URL too long to keep is refused, not cut short (cut, it
+# would name another member or a wrong address).
+LONG_ID=$(printf 'm%.0s' $(seq 101))
+LONG_URL="http://$(printf 'h%.0s' $(seq 300)):1"
+for flag in "--member-id $LONG_ID" "--advertise $LONG_URL"; do
+  rc=0
+  # shellcheck disable=SC2086 # the flag and its value are two words
+  timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" \
+    --data-dir "$T/refused.data" --http "127.0.0.1:$(free_port)" $flag \
+    >"$T/refused.out" 2>"$T/refused.err" </dev/null || rc=$?
+  log "${flag:0:14}...: exit $rc: $(tr '\n' ' ' <"$T/refused.err" | cut -c1-300)"
+  assert_ne "$rc" 0 "${flag%% *} of ${#flag} characters is refused"
+  assert_match "$(cat "$T/refused.err")" "is longer than (100|300) characters: .*${flag%% *}" \
+    "the refusal says which is too long and names the flag"
 done
 stop_projector a
 stop_projector b
