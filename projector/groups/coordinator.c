@@ -198,7 +198,19 @@ void evs_coordinator_stop(evs_projector *p)
         c->stop = 1;
         pthread_join(c->thread, NULL);
     }
-    if (c->consumer) {
+    pthread_mutex_lock(&c->lock);
+    int assigned = c->assigned_once;
+    pthread_mutex_unlock(&c->lock);
+    if (c->consumer && !assigned) {
+        /* librdkafka before 2.3.0 (Debian 12 has 2.0.2) aborts on an assertion when a
+         * cooperative-sticky consumer that never had an assignment is closed or destroyed
+         * (librdkafka issue 4312). Such a consumer holds nothing, and nothing polls it
+         * any more (its callbacks run only inside rd_kafka_consumer_poll): it is left as it
+         * is, reachable from here, to end with the process. */
+        static rd_kafka_t *never_assigned;
+        never_assigned = c->consumer;
+        (void)never_assigned;
+    } else if (c->consumer) {
         /* Leaves the group: the revocation runs the callback here, dropping what we hold. */
         rd_kafka_consumer_close(c->consumer);
         rd_kafka_destroy(c->consumer);
