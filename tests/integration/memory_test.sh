@@ -42,13 +42,13 @@ for ((i = 0; i < BATCHES; i++)); do
 done
 wait_caught_up p1 60
 
-# Both reads below fill the block cache: pages of $all of at most 100 events (larger ones
-# are scans, which leave the cache as it was) and stream reads.
-# read_pages: $all in pages of 100 on one connection (curl reuses it); prints the count.
-read_pages() {
+# read_all N: $all in pages of N on one connection (curl reuses it); prints the count.
+# Pages of more than 100 events are scans, which leave the block cache as it was; smaller
+# pages and stream reads fill it.
+read_all() {
   local urls=() from
-  for ((from = 1; from <= TOTAL; from += 100)); do
-    urls+=("$P1_URL/all?from=$from&limit=100&encoding=base64")
+  for ((from = 1; from <= TOTAL; from += $1)); do
+    urls+=("$P1_URL/all?from=$from&limit=$1&encoding=base64")
   done
   curl -sf --max-time 60 "${urls[@]}" | grep -o '"position":' | wc -l
 }
@@ -68,23 +68,15 @@ cache_kb() {
   curl -sf --max-time 10 "$P1_URL/metrics" |
     awk '$1 == "evstore_rocksdb_block_cache_usage_bytes" { printf "%d", $2 / 1024 }'
 }
-# A scan: $all in pages of 1000, which reads each block once and leaves the cache as it was.
-scan_all() {
-  local urls=() from
-  for ((from = 1; from <= TOTAL; from += 1000)); do
-    urls+=("$P1_URL/all?from=$from&limit=1000&encoding=base64")
-  done
-  curl -sf --max-time 60 "${urls[@]}" | grep -o '"position":' | wc -l
-}
 CACHE0_KB=$(cache_kb)
-assert_eq "$(scan_all)" "$TOTAL" "a scan in pages of 1000 returns every event"
+assert_eq "$(read_all 1000)" "$TOTAL" "a scan in pages of 1000 returns every event"
 CACHE1_KB=$(cache_kb)
 log "block cache ${CACHE0_KB} KB before the scan, ${CACHE1_KB} KB after it"
 ((CACHE1_KB < CACHE0_KB + 1024)) ||
   fail "a scan of \$all in pages of 1000 filled the block cache: ${CACHE0_KB} KB -> ${CACHE1_KB} KB"
 pass
 
-assert_eq "$(read_pages)" "$TOTAL" "the first read returns every event"
+assert_eq "$(read_all 100)" "$TOTAL" "the first read returns every event"
 CACHE2_KB=$(cache_kb)
 ((CACHE2_KB > CACHE_MB * 1024 / 2)) ||
   fail "reads in pages of 100 left the block cache at ${CACHE2_KB} KB: they should fill it"
