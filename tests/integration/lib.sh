@@ -359,6 +359,9 @@ stop_projector() {
   log "projector $name stopped cleanly"
 }
 
+# rss_kb NAME: projector NAME's resident memory (VmRSS) in KiB.
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$(proj_var "$1" PID)/status"; }
+
 # kill9_projector NAME: SIGKILL, no questions asked.
 kill9_projector() {
   local name=$1 pid

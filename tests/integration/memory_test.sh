@@ -3,8 +3,8 @@
 # (docs/OPERATIONS.md, "Memory": --malloc-arenas).
 #
 #   1. A projector with an 8 MiB block cache (and 4 MiB memtables, so that the events are
-#      in SST files) takes 40,000 events of about 1 KB (40 MB
-#      uncompressed, five times the cache) in 8 streams. A scan of $all in pages of 1000
+#      in SST files) takes 40,000 events of about 1 KB (40 MB uncompressed, five times the
+#      cache) in 8 streams. A scan of $all in pages of 1000
 #      leaves the block cache's usage as it was (it grows by less than 1 MB: a scan's blocks
 #      are read once and not cached); a read in pages of 100 fills it (more than half
 #      full). The projector's resident memory (VmRSS) then is the baseline.
@@ -28,8 +28,6 @@ GROWTH_MAX_KB=$((CACHE_MB * 1024))
 ROUNDS=3
 
 start_projector p1 --block-cache-mb "$CACHE_MB" --memtable-mb 4
-PID=$(proj_var p1 PID)
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$PID/status"; }
 
 python3 - "$T/batch.ndjson" "$BATCH" <<'EOF'
 import json, sys
@@ -76,13 +74,13 @@ log "block cache ${CACHE0_KB} KB before the scan, ${CACHE1_KB} KB after it"
   fail "a scan of \$all in pages of 1000 filled the block cache: ${CACHE0_KB} KB -> ${CACHE1_KB} KB"
 pass
 
-assert_eq "$(read_all 100)" "$TOTAL" "the first read returns every event"
+assert_eq "$(read_all 100)" "$TOTAL" "a read in pages of 100 returns every event"
 CACHE2_KB=$(cache_kb)
 ((CACHE2_KB > CACHE_MB * 1024 / 2)) ||
   fail "reads in pages of 100 left the block cache at ${CACHE2_KB} KB: they should fill it"
 pass
 sleep 1
-BASE_KB=$(rss_kb)
+BASE_KB=$(rss_kb p1)
 log "$TOTAL events read once; projector RSS $((BASE_KB / 1024)) MB"
 
 # read_together N: N readers of every stream at the same time; asserts that each returned
@@ -100,10 +98,10 @@ read_together() {
 }
 for ((r = 1; r <= ROUNDS; r++)); do
   read_together 8
-  log "after round $r: RSS $(($(rss_kb) / 1024)) MB"
+  log "after round $r: RSS $(($(rss_kb p1) / 1024)) MB"
 done
 sleep 1
-END_KB=$(rss_kb)
+END_KB=$(rss_kb p1)
 GROWTH_KB=$((END_KB - BASE_KB))
 log "projector RSS $((BASE_KB / 1024)) MB -> $((END_KB / 1024)) MB (growth $((GROWTH_KB / 1024)) MB, bound $((GROWTH_MAX_KB / 1024)) MB)"
 ((GROWTH_KB < GROWTH_MAX_KB)) ||

@@ -217,29 +217,30 @@ assert_eq "$(wc -l <<<"$OUT")" 2 "the read routed to a has both events of $S0"
 EVS_PROJ=b expect_ok "read $S1 with only b as seed" read "$S1"
 assert_eq "$(wc -l <<<"$OUT")" 1 "the read of $S1 has its event"
 
+# refused_start ARGS...: starts a projector of the topic with ARGS, which must refuse to
+# start; sets REFUSED to what it printed on stderr.
+refused_start() {
+  local rc=0
+  timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" \
+    --data-dir "$T/refused.data" --http "127.0.0.1:$(free_port)" "$@" \
+    >"$T/refused.out" 2>"$T/refused.err" </dev/null || rc=$?
+  REFUSED=$(cat "$T/refused.err")
+  log "${1}: exit $rc: $(tr '\n' ' ' <<<"$REFUSED" | cut -c1-300)"
+  assert_ne "$rc" 0 "$1 '${2:0:20}' (${#2} characters) is refused"
+}
 # Shards that cannot be served are refused before serving.
 for spec in 5 1-x ""; do
-  rc=0
-  timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" \
-    --data-dir "$T/refused.data" --http "127.0.0.1:$(free_port)" \
-    --serve-partitions "$spec" >"$T/refused.out" 2>"$T/refused.err" </dev/null || rc=$?
-  log "--serve-partitions '$spec': exit $rc: $(tr '\n' ' ' <"$T/refused.err" | cut -c1-300)"
-  assert_ne "$rc" 0 "--serve-partitions '$spec' is refused"
-  assert_imatch "$(cat "$T/refused.err")" "serve-partitions" "the refusal names the flag"
+  refused_start --serve-partitions "$spec"
+  assert_imatch "$REFUSED" "serve-partitions" "the refusal names the flag"
 done
 # A member id or an advertised URL too long to keep is refused, not cut short (cut, it
 # would name another member or a wrong address).
 LONG_ID=$(printf 'm%.0s' $(seq 101))
 LONG_URL="http://$(printf 'h%.0s' $(seq 300)):1"
-for flag in "--member-id $LONG_ID" "--advertise $LONG_URL"; do
-  rc=0
-  # shellcheck disable=SC2086 # the flag and its value are two words
-  timeout -k 5 60 "$PROJECTOR_BIN" --brokers "$BROKERS" --topic "$TOPIC" \
-    --data-dir "$T/refused.data" --http "127.0.0.1:$(free_port)" $flag \
-    >"$T/refused.out" 2>"$T/refused.err" </dev/null || rc=$?
-  log "${flag:0:14}...: exit $rc: $(tr '\n' ' ' <"$T/refused.err" | cut -c1-300)"
-  assert_ne "$rc" 0 "${flag%% *} of ${#flag} characters is refused"
-  assert_match "$(cat "$T/refused.err")" "is longer than (100|300) characters: .*${flag%% *}" \
+for flag in --member-id --advertise; do
+  [[ $flag == --member-id ]] && value=$LONG_ID || value=$LONG_URL
+  refused_start "$flag" "$value"
+  assert_match "$REFUSED" "is longer than (100|300) characters: .*$flag" \
     "the refusal says which is too long and names the flag"
 done
 stop_projector a

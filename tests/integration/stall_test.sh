@@ -35,7 +35,6 @@ CLIENT_GROWTH_MAX_KB=$((25 * 1024))
 
 start_projector p1
 PID=$(proj_var p1 PID)
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$PID/status"; }
 rss_detail() { grep -E '^(VmRSS|RssAnon|RssFile|Threads)' "/proc/$PID/status" | tr -s ' \t\n' ' '; }
 
 # One append of $BATCH events of about 1 KB each (JSON, so also readable as text).
@@ -57,7 +56,7 @@ wait_caught_up p1 60
 curl -sN --max-time 60 "$P1_URL/subscriptions/all?follow=false&encoding=base64" >/dev/null ||
   fail "could not read the history once"
 sleep 1
-BASE_KB=$(rss_kb)
+BASE_KB=$(rss_kb p1)
 log "history appended; projector RSS $((BASE_KB / 1024)) MB ($(rss_detail))"
 
 for ((c = 1; c <= CLIENTS; c++)); do
@@ -80,7 +79,7 @@ sleep 2
 append_batches "$LIVE_BATCHES"
 wait_caught_up p1 60
 sleep 2
-STALLED_KB=$(rss_kb)
+STALLED_KB=$(rss_kb p1)
 log "while $CLIENTS clients stall: projector RSS $((STALLED_KB / 1024)) MB" \
   "(grew $(((STALLED_KB - BASE_KB) / 1024)) MB; $(rss_detail))"
 ((STALLED_KB - BASE_KB < GROWTH_MAX_KB)) ||
